@@ -1,0 +1,66 @@
+// Errors: the JS class is handed over once by TS (setErrorClass), as
+// better-sqlite3 does, and native code throws instances of it.
+#include "common.h"
+#include <cerrno>
+#include <cstring>
+
+namespace cnm {
+
+static Napi::FunctionReference* errorClass = nullptr;
+
+const char* ErrnoCode(int err) {
+  switch (err) {
+#define E(x) case x: return #x;
+    E(EPERM) E(ENOENT) E(ESRCH) E(EINTR) E(EIO) E(ENXIO) E(E2BIG) E(EBADF)
+    E(EAGAIN) E(ENOMEM) E(EACCES) E(EFAULT) E(EBUSY) E(EEXIST) E(EXDEV)
+    E(ENODEV) E(ENOTDIR) E(EISDIR) E(EINVAL) E(ENFILE) E(EMFILE) E(ENOSPC)
+    E(ERANGE) E(ENAMETOOLONG) E(ENOSYS) E(ENOTEMPTY) E(ELOOP) E(ENODATA)
+    E(ENOBUFS) E(EOPNOTSUPP) E(EAFNOSUPPORT) E(EADDRINUSE) E(EADDRNOTAVAIL)
+    E(ENETDOWN) E(ENETUNREACH) E(EHOSTUNREACH) E(ECONNREFUSED) E(ETIMEDOUT)
+    E(EPROTONOSUPPORT) E(EPROTO) E(EMSGSIZE)
+    E(ENOTCONN) E(EALREADY) E(ENOLINK) E(ENOPKG) E(ESTALE)
+#undef E
+    default: return "EUNKNOWN";
+  }
+}
+
+Napi::Value MakeErrnoError(Napi::Env env, int err, const char* syscall,
+                           const std::string& detail) {
+  std::string msg = std::string(ErrnoCode(err)) + ": " + strerror(err) + ", " + syscall;
+  if (!detail.empty()) msg += " (" + detail + ")";
+  Napi::Object e;
+  if (errorClass) {
+    e = errorClass->New({Napi::String::New(env, msg)});
+  } else {
+    e = Napi::Error::New(env, msg).Value();
+  }
+  e.Set("code", ErrnoCode(err));
+  e.Set("errno", Napi::Number::New(env, err));
+  e.Set("syscall", syscall);
+  return e;
+}
+
+void ThrowErrno(Napi::Env env, int err, const char* syscall, const std::string& detail) {
+  throw Napi::Error(env, MakeErrnoError(env, err, syscall, detail));
+}
+
+static Napi::Value SetErrorClass(const Napi::CallbackInfo& info) {
+  if (!errorClass) errorClass = new Napi::FunctionReference();
+  *errorClass = Napi::Persistent(info[0].As<Napi::Function>());
+  return info.Env().Undefined();
+}
+
+static Napi::Value Strerror(const Napi::CallbackInfo& info) {
+  int err = info[0].As<Napi::Number>().Int32Value();
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("code", ErrnoCode(err));
+  o.Set("message", strerror(err));
+  return o;
+}
+
+void InitError(Napi::Env env, Napi::Object exports) {
+  exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClass));
+  exports.Set("strerror", Napi::Function::New(env, Strerror));
+}
+
+}  // namespace cnm

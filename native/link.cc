@@ -1,0 +1,328 @@
+// Links (like `ip link`): build RTM_NEWLINK/DELLINK/GETLINK with libnl-route
+// and parse RTM_NEWLINK into a plain object.
+#include "nlutil.h"
+#include <netlink/route/link.h>
+#include <netlink/route/link/veth.h>
+#include <netlink/route/link/vxlan.h>
+#include <netlink/route/link/macvlan.h>
+#include <linux/if_link.h>
+#include <linux/if_bridge.h>
+#include <linux/rtnetlink.h>
+#include <net/if.h>
+
+namespace cnm {
+
+// Common link properties shared by add requests, veth peers and changes.
+static void ApplyCommon(Napi::Env env, struct rtnl_link* l, const Napi::Object& o) {
+  if (Has(o, "name")) rtnl_link_set_name(l, Str(o, "name").c_str());
+  if (Has(o, "mtu")) rtnl_link_set_mtu(l, U32(o, "mtu"));
+  if (Has(o, "txqlen")) rtnl_link_set_txqlen(l, U32(o, "txqlen"));
+  if (Has(o, "group")) rtnl_link_set_group(l, U32(o, "group"));
+  if (Has(o, "alias")) rtnl_link_set_ifalias(l, Str(o, "alias").c_str());
+  if (Has(o, "master")) rtnl_link_set_master(l, I32(o, "master"));
+  if (Has(o, "link")) rtnl_link_set_link(l, I32(o, "link"));
+  if (Has(o, "netnsFd")) rtnl_link_set_ns_fd(l, I32(o, "netnsFd"));
+  if (Has(o, "netnsPid")) rtnl_link_set_ns_pid(l, I32(o, "netnsPid"));
+  if (Has(o, "address")) {
+    struct nl_addr* a = ParseNlAddr(env, Str(o, "address"), AF_LLC, "MAC address");
+    rtnl_link_set_addr(l, a);
+    nl_addr_put(a);
+  }
+  if (Has(o, "up")) {
+    if (Bool(o, "up")) rtnl_link_set_flags(l, IFF_UP);
+    else rtnl_link_unset_flags(l, IFF_UP);
+  }
+  if (Has(o, "arp")) {
+    if (Bool(o, "arp")) rtnl_link_unset_flags(l, IFF_NOARP);
+    else rtnl_link_set_flags(l, IFF_NOARP);
+  }
+}
+
+// Appends an IFLA_LINKINFO the kernel parses after libnl's own (the last
+// copy of an attribute wins), for kind data libnl 3.7 cannot express.
+static void PutBridgeInfo(struct nl_msg* msg, const Napi::Object& br, bool withKind) {
+  struct nlattr* info = nla_nest_start(msg, IFLA_LINKINFO);
+  if (withKind) nla_put_string(msg, IFLA_INFO_KIND, "bridge");
+  struct nlattr* data = nla_nest_start(msg, IFLA_INFO_DATA);
+  if (Has(br, "stp")) nla_put_u32(msg, IFLA_BR_STP_STATE, Bool(br, "stp") ? 1 : 0);
+  if (Has(br, "vlanFiltering")) nla_put_u8(msg, IFLA_BR_VLAN_FILTERING, Bool(br, "vlanFiltering") ? 1 : 0);
+  if (Has(br, "forwardDelay")) nla_put_u32(msg, IFLA_BR_FORWARD_DELAY, U32(br, "forwardDelay"));
+  if (Has(br, "ageingTime")) nla_put_u32(msg, IFLA_BR_AGEING_TIME, U32(br, "ageingTime"));
+  if (Has(br, "mcastSnooping")) nla_put_u8(msg, IFLA_BR_MCAST_SNOOPING, Bool(br, "mcastSnooping") ? 1 : 0);
+  nla_nest_end(msg, data);
+  nla_nest_end(msg, info);
+}
+
+// Bridge-port options, as `ip link set X type bridge_slave hairpin on`.
+static void PutBridgePort(struct nl_msg* msg, const Napi::Object& p) {
+  struct nlattr* info = nla_nest_start(msg, IFLA_LINKINFO);
+  struct nlattr* data = nla_nest_start(msg, IFLA_INFO_SLAVE_DATA);
+  auto flag = [&](const char* k, int attr) {
+    if (Has(p, k)) nla_put_u8(msg, attr, Bool(p, k) ? 1 : 0);
+  };
+  flag("hairpin", IFLA_BRPORT_MODE);
+  flag("isolated", IFLA_BRPORT_ISOLATED);
+  flag("learning", IFLA_BRPORT_LEARNING);
+  flag("flood", IFLA_BRPORT_UNICAST_FLOOD);
+  flag("neighSuppress", IFLA_BRPORT_NEIGH_SUPPRESS);
+  if (Has(p, "cost")) nla_put_u32(msg, IFLA_BRPORT_COST, U32(p, "cost"));
+  if (Has(p, "priority")) nla_put_u16(msg, IFLA_BRPORT_PRIORITY, U32(p, "priority"));
+  nla_nest_end(msg, data);
+  nla_nest_end(msg, info);
+}
+
+// linkAdd(req, nlFlags) -> Buffer. req.kind: veth | bridge | vxlan | macvlan | any.
+static Napi::Value LinkAdd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object req = info[0].As<Napi::Object>();
+  int flags = info[1].As<Napi::Number>().Int32Value();
+  std::string kind = Str(req, "kind");
+  struct rtnl_link* l = nullptr;
+  if (kind == "veth") {
+    l = rtnl_link_veth_alloc();
+    if (Has(req, "peer")) {
+      struct rtnl_link* peer = rtnl_link_veth_get_peer(l);
+      ApplyCommon(env, peer, req.Get("peer").As<Napi::Object>());
+      rtnl_link_put(peer);
+    }
+  } else {
+    l = rtnl_link_alloc();
+    int err = rtnl_link_set_type(l, kind.c_str());
+    if (err < 0) { rtnl_link_put(l); ThrowNl(env, err, "link kind"); }
+  }
+  try {
+    ApplyCommon(env, l, req);
+    if (kind == "vxlan" && Has(req, "vxlan")) {
+      Napi::Object v = req.Get("vxlan").As<Napi::Object>();
+      if (Has(v, "id")) rtnl_link_vxlan_set_id(l, U32(v, "id"));
+      if (Has(v, "port")) rtnl_link_vxlan_set_port(l, U32(v, "port"));
+      if (Has(v, "learning")) rtnl_link_vxlan_set_learning(l, Bool(v, "learning") ? 1 : 0);
+      if (Has(v, "dev")) rtnl_link_vxlan_set_link(l, U32(v, "dev"));
+      if (Has(v, "ttl")) rtnl_link_vxlan_set_ttl(l, U32(v, "ttl"));
+      const char* keys[] = {"local", "group", "remote"};
+      for (const char* k : keys) {
+        if (!Has(v, k)) continue;
+        struct nl_addr* a = ParseNlAddr(env, Str(v, k), AF_UNSPEC, k);
+        if (!strcmp(k, "local")) rtnl_link_vxlan_set_local(l, a);
+        else rtnl_link_vxlan_set_group(l, a);  // unicast group = remote
+        nl_addr_put(a);
+      }
+    }
+    if (kind == "macvlan" && Has(req, "macvlan")) {
+      Napi::Object m = req.Get("macvlan").As<Napi::Object>();
+      if (Has(m, "mode")) {
+        int mode = rtnl_link_macvlan_str2mode(Str(m, "mode").c_str());
+        if (mode < 0) throw Napi::TypeError::New(env, "invalid macvlan mode: " + Str(m, "mode"));
+        rtnl_link_macvlan_set_mode(l, mode);
+      }
+    }
+  } catch (...) {
+    rtnl_link_put(l);
+    throw;
+  }
+  struct nl_msg* msg = nullptr;
+  int err = rtnl_link_build_add_request(l, flags, &msg);
+  rtnl_link_put(l);
+  if (err < 0) ThrowNl(env, err, "build link add");
+  if (kind == "bridge" && Has(req, "bridge")) PutBridgeInfo(msg, req.Get("bridge").As<Napi::Object>(), true);
+  return TakeMsg(env, msg);
+}
+
+// linkChange(req, nlFlags) -> Buffer; req.index names the link.
+static Napi::Value LinkChange(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object req = info[0].As<Napi::Object>();
+  int flags = info[1].As<Napi::Number>().Int32Value();
+  struct rtnl_link* orig = rtnl_link_alloc();
+  struct rtnl_link* ch = rtnl_link_alloc();
+  rtnl_link_set_ifindex(orig, I32(req, "index"));
+  try {
+    ApplyCommon(env, ch, req);
+  } catch (...) {
+    rtnl_link_put(orig); rtnl_link_put(ch); throw;
+  }
+  struct nl_msg* msg = nullptr;
+  int err = rtnl_link_build_change_request(orig, ch, flags, &msg);
+  rtnl_link_put(orig);
+  rtnl_link_put(ch);
+  if (err < 0) ThrowNl(env, err, "build link change");
+  if (Has(req, "bridge")) PutBridgeInfo(msg, req.Get("bridge").As<Napi::Object>(), true);
+  if (Has(req, "bridgePort")) PutBridgePort(msg, req.Get("bridgePort").As<Napi::Object>());
+  return TakeMsg(env, msg);
+}
+
+// linkDelete({index} | {group}, nlFlags). By group, the kernel removes every
+// member in one unregister_netdevice_many (one RCU wait for all).
+static Napi::Value LinkDelete(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object req = info[0].As<Napi::Object>();
+  int flags = info[1].As<Napi::Number>().Int32Value();
+  struct nl_msg* msg = nullptr;
+  if (Has(req, "group")) {
+    msg = nlmsg_alloc_simple(RTM_DELLINK, flags);
+    struct ifinfomsg ifi = {};
+    ifi.ifi_family = AF_UNSPEC;
+    nlmsg_append(msg, &ifi, sizeof ifi, NLMSG_ALIGNTO);
+    nla_put_u32(msg, IFLA_GROUP, U32(req, "group"));
+    return TakeMsg(env, msg);
+  }
+  struct rtnl_link* l = rtnl_link_alloc();
+  rtnl_link_set_ifindex(l, I32(req, "index"));
+  int err = rtnl_link_build_delete_request(l, &msg);
+  rtnl_link_put(l);
+  if (err < 0) ThrowNl(env, err, "build link delete");
+  nlmsg_hdr(msg)->nlmsg_flags |= flags;
+  return TakeMsg(env, msg);
+}
+
+// linkGet({index?, name?, dump?, family?}, nlFlags). No VF info is asked for:
+// it is slow on big hosts and nothing here needs it.
+static Napi::Value LinkGet(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object req = info[0].As<Napi::Object>();
+  int flags = info[1].As<Napi::Number>().Int32Value();
+  struct nl_msg* msg = nlmsg_alloc_simple(RTM_GETLINK, flags);
+  struct ifinfomsg ifi = {};
+  ifi.ifi_family = Has(req, "family") ? U32(req, "family") : AF_UNSPEC;
+  if (Has(req, "index")) ifi.ifi_index = I32(req, "index");
+  nlmsg_append(msg, &ifi, sizeof ifi, NLMSG_ALIGNTO);
+  if (Has(req, "name")) nla_put_string(msg, IFLA_IFNAME, Str(req, "name").c_str());
+  return TakeMsg(env, msg);
+}
+
+
+static const char* OperState(uint8_t s) {
+  static const char* names[] = {"unknown", "notpresent", "down", "lowerlayerdown", "testing", "dormant", "up"};
+  return s < 7 ? names[s] : "unknown";
+}
+
+static void LinkInfoExtras(Napi::Env env, Napi::Object o, const struct nlmsghdr* nlh) {
+  struct nlattr* tb[IFLA_MAX + 1];
+  if (nlmsg_parse((struct nlmsghdr*)nlh, sizeof(struct ifinfomsg), tb, IFLA_MAX, nullptr) < 0) return;
+  if (!tb[IFLA_LINKINFO]) return;
+  struct nlattr* li[IFLA_INFO_MAX + 1];
+  if (nla_parse_nested(li, IFLA_INFO_MAX, tb[IFLA_LINKINFO], nullptr) < 0) return;
+  if (li[IFLA_INFO_SLAVE_KIND]) o.Set("slaveKind", nla_get_string(li[IFLA_INFO_SLAVE_KIND]));
+  std::string kind = li[IFLA_INFO_KIND] ? nla_get_string(li[IFLA_INFO_KIND]) : "";
+  if (kind == "bridge" && li[IFLA_INFO_DATA]) {
+    struct nlattr* br[IFLA_BR_MAX + 1];
+    if (nla_parse_nested(br, IFLA_BR_MAX, li[IFLA_INFO_DATA], nullptr) == 0) {
+      Napi::Object b = Napi::Object::New(env);
+      if (br[IFLA_BR_STP_STATE]) b.Set("stp", nla_get_u32(br[IFLA_BR_STP_STATE]) != 0);
+      if (br[IFLA_BR_VLAN_FILTERING]) b.Set("vlanFiltering", nla_get_u8(br[IFLA_BR_VLAN_FILTERING]) != 0);
+      if (br[IFLA_BR_FORWARD_DELAY]) b.Set("forwardDelay", nla_get_u32(br[IFLA_BR_FORWARD_DELAY]));
+      if (br[IFLA_BR_AGEING_TIME]) b.Set("ageingTime", nla_get_u32(br[IFLA_BR_AGEING_TIME]));
+      if (br[IFLA_BR_MCAST_SNOOPING]) b.Set("mcastSnooping", nla_get_u8(br[IFLA_BR_MCAST_SNOOPING]) != 0);
+      o.Set("bridge", b);
+    }
+  }
+  if (li[IFLA_INFO_SLAVE_KIND] && !strcmp(nla_get_string(li[IFLA_INFO_SLAVE_KIND]), "bridge") &&
+      li[IFLA_INFO_SLAVE_DATA]) {
+    struct nlattr* bp[IFLA_BRPORT_MAX + 1];
+    if (nla_parse_nested(bp, IFLA_BRPORT_MAX, li[IFLA_INFO_SLAVE_DATA], nullptr) == 0) {
+      Napi::Object p = Napi::Object::New(env);
+      auto flag = [&](const char* k, int a) { if (bp[a]) p.Set(k, nla_get_u8(bp[a]) != 0); };
+      flag("hairpin", IFLA_BRPORT_MODE);
+      flag("isolated", IFLA_BRPORT_ISOLATED);
+      flag("learning", IFLA_BRPORT_LEARNING);
+      flag("flood", IFLA_BRPORT_UNICAST_FLOOD);
+      flag("neighSuppress", IFLA_BRPORT_NEIGH_SUPPRESS);
+      if (bp[IFLA_BRPORT_STATE]) p.Set("state", nla_get_u8(bp[IFLA_BRPORT_STATE]));
+      if (bp[IFLA_BRPORT_COST]) p.Set("cost", nla_get_u32(bp[IFLA_BRPORT_COST]));
+      if (bp[IFLA_BRPORT_PRIORITY]) p.Set("priority", nla_get_u16(bp[IFLA_BRPORT_PRIORITY]));
+      o.Set("bridgePort", p);
+    }
+  }
+}
+
+static void OnLink(struct nl_object* obj, void* arg) {
+  auto* c = static_cast<ParseCtx*>(arg);
+  Napi::Env env = c->env;
+  auto* l = (struct rtnl_link*)obj;
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("index", rtnl_link_get_ifindex(l));
+  if (rtnl_link_get_name(l)) o.Set("name", rtnl_link_get_name(l));
+  if (rtnl_link_get_type(l)) o.Set("kind", rtnl_link_get_type(l));
+  o.Set("family", rtnl_link_get_family(l));
+  unsigned flags = rtnl_link_get_flags(l);
+  o.Set("flags", flags);
+  o.Set("up", (flags & IFF_UP) != 0);
+  o.Set("lowerUp", (flags & 0x10000 /* IFF_LOWER_UP */) != 0);
+  o.Set("state", OperState(rtnl_link_get_operstate(l)));
+  o.Set("mtu", rtnl_link_get_mtu(l));
+  o.Set("txqlen", rtnl_link_get_txqlen(l));
+  Napi::Value mac = AddrText(env, rtnl_link_get_addr(l));
+  if (!mac.IsUndefined()) o.Set("address", mac);
+  Napi::Value brd = AddrText(env, rtnl_link_get_broadcast(l));
+  if (!brd.IsUndefined()) o.Set("broadcast", brd);
+  if (rtnl_link_get_master(l)) o.Set("master", rtnl_link_get_master(l));
+  o.Set("group", rtnl_link_get_group(l));
+  if (rtnl_link_get_link(l)) o.Set("link", rtnl_link_get_link(l));
+  int32_t nsid;
+  if (rtnl_link_get_link_netnsid(l, &nsid) == 0) o.Set("linkNetnsid", nsid);
+  if (rtnl_link_get_ifalias(l)) o.Set("alias", rtnl_link_get_ifalias(l));
+  Napi::Object st = Napi::Object::New(env);
+  struct { const char* k; rtnl_link_stat_id_t id; } stats[] = {
+    {"rxPackets", RTNL_LINK_RX_PACKETS}, {"txPackets", RTNL_LINK_TX_PACKETS},
+    {"rxBytes", RTNL_LINK_RX_BYTES}, {"txBytes", RTNL_LINK_TX_BYTES},
+    {"rxErrors", RTNL_LINK_RX_ERRORS}, {"txErrors", RTNL_LINK_TX_ERRORS},
+    {"rxDropped", RTNL_LINK_RX_DROPPED}, {"txDropped", RTNL_LINK_TX_DROPPED},
+    {"multicast", RTNL_LINK_MULTICAST}, {"collisions", RTNL_LINK_COLLISIONS},
+  };
+  for (auto& s : stats) st.Set(s.k, Napi::Number::New(env, (double)rtnl_link_get_stat(l, s.id)));
+  o.Set("stats", st);
+  if (rtnl_link_is_vxlan(l)) {
+    Napi::Object v = Napi::Object::New(env);
+    uint32_t u;
+    if (rtnl_link_vxlan_get_id(l, &u) == 0) v.Set("id", u);
+    if (rtnl_link_vxlan_get_port(l, &u) == 0) v.Set("port", u);
+    if (rtnl_link_vxlan_get_link(l, &u) == 0 && u) v.Set("dev", u);
+    int learn = rtnl_link_vxlan_get_learning(l);
+    if (learn >= 0) v.Set("learning", learn != 0);
+    struct nl_addr* a = nullptr;
+    if (rtnl_link_vxlan_get_local(l, &a) == 0 && a) { v.Set("local", AddrText(env, a)); nl_addr_put(a); }
+    a = nullptr;
+    if (rtnl_link_vxlan_get_group(l, &a) == 0 && a) {
+      bool mc = nl_addr_get_family(a) == AF_INET
+                    ? (((const uint8_t*)nl_addr_get_binary_addr(a))[0] & 0xf0) == 0xe0
+                    : ((const uint8_t*)nl_addr_get_binary_addr(a))[0] == 0xff;
+      v.Set(mc ? "group" : "remote", AddrText(env, a));
+      nl_addr_put(a);
+    }
+    o.Set("vxlan", v);
+  }
+  if (rtnl_link_is_macvlan(l)) {
+    char b[32];
+    Napi::Object m = Napi::Object::New(env);
+    m.Set("mode", rtnl_link_macvlan_mode2str(rtnl_link_macvlan_get_mode(l), b, sizeof b));
+    o.Set("macvlan", m);
+  }
+  LinkInfoExtras(env, o, c->nlh);
+  o.Set("unknown", UnknownAttrs(env, c->nlh, sizeof(struct ifinfomsg), nullptr, IFLA_MAX));
+  c->out = o;
+}
+
+// Runs libnl's own parser (selected by message type) over one message.
+Napi::Value ParseWithLibnl(Napi::Env env, const struct nlmsghdr* nlh,
+                           void (*cb)(struct nl_object*, void*)) {
+  ParseCtx c{env, env.Undefined(), nlh};
+  struct nl_msg* msg = nlmsg_convert((struct nlmsghdr*)nlh);
+  if (!msg) return env.Undefined();
+  nlmsg_set_proto(msg, NETLINK_ROUTE);
+  nl_msg_parse(msg, cb, &c);
+  nlmsg_free(msg);
+  return c.out;
+}
+
+Napi::Value ParseLink(Napi::Env env, const struct nlmsghdr* nlh) {
+  return ParseWithLibnl(env, nlh, OnLink);
+}
+
+void InitLink(Napi::Env env, Napi::Object exports) {
+  exports.Set("linkAdd", Napi::Function::New(env, LinkAdd));
+  exports.Set("linkChange", Napi::Function::New(env, LinkChange));
+  exports.Set("linkDelete", Napi::Function::New(env, LinkDelete));
+  exports.Set("linkGet", Napi::Function::New(env, LinkGet));
+}
+
+}  // namespace cnm
