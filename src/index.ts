@@ -1,0 +1,12 @@
+// cnm-netlink: container networking over netlink and nftables, from Node.
+export { Netns, netnsRunDir } from './netns';
+export { Rtnl } from './rtnl';
+export type { RtnlOptions } from './rtnl';
+export * from './rtnl/link';
+export * from './rtnl/addr';
+export * from './rtnl/route';
+export * from './rtnl/neigh';
+export * from './rtnl/events';
+export { CnmError, NetlinkError, ValidationError } from './errors';
+export { NetlinkConnection } from './netlink/connection';
+export * as constants from './netlink/constants';

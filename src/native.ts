@@ -1,0 +1,80 @@
+// The addon's surface, typed. Loaded through node-gyp-build (prebuilds first,
+// then build/). Everything here is mechanism; policy lives in the callers.
+import * as path from 'path';
+import { NetlinkError } from './errors';
+
+/** One decoded netlink message as the addon returns it. */
+export interface RawMessage {
+  type: number;
+  flags: number;
+  seq: number;
+  pid: number;
+  /** NLMSG_ERROR / NLMSG_DONE: positive errno (0 = ACK). */
+  error?: number;
+  code?: string;
+  extack?: string;
+  extackOffset?: number;
+  missingAttr?: number;
+  reqType?: number;
+  /** Parsed object for known message types. */
+  body?: any;
+  /** The whole message, for types no parser knows. */
+  raw?: Buffer;
+  /** Set on the marker the addon returns when the kernel dropped messages. */
+  overrun?: boolean;
+}
+
+export interface NativeSocket {
+  write(buf: Buffer): number;
+  read(maxDatagrams?: number): RawMessage[];
+  addMembership(group: number): void;
+  dropMembership(group: number): void;
+  setStrict(on: boolean): void;
+  ref(): void;
+  unref(): void;
+  close(): void;
+  readonly portId: number;
+  readonly fd: number;
+  readonly rcvbuf: number;
+}
+
+export interface Binding {
+  setErrorClass(cls: Function): void;
+  strerror(errno: number): { code: string; message: string };
+  NetlinkSocket: new (protocol: number, nsFd: number, rcvbuf: number, onReadable?: () => void) => NativeSocket;
+  netnsNew(bindPath?: string): number;
+  mount(source: string | null, target: string, fstype: string | null, flags: number, data?: string): void;
+  umount(target: string, flags?: number): void;
+  procFileInNetns(nsFd: number, path: string, value?: string): string;
+  socketInNetns(nsFd: number, family: number, type: number, addr?: string, port?: number, proto?: number): number;
+  closeFd(fd: number): void;
+  linkAdd(req: object, flags: number): Buffer;
+  linkChange(req: object, flags: number): Buffer;
+  linkDelete(req: object, flags: number): Buffer;
+  linkGet(req: object, flags: number): Buffer;
+  addrAdd(req: object, flags: number): Buffer;
+  addrDelete(req: object, flags: number): Buffer;
+  addrDump(req: object, flags: number): Buffer;
+  routeBuild(req: object, type: number, flags: number): Buffer;
+  routeDump(req: object, flags: number): Buffer;
+  routeGet(req: object, flags: number): Buffer;
+  neighBuild(req: object, type: number, flags: number): Buffer;
+  neighDump(req: object, flags: number): Buffer;
+  [name: string]: any;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const load = require('node-gyp-build');
+
+function findRoot(): string {
+  // dist/src/native.js or src/native.ts: the package root holds binding.gyp.
+  let dir = __dirname;
+  for (let i = 0; i < 4; i++) {
+    if (require('fs').existsSync(path.join(dir, 'binding.gyp'))) return dir;
+    dir = path.dirname(dir);
+  }
+  return path.join(__dirname, '..', '..');
+}
+
+export const native: Binding = load(findRoot());
+native.setErrorClass(NetlinkError);

@@ -1,0 +1,233 @@
+// A request/response connection over one NetlinkSocket: sequence numbers,
+// a bounded window of requests in flight, coalesced writes, multipart dumps
+// with NLM_F_DUMP_INTR retries, and ENOBUFS recovery. Messages that match no
+// request (multicast notifications) go to `onEvent`.
+import { native, NativeSocket, RawMessage } from '../native';
+import { NetlinkError, kernelError } from '../errors';
+import {
+  NLMSG_DONE, NLMSG_ERROR, NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST,
+} from './constants';
+
+export interface ConnectionOptions {
+  /** fd of the network namespace to open the socket in (default: current). */
+  netnsFd?: number;
+  /** SO_RCVBUF(FORCE) in bytes. */
+  rcvbuf?: number;
+  /** Most requests in flight at once; keeps the receive queue from overflowing. */
+  window?: number;
+  /** Called with notifications (messages no request is waiting for). */
+  onEvent?: (msg: RawMessage) => void;
+  /** Called when the kernel dropped messages for this socket (ENOBUFS). */
+  onOverrun?: () => void;
+  /** Keep the event loop alive while idle (default false: only while requests wait). */
+  keepAlive?: boolean;
+}
+
+interface Request {
+  buf: Buffer;
+  seq: number;
+  dump: boolean;
+  op: string;
+  results: any[];
+  interrupted: boolean;
+  retries: number;
+  resolve: (v: any[]) => void;
+  reject: (e: Error) => void;
+}
+
+const MAX_DUMP_RETRIES = 10;
+const MAX_WRITE_BYTES = 256 * 1024;
+
+export class NetlinkConnection {
+  readonly protocol: number;
+  private sock: NativeSocket;
+  private seq: number;
+  private inflight = new Map<number, Request>();
+  private queue: Request[] = [];
+  private dumpQueue: Request[] = [];
+  private dumpRunning: Request | null = null;
+  private flushScheduled = false;
+  private window: number;
+  private closed = false;
+  private keepAlive: boolean;
+  private refed = false;
+  onEvent?: (msg: RawMessage) => void;
+  onOverrun?: () => void;
+
+  constructor(protocol: number, opts: ConnectionOptions = {}) {
+    this.protocol = protocol;
+    this.window = opts.window ?? 256;
+    this.onEvent = opts.onEvent;
+    this.onOverrun = opts.onOverrun;
+    this.keepAlive = !!opts.keepAlive;
+    this.sock = new native.NetlinkSocket(protocol, opts.netnsFd ?? -1, opts.rcvbuf ?? 8 << 20, () => this.onReadable());
+    this.sock.setStrict(true);
+    this.refed = true;
+    this.updateRef();
+    // Random start: a fresh socket's replies never match a stale number.
+    this.seq = (Math.random() * 0x7fffffff) >>> 0;
+  }
+
+  get portId(): number { return this.sock.portId; }
+  get socket(): NativeSocket { return this.sock; }
+
+  addMembership(group: number): void { this.sock.addMembership(group); }
+  dropMembership(group: number): void { this.sock.dropMembership(group); }
+
+  /**
+   * Sends one message (built with seq 0) and resolves with the messages the
+   * kernel answered with (echoes or dump parts), after its ACK/DONE.
+   */
+  request(buf: Buffer, op: string, opts: { dump?: boolean } = {}): Promise<any[]> {
+    if (this.closed) return Promise.reject(new NetlinkError(`${op}: connection closed`, 'EBADF', 9));
+    return new Promise((resolve, reject) => {
+      const dump = !!opts.dump;
+      const flags = buf.readUInt16LE(6) | NLM_F_REQUEST | (dump ? NLM_F_DUMP : NLM_F_ACK);
+      buf.writeUInt16LE(flags, 6);
+      const r: Request = { buf, seq: 0, dump, op, results: [], interrupted: false, retries: 0, resolve, reject };
+      if (dump) this.dumpQueue.push(r); else this.queue.push(r);
+      this.scheduleFlush();
+    });
+  }
+
+  /** Sends a batch (several messages) as one write; resolves per message. */
+  requestMany(bufs: Buffer[], op: string): Promise<any[]>[] {
+    return bufs.map((b) => this.request(b, op));
+  }
+
+  private nextSeq(): number {
+    this.seq = (this.seq + 1) >>> 0;
+    if (this.seq === 0) this.seq = 1;
+    return this.seq;
+  }
+
+  private scheduleFlush(): void {
+    this.updateRef();
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    // Everything queued in this tick (e.g. one Promise.all) goes out together.
+    queueMicrotask(() => { this.flushScheduled = false; this.flush(); });
+  }
+
+  private flush(): void {
+    if (this.closed) return;
+    if (!this.dumpRunning && this.dumpQueue.length && this.inflight.size < this.window) {
+      this.dumpRunning = this.dumpQueue.shift()!;
+      this.queue.unshift(this.dumpRunning);
+    }
+    while (this.queue.length && this.inflight.size < this.window) {
+      const parts: Buffer[] = [];
+      let bytes = 0;
+      while (this.queue.length && this.inflight.size < this.window && bytes < MAX_WRITE_BYTES) {
+        const r = this.queue.shift()!;
+        r.seq = this.nextSeq();
+        r.buf.writeUInt32LE(r.seq, 8);
+        this.inflight.set(r.seq, r);
+        parts.push(r.buf);
+        bytes += r.buf.length;
+      }
+      const out = parts.length === 1 ? parts[0] : Buffer.concat(parts, bytes);
+      try {
+        this.sock.write(out);
+      } catch (e: any) {
+        // The write failed as a whole: fail the requests it carried.
+        for (const p of parts) {
+          const seq = p.readUInt32LE(8);
+          const r = this.inflight.get(seq);
+          if (r) this.finish(r, this.wrap(e, r.op));
+        }
+      }
+    }
+  }
+
+  private wrap(e: any, op: string): Error {
+    if (e instanceof NetlinkError) { e.op = op; e.message = `${op}: ${e.message}`; }
+    return e;
+  }
+
+  private finish(r: Request, err?: Error): void {
+    this.inflight.delete(r.seq);
+    if (r === this.dumpRunning) this.dumpRunning = null;
+    if (err) r.reject(err); else r.resolve(r.results);
+    if (this.queue.length || this.dumpQueue.length) this.scheduleFlush();
+    else this.updateRef();
+  }
+
+  private retryDump(r: Request): void {
+    this.inflight.delete(r.seq);
+    r.results = [];
+    r.interrupted = false;
+    r.retries++;
+    this.queue.unshift(r);  // still the running dump
+    this.scheduleFlush();
+  }
+
+  private onReadable(): void {
+    let msgs: RawMessage[];
+    try {
+      msgs = this.sock.read(1024);
+    } catch (e) {
+      for (const r of [...this.inflight.values()]) this.finish(r, this.wrap(e, r.op));
+      return;
+    }
+    for (const m of msgs) this.dispatch(m);
+  }
+
+  private dispatch(m: RawMessage): void {
+    if (m.overrun) { this.overrun(); return; }
+    const r = m.seq ? this.inflight.get(m.seq) : undefined;
+    if (!r || m.pid !== this.sock.portId) {
+      if (this.onEvent) this.onEvent(m);
+      return;
+    }
+    if (m.flags & NLM_F_DUMP_INTR) r.interrupted = true;
+    if (m.type === NLMSG_ERROR) {
+      if (m.error) this.finish(r, kernelError(m.error, r.op, m.extack));
+      else if (!r.dump) this.finish(r);
+      return;
+    }
+    if (m.type === NLMSG_DONE) {
+      if (m.error === 4 /* EINTR */ || (!m.error && r.interrupted)) {
+        // The dump raced with a change: its parts are inconsistent. Retry.
+        if (r.retries < MAX_DUMP_RETRIES) { this.retryDump(r); return; }
+        this.finish(r, kernelError(4, `${r.op} (dump interrupted ${r.retries} times)`));
+        return;
+      }
+      if (m.error) this.finish(r, kernelError(m.error, r.op, m.extack));
+      else this.finish(r);
+      return;
+    }
+    r.results.push(m.body ?? m);
+  }
+
+  // The kernel dropped messages for us. A running dump restarts; requests
+  // whose ACK may be lost fail with ENOBUFS (their outcome is unknown).
+  private overrun(): void {
+    for (const r of [...this.inflight.values()]) {
+      if (r.dump) this.retryDump(r);
+      else this.finish(r, kernelError(105, `${r.op} (reply lost: receive queue overflowed)`));
+    }
+    if (this.onOverrun) this.onOverrun();
+  }
+
+  private updateRef(): void {
+    const want = this.keepAlive || this.inflight.size > 0 || this.queue.length > 0 || this.dumpQueue.length > 0;
+    if (want !== this.refed) {
+      this.refed = want;
+      if (want) this.sock.ref(); else this.sock.unref();
+    }
+  }
+
+  setKeepAlive(on: boolean): void { this.keepAlive = on; this.updateRef(); }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    const err = new NetlinkError('connection closed', 'EBADF', 9);
+    for (const r of [...this.inflight.values(), ...this.queue, ...this.dumpQueue]) r.reject(err);
+    this.inflight.clear();
+    this.queue = [];
+    this.dumpQueue = [];
+    this.sock.close();
+  }
+}

@@ -1,0 +1,198 @@
+// Network namespaces, like `ip netns`. Named namespaces are pinned by a bind
+// mount under /run/netns (so `ip netns` and `ip -n` see them); anonymous
+// ones live as long as an fd refers to them.
+import * as fs from 'fs';
+import * as path from 'path';
+import { native } from './native';
+import { NetlinkError, ValidationError } from './errors';
+
+const MS_BIND = 4096;
+const MS_REC = 16384;
+const MS_SHARED = 1 << 20;
+const MNT_DETACH = 2;
+
+export function netnsRunDir(): string {
+  return process.env.NETNS_RUN_DIR || '/run/netns';
+}
+
+/** Checks a namespace name the way `ip netns add` does (a file name). */
+export function validateNetnsName(name: string): void {
+  if (typeof name !== 'string' || name.length === 0 || name.length > 255 || name.includes('/') ||
+      name === '.' || name === '..' || name.includes('\0')) {
+    throw new ValidationError(`invalid network namespace name: ${JSON.stringify(name)}`);
+  }
+}
+
+let runDirReady = false;
+// Like iproute2: make the run dir a shared mount point so a namespace pinned
+// here is visible to other mount namespaces, and unmounts propagate.
+function ensureRunDir(): void {
+  if (runDirReady) return;
+  const dir = netnsRunDir();
+  fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+  try {
+    native.mount('none', dir, 'none', MS_SHARED | MS_REC, undefined);
+  } catch (e: any) {
+    if (e.code !== 'EINVAL') throw e;
+    native.mount(dir, dir, 'none', MS_BIND | MS_REC, undefined);
+    native.mount('none', dir, 'none', MS_SHARED | MS_REC, undefined);
+  }
+  runDirReady = true;
+}
+
+export type NetnsSpec = string | { path: string } | { pid: number } | Netns;
+
+export class Netns {
+  /** fd referring to the namespace (keeps it alive while open). */
+  readonly fd: number;
+  /** Name under the run dir, for named namespaces. */
+  readonly name?: string;
+  /** Path the namespace was opened from. */
+  readonly path?: string;
+  private closed = false;
+
+  private constructor(fd: number, name?: string, p?: string) {
+    this.fd = fd;
+    this.name = name;
+    this.path = p;
+  }
+
+  /**
+   * Creates a namespace: named like `ip netns add NAME`, anonymous without a
+   * name (it dies when closed and nothing else holds it).
+   */
+  static async create(name?: string): Promise<Netns> {
+    if (name === undefined) return new Netns(native.netnsNew());
+    validateNetnsName(name);
+    ensureRunDir();
+    const p = path.join(netnsRunDir(), name);
+    let fd: number;
+    try {
+      fs.closeSync(fs.openSync(p, fs.constants.O_RDONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0));
+    } catch (e: any) {
+      if (e.code === 'EEXIST') throw new NetlinkError(`network namespace "${name}" already exists`, 'EEXIST', 17);
+      throw e;
+    }
+    try {
+      fd = native.netnsNew(p);
+    } catch (e) {
+      fs.rmSync(p, { force: true });
+      throw e;
+    }
+    return new Netns(fd, name, p);
+  }
+
+  /** Opens a named namespace, a path (/proc/PID/ns/net, a bind mount) or a pid's. */
+  static async open(spec: NetnsSpec): Promise<Netns> {
+    if (spec instanceof Netns) return new Netns(fs.openSync(`/proc/self/fd/${spec.fd}`, 'r'), spec.name, spec.path);
+    let p: string;
+    let name: string | undefined;
+    if (typeof spec === 'string') {
+      validateNetnsName(spec);
+      name = spec;
+      p = path.join(netnsRunDir(), spec);
+    } else if ('pid' in spec) {
+      if (!Number.isInteger(spec.pid) || spec.pid <= 0) throw new ValidationError(`invalid pid: ${spec.pid}`);
+      p = `/proc/${spec.pid}/ns/net`;
+    } else {
+      p = spec.path;
+    }
+    let fd: number;
+    try {
+      fd = fs.openSync(p, fs.constants.O_RDONLY);
+    } catch (e: any) {
+      if (e.code === 'ENOENT') throw new NetlinkError(`network namespace ${name ? `"${name}"` : p} does not exist`, 'ENOENT', 2);
+      throw e;
+    }
+    const ns = new Netns(fd, name, p);
+    // A plain file under the run dir that is not a namespace mount is not one.
+    const st = fs.fstatSync(fd);
+    const root = fs.statSync('/proc/self/ns/net');
+    if (st.dev !== root.dev) {
+      ns.close();
+      throw new NetlinkError(`${p} is not a network namespace`, 'EINVAL', 22);
+    }
+    return ns;
+  }
+
+  /** The calling process's namespace. */
+  static current(): Netns {
+    return new Netns(fs.openSync('/proc/self/ns/net', 'r'), undefined, '/proc/self/ns/net');
+  }
+
+  /** Names of pinned namespaces, like `ip netns list`. */
+  static list(): string[] {
+    try {
+      return fs.readdirSync(netnsRunDir()).sort();
+    } catch (e: any) {
+      if (e.code === 'ENOENT') return [];
+      throw e;
+    }
+  }
+
+  /** Device and inode of the namespace: equal ids mean the same namespace. */
+  id(): { dev: number; ino: number } {
+    const st = fs.fstatSync(this.fd);
+    return { dev: st.dev, ino: st.ino };
+  }
+
+  equals(other: Netns): boolean {
+    const a = this.id();
+    const b = other.id();
+    return a.dev === b.dev && a.ino === b.ino;
+  }
+
+  /**
+   * Reads (and with a value, writes) a sysctl of this namespace, like
+   * `ip netns exec NS sysctl net.ipv4.ip_forward=1`. Key: 'ipv4.ip_forward'
+   * or 'net.ipv4.ip_forward' or a path under /proc/sys/net.
+   */
+  sysctl(key: string, value?: string | number): string {
+    const rel = key.replace(/^\/proc\/sys\//, '').replace(/^net[./]/, '').replace(/\./g, '/');
+    if (!/^[A-Za-z0-9_\-/@]+$/.test(rel) || rel.includes('..')) throw new ValidationError(`invalid sysctl key: ${key}`);
+    const p = `/proc/sys/net/${rel}`;
+    const out = native.procFileInNetns(this.fd, p, value === undefined ? undefined : String(value));
+    return value === undefined ? out.trim() : String(value);
+  }
+
+  /**
+   * Creates a socket inside this namespace (optionally bound); returns its fd.
+   * Node adopts it with `new net.Socket({ fd })` or `server.listen({ fd })`.
+   */
+  socket(family: 4 | 6, type: 'tcp' | 'udp' | 'raw', bind?: { address?: string; port?: number }, proto = 0): number {
+    const t = type === 'tcp' ? 1 : type === 'udp' ? 2 : 3;
+    return native.socketInNetns(this.fd, family === 6 ? 10 : 2, t, bind?.address, bind?.port ?? (bind ? 0 : -1), proto);
+  }
+
+  /** Removes a named namespace, like `ip netns delete`; closes this handle. */
+  async delete(): Promise<void> {
+    if (!this.name) throw new ValidationError('only named namespaces can be deleted; close() an anonymous one');
+    const p = path.join(netnsRunDir(), this.name);
+    this.close();
+    try {
+      native.umount(p, MNT_DETACH);
+    } catch (e: any) {
+      if (e.code !== 'EINVAL' && e.code !== 'ENOENT') throw e;
+    }
+    fs.rmSync(p, { force: true });
+  }
+
+  /** Deletes a pinned namespace by name. */
+  static async delete(name: string): Promise<void> {
+    validateNetnsName(name);
+    const p = path.join(netnsRunDir(), name);
+    if (!fs.existsSync(p)) throw new NetlinkError(`network namespace "${name}" does not exist`, 'ENOENT', 2);
+    try {
+      native.umount(p, MNT_DETACH);
+    } catch (e: any) {
+      if (e.code !== 'EINVAL') throw e;
+    }
+    fs.rmSync(p, { force: true });
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    fs.closeSync(this.fd);
+  }
+}

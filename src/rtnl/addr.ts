@@ -1,0 +1,140 @@
+// Addresses, like `ip addr`.
+import { native } from '../native';
+import { NetlinkConnection } from '../netlink/connection';
+import { ValidationError } from '../errors';
+import { NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REPLACE } from '../netlink/constants';
+import { af, parseCidr, parseIp, validateU32 } from '../util/ip';
+import type { LinkApi, LinkRef } from './link';
+
+export const IFA_F = {
+  secondary: 0x01, nodad: 0x02, optimistic: 0x04, dadfailed: 0x08, homeaddress: 0x10,
+  deprecated: 0x20, tentative: 0x40, permanent: 0x80, managetempaddr: 0x100,
+  noprefixroute: 0x200, mcautojoin: 0x400, stableprivacy: 0x800,
+} as const;
+export type AddrFlag = keyof typeof IFA_F;
+
+export const SCOPES: Record<string, number> = { global: 0, site: 200, link: 253, host: 254, nowhere: 255 };
+
+export interface Addr {
+  index: number;
+  family: 4 | 6;
+  /** "10.0.0.2/24" */
+  address: string;
+  /** "10.0.0.2" */
+  local: string;
+  prefixlen: number;
+  peer?: string;
+  broadcast?: string;
+  label?: string;
+  scope: number;
+  flags: AddrFlag[];
+  validLft: number;
+  preferredLft: number;
+  unknown: { type: number; data: Buffer }[];
+}
+
+export interface AddrRequest {
+  /** "10.0.0.2/24" or "fd00::2/64" */
+  address: string;
+  peer?: string;
+  /** Explicit broadcast, or '+' to derive it from the prefix (like `brd +`). */
+  broadcast?: string;
+  label?: string;
+  scope?: 'global' | 'site' | 'link' | 'host' | number;
+  flags?: AddrFlag[];
+  /** Seconds; omit for forever. */
+  validLft?: number;
+  preferredLft?: number;
+}
+
+function flagsToNames(f: number): AddrFlag[] {
+  return (Object.keys(IFA_F) as AddrFlag[]).filter((k) => f & IFA_F[k]);
+}
+
+function broadcastOf(addr: string, prefix: number): string {
+  const { ip4ToInt, intToIp4, maskOf } = require('../util/ip');
+  return intToIp4((ip4ToInt(addr) | ~maskOf(prefix)) >>> 0);
+}
+
+export class AddrApi {
+  constructor(private conn: NetlinkConnection, private links: LinkApi) {}
+
+  private async build(link: LinkRef, req: AddrRequest): Promise<any> {
+    const c = parseCidr(req.address);
+    const r: any = { index: await this.links.index(link), local: `${c.address}/${c.prefix}`, prefixlen: c.prefix };
+    if (req.peer !== undefined) r.peer = parseCidr(req.peer, 'peer').address;
+    if (req.broadcast !== undefined) {
+      if (c.family !== 4) throw new ValidationError('broadcast is IPv4 only');
+      r.broadcast = req.broadcast === '+' ? broadcastOf(c.address, c.prefix) : parseIp(req.broadcast, 'broadcast').address;
+    }
+    if (req.label !== undefined) {
+      if (typeof req.label !== 'string' || Buffer.byteLength(req.label) > 15) throw new ValidationError(`invalid label: ${req.label}`);
+      r.label = req.label;
+    }
+    if (req.scope !== undefined) {
+      const s = typeof req.scope === 'number' ? req.scope : SCOPES[req.scope];
+      if (s === undefined) throw new ValidationError(`invalid scope: ${req.scope}`);
+      r.scope = validateU32(s, 'scope', 0, 255);
+    }
+    if (req.flags) {
+      let f = 0;
+      for (const n of req.flags) {
+        if (!(n in IFA_F)) throw new ValidationError(`invalid address flag: ${n}`);
+        f |= IFA_F[n];
+      }
+      r.flags = f;
+    }
+    if (req.validLft !== undefined || req.preferredLft !== undefined) {
+      r.validLft = req.validLft === undefined ? 0xffffffff : validateU32(req.validLft, 'valid_lft');
+      r.preferredLft = req.preferredLft === undefined ? r.validLft : validateU32(req.preferredLft, 'preferred_lft');
+      if (r.preferredLft > r.validLft) throw new ValidationError('preferred_lft is greater than valid_lft');
+    }
+    return r;
+  }
+
+  /** Adds an address, like `ip addr add 10.0.0.2/24 dev X`. */
+  async add(link: LinkRef, req: AddrRequest | string): Promise<void> {
+    const r = await this.build(link, typeof req === 'string' ? { address: req } : req);
+    await this.conn.request(native.addrAdd(r, NLM_F_CREATE | NLM_F_EXCL), `addr.add ${r.local}`);
+  }
+
+  /** Adds or updates, like `ip addr replace`. */
+  async replace(link: LinkRef, req: AddrRequest | string): Promise<void> {
+    const r = await this.build(link, typeof req === 'string' ? { address: req } : req);
+    await this.conn.request(native.addrAdd(r, NLM_F_CREATE | NLM_F_REPLACE), `addr.replace ${r.local}`);
+  }
+
+  /** Removes an address, like `ip addr del`. */
+  async delete(link: LinkRef, req: AddrRequest | string): Promise<void> {
+    const r = await this.build(link, typeof req === 'string' ? { address: req } : req);
+    await this.conn.request(native.addrDelete(r, 0), `addr.delete ${r.local}`);
+  }
+
+  /** Lists addresses, like `ip addr show [dev X]`. */
+  async list(filter: { link?: LinkRef; family?: 4 | 6 } = {}): Promise<Addr[]> {
+    const index = filter.link !== undefined ? await this.links.index(filter.link) : undefined;
+    const req: any = {};
+    if (filter.family) req.family = af(filter.family);
+    if (index !== undefined) req.index = index;
+    const all = await this.conn.request(native.addrDump(req, NLM_F_DUMP), 'addr.list', { dump: true });
+    return all
+      .filter((a: any) => a && a.local !== undefined && (index === undefined || a.index === index))
+      .map((a: any) => ({ ...a, family: a.family === 10 ? 6 : 4, flags: flagsToNames(a.flags) }));
+  }
+
+  /** Removes all addresses of a link (optionally one family), like `ip addr flush dev X`. */
+  async flush(link: LinkRef, family?: 4 | 6): Promise<number> {
+    const addrs = await this.list({ link, family });
+    // Secondaries go away with their primary; ignore the ones already gone.
+    let n = 0;
+    for (const a of addrs.filter((x) => !x.flags.includes('secondary')).concat(addrs.filter((x) => x.flags.includes('secondary')))) {
+      try {
+        await this.conn.request(native.addrDelete({ index: a.index, local: a.address, prefixlen: a.prefixlen }, 0), `addr.flush ${a.address}`);
+        n++;
+      } catch (e: any) {
+        if (e.code !== 'EADDRNOTAVAIL') throw e;
+      }
+    }
+    return n;
+  }
+}
