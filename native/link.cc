@@ -71,6 +71,31 @@ static void PutBridgePort(struct nl_msg* msg, const Napi::Object& p) {
   nla_nest_end(msg, info);
 }
 
+// libnl 3.7 leaves IFLA_GROUP/IFLA_TXQLEN out of the veth peer; when they
+// are asked for, a complete IFLA_LINKINFO is appended (the last one wins).
+static void PutVethPeerInfo(Napi::Env env, struct nl_msg* msg, const Napi::Object& p) {
+  struct nlattr* info = nla_nest_start(msg, IFLA_LINKINFO);
+  nla_put_string(msg, IFLA_INFO_KIND, "veth");
+  struct nlattr* data = nla_nest_start(msg, IFLA_INFO_DATA);
+  struct nlattr* peer = nla_nest_start(msg, 1 /* VETH_INFO_PEER */);
+  struct ifinfomsg ifi = {};
+  nlmsg_append(msg, &ifi, sizeof ifi, NLMSG_ALIGNTO);
+  if (Has(p, "name")) nla_put_string(msg, IFLA_IFNAME, Str(p, "name").c_str());
+  if (Has(p, "mtu")) nla_put_u32(msg, IFLA_MTU, U32(p, "mtu"));
+  if (Has(p, "group")) nla_put_u32(msg, IFLA_GROUP, U32(p, "group"));
+  if (Has(p, "txqlen")) nla_put_u32(msg, IFLA_TXQLEN, U32(p, "txqlen"));
+  if (Has(p, "netnsFd")) nla_put_u32(msg, IFLA_NET_NS_FD, U32(p, "netnsFd"));
+  if (Has(p, "alias")) nla_put_string(msg, IFLA_IFALIAS, Str(p, "alias").c_str());
+  if (Has(p, "address")) {
+    struct nl_addr* a = ParseNlAddr(env, Str(p, "address"), AF_LLC, "MAC address");
+    nla_put_addr(msg, IFLA_ADDRESS, a);
+    nl_addr_put(a);
+  }
+  nla_nest_end(msg, peer);
+  nla_nest_end(msg, data);
+  nla_nest_end(msg, info);
+}
+
 // linkAdd(req, nlFlags) -> Buffer. req.kind: veth | bridge | vxlan | macvlan | any.
 static Napi::Value LinkAdd(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -125,6 +150,10 @@ static Napi::Value LinkAdd(const Napi::CallbackInfo& info) {
   rtnl_link_put(l);
   if (err < 0) ThrowNl(env, err, "build link add");
   if (kind == "bridge" && Has(req, "bridge")) PutBridgeInfo(msg, req.Get("bridge").As<Napi::Object>(), true);
+  if (kind == "veth" && Has(req, "peer")) {
+    Napi::Object p = req.Get("peer").As<Napi::Object>();
+    if (Has(p, "group") || Has(p, "txqlen") || Has(p, "alias")) PutVethPeerInfo(env, msg, p);
+  }
   return TakeMsg(env, msg);
 }
 

@@ -148,6 +148,7 @@ export class Netns {
    * or 'net.ipv4.ip_forward' or a path under /proc/sys/net.
    */
   sysctl(key: string, value?: string | number): string {
+    if (typeof key !== 'string' || key.includes('..')) throw new ValidationError(`invalid sysctl key: ${key}`);
     const rel = key.replace(/^\/proc\/sys\//, '').replace(/^net[./]/, '').replace(/\./g, '/');
     if (!/^[A-Za-z0-9_\-/@]+$/.test(rel) || rel.includes('..')) throw new ValidationError(`invalid sysctl key: ${key}`);
     const p = `/proc/sys/net/${rel}`;

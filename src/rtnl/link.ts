@@ -230,6 +230,13 @@ export class LinkApi {
     else if (req.master !== undefined) r.master = await this.index(req.master);
     if (req.netns) r.netnsFd = req.netns.fd;
     if (req.bridge) r.bridge = { ...req.bridge };
+    // Port options are judged by the current master: attach first.
+    if (req.bridgePort && r.master !== undefined) {
+      const { bridgePort, ...rest } = req;
+      await this.set(index, rest);
+      await this.set(index, { bridgePort });
+      return;
+    }
     if (req.bridgePort) r.bridgePort = { ...req.bridgePort };
     let buf: Buffer;
     try {

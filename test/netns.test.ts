@@ -1,0 +1,93 @@
+import * as assert from 'assert';
+import * as fs from 'fs';
+import { Netns, Rtnl, NetlinkError, ValidationError } from '../src';
+import { ip, rejects, sh, uniq } from './helpers';
+
+describe('netns', () => {
+  it('creates a named namespace that ip netns sees, and deletes it', async () => {
+    const name = uniq('ns');
+    const ns = await Netns.create(name);
+    try {
+      assert.ok(Netns.list().includes(name));
+      assert.ok(sh('ip', ['netns', 'list']).split('\n').some((l) => l.split(' ')[0] === name));
+      // `ip -n` works in it: our namespace is a real pinned one.
+      ip(['link', 'set', 'lo', 'up'], name);
+      const rt = await Rtnl.open({ netns: ns });
+      const lo = await rt.link.get('lo');
+      assert.strictEqual(lo.up, true);
+      rt.close();
+    } finally {
+      await ns.delete();
+    }
+    assert.ok(!Netns.list().includes(name));
+    assert.ok(!sh('ip', ['netns', 'list']).includes(name));
+  });
+
+  it('opens a namespace made by ip netns add, by name, path and pid identity', async () => {
+    const name = uniq('ipns');
+    sh('ip', ['netns', 'add', name]);
+    try {
+      const a = await Netns.open(name);
+      const b = await Netns.open({ path: `/run/netns/${name}` });
+      const here = Netns.current();
+      const self = await Netns.open({ pid: process.pid });
+      assert.ok(a.equals(b));
+      assert.ok(!a.equals(here));
+      assert.ok(self.equals(here));
+      a.close(); b.close(); here.close(); self.close();
+    } finally {
+      sh('ip', ['netns', 'delete', name]);
+    }
+  });
+
+  it('anonymous namespaces are separate and die with their fd', async () => {
+    const a = await Netns.create();
+    const b = await Netns.create();
+    assert.ok(!a.equals(b));
+    assert.strictEqual(a.name, undefined);
+    a.close();
+    b.close();
+  });
+
+  it('reads and writes sysctls of that namespace only', async () => {
+    const ns = await Netns.create();
+    const here = Netns.current();
+    try {
+      const before = here.sysctl('ipv4.ip_forward');
+      assert.strictEqual(ns.sysctl('net.ipv4.ip_forward'), '0');
+      ns.sysctl('ipv4.ip_forward', 1);
+      assert.strictEqual(ns.sysctl('ipv4.ip_forward'), '1');
+      assert.strictEqual(here.sysctl('ipv4.ip_forward'), before);
+      ns.sysctl('ipv6.conf.all.disable_ipv6', '1');
+      assert.strictEqual(ns.sysctl('ipv6/conf/all/disable_ipv6'), '1');
+      assert.throws(() => ns.sysctl('../../etc/passwd'), ValidationError);
+      assert.throws(() => ns.sysctl('ipv4.no_such_key'), (e: any) => e.code === 'ENOENT');
+    } finally {
+      ns.close();
+      here.close();
+    }
+  });
+
+  it('rejects bad names, duplicates and missing namespaces with typed errors', async () => {
+    await rejects(Netns.create('a/b'), 'EINVAL');
+    await rejects(Netns.create(''), 'EINVAL');
+    await rejects(Netns.open('does-not-exist'), 'ENOENT');
+    await rejects(Netns.open({ pid: 0 }), 'EINVAL');
+    const name = uniq('dup');
+    const ns = await Netns.create(name);
+    const e = await rejects(Netns.create(name), 'EEXIST');
+    assert.ok(e instanceof NetlinkError);
+    await ns.delete();
+    // The failed duplicate left nothing: the name is free again.
+    const again = await Netns.create(name);
+    await again.delete();
+    await rejects(Netns.delete(name), 'ENOENT');
+    // A file that is not a namespace is refused.
+    fs.writeFileSync('/run/netns/plainfile', '');
+    try {
+      await rejects(Netns.open('plainfile'), 'EINVAL');
+    } finally {
+      fs.rmSync('/run/netns/plainfile');
+    }
+  });
+});
