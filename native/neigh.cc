@@ -16,13 +16,16 @@ static Napi::Value NeighBuild(const Napi::CallbackInfo& info) {
   int family = U32(req, "family");
   struct rtnl_neigh* n = rtnl_neigh_alloc();
   try {
-    rtnl_neigh_set_family(n, family);
-    rtnl_neigh_set_ifindex(n, I32(req, "index"));
+    // dst before family: libnl refuses a dst whose family differs from an
+    // already-set one, and an FDB entry (AF_BRIDGE) carries an IP dst.
     if (Has(req, "dst")) {
       struct nl_addr* d = ParseNlAddr(env, Str(req, "dst"), AF_UNSPEC, "neighbour address");
-      rtnl_neigh_set_dst(n, d);
+      int err = rtnl_neigh_set_dst(n, d);
       nl_addr_put(d);
+      if (err < 0) ThrowNl(env, err, "neighbour address");
     }
+    rtnl_neigh_set_family(n, family);
+    rtnl_neigh_set_ifindex(n, I32(req, "index"));
     if (Has(req, "lladdr")) {
       struct nl_addr* l = ParseNlAddr(env, Str(req, "lladdr"), AF_LLC, "MAC address");
       rtnl_neigh_set_lladdr(n, l);

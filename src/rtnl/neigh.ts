@@ -107,8 +107,8 @@ export class NeighApi {
     const fams = filter.family ? [af(filter.family)] : [2, 10];
     const out: Neigh[] = [];
     for (const family of fams) {
+      // Strict dump checking refuses an ifindex in the header: filter here.
       const req: any = { family, proxy: !!filter.proxy };
-      if (index !== undefined) req.index = index;
       const res = await this.conn.request(native.neighDump(req, NLM_F_DUMP), 'neigh.list', { dump: true });
       for (const n of res) {
         if (!n || n.family !== family) continue;

@@ -141,8 +141,13 @@ export class RouteApi {
   async delete(req: RouteRequest): Promise<void> {
     const r = await this.build(req);
     delete r.protocol;  // match any protocol, as `ip route del` does
-    if (req.scope === undefined) r.scope = RT_SCOPES.nowhere;  // RT_SCOPE_NOWHERE = any scope
-    await this.conn.request(native.routeBuild(r, RTM_DELROUTE, 0), this.op('delete', req));
+    const buf = native.routeBuild(r, RTM_DELROUTE, 0);
+    // Like `ip route del`: unspecified scope and type match any. libnl would
+    // guess a scope, so set the rtmsg bytes directly (rtm_protocol, rtm_scope, rtm_type).
+    if (req.scope === undefined) buf[16 + 6] = RT_SCOPES.nowhere;
+    if (req.type === undefined) buf[16 + 7] = 0;
+    if (req.protocol === undefined) buf[16 + 5] = 0;
+    await this.conn.request(buf, this.op('delete', req));
   }
 
   /** Routes of a table (default: main; 'all' for every table), like `ip route show`. */
