@@ -110,6 +110,9 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
     Napi::HandleScope scope(env);
     // MakeCallback drains microtasks, so promises settled in JS run now.
     self->onReadable_.MakeCallback(env.Global(), {}, *self->asyncContext_);
+    // ENOBUFS raises POLLERR, on which libuv stops the handle; the read
+    // above consumed the error, so listen again.
+    if (status < 0 && self->polling_) uv_poll_start(self->poll_, UV_READABLE, OnPoll);
   }
 
   Napi::Value Write(const Napi::CallbackInfo& info) {

@@ -27,6 +27,8 @@ const TYPES: Record<number, [EventGroup, 'new' | 'del']> = {
   [RTM_NEWNEIGH]: ['neigh', 'new'], [RTM_DELNEIGH]: ['neigh', 'del'],
 };
 
+const MAX_BUFFERED = 4096;
+
 export class RtnlEvents extends EventEmitter implements AsyncIterable<RtnlEvent> {
   private conn: NetlinkConnection;
   private buffer: RtnlEvent[] = [];
@@ -52,11 +54,12 @@ export class RtnlEvents extends EventEmitter implements AsyncIterable<RtnlEvent>
     this.emit(ev.type, ev);
     this.emit('event', ev);
     const w = this.waiters.shift();
-    if (w) w({ value: ev, done: false });
-    else if (this.listenerCount('event') === 0 || this.iterating) this.buffer.push(ev);
+    if (w) { w({ value: ev, done: false }); return; }
+    // Kept for the iterator and waitFor; bounded so a listener-only user
+    // does not grow memory without end.
+    this.buffer.push(ev);
+    if (this.buffer.length > MAX_BUFFERED) this.buffer.shift();
   }
-
-  private iterating = false;
 
   private onMessage(m: RawMessage): void {
     const t = TYPES[m.type];
@@ -71,7 +74,6 @@ export class RtnlEvents extends EventEmitter implements AsyncIterable<RtnlEvent>
   }
 
   [Symbol.asyncIterator](): AsyncIterator<RtnlEvent> {
-    this.iterating = true;
     return {
       next: () => {
         if (this.buffer.length) return Promise.resolve({ value: this.buffer.shift()!, done: false });
@@ -93,6 +95,7 @@ export class RtnlEvents extends EventEmitter implements AsyncIterable<RtnlEvent>
       const timer = setTimeout(() => { this.off('event', on); reject(new NetlinkError('timed out waiting for event', 'ETIMEDOUT', 110)); }, timeoutMs);
       const on = (ev: RtnlEvent) => {
         if (!pred(ev)) return;
+        // Taken here: an iterator must not get it again.
         clearTimeout(timer);
         this.off('event', on);
         const i = this.buffer.indexOf(ev);

@@ -1,0 +1,72 @@
+import * as assert from 'assert';
+import { Netns, Rtnl } from '../src';
+import { ipj } from './helpers';
+
+describe('netlink connection', () => {
+  it('pipelines many requests and matches every reply to its request', async () => {
+    const ns = await Netns.create();
+    const rt = await Rtnl.open({ netns: ns, window: 64 });
+    try {
+      const n = 300;
+      const res = await Promise.all(Array.from({ length: n }, (_, i) =>
+        rt.link.add({ kind: 'veth', name: `pp${i}`, group: 5, peer: { name: `pq${i}` } })));
+      // Each echo belongs to its own request.
+      res.forEach((l, i) => assert.strictEqual(l!.name, `pp${i}`));
+      // Errors in the middle of a burst go to the right caller only.
+      const mixed = await Promise.allSettled([
+        rt.link.add({ kind: 'bridge', name: 'ok1' }),
+        rt.link.add({ kind: 'bridge', name: 'pp3' }),
+        rt.link.add({ kind: 'bridge', name: 'ok2' }),
+      ]);
+      assert.deepStrictEqual(mixed.map((m) => m.status), ['fulfilled', 'rejected', 'fulfilled']);
+      assert.strictEqual((mixed[1] as any).reason.code, 'EEXIST');
+      const list = await rt.link.list();
+      assert.strictEqual(list.length, 2 * n + 3);
+    } finally {
+      rt.close();
+      ns.close();
+    }
+  });
+
+  it('retries dumps interrupted by concurrent changes and never returns half a dump', async () => {
+    const ns = await Netns.create();
+    const a = await Rtnl.open({ netns: ns });
+    const b = await Rtnl.open({ netns: ns });
+    try {
+      // Enough links that a dump spans many datagrams.
+      await Promise.all(Array.from({ length: 400 }, (_, i) => a.link.add({ kind: 'bridge', name: `d${i}` }, { echo: false })));
+      let stop = false;
+      let churn = 0;
+      const churner = (async () => {
+        while (!stop) {
+          await b.link.add({ kind: 'bridge', name: 'churn0' }, { echo: false });
+          await b.link.delete('churn0');
+          churn++;
+        }
+      })();
+      for (let i = 0; i < 30; i++) {
+        const l = await a.link.list();
+        const stable = l.filter((x) => /^d\d+$/.test(x.name));
+        assert.strictEqual(stable.length, 400, 'a dump lost links');
+        assert.strictEqual(new Set(l.map((x) => x.index)).size, l.length, 'a dump repeated links');
+      }
+      stop = true;
+      await churner;
+      assert.ok(churn > 0);
+    } finally {
+      a.close();
+      b.close();
+      ns.close();
+    }
+  });
+
+  it('a handle in one namespace stays there', async () => {
+    const ns = await Netns.create();
+    const rt = await Rtnl.open({ netns: ns });
+    await rt.link.add({ kind: 'bridge', name: 'onlyhere0' });
+    assert.ok(!ipj(['link', 'show']).some((l: any) => l.ifname === 'onlyhere0'));
+    assert.deepStrictEqual((await rt.link.list()).map((l) => l.name).sort(), ['lo', 'onlyhere0']);
+    rt.close();
+    ns.close();
+  });
+});
