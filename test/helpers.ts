@@ -62,3 +62,17 @@ export function uniq(prefix: string): string {
   counter++;
   return `${prefix}${process.pid % 1000}x${counter}`.slice(0, 15);
 }
+
+/** Retries an assertion until it passes or `ms` elapse (namespace teardown is asynchronous). */
+export async function eventually(fn: () => void | Promise<void>, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  for (;;) {
+    try {
+      await fn();
+      return;
+    } catch (e) {
+      if (Date.now() > end) throw e;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}

@@ -1,6 +1,6 @@
 import * as assert from 'assert';
 import { Netns, Rtnl, ValidationError } from '../src';
-import { hostLinks, ip, ipj, ipLink, rejects, uniq } from './helpers';
+import { eventually, hostLinks, ip, ipj, ipLink, rejects, uniq } from './helpers';
 
 describe('link', () => {
   let rt: Rtnl;
@@ -33,8 +33,7 @@ describe('link', () => {
       await ns.delete();
     }
     // The namespace is gone, and with it the peer; the host end goes too.
-    await new Promise((r) => setTimeout(r, 100));
-    assert.deepStrictEqual(hostLinks(), []);
+    await eventually(() => assert.deepStrictEqual(hostLinks(), []));
   });
 
   it('reads back what ip creates, field by field', async () => {
