@@ -217,6 +217,11 @@ export class LinkApi {
     } catch (e) {
       throw kindError(e, req.kind);
     }
+    // The kernel ignores IFLA_IFALIAS when creating a link: set it after.
+    if (r.alias !== undefined && !req.netns) {
+      await this.set(req.name, { alias: r.alias });
+      if (echo) return this.get(req.name);
+    }
     // With the link born elsewhere (req.netns) the echo comes from there.
     return res.find((m) => m && m.name === req.name) as Link | undefined;
   }

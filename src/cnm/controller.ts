@@ -1,0 +1,988 @@
+// The CNM controller, like Docker's libnetwork controller: it owns the
+// drivers, IPAM, the port allocator and the state store, and restores and
+// reconciles what it persisted when opened.
+import * as crypto from 'crypto';
+import * as fs from 'fs';
+import * as path from 'path';
+import { Netns, netnsRunDir } from '../netns';
+import { Rtnl } from '../rtnl';
+import { validateIfname, validateMac } from '../util/ip';
+import { Store } from './store';
+import { AddressPool, DEFAULT_POOLS, Prefix, SubnetAllocator, overlaps, parsePrefix, pickSubnet, prefixText, toBig, ulaSubnet } from './ipam';
+import { PortAllocator, PortBinding, parsePublish } from './ports';
+import { DnsServer, hostNameservers } from './dns';
+import { busy, exists, invalid, notFound } from './errors';
+import type { Firewall, NetworkRules, PortRule } from './firewall';
+import type {
+  DriverName, EndpointCreateOptions, EndpointRecord, NetworkCreateOptions, NetworkRecord, SandboxCreateOptions, SandboxRecord,
+} from './types';
+
+/** IFLA_GROUP of every link we create: our links can always be found. */
+export const CNM_LINK_GROUP = 0xc17;
+/** Prefix of IFLA_IFALIAS on our links: `cnm-netlink:<endpoint or network id>`. */
+export const ALIAS_PREFIX = 'cnm-netlink:';
+const NETNS_PREFIX = 'cnm-';
+
+const BRIDGE_OPT = 'com.docker.network.bridge.name';
+const ICC_OPT = 'com.docker.network.bridge.enable_icc';
+const MASQ_OPT = 'com.docker.network.bridge.enable_ip_masquerade';
+const HOST_BINDING_OPT = 'com.docker.network.bridge.host_binding_ipv4';
+const MTU_OPT = 'com.docker.network.driver.mtu';
+const HOST_IPV4_OPT = 'com.docker.network.host_ipv4';
+
+export interface ControllerOptions {
+  /** Where state lives (default /var/lib/cnm-netlink). */
+  stateDir?: string;
+  /** Docker's default-address-pools. */
+  pools?: AddressPool[];
+  /** Name of the default bridge (default cnm0; Docker's is docker0). */
+  defaultBridge?: string;
+  /** Where `ip netns exec` finds per-namespace resolv.conf/hosts (default /etc/netns; null to skip). */
+  etcNetnsDir?: string | null;
+  /** Firewall implementation (default: nftables). */
+  firewall?: Firewall | null;
+  /** Upstream DNS servers for names we do not know (default: the host's resolv.conf). */
+  upstreamDns?: string[];
+  /** Start embedded DNS servers (default true). */
+  dns?: boolean;
+}
+
+const newId = () => crypto.randomBytes(32).toString('hex');
+const now = () => new Date().toISOString();
+const bool = (v: string | undefined, dflt: boolean) => (v === undefined ? dflt : !['false', '0', 'no', 'off'].includes(v.toLowerCase()));
+
+/** MAC from an IPv4 address, as Docker before 28: 02:42 + the address bytes. */
+export function macFromIp(ip: string): string {
+  return ['02', '42', ...ip.split('.').map((o) => Number(o).toString(16).padStart(2, '0'))].join(':');
+}
+
+export class Controller {
+  readonly stateDir: string;
+  private store: Store;
+  private rt: Rtnl;
+  private fw: Firewall | null;
+  private pools: AddressPool[];
+  private ipam = new Map<string, { v4?: SubnetAllocator; v6?: SubnetAllocator }>();
+  private ports = new PortAllocator();
+  private dns = new Map<string, DnsServer>();
+  private opts: ControllerOptions;
+  private locks = new Map<string, Promise<void>>();
+  private closed = false;
+
+  private constructor(store: Store, rt: Rtnl, fw: Firewall | null, opts: ControllerOptions) {
+    this.store = store;
+    this.stateDir = store.dir;
+    this.rt = rt;
+    this.fw = fw;
+    this.opts = opts;
+    this.pools = opts.pools ?? DEFAULT_POOLS;
+  }
+
+  /** Opens the controller: restores state, then reconciles it with the kernel. */
+  static async open(opts: ControllerOptions = {}): Promise<Controller> {
+    const stateDir = opts.stateDir ?? '/var/lib/cnm-netlink';
+    const store = Store.open(stateDir);
+    const rt = await Rtnl.open();
+    let fw: Firewall | null = null;
+    try {
+      if (opts.firewall !== undefined) fw = opts.firewall;
+      else fw = await (await import('./nftables')).NftFirewall.open();
+      const c = new Controller(store, rt, fw, opts);
+      await c.restore();
+      return c;
+    } catch (e) {
+      rt.close();
+      fw?.close();
+      store.close();
+      throw e;
+    }
+  }
+
+  // ---------------------------------------------------------------- state
+
+  private async restore(): Promise<void> {
+    for (const n of this.store.all<NetworkRecord>('network')) this.loadIpam(n);
+    for (const e of this.store.all<EndpointRecord>('endpoint')) for (const p of e.ports) this.ports.restore(p);
+    if (!this.findNetwork('bridge')) await this.createDefaults();
+    await this.reconcile();
+    for (const n of this.store.all<NetworkRecord>('network')) await this.startDns(n);
+  }
+
+  private loadIpam(n: NetworkRecord): void {
+    this.ipam.set(n.id, {
+      v4: n.ipv4Subnet ? new SubnetAllocator(n.ipv4Subnet) : undefined,
+      v6: n.ipv6Subnet ? new SubnetAllocator(n.ipv6Subnet) : undefined,
+    });
+  }
+
+  private async saveNetwork(n: NetworkRecord): Promise<void> {
+    const a = this.ipam.get(n.id);
+    n.ipv4Subnet = a?.v4?.state();
+    n.ipv6Subnet = a?.v6?.state();
+    await this.store.put('network', n.id, n);
+  }
+
+  private async createDefaults(): Promise<void> {
+    await this.createNetworkRecord({ name: 'bridge', driver: 'bridge', subnet: '172.17.0.0/16',
+      options: { [BRIDGE_OPT]: this.opts.defaultBridge ?? 'cnm0' } }, true);
+    await this.createNetworkRecord({ name: 'host', driver: 'host' }, true);
+    await this.createNetworkRecord({ name: 'none', driver: 'null' }, true);
+  }
+
+  /**
+   * Makes the kernel match the state after a restart or a crash: half-made
+   * sandboxes and endpoints are rolled back, state whose kernel objects
+   * vanished is dropped or repaired, and tagged kernel objects the state
+   * does not know are removed.
+   */
+  async reconcile(): Promise<{ removedLinks: string[]; removedNetns: string[]; droppedSandboxes: string[]; droppedEndpoints: string[] }> {
+    const report = { removedLinks: [] as string[], removedNetns: [] as string[], droppedSandboxes: [] as string[], droppedEndpoints: [] as string[] };
+    // Sandboxes: pending or whose namespace is gone.
+    for (const sb of this.store.all<SandboxRecord>('sandbox')) {
+      const gone = sb.mode === 'own' ? !fs.existsSync(sb.netnsPath!) :
+        sb.mode === 'adopted' ? !fs.existsSync(sb.netnsPath!) :
+        sb.mode === 'container' ? !this.store.get('sandbox', sb.joinedTo!) : false;
+      if (sb.pending || gone) {
+        for (const ep of this.store.all<EndpointRecord>('endpoint').filter((e) => e.sandboxId === sb.id)) {
+          this.releaseEndpoint(ep);
+          await this.store.del('endpoint', ep.id);
+          report.droppedEndpoints.push(ep.id);
+        }
+        if (sb.mode === 'own' && fs.existsSync(sb.netnsPath!)) await Netns.delete(sb.netnsName!).catch(() => {});
+        this.removeSandboxFiles(sb);
+        await this.store.del('sandbox', sb.id);
+        report.droppedSandboxes.push(sb.id);
+      }
+    }
+    // Endpoints: pending ones are rolled back; joined ones must have their link.
+    const links = await this.rt.link.list();
+    const byName = new Map(links.map((l) => [l.name, l]));
+    for (const ep of this.store.all<EndpointRecord>('endpoint')) {
+      if (ep.pending) {
+        if (ep.hostIfname && byName.has(ep.hostIfname)) await this.rt.link.delete(ep.hostIfname).catch(() => {});
+        this.releaseEndpoint(ep);
+        await this.store.del('endpoint', ep.id);
+        report.droppedEndpoints.push(ep.id);
+        continue;
+      }
+      const net = this.store.get<NetworkRecord>('network', ep.networkId);
+      if (!net) {
+        this.releaseEndpoint(ep);
+        await this.store.del('endpoint', ep.id);
+        report.droppedEndpoints.push(ep.id);
+        continue;
+      }
+      if (ep.sandboxId && ep.hostIfname && net.driver === 'bridge' && !byName.has(ep.hostIfname)) {
+        // The sandbox exists but its veth vanished: join again (repair).
+        const sb = this.store.get<SandboxRecord>('sandbox', ep.sandboxId);
+        ep.sandboxId = undefined;
+        ep.ifname = undefined;
+        ep.hostIfname = undefined;
+        await this.store.put('endpoint', ep.id, ep);
+        if (sb) await this.joinEndpoint(ep.id, sb.id).catch(() => {});
+      }
+    }
+    // Tagged links nobody knows.
+    const knownIf = new Set(this.store.all<EndpointRecord>('endpoint').map((e) => e.hostIfname).filter(Boolean));
+    const knownBridges = new Set(this.store.all<NetworkRecord>('network').map((n) => n.bridge).filter(Boolean));
+    for (const l of await this.rt.link.list()) {
+      if (!l.alias?.startsWith(ALIAS_PREFIX) && l.group !== CNM_LINK_GROUP) continue;
+      if (knownIf.has(l.name) || knownBridges.has(l.name)) continue;
+      await this.rt.link.delete(l.index).catch(() => {});
+      report.removedLinks.push(l.name);
+    }
+    // Namespaces we made that no sandbox owns.
+    const knownNs = new Set(this.store.all<SandboxRecord>('sandbox').map((s) => s.netnsName).filter(Boolean));
+    for (const name of Netns.list()) {
+      if (name.startsWith(NETNS_PREFIX) && !knownNs.has(name)) {
+        await Netns.delete(name).catch(() => {});
+        this.removeEtcNetns(name);
+        report.removedNetns.push(name);
+      }
+    }
+    if (this.fw) await this.fw.reconcile(this.allNetworkRules(), this.allPortRules());
+    return report;
+  }
+
+  private ours(l: { alias?: string; group: number }): boolean {
+    return l.group === CNM_LINK_GROUP || !!l.alias?.startsWith(ALIAS_PREFIX);
+  }
+
+  private allNetworkRules(): NetworkRules[] {
+    return this.store.all<NetworkRecord>('network').filter((n) => n.driver === 'bridge').map((n) => this.networkRules(n));
+  }
+
+  private allPortRules(): PortRule[] {
+    return this.store.all<EndpointRecord>('endpoint').filter((e) => e.sandboxId).flatMap((e) => this.portRules(e));
+  }
+
+  private networkRules(n: NetworkRecord): NetworkRules {
+    return {
+      id: n.id, bridge: n.bridge!, subnet4: n.ipv4Subnet?.subnet, gateway4: n.ipv4Subnet?.gateway,
+      icc: n.icc ?? true, masquerade: (n.masquerade ?? true) && !n.internal, internal: n.internal,
+      hostIpv4: n.options[HOST_IPV4_OPT],
+    };
+  }
+
+  private portRules(e: EndpointRecord): PortRule[] {
+    if (!e.ipv4) return [];
+    return e.ports.map((p) => ({ owner: e.id, proto: p.proto, hostIp: p.hostIp, hostPort: p.hostPort, containerIp: e.ipv4!, containerPort: p.containerPort }));
+  }
+
+  /** Serializes operations on one object (network or sandbox). */
+  private async locked<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(key) ?? Promise.resolve();
+    let release!: () => void;
+    const mine = new Promise<void>((r) => (release = r));
+    const chain = prev.then(() => mine);
+    this.locks.set(key, chain);
+    await prev;
+    try {
+      return await fn();
+    } finally {
+      release();
+      if (this.locks.get(key) === chain) this.locks.delete(key);
+    }
+  }
+
+  // ------------------------------------------------------------- networks
+
+  private findNetwork(ref: string): NetworkRecord | undefined {
+    const all = this.store.all<NetworkRecord>('network');
+    return all.find((n) => n.id === ref) ?? all.find((n) => n.name === ref) ??
+      (ref.length >= 6 ? all.filter((n) => n.id.startsWith(ref)).reduce<NetworkRecord | undefined>((a, n, _i, arr) => (arr.length === 1 ? n : a), undefined) : undefined);
+  }
+
+  private getNetwork(ref: string): NetworkRecord {
+    const n = this.findNetwork(ref);
+    if (!n) throw notFound('network', ref);
+    return n;
+  }
+
+  networks(): Network[] {
+    return this.store.all<NetworkRecord>('network').sort((a, b) => a.created.localeCompare(b.created)).map((n) => new Network(this, n.id));
+  }
+
+  network(ref: string): Network {
+    return new Network(this, this.getNetwork(ref).id);
+  }
+
+  /** Like `docker network create`. */
+  async createNetwork(o: NetworkCreateOptions): Promise<Network> {
+    const rec = await this.createNetworkRecord(o, false);
+    return new Network(this, rec.id);
+  }
+
+  private takenSubnets(): Prefix[] {
+    const taken: Prefix[] = [];
+    for (const n of this.store.all<NetworkRecord>('network')) {
+      if (n.ipv4Subnet) taken.push(parsePrefix(n.ipv4Subnet.subnet));
+      if (n.ipv6Subnet) taken.push(parsePrefix(n.ipv6Subnet.subnet));
+    }
+    return taken;
+  }
+
+  /** On-link routes and nameservers of the host: subnets there are skipped. */
+  private async hostPrefixes(): Promise<Prefix[]> {
+    const out: Prefix[] = [];
+    for (const r of await this.rt.route.list({ table: 'all' })) {
+      if (r.dst === 'default' || r.type !== 'unicast') continue;
+      const [a, len] = r.dst.split('/');
+      const host = BigInt((r.family === 4 ? 32 : 128) - Number(len));
+      out.push({ family: r.family, net: (toBig(a, r.family) >> host) << host, len: Number(len) });
+    }
+    for (const ns of hostNameservers()) {
+      const fam = ns.includes(':') ? 6 : 4;
+      out.push({ family: fam, net: toBig(ns, fam), len: fam === 4 ? 32 : 128 });
+    }
+    return out;
+  }
+
+  private async createNetworkRecord(o: NetworkCreateOptions, builtin: boolean): Promise<NetworkRecord> {
+    if (!o || typeof o.name !== 'string' || !/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/.test(o.name)) throw invalid(`invalid network name: ${JSON.stringify(o?.name)}`);
+    return this.locked('networks', async () => {
+      if (this.findNetwork(o.name)) throw exists('network', o.name);
+      const driver: DriverName = o.driver ?? 'bridge';
+      if (!['bridge', 'host', 'null', 'macvlan'].includes(driver)) throw invalid(`unknown network driver: ${driver}`);
+      if (!builtin && (driver === 'host' || driver === 'null')) throw invalid(`only one instance of "${driver}" network is allowed`);
+      const options = { ...(o.options ?? {}) };
+      const id = newId();
+      const rec: NetworkRecord = {
+        id, name: o.name, driver, created: now(), internal: !!o.internal, ipv6: !!o.ipv6,
+        options, labels: { ...(o.labels ?? {}) }, builtin: builtin || undefined,
+        dns: driver !== 'host' && driver !== 'null' && !builtin,
+      };
+      const alloc: { v4?: SubnetAllocator; v6?: SubnetAllocator } = {};
+      if (driver === 'bridge' || driver === 'macvlan') {
+        const taken = this.takenSubnets();
+        let subnet = o.subnet;
+        if (subnet !== undefined) {
+          const p = parsePrefix(subnet);
+          if (p.family !== 4) throw invalid(`subnet ${subnet} is not IPv4 (use subnet6)`);
+          const clash = taken.find((t) => overlaps(t, p));
+          if (clash) throw busy(`subnet ${subnet} overlaps with another network (${prefixText(clash)})`);
+        } else {
+          subnet = pickSubnet(this.pools, [...taken, ...(driver === 'bridge' ? await this.hostPrefixes() : [])]);
+        }
+        alloc.v4 = new SubnetAllocator({ subnet, range: o.ipRange, used: [] });
+        const gw = o.gateway ?? undefined;
+        if (driver === 'bridge') alloc.v4.gateway = gw ? alloc.v4.reserve(gw, 'gateway') : alloc.v4.allocate();
+        else if (gw) alloc.v4.gateway = alloc.v4.reserve(gw, 'gateway');
+        else if (o.gateway === undefined) alloc.v4.gateway = alloc.v4.allocate();
+        if (o.ipv6 || o.subnet6) {
+          rec.ipv6 = true;
+          const s6 = o.subnet6 ?? ulaSubnet(`${id}`, taken);
+          const p6 = parsePrefix(s6);
+          if (p6.family !== 6) throw invalid(`subnet6 ${s6} is not IPv6`);
+          alloc.v6 = new SubnetAllocator({ subnet: s6, used: [] });
+          alloc.v6.gateway = o.gateway6 ? alloc.v6.reserve(o.gateway6, 'gateway6') : alloc.v6.allocate();
+        }
+      } else if (o.subnet || o.gateway || o.ipv6) {
+        throw invalid(`the ${driver} driver takes no IPAM configuration`);
+      }
+      if (driver === 'bridge') {
+        rec.bridge = options[BRIDGE_OPT] ?? `br-${id.slice(0, 12)}`;
+        validateIfname(rec.bridge, 'bridge name');
+        if (this.store.all<NetworkRecord>('network').some((n) => n.bridge === rec.bridge)) throw exists('bridge', rec.bridge);
+        rec.icc = bool(options[ICC_OPT], true);
+        rec.masquerade = bool(options[MASQ_OPT], true);
+        if (options[HOST_BINDING_OPT]) {
+          if (!require('net').isIPv4(options[HOST_BINDING_OPT])) throw invalid(`invalid ${HOST_BINDING_OPT}: ${options[HOST_BINDING_OPT]}`);
+          rec.hostBindingIpv4 = options[HOST_BINDING_OPT];
+        }
+        if (options[MTU_OPT]) {
+          const mtu = Number(options[MTU_OPT]);
+          if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535) throw invalid(`invalid MTU: ${options[MTU_OPT]}`);
+          rec.mtu = mtu;
+        }
+      }
+      if (driver === 'macvlan') {
+        rec.parent = options.parent;
+        if (!rec.parent) throw invalid('macvlan needs options.parent (the host interface)');
+        await this.rt.link.get(rec.parent);  // ENODEV if missing
+        rec.macvlanMode = options.macvlan_mode ?? 'bridge';
+        if (!['bridge', 'private', 'vepa', 'passthru'].includes(rec.macvlanMode)) throw invalid(`invalid macvlan_mode: ${rec.macvlanMode}`);
+      }
+      this.ipam.set(id, alloc);
+      // Kernel objects: the default bridge waits for its first endpoint.
+      const undo: (() => Promise<void>)[] = [];
+      try {
+        if (driver === 'bridge' && !builtin) await this.ensureBridge(rec, undo);
+        await this.saveNetwork(rec);
+        await this.startDns(rec);
+      } catch (e) {
+        for (const u of undo.reverse()) await u().catch(() => {});
+        this.ipam.delete(id);
+        await this.store.del('network', id).catch(() => {});
+        throw e;
+      }
+      return rec;
+    });
+  }
+
+  /** Creates the bridge, its gateway address and firewall rules if missing. */
+  private async ensureBridge(n: NetworkRecord, undo: (() => Promise<void>)[] = []): Promise<void> {
+    const a = this.ipam.get(n.id)!;
+    const existing = await this.rt.link.find(n.bridge!);
+    if (existing && existing.kind !== 'bridge') throw exists('link (not a bridge)', n.bridge!);
+    if (!existing) {
+      await this.rt.link.add({ kind: 'bridge', name: n.bridge!, mtu: n.mtu, group: CNM_LINK_GROUP, alias: `${ALIAS_PREFIX}${n.id}`, bridge: { stp: false } }, { echo: false });
+      undo.push(() => this.rt.link.delete(n.bridge!));
+    }
+    const addrs = await this.rt.addr.list({ link: n.bridge! });
+    if (a.v4?.gateway && !addrs.some((x) => x.local === a.v4!.gateway)) await this.rt.addr.add(n.bridge!, { address: a.v4.cidr(a.v4.gateway), broadcast: '+' });
+    if (a.v6?.gateway && !addrs.some((x) => x.local === a.v6!.gateway)) await this.rt.addr.add(n.bridge!, { address: a.v6.cidr(a.v6.gateway), flags: ['nodad'] });
+    await this.rt.link.set(n.bridge!, { up: true });
+    const host = Netns.current();
+    try {
+      if (!n.internal) {
+        host.sysctl('ipv4.ip_forward', 1);
+        if (n.ipv6) host.sysctl('ipv6.conf.all.forwarding', 1);
+      }
+      // Published ports answer on the host's 127.0.0.1 without a proxy.
+      host.sysctl(`ipv4.conf.${n.bridge}.route_localnet`, 1);
+    } finally {
+      host.close();
+    }
+    if (this.fw) {
+      await this.fw.addNetwork(this.networkRules(n));
+      undo.push(() => this.fw!.removeNetwork(this.networkRules(n)));
+    }
+  }
+
+  private async startDns(n: NetworkRecord): Promise<void> {
+    if (this.opts.dns === false || !n.dns || n.driver !== 'bridge' || this.dns.has(n.id)) return;
+    const gw = this.ipam.get(n.id)?.v4?.gateway;
+    if (!gw) return;
+    const server = new DnsServer(gw, (name, type) => this.resolveName(n.id, name, type), this.opts.upstreamDns ?? hostNameservers().filter((s) => !s.startsWith('127.')));
+    try {
+      await server.start();
+      this.dns.set(n.id, server);
+    } catch (e: any) {
+      // Another controller process serves it (EADDRINUSE) or the bridge is
+      // not up yet (EADDRNOTAVAIL): names still resolve through that one.
+      if (e.code !== 'EADDRINUSE' && e.code !== 'EADDRNOTAVAIL') throw e;
+    }
+  }
+
+  /** Names on a network: sandbox names, hostnames, aliases, id prefixes. */
+  resolveName(networkId: string, name: string, type: 'A' | 'AAAA'): string[] | undefined {
+    const net = this.store.get<NetworkRecord>('network', networkId);
+    if (!net) return undefined;
+    const suffix = `.${net.name.toLowerCase()}`;
+    const q = name.endsWith(suffix) ? name.slice(0, -suffix.length) : name;
+    const ips: string[] = [];
+    let known = false;
+    for (const ep of this.store.all<EndpointRecord>('endpoint')) {
+      if (ep.networkId !== networkId || !ep.sandboxId) continue;
+      const sb = this.store.get<SandboxRecord>('sandbox', ep.sandboxId);
+      const names = [ep.name, ...ep.aliases, sb?.name, sb?.hostname, sb && sb.id.length >= 12 ? sb.id.slice(0, 12) : undefined]
+        .filter((x): x is string => !!x).map((x) => x.toLowerCase());
+      if (!names.includes(q)) continue;
+      known = true;
+      const ip = type === 'A' ? ep.ipv4 : ep.ipv6;
+      if (ip) ips.push(ip);
+    }
+    return known ? ips : undefined;
+  }
+
+  /** Like `docker network rm`: refused while endpoints exist. */
+  async deleteNetwork(ref: string): Promise<void> {
+    const n = this.getNetwork(ref);
+    if (n.builtin) throw invalid(`${n.name} is a pre-defined network and cannot be removed`);
+    await this.locked('networks', async () => {
+      const eps = this.store.all<EndpointRecord>('endpoint').filter((e) => e.networkId === n.id);
+      if (eps.length) throw busy(`network ${n.name} has active endpoints (${eps.map((e) => e.name).join(', ')})`);
+      this.dns.get(n.id)?.close();
+      this.dns.delete(n.id);
+      if (n.driver === 'bridge') {
+        if (this.fw) await this.fw.removeNetwork(this.networkRules(n));
+        const br = await this.rt.link.find(n.bridge!);
+        if (br && this.ours(br)) await this.rt.link.delete(br.index);
+      }
+      this.ipam.delete(n.id);
+      await this.store.del('network', n.id);
+    });
+  }
+
+  /** Docker's `network inspect` shape. */
+  inspectNetwork(ref: string): any {
+    const n = this.getNetwork(ref);
+    const config: any[] = [];
+    if (n.ipv4Subnet) config.push({ Subnet: n.ipv4Subnet.subnet, Gateway: n.ipv4Subnet.gateway, ...(n.ipv4Subnet.range ? { IPRange: n.ipv4Subnet.range } : {}) });
+    if (n.ipv6Subnet) config.push({ Subnet: n.ipv6Subnet.subnet, Gateway: n.ipv6Subnet.gateway });
+    const containers: Record<string, any> = {};
+    for (const ep of this.store.all<EndpointRecord>('endpoint').filter((e) => e.networkId === n.id && e.sandboxId)) {
+      const sb = this.store.get<SandboxRecord>('sandbox', ep.sandboxId!);
+      const a = this.ipam.get(n.id);
+      containers[ep.sandboxId!] = {
+        Name: sb?.name ?? ep.name, EndpointID: ep.id, MacAddress: ep.mac ?? '',
+        IPv4Address: ep.ipv4 && a?.v4 ? a.v4.cidr(ep.ipv4) : '', IPv6Address: ep.ipv6 && a?.v6 ? a.v6.cidr(ep.ipv6) : '',
+      };
+    }
+    const options: Record<string, string> = { ...n.options };
+    if (n.driver === 'bridge') options[BRIDGE_OPT] = n.bridge!;
+    return {
+      Name: n.name, Id: n.id, Created: n.created, Scope: 'local', Driver: n.driver === 'null' ? 'null' : n.driver,
+      EnableIPv4: true, EnableIPv6: n.ipv6, IPAM: { Driver: 'default', Options: {}, Config: config }, Internal: n.internal,
+      Attachable: false, Ingress: false, Containers: containers, Options: options, Labels: { ...n.labels },
+    };
+  }
+
+  // ------------------------------------------------------------ sandboxes
+
+  private findSandbox(ref: string): SandboxRecord | undefined {
+    const all = this.store.all<SandboxRecord>('sandbox');
+    return all.find((s) => s.id === ref) ?? all.find((s) => s.name === ref) ??
+      (ref.length >= 6 ? (() => { const m = all.filter((s) => s.id.startsWith(ref)); return m.length === 1 ? m[0] : undefined; })() : undefined);
+  }
+
+  private getSandbox(ref: string): SandboxRecord {
+    const s = this.findSandbox(ref);
+    if (!s) throw notFound('sandbox', ref);
+    return s;
+  }
+
+  sandboxes(): Sandbox[] {
+    return this.store.all<SandboxRecord>('sandbox').sort((a, b) => a.created.localeCompare(b.created)).map((s) => new Sandbox(this, s.id));
+  }
+
+  sandbox(ref: string): Sandbox {
+    return new Sandbox(this, this.getSandbox(ref).id);
+  }
+
+  /** The namespace a sandbox lives in (its own, shared, adopted or the host's). */
+  async sandboxNetns(ref: string): Promise<Netns> {
+    let sb = this.getSandbox(ref);
+    while (sb.mode === 'container') sb = this.getSandbox(sb.joinedTo!);
+    if (sb.mode === 'host') return Netns.current();
+    return Netns.open({ path: sb.netnsPath! });
+  }
+
+  /**
+   * Like the runtime's part of `docker run`: a sandbox is a network
+   * namespace (new, adopted by key, shared with another sandbox, or the host's),
+   * with loopback up and hosts/resolv.conf files a runtime can bind-mount.
+   */
+  async createSandbox(o: SandboxCreateOptions): Promise<Sandbox> {
+    if (!o || typeof o.id !== 'string' || !/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/.test(o.id)) throw invalid(`invalid sandbox id: ${JSON.stringify(o?.id)}`);
+    const name = o.name ?? o.id;
+    if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/.test(name)) throw invalid(`invalid sandbox name: ${JSON.stringify(name)}`);
+    if (o.hostname !== undefined && !/^[a-zA-Z0-9]([a-zA-Z0-9-.]{0,61}[a-zA-Z0-9])?$/.test(o.hostname)) throw invalid(`invalid hostname: ${o.hostname}`);
+    const modes = [o.key !== undefined, o.joinSandbox !== undefined, !!o.host].filter(Boolean).length;
+    if (modes > 1) throw invalid('key, joinSandbox and host are exclusive');
+    if (this.findSandbox(o.id) || this.store.all<SandboxRecord>('sandbox').some((s) => s.name === name)) throw exists('sandbox', o.id);
+    const dir = path.join(this.stateDir, 'sandboxes', o.id);
+    const rec: SandboxRecord = {
+      id: o.id, name, hostname: o.hostname ?? (o.id.length > 12 ? o.id.slice(0, 12) : o.id), mode: 'own', created: now(),
+      hostsPath: path.join(dir, 'hosts'), resolvConfPath: path.join(dir, 'resolv.conf'), pending: true,
+    };
+    if (o.host) rec.mode = 'host';
+    else if (o.joinSandbox !== undefined) {
+      const other = this.getSandbox(typeof o.joinSandbox === 'string' ? o.joinSandbox : o.joinSandbox.id);
+      rec.mode = 'container';
+      rec.joinedTo = other.mode === 'container' ? other.joinedTo : other.id;
+    } else if (o.key !== undefined) {
+      rec.mode = 'adopted';
+      const ns = await Netns.open(typeof o.key === 'string' ? { path: o.key } : o.key);
+      rec.netnsPath = typeof o.key === 'string' ? o.key : `/proc/${o.key.pid}/ns/net`;
+      ns.close();
+    } else {
+      rec.netnsName = `${NETNS_PREFIX}${o.id.slice(0, 40)}`;
+      rec.netnsPath = path.join(netnsRunDir(), rec.netnsName);
+    }
+    // Written as pending first: a crash from here on is rolled back on open.
+    await this.store.put('sandbox', rec.id, rec);
+    try {
+      if (rec.mode === 'own') {
+        const ns = await Netns.create(rec.netnsName);
+        try {
+          const rt = await Rtnl.open({ netns: ns });
+          try {
+            await rt.link.set('lo', { up: true });
+          } finally {
+            rt.close();
+          }
+          // Gratuitous ARP when interfaces come up, as netavark does.
+          ns.sysctl('ipv4.conf.default.arp_notify', 1);
+        } finally {
+          ns.close();
+        }
+      } else if (rec.mode === 'adopted') {
+        const ns = await Netns.open({ path: rec.netnsPath! });
+        try {
+          const rt = await Rtnl.open({ netns: ns });
+          try { await rt.link.set('lo', { up: true }); } finally { rt.close(); }
+        } finally {
+          ns.close();
+        }
+      }
+      rec.pending = undefined;
+      this.writeSandboxFiles(rec);
+      await this.store.put('sandbox', rec.id, rec);
+    } catch (e) {
+      if (rec.mode === 'own' && fs.existsSync(rec.netnsPath!)) await Netns.delete(rec.netnsName!).catch(() => {});
+      this.removeSandboxFiles(rec);
+      await this.store.del('sandbox', rec.id);
+      throw e;
+    }
+    return new Sandbox(this, rec.id);
+  }
+
+  /** Leaves every network, then removes the namespace (for own sandboxes). */
+  async deleteSandbox(ref: string): Promise<void> {
+    const sb = this.getSandbox(ref);
+    const dependents = this.store.all<SandboxRecord>('sandbox').filter((s) => s.joinedTo === sb.id);
+    if (dependents.length) throw busy(`sandbox ${sb.id} is shared by ${dependents.map((d) => d.id).join(', ')}`);
+    await this.locked(`sandbox:${sb.id}`, async () => {
+      const eps = this.store.all<EndpointRecord>('endpoint').filter((e) => e.sandboxId === sb.id);
+      // The namespace going away takes the veths with it: only the firewall
+      // and the records need work per endpoint.
+      const quick = sb.mode === 'own';
+      for (const ep of eps) await this.leaveEndpoint(ep.id, { skipKernel: quick });
+      if (sb.mode === 'own') {
+        await Netns.delete(sb.netnsName!).catch((e) => { if (e.code !== 'ENOENT') throw e; });
+      }
+      this.removeSandboxFiles(sb);
+      await this.store.del('sandbox', sb.id);
+    });
+  }
+
+  private sandboxEndpoints(sb: SandboxRecord): EndpointRecord[] {
+    // Endpoints in the same namespace (container mode shares it).
+    const root = sb.mode === 'container' ? sb.joinedTo! : sb.id;
+    const members = new Set([root, ...this.store.all<SandboxRecord>('sandbox').filter((s) => s.joinedTo === root).map((s) => s.id)]);
+    return this.store.all<EndpointRecord>('endpoint').filter((e) => e.sandboxId && members.has(e.sandboxId));
+  }
+
+  private writeSandboxFiles(sb: SandboxRecord): void {
+    const dir = path.dirname(sb.hostsPath);
+    fs.mkdirSync(dir, { recursive: true });
+    const eps = this.sandboxEndpoints(sb);
+    const hosts = ['127.0.0.1\tlocalhost', '::1\tlocalhost ip6-localhost ip6-loopback', 'fe00::\tip6-localnet', 'ff00::\tip6-mcastprefix', 'ff02::1\tip6-allnodes', 'ff02::2\tip6-allrouters'];
+    for (const ep of eps) {
+      if (ep.ipv4) hosts.push(`${ep.ipv4}\t${sb.hostname}`);
+      if (ep.ipv6) hosts.push(`${ep.ipv6}\t${sb.hostname}`);
+    }
+    const dnsNets = eps.map((e) => this.store.get<NetworkRecord>('network', e.networkId)).filter((n): n is NetworkRecord => !!n && n.dns && n.driver === 'bridge');
+    let resolv: string;
+    if (dnsNets.length) {
+      const servers = [...new Set(dnsNets.map((n) => this.ipam.get(n.id)?.v4?.gateway).filter(Boolean))];
+      resolv = `# generated by cnm-netlink: embedded DNS on the network gateway\n${servers.map((s) => `nameserver ${s}`).join('\n')}\noptions ndots:0\n`;
+    } else {
+      const up = hostNameservers().filter((s) => !s.startsWith('127.'));
+      resolv = `# generated by cnm-netlink from the host's resolv.conf\n${up.map((s) => `nameserver ${s}`).join('\n')}\n`;
+    }
+    fs.writeFileSync(sb.hostsPath, hosts.join('\n') + '\n');
+    fs.writeFileSync(sb.resolvConfPath, resolv);
+    // `ip netns exec` bind-mounts /etc/netns/NAME/* over /etc: names work there too.
+    const etc = this.opts.etcNetnsDir === undefined ? '/etc/netns' : this.opts.etcNetnsDir;
+    const nsName = sb.mode === 'own' ? sb.netnsName : sb.mode === 'container' ? this.store.get<SandboxRecord>('sandbox', sb.joinedTo!)?.netnsName : undefined;
+    if (etc && nsName && sb.mode === 'own') {
+      try {
+        fs.mkdirSync(path.join(etc, nsName), { recursive: true });
+        fs.writeFileSync(path.join(etc, nsName, 'resolv.conf'), resolv);
+        fs.writeFileSync(path.join(etc, nsName, 'hosts'), hosts.join('\n') + '\n');
+      } catch { /* read-only /etc: the paths above still work for runtimes */ }
+    }
+  }
+
+  private removeEtcNetns(nsName: string): void {
+    const etc = this.opts.etcNetnsDir === undefined ? '/etc/netns' : this.opts.etcNetnsDir;
+    if (etc && nsName.startsWith(NETNS_PREFIX)) fs.rmSync(path.join(etc, nsName), { recursive: true, force: true });
+  }
+
+  private removeSandboxFiles(sb: SandboxRecord): void {
+    fs.rmSync(path.dirname(sb.hostsPath), { recursive: true, force: true });
+    if (sb.netnsName) this.removeEtcNetns(sb.netnsName);
+  }
+
+  inspectSandbox(ref: string): any {
+    const sb = this.getSandbox(ref);
+    return {
+      ...sb,
+      endpoints: this.store.all<EndpointRecord>('endpoint').filter((e) => e.sandboxId === sb.id).map((e) => ({ ...e, network: this.store.get<NetworkRecord>('network', e.networkId)?.name })),
+    };
+  }
+
+  // ------------------------------------------------------------ endpoints
+
+  private findEndpoint(ref: string): EndpointRecord | undefined {
+    const all = this.store.all<EndpointRecord>('endpoint');
+    return all.find((e) => e.id === ref) ?? all.find((e) => e.name === ref);
+  }
+
+  private getEndpoint(ref: string): EndpointRecord {
+    const e = this.findEndpoint(ref);
+    if (!e) throw notFound('endpoint', ref);
+    return e;
+  }
+
+  endpointRecord(id: string): EndpointRecord { return { ...this.getEndpoint(id) }; }
+  networkRecord(id: string): NetworkRecord { return { ...this.getNetwork(id) }; }
+  sandboxRecord(id: string): SandboxRecord { return { ...this.getSandbox(id) }; }
+
+  /** Like libnetwork's CreateEndpoint: allocates addresses, MAC and host ports. */
+  async createEndpoint(networkRef: string, o: EndpointCreateOptions): Promise<Endpoint> {
+    const n = this.getNetwork(networkRef);
+    if (!o || typeof o.name !== 'string' || !/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/.test(o.name)) throw invalid(`invalid endpoint name: ${JSON.stringify(o?.name)}`);
+    if (this.store.all<EndpointRecord>('endpoint').some((e) => e.networkId === n.id && e.name === o.name)) throw exists(`endpoint on network ${n.name}`, o.name);
+    const aliases = o.aliases ?? [];
+    for (const a of aliases) if (typeof a !== 'string' || !/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/.test(a)) throw invalid(`invalid alias: ${JSON.stringify(a)}`);
+    if (o.ports?.length && n.driver !== 'bridge') throw invalid(`port publishing needs a bridge network (${n.name} is ${n.driver})`);
+    if (o.ports?.length && n.internal) throw invalid(`network ${n.name} is internal: ports cannot be published`);
+    const a = this.ipam.get(n.id)!;
+    const ep: EndpointRecord = { id: newId(), name: o.name, networkId: n.id, created: now(), aliases, ports: [] };
+    const done: (() => void)[] = [];
+    try {
+      if (a.v4) {
+        ep.ipv4 = o.ip !== undefined ? a.v4.reserve(o.ip, 'IP address') : a.v4.allocate();
+        done.push(() => a.v4!.release(ep.ipv4!));
+      } else if (o.ip !== undefined) {
+        throw invalid(`network ${n.name} has no IPv4 subnet`);
+      }
+      if (a.v6) {
+        ep.ipv6 = o.ip6 !== undefined ? a.v6.reserve(o.ip6, 'IPv6 address') : a.v6.allocate();
+        done.push(() => a.v6!.release(ep.ipv6!));
+      } else if (o.ip6 !== undefined) {
+        throw invalid(`network ${n.name} has no IPv6 subnet`);
+      }
+      if (n.driver === 'bridge' || n.driver === 'macvlan') ep.mac = o.mac !== undefined ? validateMac(o.mac) : ep.ipv4 ? macFromIp(ep.ipv4) : undefined;
+      for (const spec of o.ports ?? []) {
+        const s = typeof spec === 'string' ? parsePublish(spec) : { ...spec };
+        if (s.hostIp === undefined && n.hostBindingIpv4) s.hostIp = n.hostBindingIpv4;
+        const b = this.ports.allocate(s);
+        ep.ports.push(b);
+        done.push(() => this.ports.release(b));
+      }
+      await this.locked(`network:${n.id}`, () => this.saveNetwork(n));
+      await this.store.put('endpoint', ep.id, ep);
+    } catch (e) {
+      for (const d of done.reverse()) d();
+      throw e;
+    }
+    return new Endpoint(this, ep.id);
+  }
+
+  private releaseEndpoint(ep: EndpointRecord): void {
+    const a = this.ipam.get(ep.networkId);
+    if (ep.ipv4 && a?.v4?.isUsed(ep.ipv4)) a.v4.release(ep.ipv4);
+    if (ep.ipv6 && a?.v6?.isUsed(ep.ipv6)) a.v6.release(ep.ipv6);
+    for (const p of ep.ports) this.ports.release(p);
+  }
+
+  /** Like libnetwork's Join: plugs the endpoint into the sandbox's namespace. */
+  async joinEndpoint(epRef: string, sbRef: string): Promise<void> {
+    const ep0 = this.getEndpoint(epRef);
+    const sb = this.getSandbox(sbRef);
+    await this.locked(`sandbox:${sb.mode === 'container' ? sb.joinedTo : sb.id}`, async () => {
+      const ep = this.getEndpoint(ep0.id);
+      if (ep.sandboxId) throw busy(`endpoint ${ep.name} is already joined to sandbox ${ep.sandboxId}`);
+      const n = this.getNetwork(ep.networkId);
+      const peers = this.sandboxEndpoints(sb);
+      if (peers.some((p) => p.networkId === n.id)) throw exists(`sandbox ${sb.id} endpoint on network`, n.name);
+      if (sb.mode === 'host' && n.driver !== 'host') throw invalid(`sandbox ${sb.id} uses the host's namespace: it can only join the host network`);
+      if (n.driver === 'host' && sb.mode !== 'host') throw invalid(`the host network needs a host-mode sandbox ({ host: true })`);
+      if (n.driver === 'null' && peers.length) throw invalid('a sandbox on the none network cannot join other networks');
+      if (peers.some((p) => this.store.get<NetworkRecord>('network', p.networkId)?.driver === 'null')) throw invalid(`sandbox ${sb.id} is on the none network`);
+      const undo: (() => Promise<void>)[] = [];
+      ep.pending = true;
+      ep.sandboxId = sb.id;
+      try {
+        if (n.driver === 'bridge' || n.driver === 'macvlan') {
+          const used = new Set(peers.map((p) => p.ifname));
+          let i = 0;
+          while (used.has(`eth${i}`)) i++;
+          ep.ifname = `eth${i}`;
+          ep.gatewayEndpoint = !n.internal && !peers.some((p) => p.gatewayEndpoint);
+          if (n.driver === 'bridge') ep.hostIfname = this.hostIfname(ep);
+          await this.store.put('endpoint', ep.id, ep);
+          const ns = await this.sandboxNetns(sb.id);
+          try {
+            if (n.driver === 'bridge') await this.plugBridge(n, ep, ns, undo);
+            else await this.plugMacvlan(n, ep, ns, undo);
+          } finally {
+            ns.close();
+          }
+          if (this.fw && ep.ports.length) {
+            await this.fw.addPorts(this.portRules(ep));
+            undo.push(() => this.fw!.removePorts(this.portRules(ep)));
+          }
+        }
+        ep.pending = undefined;
+        await this.store.put('endpoint', ep.id, ep);
+        this.writeSandboxFiles(sb);
+      } catch (e) {
+        for (const u of undo.reverse()) await u().catch(() => {});
+        ep.pending = undefined;
+        ep.sandboxId = undefined;
+        ep.ifname = undefined;
+        ep.hostIfname = undefined;
+        ep.gatewayEndpoint = undefined;
+        await this.store.put('endpoint', ep.id, ep);
+        throw e;
+      }
+    });
+  }
+
+  /** `veth` + 7 hex, as Docker names the host end; unique among ours. */
+  private hostIfname(ep: EndpointRecord): string {
+    const taken = new Set(this.store.all<EndpointRecord>('endpoint').map((e) => e.hostIfname));
+    for (let i = 0; i + 7 <= ep.id.length; i++) {
+      const n = `veth${ep.id.slice(i, i + 7)}`;
+      if (!taken.has(n)) return n;
+    }
+    return `veth${crypto.randomBytes(4).toString('hex').slice(0, 7)}`;
+  }
+
+  private async plugBridge(n: NetworkRecord, ep: EndpointRecord, ns: Netns, undo: (() => Promise<void>)[]): Promise<void> {
+    if (!(await this.rt.link.find(n.bridge!))) await this.ensureBridge(n);
+    // One request: the container end is born inside the sandbox with its
+    // final name, MAC and MTU; the host end is attached and up.
+    await this.rt.link.add({
+      // Tagged by group (the name maps to the endpoint in the state).
+      kind: 'veth', name: ep.hostIfname!, master: n.bridge!, mtu: n.mtu, up: true, group: CNM_LINK_GROUP,
+      peer: { name: ep.ifname!, netns: ns, address: ep.mac, mtu: n.mtu },
+    }, { echo: false });
+    undo.push(() => this.rt.link.delete(ep.hostIfname!));
+    if (n.icc === false) await this.rt.link.set(ep.hostIfname!, { bridgePort: { isolated: true } });
+    await this.configureInside(n, ep, ns);
+  }
+
+  private async plugMacvlan(n: NetworkRecord, ep: EndpointRecord, ns: Netns, undo: (() => Promise<void>)[]): Promise<void> {
+    // Born in the sandbox: the parent is resolved in the host namespace.
+    await this.rt.link.add({ kind: 'macvlan', name: ep.ifname!, parent: n.parent!, netns: ns, address: ep.mac, macvlan: { mode: n.macvlanMode as any } }, { echo: false });
+    undo.push(async () => {
+      const rt = await Rtnl.open({ netns: ns });
+      try { await rt.link.delete(ep.ifname!); } finally { rt.close(); }
+    });
+    await this.configureInside(n, ep, ns);
+  }
+
+  private async configureInside(n: NetworkRecord, ep: EndpointRecord, ns: Netns): Promise<void> {
+    const a = this.ipam.get(n.id)!;
+    const rt = await Rtnl.open({ netns: ns });
+    try {
+      const ops: Promise<void>[] = [];
+      if (ep.ipv4) ops.push(rt.addr.add(ep.ifname!, a.v4!.cidr(ep.ipv4)));
+      if (ep.ipv6) ops.push(rt.addr.add(ep.ifname!, { address: a.v6!.cidr(ep.ipv6), flags: ['nodad'] }));
+      ops.push(rt.link.set(ep.ifname!, { up: true }));
+      await Promise.all(ops);
+      if (ep.gatewayEndpoint) {
+        const gws: Promise<void>[] = [];
+        if (a.v4?.gateway) gws.push(rt.route.replace({ dst: 'default', gateway: a.v4.gateway, dev: ep.ifname! }));
+        if (a.v6?.gateway) gws.push(rt.route.replace({ dst: 'default', family: 6, gateway: a.v6.gateway, dev: ep.ifname! }));
+        await Promise.all(gws);
+      }
+    } finally {
+      rt.close();
+    }
+  }
+
+  /** Like libnetwork's Leave: unplugs, keeps the allocation. */
+  async leaveEndpoint(epRef: string, opts: { skipKernel?: boolean } = {}): Promise<void> {
+    const ep = this.getEndpoint(epRef);
+    if (!ep.sandboxId) throw invalid(`endpoint ${ep.name} is not joined`);
+    const sb = this.store.get<SandboxRecord>('sandbox', ep.sandboxId);
+    const n = this.store.get<NetworkRecord>('network', ep.networkId);
+    if (this.fw && ep.ports.length) await this.fw.removePorts(this.portRules(ep));
+    if (!opts.skipKernel && n) {
+      if (n.driver === 'bridge' && ep.hostIfname) {
+        await this.rt.link.delete(ep.hostIfname).catch((e) => { if (e.code !== 'ENODEV') throw e; });
+      } else if (n.driver === 'macvlan' && sb) {
+        const ns = await this.sandboxNetns(sb.id);
+        const rt = await Rtnl.open({ netns: ns });
+        try { await rt.link.delete(ep.ifname!).catch(() => {}); } finally { rt.close(); ns.close(); }
+      }
+    }
+    const wasGateway = ep.gatewayEndpoint;
+    ep.sandboxId = undefined;
+    ep.ifname = undefined;
+    ep.hostIfname = undefined;
+    ep.gatewayEndpoint = undefined;
+    await this.store.put('endpoint', ep.id, ep);
+    if (sb && !opts.skipKernel) {
+      // Hand the default route to another endpoint, as Docker does.
+      if (wasGateway) {
+        const next = this.sandboxEndpoints(sb).find((p) => { const pn = this.store.get<NetworkRecord>('network', p.networkId); return pn && !pn.internal && pn.driver !== 'null'; });
+        if (next) {
+          next.gatewayEndpoint = true;
+          await this.store.put('endpoint', next.id, next);
+          const ns = await this.sandboxNetns(sb.id);
+          try { await this.configureGateway(next, ns); } finally { ns.close(); }
+        }
+      }
+      this.writeSandboxFiles(sb);
+    }
+  }
+
+  private async configureGateway(ep: EndpointRecord, ns: Netns): Promise<void> {
+    const a = this.ipam.get(ep.networkId)!;
+    const rt = await Rtnl.open({ netns: ns });
+    try {
+      if (a.v4?.gateway) await rt.route.replace({ dst: 'default', gateway: a.v4.gateway, dev: ep.ifname! });
+    } finally {
+      rt.close();
+    }
+  }
+
+  /** Releases the endpoint's addresses and ports (leaves first if joined). */
+  async deleteEndpoint(epRef: string): Promise<void> {
+    const ep = this.getEndpoint(epRef);
+    if (ep.sandboxId) await this.leaveEndpoint(ep.id);
+    this.releaseEndpoint(ep);
+    const n = this.store.get<NetworkRecord>('network', ep.networkId);
+    if (n) await this.locked(`network:${n.id}`, () => this.saveNetwork(n));
+    await this.store.del('endpoint', ep.id);
+  }
+
+  endpoints(networkId?: string): Endpoint[] {
+    return this.store.all<EndpointRecord>('endpoint').filter((e) => !networkId || e.networkId === networkId).map((e) => new Endpoint(this, e.id));
+  }
+
+  /** Our nftables ruleset, as text. */
+  async describeFirewall(): Promise<string> {
+    return this.fw ? this.fw.describe() : '';
+  }
+
+  /** Stops serving (DNS) and closes handles; kernel objects and state stay, like stopping dockerd. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const d of this.dns.values()) d.close();
+    this.dns.clear();
+    await this.store.sync();
+    this.store.close();
+    this.rt.close();
+    this.fw?.close();
+  }
+
+  /** Removes everything this controller made (sandboxes, networks, rules) and its state. */
+  async destroy(): Promise<void> {
+    for (const sb of this.store.all<SandboxRecord>('sandbox').sort((a, b) => (a.mode === 'container' ? -1 : 0) - (b.mode === 'container' ? -1 : 0))) {
+      await this.deleteSandbox(sb.id).catch(() => {});
+    }
+    for (const ep of this.store.all<EndpointRecord>('endpoint')) await this.deleteEndpoint(ep.id).catch(() => {});
+    for (const n of this.store.all<NetworkRecord>('network')) {
+      if (n.driver === 'bridge') {
+        const br = await this.rt.link.find(n.bridge!);
+        if (br && this.ours(br)) await this.rt.link.delete(br.index).catch(() => {});
+      }
+      await this.store.del('network', n.id);
+    }
+    if (this.fw) await this.fw.destroy();
+    await this.close();
+    fs.rmSync(this.stateDir, { recursive: true, force: true });
+  }
+}
+
+/** A network (a driver instance), like `docker network`. */
+export class Network {
+  constructor(private ctl: Controller, readonly id: string) {}
+  get record(): NetworkRecord { return this.ctl.networkRecord(this.id); }
+  get name(): string { return this.record.name; }
+  get driver(): DriverName { return this.record.driver; }
+  /** Bridge device name (bridge driver). */
+  get bridge(): string | undefined { return this.record.bridge; }
+  get subnet(): string | undefined { return this.record.ipv4Subnet?.subnet; }
+  get gateway(): string | undefined { return this.record.ipv4Subnet?.gateway; }
+  createEndpoint(o: EndpointCreateOptions): Promise<Endpoint> { return this.ctl.createEndpoint(this.id, o); }
+  endpoints(): Endpoint[] { return this.ctl.endpoints(this.id); }
+  /** Docker's `network inspect` JSON. */
+  inspect(): any { return this.ctl.inspectNetwork(this.id); }
+  delete(): Promise<void> { return this.ctl.deleteNetwork(this.id); }
+}
+
+/** A sandbox: one network namespace and its configuration. */
+export class Sandbox {
+  constructor(private ctl: Controller, readonly id: string) {}
+  get record(): SandboxRecord { return this.ctl.sandboxRecord(this.id); }
+  get name(): string { return this.record.name; }
+  /** Path of the namespace (bind-mount or /proc path); undefined for host mode. */
+  get key(): string | undefined {
+    const r = this.record;
+    return r.mode === 'container' ? this.ctl.sandboxRecord(r.joinedTo!).netnsPath : r.netnsPath;
+  }
+  get hostsPath(): string { return this.record.hostsPath; }
+  get resolvConfPath(): string { return this.record.resolvConfPath; }
+  /** Opens the sandbox's namespace (close it when done). */
+  netns(): Promise<Netns> { return this.ctl.sandboxNetns(this.id); }
+  inspect(): any { return this.ctl.inspectSandbox(this.id); }
+  delete(): Promise<void> { return this.ctl.deleteSandbox(this.id); }
+}
+
+/** An endpoint: a network's interface in a sandbox. */
+export class Endpoint {
+  constructor(private ctl: Controller, readonly id: string) {}
+  get record(): EndpointRecord { return this.ctl.endpointRecord(this.id); }
+  get name(): string { return this.record.name; }
+  get ipv4(): string | undefined { return this.record.ipv4; }
+  get ipv6(): string | undefined { return this.record.ipv6; }
+  get mac(): string | undefined { return this.record.mac; }
+  get ports(): PortBinding[] { return this.record.ports; }
+  /** Interface name inside the sandbox once joined. */
+  get ifname(): string | undefined { return this.record.ifname; }
+  join(sandbox: Sandbox | string): Promise<void> { return this.ctl.joinEndpoint(this.id, typeof sandbox === 'string' ? sandbox : sandbox.id); }
+  leave(): Promise<void> { return this.ctl.leaveEndpoint(this.id); }
+  delete(): Promise<void> { return this.ctl.deleteEndpoint(this.id); }
+}

@@ -1,0 +1,38 @@
+// The packet-path part of the CNM layer, over our nftables layer. Filled in
+// by the nftables-backed implementation; this file defines what the
+// controller needs from it.
+export interface NetworkRules {
+  id: string;
+  bridge: string;
+  subnet4?: string;
+  gateway4?: string;
+  icc: boolean;
+  masquerade: boolean;
+  internal: boolean;
+  /** SNAT source instead of masquerade (com.docker.network.host_ipv4). */
+  hostIpv4?: string;
+}
+
+export interface PortRule {
+  /** Endpoint id that owns the mapping. */
+  owner: string;
+  proto: 'tcp' | 'udp' | 'sctp';
+  hostIp: string;
+  hostPort: number;
+  containerIp: string;
+  containerPort: number;
+}
+
+export interface Firewall {
+  addNetwork(n: NetworkRules): Promise<void>;
+  removeNetwork(n: NetworkRules): Promise<void>;
+  addPorts(rules: PortRule[]): Promise<void>;
+  removePorts(rules: PortRule[]): Promise<void>;
+  /** Removes our objects the controller does not know (after a crash). */
+  reconcile(networks: NetworkRules[], ports: PortRule[]): Promise<void>;
+  /** Text of our ruleset, for people (demo, CLI). */
+  describe(): Promise<string>;
+  /** Deletes every object of ours. */
+  destroy(): Promise<void>;
+  close(): void;
+}

@@ -1,0 +1,189 @@
+// IPAM, as Docker's default driver does it: subnets from address pools,
+// addresses from subnets (lowest free first), network/broadcast reserved,
+// gateway the first usable address unless given.
+import * as crypto from 'crypto';
+import { parseCidr, ip4ToInt, intToIp4, maskOf } from '../util/ip';
+import { exhausted, inUse, invalid } from './errors';
+
+export interface AddressPool { base: string; size: number }
+
+/** Docker's default-address-pools (172.17-31 as /16s, then 192.168/16 as /20s). */
+export const DEFAULT_POOLS: AddressPool[] = [
+  { base: '172.17.0.0/16', size: 16 },
+  { base: '172.18.0.0/15', size: 16 },
+  { base: '172.20.0.0/14', size: 16 },
+  { base: '172.24.0.0/14', size: 16 },
+  { base: '172.28.0.0/14', size: 16 },
+  { base: '192.168.0.0/16', size: 20 },
+];
+
+// ---- IPv4 and IPv6 as bigint, so one code path serves both ----
+
+export interface Prefix { family: 4 | 6; net: bigint; len: number }
+
+const bits = (f: 4 | 6) => (f === 4 ? 32 : 128);
+
+export function toBig(addr: string, family: 4 | 6): bigint {
+  if (family === 4) return BigInt(ip4ToInt(addr));
+  const [head, tail] = addr.includes('::') ? addr.split('::') : [addr, undefined];
+  const h = head ? head.split(':') : [];
+  const t = tail !== undefined && tail ? tail.split(':') : [];
+  // Embedded IPv4 tail (::ffff:1.2.3.4).
+  const expand = (parts: string[]) => parts.flatMap((p) => (p.includes('.') ? [(ip4ToInt(p) >>> 16).toString(16), (ip4ToInt(p) & 0xffff).toString(16)] : [p]));
+  const hh = expand(h);
+  const tt = expand(t);
+  const groups = tail !== undefined ? [...hh, ...Array(8 - hh.length - tt.length).fill('0'), ...tt] : hh;
+  return groups.reduce((n, g) => (n << 16n) | BigInt(parseInt(g || '0', 16)), 0n);
+}
+
+export function fromBig(n: bigint, family: 4 | 6): string {
+  if (family === 4) return intToIp4(Number(n));
+  const g: string[] = [];
+  for (let i = 7; i >= 0; i--) g.push(((n >> BigInt(i * 16)) & 0xffffn).toString(16));
+  // Compress the longest run of zeros, as inet_ntop does.
+  let best = -1, bestLen = 0;
+  for (let i = 0; i < 8;) {
+    if (g[i] !== '0') { i++; continue; }
+    let j = i;
+    while (j < 8 && g[j] === '0') j++;
+    if (j - i > bestLen && j - i > 1) { best = i; bestLen = j - i; }
+    i = j;
+  }
+  if (best < 0) return g.join(':');
+  return `${g.slice(0, best).join(':')}::${g.slice(best + bestLen).join(':')}`;
+}
+
+export function parsePrefix(cidr: string, what = 'subnet'): Prefix {
+  const c = parseCidr(cidr, what);
+  if (!cidr.includes('/')) throw invalid(`${what} needs a prefix length: ${cidr}`);
+  const net = toBig(c.address, c.family);
+  const host = (1n << BigInt(bits(c.family) - c.prefix)) - 1n;
+  if (net & host) throw invalid(`${what} ${cidr} has host bits set (network is ${fromBig(net & ~host, c.family)}/${c.prefix})`);
+  return { family: c.family, net, len: c.prefix };
+}
+
+export const prefixText = (p: Prefix) => `${fromBig(p.net, p.family)}/${p.len}`;
+export const prefixSize = (p: Prefix) => 1n << BigInt(bits(p.family) - p.len);
+export const contains = (p: Prefix, a: bigint) => a >= p.net && a < p.net + prefixSize(p);
+export function overlaps(a: Prefix, b: Prefix): boolean {
+  if (a.family !== b.family) return false;
+  return a.net < b.net + prefixSize(b) && b.net < a.net + prefixSize(a);
+}
+
+/** Per-network address state; serializable. */
+export interface SubnetState {
+  subnet: string;
+  gateway?: string;
+  /** Allocation range (Docker's --ip-range); defaults to the subnet. */
+  range?: string;
+  /** Allocated addresses (without prefix). */
+  used: string[];
+}
+
+export class SubnetAllocator {
+  readonly prefix: Prefix;
+  readonly range: Prefix;
+  gateway?: string;
+  private used = new Set<bigint>();
+  private next: bigint;
+
+  constructor(state: SubnetState) {
+    this.prefix = parsePrefix(state.subnet);
+    this.range = state.range ? parsePrefix(state.range, 'ip range') : this.prefix;
+    if (this.range.family !== this.prefix.family || !contains(this.prefix, this.range.net) || this.range.len < this.prefix.len)
+      throw invalid(`ip range ${state.range} is not inside subnet ${state.subnet}`);
+    if (this.prefix.family === 4 && this.prefix.len > 30) throw invalid(`subnet ${state.subnet} is too small`);
+    this.gateway = state.gateway;
+    for (const u of state.used) this.used.add(toBig(u, this.prefix.family));
+    this.next = this.first();
+  }
+
+  private first(): bigint {
+    // Skip the network address (and for v6, the subnet-router anycast).
+    return this.range.net === this.prefix.net ? this.range.net + 1n : this.range.net;
+  }
+
+  private last(): bigint {
+    const end = this.range.net + prefixSize(this.range) - 1n;
+    const bcast = this.prefix.net + prefixSize(this.prefix) - 1n;
+    return this.prefix.family === 4 && end === bcast ? end - 1n : end;
+  }
+
+  get family(): 4 | 6 { return this.prefix.family; }
+  get subnet(): string { return prefixText(this.prefix); }
+  /** "10.0.0.5/24" for an address of this subnet. */
+  cidr(addr: string): string { return `${addr}/${this.prefix.len}`; }
+
+  /** Reserves a specific address (static IP, gateway). */
+  reserve(addr: string, what = 'address'): string {
+    const fam = this.prefix.family;
+    const c = parseCidr(addr, what);
+    if (c.family !== fam) throw invalid(`${what} ${addr} is not IPv${fam}`);
+    const n = toBig(c.address, fam);
+    if (!contains(this.prefix, n)) throw invalid(`${what} ${addr} is outside subnet ${this.subnet}`);
+    if (n === this.prefix.net || (fam === 4 && n === this.prefix.net + prefixSize(this.prefix) - 1n))
+      throw invalid(`${what} ${addr} is the network or broadcast address of ${this.subnet}`);
+    if (this.used.has(n)) throw inUse(`${what} ${addr} is already in use in ${this.subnet}`);
+    this.used.add(n);
+    return fromBig(n, fam);
+  }
+
+  /** The lowest free address of the range. */
+  allocate(): string {
+    const last = this.last();
+    // Usually the next address is free; wrap around once to reuse holes.
+    for (const start of [this.next, this.first()]) {
+      for (let n = start; n <= last; n++) {
+        if (!this.used.has(n)) {
+          this.used.add(n);
+          this.next = n + 1n;
+          return fromBig(n, this.prefix.family);
+        }
+        if (n - start > 1_000_000n) break;
+      }
+    }
+    throw exhausted(`no free address left in ${prefixText(this.range)}`);
+  }
+
+  release(addr: string): void {
+    const n = toBig(addr, this.prefix.family);
+    this.used.delete(n);
+    if (n < this.next) this.next = n;  // lowest free first
+  }
+
+  isUsed(addr: string): boolean { return this.used.has(toBig(addr, this.prefix.family)); }
+
+  state(): SubnetState {
+    return { subnet: this.subnet, gateway: this.gateway, range: this.range === this.prefix ? undefined : prefixText(this.range),
+      used: [...this.used].sort((a, b) => (a < b ? -1 : 1)).map((n) => fromBig(n, this.prefix.family)) };
+  }
+}
+
+/** Picks the first subnet of the pools that overlaps nothing in `taken`. */
+export function pickSubnet(pools: AddressPool[], taken: Prefix[]): string {
+  for (const pool of pools) {
+    const base = parsePrefix(pool.base, 'address pool');
+    if (pool.size < base.len || pool.size > 30) throw invalid(`pool ${pool.base}: size ${pool.size} does not fit`);
+    const step = 1n << BigInt(32 - pool.size);
+    const count = prefixSize(base) / step;
+    for (let i = 0n; i < count; i++) {
+      const cand: Prefix = { family: 4, net: base.net + i * step, len: pool.size };
+      if (!taken.some((t) => overlaps(t, cand))) return prefixText(cand);
+    }
+  }
+  throw exhausted('all address pools are used up');
+}
+
+/** A ULA /64 for a network, from fd00::/8 + a host-and-network derived id. */
+export function ulaSubnet(seed: string, taken: Prefix[]): string {
+  for (let i = 0; i < 1000; i++) {
+    const h = crypto.createHash('sha256').update(`${seed}/${i}`).digest();
+    const groups = [0xfd00 | h[0], (h[1] << 8) | h[2], (h[3] << 8) | h[4], (h[5] << 8) | h[6]];
+    const cidr = `${groups.map((g) => g.toString(16)).join(':')}::/64`;
+    const p = parsePrefix(cidr);
+    if (!taken.some((t) => overlaps(t, p))) return prefixText(p);
+  }
+  throw exhausted('no free IPv6 ULA subnet');
+}
+
+export { ip4ToInt, intToIp4, maskOf };

@@ -1,0 +1,124 @@
+// Persisted state: an append-only journal of JSON lines plus a snapshot.
+// Writes made in the same tick share one fsync (group commit); a torn last
+// line after a crash is ignored on replay. Compaction writes the snapshot
+// crash-safely: temp file, fsync, rename, fsync of the directory.
+import * as fs from 'fs';
+import * as path from 'path';
+
+export type Kind = 'network' | 'sandbox' | 'endpoint' | 'meta';
+
+interface Entry { op: 'put' | 'del'; kind: Kind; id: string; value?: any }
+
+export class Store {
+  readonly dir: string;
+  private data = new Map<Kind, Map<string, any>>();
+  private fd = -1;
+  private pending: string[] = [];
+  private waiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
+  private scheduled = false;
+  private journalEntries = 0;
+
+  private constructor(dir: string) {
+    this.dir = dir;
+  }
+
+  static open(dir: string): Store {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const s = new Store(dir);
+    s.load();
+    return s;
+  }
+
+  private get snapshotPath(): string { return path.join(this.dir, 'state.json'); }
+  private get journalPath(): string { return path.join(this.dir, 'journal.jsonl'); }
+
+  private load(): void {
+    try {
+      const snap = JSON.parse(fs.readFileSync(this.snapshotPath, 'utf8'));
+      for (const [kind, entries] of Object.entries(snap)) this.data.set(kind as Kind, new Map(Object.entries(entries as any)));
+    } catch (e: any) {
+      if (e.code !== 'ENOENT') throw e;
+    }
+    try {
+      for (const line of fs.readFileSync(this.journalPath, 'utf8').split('\n')) {
+        if (!line) continue;
+        let e: Entry;
+        try { e = JSON.parse(line); } catch { break; }  // torn tail
+        this.apply(e);
+      }
+    } catch (e: any) {
+      if (e.code !== 'ENOENT') throw e;
+    }
+    this.compact();
+  }
+
+  private apply(e: Entry): void {
+    let m = this.data.get(e.kind);
+    if (!m) this.data.set(e.kind, (m = new Map()));
+    if (e.op === 'put') m.set(e.id, e.value);
+    else m.delete(e.id);
+  }
+
+  get<T = any>(kind: Kind, id: string): T | undefined { return this.data.get(kind)?.get(id); }
+  all<T = any>(kind: Kind): T[] { return [...(this.data.get(kind)?.values() ?? [])]; }
+
+  put(kind: Kind, id: string, value: any): Promise<void> { return this.write({ op: 'put', kind, id, value }); }
+  del(kind: Kind, id: string): Promise<void> { return this.write({ op: 'del', kind, id }); }
+
+  private write(e: Entry): Promise<void> {
+    this.apply(e);
+    this.pending.push(JSON.stringify(e));
+    return new Promise((resolve, reject) => {
+      this.waiters.push({ resolve, reject });
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    const lines = this.pending.splice(0);
+    const waiters = this.waiters.splice(0);
+    try {
+      if (this.fd < 0) this.fd = fs.openSync(this.journalPath, 'a', 0o600);
+      fs.writeSync(this.fd, lines.join('\n') + '\n');
+      fs.fsyncSync(this.fd);
+      this.journalEntries += lines.length;
+      for (const w of waiters) w.resolve();
+    } catch (e: any) {
+      for (const w of waiters) w.reject(e);
+    }
+    if (this.journalEntries > 20000) this.compact();
+  }
+
+  /** Folds the journal into a new snapshot. */
+  compact(): void {
+    const snap: Record<string, Record<string, any>> = {};
+    for (const [k, m] of this.data) snap[k] = Object.fromEntries(m);
+    const tmp = `${this.snapshotPath}.tmp`;
+    const fd = fs.openSync(tmp, 'w', 0o600);
+    fs.writeSync(fd, JSON.stringify(snap));
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+    fs.renameSync(tmp, this.snapshotPath);
+    const dfd = fs.openSync(this.dir, 'r');
+    fs.fsyncSync(dfd);
+    fs.closeSync(dfd);
+    if (this.fd >= 0) { fs.closeSync(this.fd); this.fd = -1; }
+    fs.rmSync(this.journalPath, { force: true });
+    this.journalEntries = 0;
+  }
+
+  /** Waits for pending writes. */
+  async sync(): Promise<void> {
+    if (!this.pending.length) return;
+    await new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
+  }
+
+  close(): void {
+    if (this.pending.length) this.flush();
+    this.compact();
+  }
+}

@@ -1,0 +1,112 @@
+// Records the controller persists. Field names follow Docker's where Docker
+// has one.
+import type { SubnetState } from './ipam';
+import type { PortBinding, PortSpec } from './ports';
+
+export type DriverName = 'bridge' | 'host' | 'null' | 'macvlan';
+
+export interface NetworkCreateOptions {
+  name: string;
+  driver?: DriverName;
+  /** "172.20.0.0/16"; picked from the address pools when omitted. */
+  subnet?: string;
+  gateway?: string;
+  ipRange?: string;
+  /** Enable IPv6 (a ULA /64 is picked unless subnet6 is given). */
+  ipv6?: boolean;
+  subnet6?: string;
+  gateway6?: string;
+  /** No way out of the network (no masquerade, no forwarding to other interfaces). */
+  internal?: boolean;
+  /** Docker's driver options, e.g. com.docker.network.bridge.name, .enable_icc, .enable_ip_masquerade, .host_binding_ipv4, com.docker.network.driver.mtu; macvlan: parent, macvlan_mode. */
+  options?: Record<string, string>;
+  labels?: Record<string, string>;
+}
+
+export interface NetworkRecord {
+  id: string;
+  name: string;
+  driver: DriverName;
+  created: string;
+  internal: boolean;
+  ipv6: boolean;
+  ipv4Subnet?: SubnetState;
+  ipv6Subnet?: SubnetState;
+  options: Record<string, string>;
+  labels: Record<string, string>;
+  /** Default networks (bridge, host, none) cannot be removed. */
+  builtin?: boolean;
+  /** User-defined networks get name resolution; the default bridge does not. */
+  dns: boolean;
+  // bridge
+  bridge?: string;
+  mtu?: number;
+  icc?: boolean;
+  masquerade?: boolean;
+  hostBindingIpv4?: string;
+  // macvlan
+  parent?: string;
+  macvlanMode?: string;
+}
+
+export type SandboxMode = 'own' | 'host' | 'adopted' | 'container';
+
+export interface SandboxCreateOptions {
+  id: string;
+  /** Container name, for DNS (defaults to id). */
+  name?: string;
+  hostname?: string;
+  /** Adopt an existing namespace (path like /proc/PID/ns/net or /run/netns/X, or a pid). */
+  key?: string | { pid: number };
+  /** Container mode: share another sandbox's namespace (like a pod). */
+  joinSandbox?: string | { id: string };
+  /** Host mode: the host's own namespace. */
+  host?: boolean;
+}
+
+export interface SandboxRecord {
+  id: string;
+  name: string;
+  hostname: string;
+  mode: SandboxMode;
+  created: string;
+  /** Name under /run/netns for own sandboxes. */
+  netnsName?: string;
+  /** Path of the namespace (own: /run/netns/X; adopted: the key). */
+  netnsPath?: string;
+  /** The sandbox whose namespace this one shares (container mode). */
+  joinedTo?: string;
+  hostsPath: string;
+  resolvConfPath: string;
+  /** Set while being created; a record still marked after a crash is rolled back. */
+  pending?: boolean;
+}
+
+export interface EndpointCreateOptions {
+  name: string;
+  /** Static IPv4 (must be inside the subnet and free). */
+  ip?: string;
+  ip6?: string;
+  mac?: string;
+  aliases?: string[];
+  ports?: (PortSpec | string)[];
+}
+
+export interface EndpointRecord {
+  id: string;
+  name: string;
+  networkId: string;
+  created: string;
+  mac?: string;
+  ipv4?: string;
+  ipv6?: string;
+  aliases: string[];
+  ports: PortBinding[];
+  sandboxId?: string;
+  /** Interface name inside the sandbox (eth0, eth1, ...). */
+  ifname?: string;
+  /** Host end of the veth. */
+  hostIfname?: string;
+  gatewayEndpoint?: boolean;
+  pending?: boolean;
+}
