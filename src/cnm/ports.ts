@@ -30,7 +30,7 @@ function checkPort(p: number, what: string): number {
 
 /** Parses Docker's `-p` syntax: [ip:][hostPort:]containerPort[/proto]. */
 export function parsePublish(s: string): PortSpec {
-  const m = /^(?:(\[[^\]]+\]|[\d.]+):)?(?:(\d*(?:-\d+)?):)?(\d+)(?:\/(tcp|udp|sctp))?$/.exec(s);
+  const m = /^(?:(\[[^\]]+\]|\d+\.\d+\.\d+\.\d+):)?(?:(\d*(?:-\d+)?):)?(\d+)(?:\/(tcp|udp|sctp))?$/.exec(s);
   if (!m) throw invalid(`invalid port mapping: ${s}`);
   const spec: PortSpec = { containerPort: Number(m[3]), hostPort: m[2] === undefined || m[2] === '' ? 0 : (m[2].includes('-') ? m[2] : Number(m[2])), proto: (m[4] as Proto) ?? 'tcp' };
   if (m[1]) spec.hostIp = m[1].replace(/^\[|\]$/g, '');

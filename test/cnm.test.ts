@@ -1,0 +1,287 @@
+import * as assert from 'assert';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { Controller, Netns, Rtnl } from '../src';
+import { eventually, hostLinks, ipj, rejects } from './helpers';
+import { canConnect, run, tcpGet, tcpServer } from './net-helpers';
+
+function tmpState(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'cnm-state-'));
+}
+
+describe('cnm: drivers and modes', function () {
+  this.timeout(60000);
+  let ctl: Controller;
+  beforeEach(async () => { ctl = await Controller.open({ stateDir: tmpState(), upstreamDns: [] }); });
+  afterEach(async () => {
+    await ctl.destroy();
+    await eventually(() => assert.deepStrictEqual(hostLinks(), []));
+    assert.deepStrictEqual(Netns.list(), []);
+  });
+
+  it('has Docker\'s default networks', () => {
+    assert.deepStrictEqual(ctl.networks().map((n) => n.name), ['bridge', 'host', 'none']);
+    const b = ctl.network('bridge').inspect();
+    assert.deepStrictEqual([b.Driver, b.IPAM.Config[0].Subnet, b.IPAM.Config[0].Gateway, b.Options['com.docker.network.bridge.name']], ['bridge', '172.17.0.0/16', '172.17.0.1', 'cnm0']);
+    assert.strictEqual(ctl.network('none').inspect().Driver, 'null');
+  });
+
+  it('bridge: a user network with two containers, as docker run does it', async () => {
+    const net = await ctl.createNetwork({ name: 'app', labels: { team: 'x' } });
+    const info = net.inspect();
+    assert.strictEqual(info.IPAM.Config[0].Subnet, '172.18.0.0/16');
+    assert.strictEqual(info.IPAM.Config[0].Gateway, '172.18.0.1');
+    assert.deepStrictEqual(info.Labels, { team: 'x' });
+    assert.match(info.Id, /^[0-9a-f]{64}$/);
+    const br = ipj(['-d', 'link', 'show', 'dev', net.bridge!])[0];
+    assert.strictEqual(br.linkinfo.info_kind, 'bridge');
+    assert.ok(ipj(['addr', 'show', 'dev', net.bridge!])[0].addr_info.some((a: any) => a.local === '172.18.0.1' && a.prefixlen === 16));
+    const s1 = await ctl.createSandbox({ id: 'c1' });
+    const s2 = await ctl.createSandbox({ id: 'c2', hostname: 'two' });
+    const e1 = await net.createEndpoint({ name: 'c1' });
+    const e2 = await net.createEndpoint({ name: 'c2' });
+    await e1.join(s1);
+    await e2.join(s2);
+    assert.deepStrictEqual([e1.ipv4, e2.ipv4, e1.mac], ['172.18.0.2', '172.18.0.3', '02:42:ac:12:00:02']);
+    const ns1 = s1.record.netnsName!;
+    const links = ipj(['link', 'show'], ns1);
+    assert.deepStrictEqual(links.map((l: any) => l.ifname).sort(), ['eth0', 'lo']);
+    const eth0 = links.find((l: any) => l.ifname === 'eth0');
+    assert.strictEqual(eth0.address, '02:42:ac:12:00:02');
+    assert.ok(ipj(['addr', 'show', 'dev', 'eth0'], ns1)[0].addr_info.some((a: any) => a.local === '172.18.0.2' && a.prefixlen === 16));
+    const def = ipj(['route', 'show', 'default'], ns1)[0];
+    assert.deepStrictEqual([def.gateway, def.dev], ['172.18.0.1', 'eth0']);
+    // The host end is on the bridge, up, named veth + 7 hex.
+    const hostEnd = ipj(['link', 'show', 'master', net.bridge!]);
+    assert.strictEqual(hostEnd.length, 2);
+    assert.ok(hostEnd.every((l: any) => /^veth[0-9a-f]{7}$/.test(l.ifname) && l.flags.includes('UP')));
+    // Real traffic by address, and inspect lists both.
+    const n1 = await s1.netns();
+    const n2 = await s2.netns();
+    const srv = await tcpServer(n2, '0.0.0.0', 80, (r) => `hi ${r}`);
+    assert.strictEqual(await tcpGet(n1, '172.18.0.3', 80), 'hi 172.18.0.2');
+    srv.close();
+    n1.close(); n2.close();
+    const c = net.inspect().Containers;
+    assert.deepStrictEqual(Object.values(c).map((x: any) => [x.Name, x.IPv4Address]).sort(), [['c1', '172.18.0.2/16'], ['c2', '172.18.0.3/16']]);
+    assert.ok(fs.readFileSync(s2.hostsPath, 'utf8').includes('172.18.0.3\ttwo'));
+  });
+
+  it('names and aliases resolve on user networks, not on the default bridge', async () => {
+    const net = await ctl.createNetwork({ name: 'dnsnet' });
+    const sbs = [];
+    for (const [id, aliases] of [['busybox1', ['db']], ['busybox2', []]] as const) {
+      const sb = await ctl.createSandbox({ id });
+      const ep = await net.createEndpoint({ name: id, aliases: [...aliases] });
+      await ep.join(sb);
+      sbs.push(sb);
+    }
+    const ns1 = sbs[0].record.netnsName!;
+    const byName = await run('ip', ['netns', 'exec', ns1, 'ping', '-c', '1', '-W', '2', 'busybox2']);
+    assert.strictEqual(byName.code, 0, byName.err + byName.out);
+    assert.match(byName.out, /172\.\d+\.0\.3/);
+    const alias = await run('ip', ['netns', 'exec', sbs[1].record.netnsName!, 'getent', 'hosts', 'db']);
+    assert.match(alias.out, /^172\.\d+\.0\.2\s+db/);
+    const nx = await run('ip', ['netns', 'exec', ns1, 'getent', 'hosts', 'nosuchname']);
+    assert.notStrictEqual(nx.code, 0);
+    assert.match(fs.readFileSync(sbs[0].resolvConfPath, 'utf8'), /nameserver 172\.\d+\.0\.1/);
+    // Default bridge: no embedded DNS, as in Docker.
+    const d1 = await ctl.createSandbox({ id: 'plain1' });
+    const d2 = await ctl.createSandbox({ id: 'plain2' });
+    await (await ctl.network('bridge').createEndpoint({ name: 'plain1' })).join(d1);
+    await (await ctl.network('bridge').createEndpoint({ name: 'plain2' })).join(d2);
+    assert.ok(ipj(['link', 'show', 'dev', 'cnm0']).length === 1);
+    const none = await run('ip', ['netns', 'exec', d1.record.netnsName!, 'getent', 'hosts', 'plain2']);
+    assert.notStrictEqual(none.code, 0);
+    assert.ok(!fs.readFileSync(d1.resolvConfPath, 'utf8').includes('172.17.0.1'));
+  });
+
+  it('none: only loopback', async () => {
+    const sb = await ctl.createSandbox({ id: 'lonely' });
+    await (await ctl.network('none').createEndpoint({ name: 'lonely' })).join(sb);
+    const links = ipj(['link', 'show'], sb.record.netnsName!);
+    assert.deepStrictEqual(links.map((l: any) => l.ifname), ['lo']);
+    assert.ok(links[0].flags.includes('UP'));
+    await rejects((await ctl.network('bridge').createEndpoint({ name: 'x' })).join(sb), 'EINVAL');
+  });
+
+  it('host: the sandbox is the host namespace', async () => {
+    const sb = await ctl.createSandbox({ id: 'hosty', host: true });
+    await (await ctl.network('host').createEndpoint({ name: 'hosty' })).join(sb);
+    const ns = await sb.netns();
+    const here = Netns.current();
+    assert.ok(ns.equals(here));
+    ns.close(); here.close();
+    await rejects(ctl.createNetwork({ name: 'host2', driver: 'host' }), 'EINVAL');
+  });
+
+  it('container mode: two sandboxes share one namespace and talk over lo', async () => {
+    const net = await ctl.createNetwork({ name: 'podnet' });
+    const pod = await ctl.createSandbox({ id: 'pod' });
+    await (await net.createEndpoint({ name: 'pod' })).join(pod);
+    const side = await ctl.createSandbox({ id: 'sidecar', joinSandbox: 'pod' });
+    const a = await pod.netns();
+    const b = await side.netns();
+    assert.ok(a.equals(b));
+    const srv = await tcpServer(a, '127.0.0.1', 9000, () => 'over lo');
+    assert.strictEqual(await tcpGet(b, '127.0.0.1', 9000), 'over lo');
+    srv.close();
+    a.close(); b.close();
+    await rejects(pod.delete(), 'EBUSY');
+    await side.delete();
+  });
+
+  it('macvlan: sandboxes on a parent interface reach each other', async () => {
+    const rt = await Rtnl.open();
+    await rt.link.add({ kind: 'veth', name: 'uplink0', peer: { name: 'uplink1' } });
+    await rt.link.set('uplink1', { up: true });
+    await rt.link.set('uplink0', { up: true });
+    try {
+      const net = await ctl.createNetwork({ name: 'mv', driver: 'macvlan', subnet: '192.168.77.0/24', options: { parent: 'uplink0', macvlan_mode: 'bridge' } });
+      const a = await ctl.createSandbox({ id: 'mva' });
+      const b = await ctl.createSandbox({ id: 'mvb' });
+      await (await net.createEndpoint({ name: 'mva' })).join(a);
+      await (await net.createEndpoint({ name: 'mvb', ip: '192.168.77.50' })).join(b);
+      const l = ipj(['-d', 'link', 'show', 'dev', 'eth0'], a.record.netnsName!)[0];
+      assert.deepStrictEqual([l.linkinfo.info_kind, l.linkinfo.info_data.mode], ['macvlan', 'bridge']);
+      const na = await a.netns();
+      const nb = await b.netns();
+      const srv = await tcpServer(nb, '192.168.77.50', 80, () => 'macvlan ok');
+      assert.strictEqual(await tcpGet(na, '192.168.77.50', 80), 'macvlan ok');
+      srv.close();
+      na.close(); nb.close();
+      await rejects(ctl.createNetwork({ name: 'mv2', driver: 'macvlan', options: { parent: 'nosuch0' } }), 'ENODEV');
+    } finally {
+      await ctl.sandbox('mva').delete().catch(() => {});
+      await ctl.sandbox('mvb').delete().catch(() => {});
+      await rt.link.delete('uplink0');
+      rt.close();
+    }
+  });
+
+  it('a sandbox joins several networks: eth0, eth1, one default route', async () => {
+    const front = await ctl.createNetwork({ name: 'front' });
+    const back = await ctl.createNetwork({ name: 'back', internal: true });
+    const sb = await ctl.createSandbox({ id: 'multi' });
+    await (await front.createEndpoint({ name: 'multi' })).join(sb);
+    const eb = await back.createEndpoint({ name: 'multi' });
+    await eb.join(sb);
+    const ns = sb.record.netnsName!;
+    assert.deepStrictEqual(ipj(['link', 'show'], ns).map((l: any) => l.ifname).sort(), ['eth0', 'eth1', 'lo']);
+    const defaults = ipj(['route', 'show', 'default'], ns);
+    assert.strictEqual(defaults.length, 1);
+    assert.strictEqual(defaults[0].gateway, front.gateway);
+    await eb.leave();
+    assert.deepStrictEqual(ipj(['link', 'show'], ns).map((l: any) => l.ifname).sort(), ['eth0', 'lo']);
+    await eb.delete();
+  });
+});
+
+describe('cnm: state, recovery and bad input', function () {
+  this.timeout(120000);
+
+  it('restores everything after a restart; addresses are never handed out twice', async () => {
+    const dir = tmpState();
+    let ctl = await Controller.open({ stateDir: dir });
+    const net = await ctl.createNetwork({ name: 'persist', subnet: '10.123.0.0/24', gateway: '10.123.0.254', ipRange: '10.123.0.128/25' });
+    const sb = await ctl.createSandbox({ id: 'p1' });
+    const ep = await net.createEndpoint({ name: 'p1', aliases: ['alpha'] });
+    await ep.join(sb);
+    assert.strictEqual(ep.ipv4, '10.123.0.128');
+    await ctl.close();
+    ctl = await Controller.open({ stateDir: dir });
+    try {
+      const n2 = ctl.network('persist');
+      assert.strictEqual(n2.inspect().IPAM.Config[0].Gateway, '10.123.0.254');
+      assert.strictEqual(Object.keys(n2.inspect().Containers).length, 1);
+      const sb2 = ctl.sandbox('p1');
+      assert.strictEqual(sb2.key, '/run/netns/cnm-p1');
+      const ep2 = await n2.createEndpoint({ name: 'p2' });
+      assert.strictEqual(ep2.ipv4, '10.123.0.129');
+      assert.ok(ctl.resolveName(n2.id, 'alpha', 'A')!.includes('10.123.0.128'));
+    } finally {
+      await ctl.destroy();
+    }
+  });
+
+  it('kill -9 in the middle of creating endpoints: reopening leaves nothing behind', async () => {
+    const dir = tmpState();
+    const script = `
+      const { Controller } = require(${JSON.stringify(path.join(__dirname, '..', 'src'))});
+      (async () => {
+        const ctl = await Controller.open({ stateDir: ${JSON.stringify(dir)} });
+        const net = await ctl.createNetwork({ name: 'crash' });
+        console.log('ready');
+        for (let i = 0; i < 1000; i++) {
+          const sb = await ctl.createSandbox({ id: 'k' + i });
+          const ep = await net.createEndpoint({ name: 'k' + i, ports: [{ hostPort: 20000 + i, containerPort: 80 }] });
+          await ep.join(sb);
+        }
+      })();`;
+    const child = require('child_process').spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((r) => child.stdout.once('data', () => r()));
+    await new Promise((r) => setTimeout(r, 700));
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    const ctl = await Controller.open({ stateDir: dir });
+    try {
+      const eps = ctl.endpoints(ctl.network('crash').id).map((e) => e.record);
+      const sbs = ctl.sandboxes().map((s) => s.record);
+      assert.ok(eps.length > 0, 'the child made some endpoints before it died');
+      // Every veth on the host belongs to a known endpoint, every namespace to a known sandbox.
+      const veths = hostLinks().filter((n) => n.startsWith('veth'));
+      assert.deepStrictEqual(veths.sort(), eps.map((e) => e.hostIfname).filter(Boolean).sort());
+      assert.deepStrictEqual(Netns.list().sort(), sbs.filter((s) => s.netnsName).map((s) => s.netnsName).sort());
+      assert.ok(eps.every((e) => !e.pending));
+      const ips = eps.map((e) => e.ipv4);
+      assert.strictEqual(new Set(ips).size, ips.length);
+      // A new endpoint gets a fresh address and port.
+      const fresh = await ctl.network('crash').createEndpoint({ name: 'fresh', ports: [{ hostPort: 0, containerPort: 80 }] });
+      assert.ok(!ips.includes(fresh.ipv4));
+      await rejects(ctl.network('crash').createEndpoint({ name: 'dup-port', ports: [{ hostPort: 20000, containerPort: 80 }] }), 'EADDRINUSE');
+    } finally {
+      await ctl.destroy();
+    }
+    await eventually(() => assert.deepStrictEqual(hostLinks(), []));
+    assert.deepStrictEqual(Netns.list(), []);
+  });
+
+  it('bad input: typed errors and no residue', async () => {
+    const ctl = await Controller.open({ stateDir: tmpState() });
+    try {
+      const net = await ctl.createNetwork({ name: 'taken', subnet: '10.200.0.0/16' });
+      const beforeLinks = ipj(['link', 'show']);
+      const beforeNs = Netns.list();
+      await rejects(ctl.createNetwork({ name: 'overlap', subnet: '10.200.128.0/17' }), 'EBUSY', /overlaps/);
+      await rejects(ctl.createNetwork({ name: 'taken' }), 'EEXIST');
+      await rejects(ctl.createNetwork({ name: 'bad/name' }), 'EINVAL');
+      await rejects(ctl.createNetwork({ name: 'badcidr', subnet: '10.300.0.0/16' }), 'EINVAL');
+      await rejects(ctl.createNetwork({ name: 'hostbits', subnet: '10.201.0.1/16' }), 'EINVAL', /host bits/);
+      await rejects(ctl.createNetwork({ name: 'gwout', subnet: '10.202.0.0/24', gateway: '10.203.0.1' }), 'EINVAL', /outside/);
+      await rejects(ctl.createNetwork({ name: 'drv', driver: 'overlay' as any }), 'EINVAL');
+      await rejects(net.createEndpoint({ name: 'e1', ip: '10.9.9.9' }), 'EINVAL', /outside/);
+      await rejects(net.createEndpoint({ name: 'e1', ip: '10.200.0.1' }), 'EADDRINUSE');
+      await rejects(net.createEndpoint({ name: 'e1', ports: ['99999:80'] }), 'EINVAL');
+      await rejects(net.createEndpoint({ name: 'e1', ports: [{ hostPort: 8080, containerPort: 0 }] }), 'EINVAL');
+      await net.createEndpoint({ name: 'e1', ports: ['8080:80'] });
+      await rejects(net.createEndpoint({ name: 'e1' }), 'EEXIST');
+      await rejects(net.createEndpoint({ name: 'e2', ports: ['8080:80'] }), 'EADDRINUSE', /already allocated/);
+      await rejects(net.createEndpoint({ name: 'e3', ports: ['127.0.0.1:8080:80'] }), 'EADDRINUSE');
+      await net.createEndpoint({ name: 'e4', ports: ['8080:80/udp'] });
+      assert.throws(() => ctl.network('nosuch'), (e: any) => e.code === 'ENOENT');
+      assert.throws(() => ctl.sandbox('nosuch'), (e: any) => e.code === 'ENOENT');
+      await rejects(ctl.createSandbox({ id: 'bad id' }), 'EINVAL');
+      await rejects(ctl.createSandbox({ id: 'adopt', key: '/run/netns/missing' }), 'ENOENT');
+      const sb = await ctl.createSandbox({ id: 'once' });
+      await rejects(ctl.createSandbox({ id: 'once' }), 'EEXIST');
+      await rejects(net.delete(), 'EBUSY');
+      await rejects(ctl.network('bridge').delete(), 'EINVAL');
+      await sb.delete();
+      assert.deepStrictEqual(ipj(['link', 'show']), beforeLinks);
+      assert.deepStrictEqual(Netns.list(), beforeNs);
+    } finally {
+      await ctl.destroy();
+    }
+  });
+});

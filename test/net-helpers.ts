@@ -1,0 +1,59 @@
+// TCP/UDP helpers that run inside namespaces without spawning: the socket
+// is made in the namespace by the addon and adopted by Node.
+import * as net from 'net';
+import * as dgram from 'dgram';
+import { execFile } from 'child_process';
+import { Netns } from '../src';
+
+/** A TCP server in `ns` (or here) answering every connection with `reply(remoteAddress)`. */
+export async function tcpServer(ns: Netns | null, address: string, port: number, reply: (remote: string) => string): Promise<net.Server> {
+  const server = net.createServer((s) => s.end(reply(s.remoteAddress ?? '')));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    if (ns) server.listen({ fd: ns.socket(4, 'tcp', { address, port }) }, resolve);
+    else server.listen(port, address, resolve);
+  });
+  return server;
+}
+
+/** Connects from `ns` (or here) and returns what the server said, or throws. */
+export function tcpGet(ns: Netns | null, host: string, port: number, timeoutMs = 2000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = ns ? new net.Socket({ fd: ns.socket(4, 'tcp'), readable: true, writable: true }) : new net.Socket();
+    let data = '';
+    const timer = setTimeout(() => { s.destroy(); reject(Object.assign(new Error(`timeout connecting to ${host}:${port}`), { code: 'ETIMEDOUT' })); }, timeoutMs);
+    s.on('data', (d) => (data += d));
+    s.on('end', () => { clearTimeout(timer); resolve(data); });
+    s.on('error', (e) => { clearTimeout(timer); reject(e); });
+    s.connect(port, host);
+  });
+}
+
+/** True if a TCP connection succeeds. */
+export async function canConnect(ns: Netns | null, host: string, port: number, timeoutMs = 1000): Promise<boolean> {
+  try { await tcpGet(ns, host, port, timeoutMs); return true; } catch { return false; }
+}
+
+/** A UDP echo server in `ns`: answers each datagram with `reply`. */
+export async function udpServer(ns: Netns, address: string, port: number, reply: string): Promise<{ close(): void }> {
+  // dgram cannot adopt an fd: spawn-free alternative is a raw read loop; use a helper process only in tests.
+  const child = require('child_process').spawn('ip', ['netns', 'exec', ns.name!, 'node', '-e',
+    `const d=require('dgram').createSocket('udp4');d.on('message',(m,r)=>d.send(${JSON.stringify(reply)},r.port,r.address));d.bind(${port},'${address}',()=>console.log('ready'))`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+  return { close: () => child.kill() };
+}
+
+/** Sends one datagram from here and waits for an answer. */
+export function udpAsk(host: string, port: number, timeoutMs = 1500): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = dgram.createSocket('udp4');
+    const timer = setTimeout(() => { s.close(); reject(new Error('udp timeout')); }, timeoutMs);
+    s.on('message', (m) => { clearTimeout(timer); s.close(); resolve(m.toString()); });
+    s.send('ping', port, host);
+  });
+}
+
+/** Runs a command (async, so an in-process DNS server can answer meanwhile). */
+export function run(cmd: string, args: string[]): Promise<{ code: number; out: string; err: string }> {
+  return new Promise((resolve) => execFile(cmd, args, { timeout: 10000 }, (e: any, out, err) => resolve({ code: e ? (e.code ?? 1) : 0, out, err })));
+}
