@@ -1,0 +1,48 @@
+import * as assert from 'assert';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { run } from './net-helpers';
+
+const CLI = path.join(__dirname, '..', 'src', 'cli.js');
+
+describe('cnm CLI', function () {
+  this.timeout(60000);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cnm-cli-'));
+  const cnm = (...args: string[]) => run(process.execPath, [CLI, '--state-dir', dir, ...args]);
+
+  it('creates, lists, inspects and removes networks; errors are one line and non-zero', async () => {
+    const c = await cnm('network', 'create', '--subnet', '10.88.0.0/24', '-o', 'com.docker.network.bridge.name=clibr0', 'clinet');
+    assert.strictEqual(c.code, 0, c.err);
+    assert.match(c.out.trim(), /^[0-9a-f]{64}$/);
+    const ls = await cnm('--json', 'network', 'ls');
+    const nets = JSON.parse(ls.out);
+    assert.ok(nets.some((n: any) => n.Name === 'clinet' && n.Subnet === '10.88.0.0/24'));
+    const table = await cnm('network', 'ls');
+    assert.match(table.out, /^NETWORK ID\s+NAME\s+DRIVER/);
+    const insp = JSON.parse((await cnm('network', 'inspect', 'clinet')).out);
+    assert.strictEqual(insp[0].Options['com.docker.network.bridge.name'], 'clibr0');
+    const dup = await cnm('network', 'create', '--subnet', '10.88.0.0/25', 'other');
+    assert.strictEqual(dup.code, 1);
+    assert.strictEqual(dup.err.trim().split('\n').length, 1);
+    assert.match(dup.err, /overlaps/);
+    const usage = await cnm('network', 'frobnicate');
+    assert.strictEqual(usage.code, 2);
+    const run1 = await cnm('run', '--network', 'clinet', '--name', 'box1', '--', 'sh', '-c', 'ip -o -4 addr show dev eth0; getent hosts box1');
+    assert.strictEqual(run1.code, 0, run1.err);
+    assert.match(run1.out, /10\.88\.0\.2\/24/);
+    assert.match(run1.out, /10\.88\.0\.2\s+box1/);
+    const exit3 = await cnm('run', '--network', 'clinet', '--', 'sh', '-c', 'exit 3');
+    assert.strictEqual(exit3.code, 3);
+    assert.strictEqual(JSON.parse((await cnm('--json', 'sandbox', 'ls')).out).length, 0);
+    assert.strictEqual((await cnm('network', 'rm', 'clinet')).code, 0);
+    assert.strictEqual((await cnm('network', 'rm', 'clinet')).code, 1);
+  });
+
+  after(async () => {
+    // Default bridge objects and state made by the CLI go too.
+    const { Controller } = require('../src');
+    const ctl = await Controller.open({ stateDir: dir });
+    await ctl.destroy();
+  });
+});
