@@ -12,7 +12,12 @@
         "native/addr.cc",
         "native/route.cc",
         "native/neigh.cc",
-        "native/nft.cc"
+        "native/nft.cc",
+        "native/nft_table.cc",
+        "native/nft_chain.cc",
+        "native/nft_rule.cc",
+        "native/nft_set.cc",
+        "native/nft_expr.cc"
       ],
       "include_dirs": [
         "<!@(node -p \"require('node-addon-api').include_dir\")",

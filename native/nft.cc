@@ -1,8 +1,60 @@
-// nftables (NETLINK_NETFILTER) builders and parsers live in nft_*.cc; this
-// file registers them. Filled in by the nftables layer.
-#include "common.h"
+// nftables (NETLINK_NETFILTER) entry points: registers the per-object
+// builders (nft_table/chain/rule/set.cc, expressions in nft_expr.cc),
+// builds batch delimiters and generation requests, and dispatches received
+// messages to the right parser.
+#include "nftutil.h"
+#include <libnftnl/gen.h>
 
 namespace cnm {
-Napi::Value ParseNetfilter(Napi::Env env, const struct nlmsghdr* nlh) { return env.Undefined(); }
-void InitNft(Napi::Env env, Napi::Object exports) {}
+
+Napi::Value ParseNetfilter(Napi::Env env, const struct nlmsghdr* nlh) {
+  if ((nlh->nlmsg_type >> 8) != NFNL_SUBSYS_NFTABLES) return env.Undefined();
+  switch (nlh->nlmsg_type & 0xff) {
+    case NFT_MSG_NEWTABLE: case NFT_MSG_DELTABLE: return NftParseTable(env, nlh);
+    case NFT_MSG_NEWCHAIN: case NFT_MSG_DELCHAIN: return NftParseChain(env, nlh);
+    case NFT_MSG_NEWRULE: case NFT_MSG_DELRULE: return NftParseRule(env, nlh);
+    case NFT_MSG_NEWSET: case NFT_MSG_DELSET: return NftParseSet(env, nlh);
+    case NFT_MSG_NEWSETELEM: case NFT_MSG_DELSETELEM: return NftParseSetElems(env, nlh);
+    case NFT_MSG_NEWGEN: {
+      struct nftnl_gen* g = nftnl_gen_alloc();
+      Napi::Value out = env.Undefined();
+      if (nftnl_gen_nlmsg_parse(nlh, g) >= 0) {
+        Napi::Object o = Napi::Object::New(env);
+        o.Set("kind", "generation");
+        o.Set("id", nftnl_gen_get_u32(g, NFTNL_GEN_ID));
+        out = o;
+      }
+      nftnl_gen_free(g);
+      return out;
+    }
+    default: return env.Undefined();
+  }
+}
+
+// nftBatch(begin: boolean, genid?): NFNL_MSG_BATCH_BEGIN/END for the
+// nftables subsystem. With a genid the kernel refuses the whole batch
+// (ERESTART) if the ruleset changed since that generation was read.
+static Napi::Value Batch(const Napi::CallbackInfo& info) {
+  std::vector<char> buf(256, 0);
+  bool begin = info[0].ToBoolean();
+  struct nlmsghdr* nlh = begin ? nftnl_batch_begin(buf.data(), 0) : nftnl_batch_end(buf.data(), 0);
+  if (begin && info[1].IsNumber()) mnl_attr_put_u32(nlh, NFNL_BATCH_GENID, htonl(info[1].As<Napi::Number>().Uint32Value()));
+  return Bytes(info.Env(), nlh, nlh->nlmsg_len);
+}
+
+// nftGetGen(): NFT_MSG_GETGEN, like the first step of every `nft` run.
+static Napi::Value GetGen(const Napi::CallbackInfo& info) {
+  NftMsg m(256, NFT_MSG_GETGEN, NFPROTO_UNSPEC_, 0);
+  return m.Take(info.Env());
+}
+
+void InitNft(Napi::Env env, Napi::Object exports) {
+  InitNftTable(env, exports);
+  InitNftChain(env, exports);
+  InitNftRule(env, exports);
+  InitNftSet(env, exports);
+  exports.Set("nftBatch", Napi::Function::New(env, Batch));
+  exports.Set("nftGetGen", Napi::Function::New(env, GetGen));
+}
+
 }  // namespace cnm

@@ -35,6 +35,21 @@ interface Request {
   reject: (e: Error) => void;
 }
 
+/** One failed message of a batch (see requestBatch). */
+export interface BatchError { index: number; errno: number; code?: string; extack?: string; extackOffset?: number }
+/** Outcome of requestBatch: per-message replies (echoes), errors, and the end marker's replies. */
+export interface BatchResult { replies: any[][]; errors: BatchError[]; end: any[] }
+
+interface Batch {
+  op: string;
+  /** seq -> message index. */
+  index: Map<number, number>;
+  endSeq: number;
+  result: BatchResult;
+  resolve: (v: BatchResult) => void;
+  reject: (e: Error) => void;
+}
+
 const MAX_DUMP_RETRIES = 10;
 const MAX_WRITE_BYTES = 256 * 1024;
 
@@ -46,6 +61,7 @@ export class NetlinkConnection {
   private queue: Request[] = [];
   private dumpQueue: Request[] = [];
   private dumpRunning: Request | null = null;
+  private batches = new Map<number, Batch>();
   private flushScheduled = false;
   private window: number;
   private closed = false;
@@ -93,6 +109,65 @@ export class NetlinkConnection {
   /** Sends a batch (several messages) as one write; resolves per message. */
   requestMany(bufs: Buffer[], op: string): Promise<any[]>[] {
     return bufs.map((b) => this.request(b, op));
+  }
+
+  /**
+   * Sends the messages of one batch (e.g. nfnetlink BATCH_BEGIN, ops,
+   * BATCH_END) in one write with consecutive sequence numbers, then `end`
+   * (a request the kernel ACKs, e.g. NFT_MSG_GETGEN) in a second write. The
+   * kernel handles a batch inside sendmsg, so every error and echo of the
+   * batch is queued before the reply to `end`, which therefore marks its
+   * completion. Resolves with errors by message index; does not reject on
+   * them (the caller names the failing operation).
+   */
+  requestBatch(bufs: Buffer[], op: string, opts: { end: Buffer }): Promise<BatchResult> {
+    if (this.closed) return Promise.reject(new NetlinkError(`${op}: connection closed`, 'EBADF', 9));
+    return new Promise((resolve, reject) => {
+      const b: Batch = {
+        op, index: new Map(), endSeq: 0, resolve, reject,
+        result: { replies: bufs.map(() => []), errors: [], end: [] },
+      };
+      bufs.forEach((buf, i) => {
+        const seq = this.nextSeq();
+        b.index.set(seq, i);
+        buf.writeUInt32LE(seq, 8);
+        this.batches.set(seq, b);
+      });
+      const end = opts.end;
+      end.writeUInt16LE(end.readUInt16LE(6) | NLM_F_REQUEST | NLM_F_ACK, 6);
+      b.endSeq = this.nextSeq();
+      end.writeUInt32LE(b.endSeq, 8);
+      this.batches.set(b.endSeq, b);
+      try {
+        this.sock.write(bufs.length === 1 ? bufs[0] : Buffer.concat(bufs));
+        this.sock.write(end);
+      } catch (e: any) {
+        this.endBatch(b, this.wrap(e, op));
+        return;
+      }
+      this.updateRef();
+    });
+  }
+
+  private endBatch(b: Batch, err?: Error): void {
+    for (const seq of b.index.keys()) this.batches.delete(seq);
+    this.batches.delete(b.endSeq);
+    if (err) b.reject(err); else b.resolve(b.result);
+    this.updateRef();
+  }
+
+  private batchMessage(b: Batch, m: RawMessage): void {
+    if (m.seq === b.endSeq) {
+      if (m.type === NLMSG_ERROR) this.endBatch(b, m.error ? kernelError(m.error, `${b.op} (end marker)`, m.extack) : undefined);
+      else b.result.end.push(m.body ?? m);
+      return;
+    }
+    const index = b.index.get(m.seq)!;
+    if (m.type === NLMSG_ERROR) {
+      if (m.error) b.result.errors.push({ index, errno: m.error, code: m.code, extack: m.extack, extackOffset: m.extackOffset });
+      return;
+    }
+    b.result.replies[index].push(m.body ?? m);
   }
 
   private nextSeq(): number {
@@ -175,6 +250,8 @@ export class NetlinkConnection {
 
   private dispatch(m: RawMessage): void {
     if (m.overrun) { this.overrun(); return; }
+    const b = m.seq ? this.batches.get(m.seq) : undefined;
+    if (b && m.pid === this.sock.portId) { this.batchMessage(b, m); return; }
     const r = m.seq ? this.inflight.get(m.seq) : undefined;
     if (!r || m.pid !== this.sock.portId) {
       if (this.onEvent) this.onEvent(m);
@@ -207,11 +284,12 @@ export class NetlinkConnection {
       if (r.dump) this.retryDump(r);
       else this.finish(r, kernelError(105, `${r.op} (reply lost: receive queue overflowed)`));
     }
+    for (const b of new Set(this.batches.values())) this.endBatch(b, kernelError(105, `${b.op} (replies lost: receive queue overflowed; outcome unknown)`));
     if (this.onOverrun) this.onOverrun();
   }
 
   private updateRef(): void {
-    const want = this.keepAlive || this.inflight.size > 0 || this.queue.length > 0 || this.dumpQueue.length > 0;
+    const want = this.keepAlive || this.inflight.size > 0 || this.batches.size > 0 || this.queue.length > 0 || this.dumpQueue.length > 0;
     if (want !== this.refed) {
       this.refed = want;
       if (want) this.sock.ref(); else this.sock.unref();
@@ -225,6 +303,8 @@ export class NetlinkConnection {
     this.closed = true;
     const err = new NetlinkError('connection closed', 'EBADF', 9);
     for (const r of [...this.inflight.values(), ...this.queue, ...this.dumpQueue]) r.reject(err);
+    for (const b of new Set(this.batches.values())) b.reject(err);
+    this.batches.clear();
     this.inflight.clear();
     this.queue = [];
     this.dumpQueue = [];

@@ -1,0 +1,153 @@
+// Sets and maps (like `nft add set/map`, `nft add/delete element`). Keys
+// and data are bytes here; their types and byte order live in TypeScript.
+#include "nftutil.h"
+#include <libnftnl/set.h>
+#include <cstring>
+
+namespace cnm {
+
+// nftSet(cmd, family, nlFlags, {table, name?, handle?, id?, flags?, keyType?,
+//   keyLen?, dataType?, dataLen?, objType?, policy?, size?, timeout?,
+//   gcInterval?, fieldLens?: number[], userdata?})
+static Napi::Value BuildSet(const Napi::CallbackInfo& info) {
+  BuildArgs a = Args(info);
+  Napi::Object o = a.obj;
+  struct nftnl_set* s = nftnl_set_alloc();
+  if (Has(o, "table")) nftnl_set_set_str(s, NFTNL_SET_TABLE, Str(o, "table").c_str());
+  if (Has(o, "name")) nftnl_set_set_str(s, NFTNL_SET_NAME, Str(o, "name").c_str());
+  if (Has(o, "handle")) nftnl_set_set_u64(s, NFTNL_SET_HANDLE, (uint64_t)Num(o, "handle"));
+  if (Has(o, "id")) nftnl_set_set_u32(s, NFTNL_SET_ID, U32(o, "id"));
+  if (Has(o, "flags")) nftnl_set_set_u32(s, NFTNL_SET_FLAGS, U32(o, "flags"));
+  if (Has(o, "keyType")) nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, U32(o, "keyType"));
+  if (Has(o, "keyLen")) nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, U32(o, "keyLen"));
+  if (Has(o, "dataType")) nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, U32(o, "dataType"));
+  if (Has(o, "dataLen")) nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, U32(o, "dataLen"));
+  if (Has(o, "objType")) nftnl_set_set_u32(s, NFTNL_SET_OBJ_TYPE, U32(o, "objType"));
+  if (Has(o, "policy")) nftnl_set_set_u32(s, NFTNL_SET_POLICY, U32(o, "policy"));
+  if (Has(o, "size")) nftnl_set_set_u32(s, NFTNL_SET_DESC_SIZE, U32(o, "size"));
+  if (Has(o, "timeout")) nftnl_set_set_u64(s, NFTNL_SET_TIMEOUT, (uint64_t)Num(o, "timeout"));
+  if (Has(o, "gcInterval")) nftnl_set_set_u32(s, NFTNL_SET_GC_INTERVAL, U32(o, "gcInterval"));
+  if (Has(o, "fieldLens")) {
+    Napi::Array f = o.Get("fieldLens").As<Napi::Array>();
+    uint8_t lens[NFT_REG32_COUNT + 1] = {};
+    for (uint32_t i = 0; i < f.Length() && i < NFT_REG32_COUNT; i++) lens[i] = f.Get(i).As<Napi::Number>().Uint32Value();
+    nftnl_set_set_data(s, NFTNL_SET_DESC_CONCAT, lens, f.Length() < NFT_REG32_COUNT ? f.Length() : NFT_REG32_COUNT);
+  }
+  if (Has(o, "userdata")) {
+    auto b = BufOf(o, "userdata");
+    nftnl_set_set_data(s, NFTNL_SET_USERDATA, b.Data(), b.Length());
+  }
+  NftMsg m(1024 + BufLen(o, "userdata"), a.cmd, a.family, a.flags);
+  nftnl_set_nlmsg_build_payload(m.nlh, s);
+  nftnl_set_free(s);
+  return m.Take(info.Env());
+}
+
+// nftSetElems(cmd, family, nlFlags, {table, set, setId?, elements: [{key,
+//   keyEnd?, data?, verdict?, chain?, flags?, timeout?, userdata?}]})
+// One message for all given elements (callers chunk big lists).
+static Napi::Value BuildSetElems(const Napi::CallbackInfo& info) {
+  BuildArgs a = Args(info);
+  Napi::Env env = info.Env();
+  Napi::Object o = a.obj;
+  struct nftnl_set* s = nftnl_set_alloc();
+  if (Has(o, "table")) nftnl_set_set_str(s, NFTNL_SET_TABLE, Str(o, "table").c_str());
+  if (Has(o, "set")) nftnl_set_set_str(s, NFTNL_SET_NAME, Str(o, "set").c_str());
+  if (Has(o, "setId")) nftnl_set_set_u32(s, NFTNL_SET_ID, U32(o, "setId"));
+  size_t size = 1024;
+  Napi::Array elems = Has(o, "elements") ? o.Get("elements").As<Napi::Array>() : Napi::Array::New(env);
+  try {
+    for (uint32_t i = 0; i < elems.Length(); i++) {
+      Napi::Object e = elems.Get(i).As<Napi::Object>();
+      struct nftnl_set_elem* el = nftnl_set_elem_alloc();
+      nftnl_set_elem_add(s, el);  // owned by the set from here on
+      size += 96 + BufLen(e, "key") + BufLen(e, "keyEnd") + BufLen(e, "data") + BufLen(e, "userdata");
+      if (Has(e, "key")) { auto b = BufOf(e, "key"); nftnl_set_elem_set(el, NFTNL_SET_ELEM_KEY, b.Data(), b.Length()); }
+      if (Has(e, "keyEnd")) { auto b = BufOf(e, "keyEnd"); nftnl_set_elem_set(el, NFTNL_SET_ELEM_KEY_END, b.Data(), b.Length()); }
+      if (Has(e, "data")) { auto b = BufOf(e, "data"); nftnl_set_elem_set(el, NFTNL_SET_ELEM_DATA, b.Data(), b.Length()); }
+      if (Has(e, "verdict")) nftnl_set_elem_set_u32(el, NFTNL_SET_ELEM_VERDICT, (uint32_t)I32(e, "verdict"));
+      if (Has(e, "chain")) { std::string c = Str(e, "chain"); size += c.size() + 8; nftnl_set_elem_set_str(el, NFTNL_SET_ELEM_CHAIN, c.c_str()); }
+      if (Has(e, "flags")) nftnl_set_elem_set_u32(el, NFTNL_SET_ELEM_FLAGS, U32(e, "flags"));
+      if (Has(e, "timeout")) nftnl_set_elem_set_u64(el, NFTNL_SET_ELEM_TIMEOUT, (uint64_t)Num(e, "timeout"));
+      if (Has(e, "userdata")) { auto b = BufOf(e, "userdata"); nftnl_set_elem_set(el, NFTNL_SET_ELEM_USERDATA, b.Data(), b.Length()); }
+    }
+  } catch (...) {
+    nftnl_set_free(s);
+    throw;
+  }
+  NftMsg m(size, a.cmd, a.family, a.flags);
+  nftnl_set_elems_nlmsg_build_payload(m.nlh, s);
+  nftnl_set_free(s);
+  return m.Take(env);
+}
+
+Napi::Value NftParseSet(Napi::Env env, const struct nlmsghdr* nlh) {
+  struct nftnl_set* s = nftnl_set_alloc();
+  if (nftnl_set_nlmsg_parse(nlh, s) < 0) { nftnl_set_free(s); return env.Undefined(); }
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("kind", "set");
+  o.Set("family", nftnl_set_get_u32(s, NFTNL_SET_FAMILY));
+  o.Set("table", nftnl_set_get_str(s, NFTNL_SET_TABLE));
+  o.Set("name", nftnl_set_get_str(s, NFTNL_SET_NAME));
+  struct { const char* k; uint16_t a; } u32s[] = {
+    {"flags", NFTNL_SET_FLAGS}, {"keyType", NFTNL_SET_KEY_TYPE}, {"keyLen", NFTNL_SET_KEY_LEN},
+    {"dataType", NFTNL_SET_DATA_TYPE}, {"dataLen", NFTNL_SET_DATA_LEN}, {"objType", NFTNL_SET_OBJ_TYPE},
+    {"policy", NFTNL_SET_POLICY}, {"size", NFTNL_SET_DESC_SIZE}, {"gcInterval", NFTNL_SET_GC_INTERVAL},
+    {"id", NFTNL_SET_ID}};
+  for (auto& f : u32s) if (nftnl_set_is_set(s, f.a)) o.Set(f.k, nftnl_set_get_u32(s, f.a));
+  if (nftnl_set_is_set(s, NFTNL_SET_HANDLE)) o.Set("handle", U64(env, nftnl_set_get_u64(s, NFTNL_SET_HANDLE)));
+  if (nftnl_set_is_set(s, NFTNL_SET_TIMEOUT)) o.Set("timeout", U64(env, nftnl_set_get_u64(s, NFTNL_SET_TIMEOUT)));
+  if (nftnl_set_is_set(s, NFTNL_SET_DESC_CONCAT)) {
+    uint32_t len = 0;
+    const uint8_t* p = (const uint8_t*)nftnl_set_get_data(s, NFTNL_SET_DESC_CONCAT, &len);
+    Napi::Array f = Napi::Array::New(env);
+    for (uint32_t i = 0; p && i < len && p[i]; i++) f.Set(i, p[i]);
+    o.Set("fieldLens", f);
+  }
+  if (nftnl_set_is_set(s, NFTNL_SET_USERDATA)) {
+    uint32_t len = 0;
+    const void* p = nftnl_set_get_data(s, NFTNL_SET_USERDATA, &len);
+    o.Set("userdata", Bytes(env, p, len));
+  }
+  nftnl_set_free(s);
+  return o;
+}
+
+Napi::Value NftParseSetElems(Napi::Env env, const struct nlmsghdr* nlh) {
+  struct nftnl_set* s = nftnl_set_alloc();
+  if (nftnl_set_elems_nlmsg_parse(nlh, s) < 0) { nftnl_set_free(s); return env.Undefined(); }
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("kind", "elements");
+  o.Set("family", nftnl_set_get_u32(s, NFTNL_SET_FAMILY));
+  o.Set("table", nftnl_set_get_str(s, NFTNL_SET_TABLE));
+  o.Set("set", nftnl_set_get_str(s, NFTNL_SET_NAME));
+  Napi::Array arr = Napi::Array::New(env);
+  uint32_t i = 0;
+  struct nftnl_set_elems_iter* it = nftnl_set_elems_iter_create(s);
+  for (struct nftnl_set_elem* e = it ? nftnl_set_elems_iter_next(it) : nullptr; e; e = nftnl_set_elems_iter_next(it)) {
+    Napi::Object x = Napi::Object::New(env);
+    uint32_t len = 0;
+    const void* p;
+    if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_KEY) && (p = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len))) x.Set("key", Bytes(env, p, len));
+    if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_KEY_END) && (p = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY_END, &len))) x.Set("keyEnd", Bytes(env, p, len));
+    if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_DATA) && (p = nftnl_set_elem_get(e, NFTNL_SET_ELEM_DATA, &len))) x.Set("data", Bytes(env, p, len));
+    if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_VERDICT)) x.Set("verdict", (int32_t)nftnl_set_elem_get_u32(e, NFTNL_SET_ELEM_VERDICT));
+    if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_CHAIN)) x.Set("chain", nftnl_set_elem_get_str(e, NFTNL_SET_ELEM_CHAIN));
+    if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_FLAGS)) x.Set("flags", nftnl_set_elem_get_u32(e, NFTNL_SET_ELEM_FLAGS));
+    if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_TIMEOUT)) x.Set("timeout", U64(env, nftnl_set_elem_get_u64(e, NFTNL_SET_ELEM_TIMEOUT)));
+    if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_EXPIRATION)) x.Set("expiration", U64(env, nftnl_set_elem_get_u64(e, NFTNL_SET_ELEM_EXPIRATION)));
+    if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_USERDATA) && (p = nftnl_set_elem_get(e, NFTNL_SET_ELEM_USERDATA, &len))) x.Set("userdata", Bytes(env, p, len));
+    arr.Set(i++, x);
+  }
+  if (it) nftnl_set_elems_iter_destroy(it);
+  nftnl_set_free(s);
+  o.Set("elements", arr);
+  return o;
+}
+
+void InitNftSet(Napi::Env env, Napi::Object exports) {
+  exports.Set("nftSet", Napi::Function::New(env, BuildSet));
+  exports.Set("nftSetElems", Napi::Function::New(env, BuildSetElems));
+}
+
+}  // namespace cnm

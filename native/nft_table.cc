@@ -1,0 +1,48 @@
+// Tables (like `nft add/delete/list table`): NFT_MSG_*TABLE via libnftnl.
+#include "nftutil.h"
+#include <libnftnl/table.h>
+
+namespace cnm {
+
+// nftTable(cmd, family, nlFlags, {name?, flags?, handle?, userdata?})
+static Napi::Value BuildTable(const Napi::CallbackInfo& info) {
+  BuildArgs a = Args(info);
+  struct nftnl_table* t = nftnl_table_alloc();
+  if (Has(a.obj, "name")) nftnl_table_set_str(t, NFTNL_TABLE_NAME, Str(a.obj, "name").c_str());
+  if (Has(a.obj, "flags")) nftnl_table_set_u32(t, NFTNL_TABLE_FLAGS, U32(a.obj, "flags"));
+  if (Has(a.obj, "handle")) nftnl_table_set_u64(t, NFTNL_TABLE_HANDLE, (uint64_t)Num(a.obj, "handle"));
+  if (Has(a.obj, "userdata")) {
+    auto b = BufOf(a.obj, "userdata");
+    nftnl_table_set_data(t, NFTNL_TABLE_USERDATA, b.Data(), b.Length());
+  }
+  NftMsg m(1024 + BufLen(a.obj, "userdata"), a.cmd, a.family, a.flags);
+  nftnl_table_nlmsg_build_payload(m.nlh, t);
+  nftnl_table_free(t);
+  return m.Take(info.Env());
+}
+
+Napi::Value NftParseTable(Napi::Env env, const struct nlmsghdr* nlh) {
+  struct nftnl_table* t = nftnl_table_alloc();
+  if (nftnl_table_nlmsg_parse(nlh, t) < 0) { nftnl_table_free(t); return env.Undefined(); }
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("kind", "table");
+  o.Set("family", nftnl_table_get_u32(t, NFTNL_TABLE_FAMILY));
+  o.Set("name", nftnl_table_get_str(t, NFTNL_TABLE_NAME));
+  if (nftnl_table_is_set(t, NFTNL_TABLE_FLAGS)) o.Set("flags", nftnl_table_get_u32(t, NFTNL_TABLE_FLAGS));
+  if (nftnl_table_is_set(t, NFTNL_TABLE_HANDLE)) o.Set("handle", U64(env, nftnl_table_get_u64(t, NFTNL_TABLE_HANDLE)));
+  if (nftnl_table_is_set(t, NFTNL_TABLE_USE)) o.Set("use", nftnl_table_get_u32(t, NFTNL_TABLE_USE));
+  if (nftnl_table_is_set(t, NFTNL_TABLE_OWNER)) o.Set("owner", nftnl_table_get_u32(t, NFTNL_TABLE_OWNER));
+  if (nftnl_table_is_set(t, NFTNL_TABLE_USERDATA)) {
+    uint32_t len = 0;
+    const void* p = nftnl_table_get_data(t, NFTNL_TABLE_USERDATA, &len);
+    o.Set("userdata", Bytes(env, p, len));
+  }
+  nftnl_table_free(t);
+  return o;
+}
+
+void InitNftTable(Napi::Env env, Napi::Object exports) {
+  exports.Set("nftTable", Napi::Function::New(env, BuildTable));
+}
+
+}  // namespace cnm

@@ -1,0 +1,72 @@
+// Shared glue of the nftables files: message buffers, JS<->bytes helpers
+// and the per-object entry points that nft.cc registers and dispatches to.
+#pragma once
+#include "common.h"
+#include <arpa/inet.h>
+#include <libmnl/libmnl.h>
+#include <libnftnl/common.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nf_tables.h>
+#include <vector>
+
+namespace cnm {
+
+constexpr uint16_t NFPROTO_UNSPEC_ = 0;
+
+// A growable buffer for one message; libnftnl/libmnl write without bounds
+// checks, so callers size it from the request (NftMsgSize) up front.
+struct NftMsg {
+  std::vector<char> buf;
+  struct nlmsghdr* nlh = nullptr;
+  NftMsg(size_t size, uint16_t cmd, uint16_t family, uint16_t flags) : buf(size, 0) {
+    nlh = nftnl_nlmsg_build_hdr(buf.data(), cmd, family, flags, 0);
+  }
+  Napi::Value Take(Napi::Env env) const {
+    return Napi::Buffer<uint8_t>::Copy(env, (const uint8_t*)nlh, nlh->nlmsg_len);
+  }
+};
+
+// (cmd, family, flags, obj) arguments shared by every builder.
+struct BuildArgs {
+  uint16_t cmd, family, flags;
+  Napi::Object obj;
+};
+inline BuildArgs Args(const Napi::CallbackInfo& info) {
+  return {(uint16_t)info[0].As<Napi::Number>().Uint32Value(),
+          (uint16_t)info[1].As<Napi::Number>().Uint32Value(),
+          (uint16_t)info[2].As<Napi::Number>().Uint32Value(),
+          info[3].IsObject() ? info[3].As<Napi::Object>() : Napi::Object::New(info.Env())};
+}
+
+inline Napi::Buffer<uint8_t> BufOf(const Napi::Object& o, const char* k) {
+  Napi::Value v = o.Get(k);
+  if (!v.IsBuffer()) throw Napi::TypeError::New(o.Env(), std::string(k) + " must be a Buffer");
+  return v.As<Napi::Buffer<uint8_t>>();
+}
+inline size_t BufLen(const Napi::Object& o, const char* k) {
+  return Has(o, k) && o.Get(k).IsBuffer() ? o.Get(k).As<Napi::Buffer<uint8_t>>().Length() : 0;
+}
+inline double Num(const Napi::Object& o, const char* k) { return o.Get(k).As<Napi::Number>().DoubleValue(); }
+inline Napi::Value Bytes(Napi::Env env, const void* p, uint32_t len) {
+  return Napi::Buffer<uint8_t>::Copy(env, (const uint8_t*)p, len);
+}
+inline Napi::Value U64(Napi::Env env, uint64_t v) { return Napi::Number::New(env, (double)v); }
+
+// Expressions (nft_expr.cc): appends NFTA_RULE_EXPRESSIONS for a JS array.
+size_t NftExprsSize(const Napi::Array& exprs);
+void NftPutExprs(Napi::Env env, struct nlmsghdr* nlh, const Napi::Array& exprs);
+Napi::Array NftParseExprs(Napi::Env env, const struct nlattr* list);
+
+// Per-object parsers; undefined when the message is not theirs.
+Napi::Value NftParseTable(Napi::Env env, const struct nlmsghdr* nlh);
+Napi::Value NftParseChain(Napi::Env env, const struct nlmsghdr* nlh);
+Napi::Value NftParseRule(Napi::Env env, const struct nlmsghdr* nlh);
+Napi::Value NftParseSet(Napi::Env env, const struct nlmsghdr* nlh);
+Napi::Value NftParseSetElems(Napi::Env env, const struct nlmsghdr* nlh);
+
+void InitNftTable(Napi::Env env, Napi::Object exports);
+void InitNftChain(Napi::Env env, Napi::Object exports);
+void InitNftRule(Napi::Env env, Napi::Object exports);
+void InitNftSet(Napi::Env env, Napi::Object exports);
+
+}  // namespace cnm

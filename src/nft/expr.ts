@@ -1,0 +1,651 @@
+// Rule statements: a typed, nft-like form (what `nft list ruleset` shows)
+// compiled to kernel expressions (what `nft --debug=netlink` shows) and
+// decoded back. Anything the decoder does not recognise stays a raw
+// `{ expr }` statement that re-encodes to the same bytes.
+import * as net from 'net';
+import { ValidationError } from '../errors';
+import {
+  CMP, CT_KEYS, CT_STATES, FIB_FLAGS, FIB_RESULT, META_KEYS, NAT_TYPE, NF_ACCEPT, NF_DROP, NF_NAT_RANGE,
+  NFT_CONTINUE, NFT_GOTO, NFT_JUMP, NFT_LOOKUP_F_INV, NFT_REG32_00, NFT_REG_1, NFT_REG_VERDICT, NFT_RETURN,
+  PAYLOAD_BASE, RTN_TYPES, Family,
+} from './constants';
+import {
+  DataType, KeyType, Value, ctState, ifname, inetProto, inetService, integer, ipv4Addr, ipv6Addr, keyType, mark, nfProto, pad4,
+} from './datatype';
+
+/** A kernel expression as the addon encodes/decodes it (`nft --debug=netlink`). */
+export interface LowExpr { type: string; [attr: string]: any }
+
+/** What a rule can match on (nft's left-hand sides). */
+export type Field =
+  | 'iifname' | 'oifname' | 'iif' | 'oif' | 'meta l4proto' | 'meta nfproto' | 'meta mark'
+  | 'ip saddr' | 'ip daddr' | 'ip protocol' | 'ip6 saddr' | 'ip6 daddr' | 'ip6 nexthdr'
+  | 'th sport' | 'th dport' | 'tcp sport' | 'tcp dport' | 'udp sport' | 'udp dport'
+  | 'ct state' | 'ct mark' | 'fib daddr type' | 'fib saddr type';
+
+/** `accept`, `drop`, `return`, `continue`, `jump NAME`, `goto NAME`. */
+export type Verdict = 'accept' | 'drop' | 'return' | 'continue' | { jump: string } | { goto: string };
+
+export type MatchValue = Value | Value[];
+
+/** `FIELD [!=] VALUE`, e.g. `oifname != "br0"`, `ip saddr 172.18.0.0/16`, `ct state established,related`. */
+export interface MatchStmt { match: Field; op?: '==' | '!='; value: MatchValue }
+/** `FIELD [. FIELD...] [!=] @set`, e.g. `ip saddr @allowed`. */
+export interface LookupStmt { match: Field | Field[]; op?: '==' | '!='; set: string }
+/** `FIELD [. FIELD...] vmap @map`. */
+export interface VmapStmt { vmap: string; key: Field | Field[] }
+export interface VerdictStmt { verdict: Verdict }
+/** `counter` (values as read back; ignored when adding). */
+export interface CounterStmt { counter: { packets?: number; bytes?: number } }
+export type NatFlag = 'random' | 'fully-random' | 'persistent';
+/**
+ * `dnat|snat [ip|ip6] to ADDR[:PORT]`, or with a map:
+ * `dnat ip to meta l4proto . th dport map @ports` = `{ nat: 'dnat', family: 'ip', map: { key: ['meta l4proto', 'th dport'], set: 'ports' } }`.
+ * `map.ports` says the map's data carries a port (`ipv4_addr . inet_service`); inferred when the set is known.
+ */
+export interface NatStmt {
+  nat: 'dnat' | 'snat';
+  family?: 'ip' | 'ip6';
+  addr?: string;
+  addrMax?: string;
+  port?: number;
+  portMax?: number;
+  map?: { key: Field | Field[]; set: string; ports?: boolean };
+  flags?: NatFlag[];
+}
+/** `masquerade [to :PORT]`. */
+export interface MasqStmt { masquerade: { port?: number; portMax?: number; flags?: NatFlag[] } }
+/** `redirect [to :PORT]`. */
+export interface RedirStmt { redirect: { port?: number; portMax?: number; flags?: NatFlag[] } }
+/** A kernel expression as is (also what unknown expressions decode to). */
+export interface RawStmt { expr: LowExpr }
+
+export type Stmt = MatchStmt | LookupStmt | VmapStmt | VerdictStmt | CounterStmt | NatStmt | MasqStmt | RedirStmt | RawStmt;
+
+// ---- fields -------------------------------------------------------------
+
+interface FieldDef {
+  type: DataType;
+  /** Load expression without dreg. */
+  load: LowExpr;
+  /** Network-layer dependency (inet tables): meta nfproto. */
+  nfproto?: 'ipv4' | 'ipv6';
+  /** Transport dependency: meta l4proto. */
+  l4proto?: 'tcp' | 'udp';
+  /** Addresses accept prefixes. */
+  prefix?: boolean;
+}
+
+const fibAddrType: DataType = {
+  name: 'fib_addrtype', id: 38, len: 4, byteorder: 'host',
+  encode(v, what) {
+    const n = typeof v === 'string' ? RTN_TYPES.indexOf(v) : -1;
+    if (n < 0) throw new ValidationError(`invalid ${what} (address type ${RTN_TYPES.join('/')}): ${JSON.stringify(v)}`);
+    const b = Buffer.alloc(4); b.writeUInt32LE(n); return b;
+  },
+  decode: (b) => RTN_TYPES[b.readUInt32LE(0)] ?? b.readUInt32LE(0),
+};
+
+const meta = (key: string): LowExpr => ({ type: 'meta', key: META_KEYS[key] });
+const payload = (base: keyof typeof PAYLOAD_BASE, offset: number, len: number): LowExpr => ({ type: 'payload', base: PAYLOAD_BASE[base], offset, len });
+
+export const FIELDS: Record<Field, FieldDef> = {
+  'iifname': { type: ifname, load: meta('iifname') },
+  'oifname': { type: ifname, load: meta('oifname') },
+  'iif': { type: integer, load: meta('iif') },
+  'oif': { type: integer, load: meta('oif') },
+  'meta l4proto': { type: inetProto, load: meta('l4proto') },
+  'meta nfproto': { type: nfProto, load: meta('nfproto') },
+  'meta mark': { type: mark, load: meta('mark') },
+  'ip saddr': { type: ipv4Addr, load: payload('network', 12, 4), nfproto: 'ipv4', prefix: true },
+  'ip daddr': { type: ipv4Addr, load: payload('network', 16, 4), nfproto: 'ipv4', prefix: true },
+  'ip protocol': { type: inetProto, load: payload('network', 9, 1), nfproto: 'ipv4' },
+  'ip6 saddr': { type: ipv6Addr, load: payload('network', 8, 16), nfproto: 'ipv6', prefix: true },
+  'ip6 daddr': { type: ipv6Addr, load: payload('network', 24, 16), nfproto: 'ipv6', prefix: true },
+  'ip6 nexthdr': { type: inetProto, load: payload('network', 6, 1), nfproto: 'ipv6' },
+  'th sport': { type: inetService, load: payload('transport', 0, 2) },
+  'th dport': { type: inetService, load: payload('transport', 2, 2) },
+  'tcp sport': { type: inetService, load: payload('transport', 0, 2), l4proto: 'tcp' },
+  'tcp dport': { type: inetService, load: payload('transport', 2, 2), l4proto: 'tcp' },
+  'udp sport': { type: inetService, load: payload('transport', 0, 2), l4proto: 'udp' },
+  'udp dport': { type: inetService, load: payload('transport', 2, 2), l4proto: 'udp' },
+  'ct state': { type: ctState, load: { type: 'ct', key: CT_KEYS.state } },
+  'ct mark': { type: mark, load: { type: 'ct', key: CT_KEYS.mark } },
+  'fib daddr type': { type: fibAddrType, load: { type: 'fib', result: FIB_RESULT.type, flags: FIB_FLAGS.daddr } },
+  'fib saddr type': { type: fibAddrType, load: { type: 'fib', result: FIB_RESULT.type, flags: FIB_FLAGS.saddr } },
+};
+
+/** The set key type a field matches (for `ip saddr @set`). */
+export function fieldKeyType(fields: Field[]): KeyType {
+  return keyType(fields.map((f) => fieldDef(f).type.name));
+}
+
+function fieldDef(f: string): FieldDef {
+  const d = (FIELDS as Record<string, FieldDef>)[f];
+  if (!d) throw new ValidationError(`unknown match field ${JSON.stringify(f)} (known: ${Object.keys(FIELDS).join(', ')})`);
+  return d;
+}
+
+// ---- encoding -----------------------------------------------------------
+
+/** Facts a rule already established, so dependencies are added once (like nft). */
+interface EncCtx {
+  family: Family;
+  nfproto?: string;
+  l4proto?: string;
+  /** Data type of a map, when known (for `dnat ... map`). */
+  setInfo?: (name: string) => { data?: KeyType } | undefined;
+}
+
+const VERDICTS: Record<string, number> = { accept: NF_ACCEPT, drop: NF_DROP, return: NFT_RETURN, continue: NFT_CONTINUE };
+
+function verdictExpr(v: Verdict): LowExpr {
+  if (typeof v === 'string') {
+    if (!(v in VERDICTS)) throw new ValidationError(`invalid verdict ${JSON.stringify(v)}`);
+    return { type: 'immediate', dreg: NFT_REG_VERDICT, verdict: VERDICTS[v] };
+  }
+  if (v && typeof v === 'object' && 'jump' in v) return { type: 'immediate', dreg: 0, verdict: NFT_JUMP, chain: checkName(v.jump, 'jump target chain') };
+  if (v && typeof v === 'object' && 'goto' in v) return { type: 'immediate', dreg: 0, verdict: NFT_GOTO, chain: checkName(v.goto, 'goto target chain') };
+  throw new ValidationError(`invalid verdict ${JSON.stringify(v)}`);
+}
+
+/** Element data of a verdict map. */
+export function verdictData(v: Verdict): { verdict: number; chain?: string } {
+  const e = verdictExpr(v);
+  return e.chain ? { verdict: e.verdict, chain: e.chain } : { verdict: e.verdict };
+}
+export function verdictFrom(code: number, chain?: string): Verdict | number {
+  for (const [k, n] of Object.entries(VERDICTS)) if (n === code) return k as Verdict;
+  if (code === NFT_JUMP && chain) return { jump: chain };
+  if (code === NFT_GOTO && chain) return { goto: chain };
+  return code;
+}
+
+export function checkName(s: string, what: string): string {
+  if (typeof s !== 'string' || s.length === 0 || Buffer.byteLength(s) > 255 || s.includes('\0'))
+    throw new ValidationError(`invalid ${what}: ${JSON.stringify(s)} (1..255 bytes)`);
+  return s;
+}
+
+function dependencies(ctx: EncCtx, def: FieldDef, field: string, out: LowExpr[]): void {
+  if (def.nfproto) {
+    const fam = ctx.family;
+    const want = def.nfproto === 'ipv4' ? 'ip' : 'ip6';
+    if (fam === 'inet') {
+      if (ctx.nfproto && ctx.nfproto !== def.nfproto) throw new ValidationError(`${field}: conflicting protocols (rule already matches ${ctx.nfproto})`);
+      if (!ctx.nfproto) {
+        out.push({ ...meta('nfproto'), dreg: NFT_REG_1 }, cmpExpr(CMP.eq, nfProto.encode(def.nfproto, 'nfproto')));
+        ctx.nfproto = def.nfproto;
+      }
+    } else if (fam !== want) {
+      throw new ValidationError(`${field} cannot be matched in a ${fam} table`);
+    }
+  }
+  if (def.l4proto) {
+    if (ctx.l4proto && ctx.l4proto !== def.l4proto) throw new ValidationError(`${field}: conflicting protocols (rule already matches ${ctx.l4proto})`);
+    if (!ctx.l4proto) {
+      out.push({ ...meta('l4proto'), dreg: NFT_REG_1 }, cmpExpr(CMP.eq, inetProto.encode(def.l4proto, 'l4proto')));
+      ctx.l4proto = def.l4proto;
+    }
+  }
+}
+
+function cmpExpr(op: number, data: Buffer, sreg = NFT_REG_1): LowExpr {
+  return { type: 'cmp', sreg, op, data };
+}
+
+function prefixMask(bits: number, len: number): Buffer {
+  const b = Buffer.alloc(len);
+  for (let i = 0; i < len; i++) b[i] = bits >= (i + 1) * 8 ? 0xff : bits > i * 8 ? (0xff << (8 - (bits - i * 8))) & 0xff : 0;
+  return b;
+}
+
+function encodeMatch(ctx: EncCtx, s: MatchStmt, out: LowExpr[]): void {
+  const def = fieldDef(s.match);
+  const op = s.op ?? '==';
+  if (op !== '==' && op !== '!=') throw new ValidationError(`${s.match}: unsupported operator ${JSON.stringify(op)}`);
+  dependencies(ctx, def, s.match, out);
+  const load = (extra: Partial<LowExpr> = {}): LowExpr => ({ ...def.load, ...extra, dreg: NFT_REG_1 });
+  const what = s.match;
+  if (s.match === 'ct state') {
+    // A bit test, like nft: ct state & MASK != 0.
+    const names = Array.isArray(s.value) ? s.value : String(s.value).split(',').map((x) => x.trim());
+    let bits = 0;
+    for (const n of names) {
+      if (typeof n !== 'string' || !(n in CT_STATES)) throw new ValidationError(`invalid ct state ${JSON.stringify(n)} (${Object.keys(CT_STATES).join(', ')})`);
+      bits |= CT_STATES[n];
+    }
+    const mask = Buffer.alloc(4); mask.writeUInt32LE(bits);
+    out.push(load(), { type: 'bitwise', sreg: NFT_REG_1, dreg: NFT_REG_1, len: 4, mask, xor: Buffer.alloc(4) },
+      cmpExpr(op === '==' ? CMP.neq : CMP.eq, Buffer.alloc(4)));
+    if (op === '==' && bits === 0) throw new ValidationError('ct state: empty');
+    return;
+  }
+  if (Array.isArray(s.value)) throw new ValidationError(`${what}: a list needs a set (use { set })`);
+  const cmpOp = op === '==' ? CMP.eq : CMP.neq;
+  if (def.prefix && typeof s.value === 'string' && s.value.includes('/')) {
+    const [addr, lenStr] = s.value.split('/');
+    const data = def.type.encode(addr, what);
+    const max = data.length * 8;
+    if (!/^\d+$/.test(lenStr) || Number(lenStr) > max) throw new ValidationError(`invalid prefix length in ${what}: ${JSON.stringify(s.value)}`);
+    const bits = Number(lenStr);
+    const mask = prefixMask(bits, data.length);
+    for (let i = 0; i < data.length; i++) if (data[i] & ~mask[i]) throw new ValidationError(`${what}: ${s.value} has host bits set`);
+    if (bits === max) { out.push(load(), cmpExpr(cmpOp, data)); return; }
+    if (bits === 0) throw new ValidationError(`${what}: /0 matches everything`);
+    if (bits % 8 === 0) {
+      // Byte-aligned: load fewer bytes (what nft does).
+      out.push(load({ len: bits / 8 }), cmpExpr(cmpOp, data.subarray(0, bits / 8)));
+    } else {
+      out.push(load(), { type: 'bitwise', sreg: NFT_REG_1, dreg: NFT_REG_1, len: data.length, mask, xor: Buffer.alloc(data.length) },
+        cmpExpr(cmpOp, data));
+    }
+    return;
+  }
+  if (def.type === ifname && typeof s.value === 'string' && s.value.endsWith('*') && s.value.length > 1) {
+    // Wildcard: compare the prefix only, without the terminating NUL.
+    const p = s.value.slice(0, -1);
+    ifname.encode(p, what);
+    out.push(load(), cmpExpr(cmpOp, Buffer.from(p, 'utf8')));
+    return;
+  }
+  if (def.type === inetService && typeof s.value === 'string' && /^\d+-\d+$/.test(s.value)) {
+    const [a, b] = s.value.split('-').map((x) => inetService.encode(Number(x), what));
+    if (a.readUInt16BE(0) > b.readUInt16BE(0)) throw new ValidationError(`${what}: empty range ${s.value}`);
+    out.push(load(), { type: 'range', sreg: NFT_REG_1, op: op === '==' ? 0 : 1, from: a, to: b });
+    return;
+  }
+  if (s.match === 'meta l4proto' && op === '==' && !ctx.l4proto) {
+    const v = inetProto.decode(inetProto.encode(s.value, what));
+    if (v === 'tcp' || v === 'udp') ctx.l4proto = v;
+  }
+  if (s.match === 'meta nfproto' && op === '==' && !ctx.nfproto) ctx.nfproto = String(nfProto.decode(nfProto.encode(s.value, what)));
+  out.push(load(), cmpExpr(cmpOp, def.type.encode(s.value, what)));
+}
+
+/** Loads fields into consecutive registers, as nft does for concatenations. */
+function loadKey(ctx: EncCtx, fields: Field[], out: LowExpr[]): void {
+  let words = 0;
+  fields.forEach((f, i) => {
+    const def = fieldDef(f);
+    dependencies(ctx, def, f, out);
+    out.push({ ...def.load, dreg: i === 0 ? NFT_REG_1 : NFT_REG32_00 + words });
+    words += pad4(def.type.len) / 4;
+  });
+}
+
+function natFlags(flags: NatFlag[] | undefined): number {
+  let f = 0;
+  for (const x of flags ?? []) {
+    if (x === 'random') f |= NF_NAT_RANGE.PROTO_RANDOM;
+    else if (x === 'fully-random') f |= NF_NAT_RANGE.PROTO_RANDOM_FULLY;
+    else if (x === 'persistent') f |= NF_NAT_RANGE.PERSISTENT;
+    else throw new ValidationError(`invalid nat flag ${JSON.stringify(x)}`);
+  }
+  return f;
+}
+
+function natFlagNames(f: number): NatFlag[] {
+  const out: NatFlag[] = [];
+  if (f & NF_NAT_RANGE.PROTO_RANDOM) out.push('random');
+  if (f & NF_NAT_RANGE.PROTO_RANDOM_FULLY) out.push('fully-random');
+  if (f & NF_NAT_RANGE.PERSISTENT) out.push('persistent');
+  return out;
+}
+
+function portRegs(port: number | undefined, portMax: number | undefined, reg: number, out: LowExpr[], what: string): Partial<LowExpr> {
+  if (port === undefined) { if (portMax !== undefined) throw new ValidationError(`${what}: portMax without port`); return {}; }
+  out.push({ type: 'immediate', dreg: reg, data: inetService.encode(port, `${what} port`) });
+  if (portMax === undefined || portMax === port) return { regProtoMin: reg };
+  out.push({ type: 'immediate', dreg: reg + 1, data: inetService.encode(portMax, `${what} port`) });
+  return { regProtoMin: reg, regProtoMax: reg + 1 };
+}
+
+function encodeNat(ctx: EncCtx, s: NatStmt, out: LowExpr[]): void {
+  if (s.nat !== 'dnat' && s.nat !== 'snat') throw new ValidationError(`invalid nat type ${JSON.stringify(s.nat)}`);
+  const what = s.nat;
+  let fam = s.family;
+  if (!fam) {
+    if (ctx.family === 'ip' || ctx.family === 'ip6') fam = ctx.family;
+    else if (s.addr) fam = net.isIP(s.addr) === 6 ? 'ip6' : 'ip';
+    else if (s.map) throw new ValidationError(`${what}: family ('ip' or 'ip6') is required with a map in a ${ctx.family} table`);
+  }
+  if (fam && fam !== 'ip' && fam !== 'ip6') throw new ValidationError(`${what}: invalid family ${JSON.stringify(fam)}`);
+  if (fam && (ctx.family === 'ip' || ctx.family === 'ip6') && fam !== ctx.family) throw new ValidationError(`${what} ${fam} in a ${ctx.family} table`);
+  const addrType = fam === 'ip6' ? ipv6Addr : ipv4Addr;
+  const e: LowExpr = { type: 'nat', natType: NAT_TYPE[s.nat] };
+  if (fam) e.family = fam === 'ip6' ? 10 : 2;
+  if (s.map) {
+    if (s.addr || s.port !== undefined) throw new ValidationError(`${what}: give either map or addr/port`);
+    const key = Array.isArray(s.map.key) ? s.map.key : [s.map.key];
+    loadKey(ctx, key, out);
+    out.push({ type: 'lookup', sreg: NFT_REG_1, dreg: NFT_REG_1, set: checkName(s.map.set, 'map name') });
+    let ports = s.map.ports;
+    if (ports === undefined) {
+      const info = ctx.setInfo?.(s.map.set);
+      if (!info?.data) throw new ValidationError(`${what} map @${s.map.set}: say whether its data has a port (map.ports), the map is not known here`);
+      ports = info.data.fields.length > 1;
+    }
+    e.regAddrMin = NFT_REG_1;
+    if (ports) e.regProtoMin = NFT_REG32_00 + addrType.len / 4;
+  } else {
+    if (s.addr !== undefined) {
+      out.push({ type: 'immediate', dreg: NFT_REG_1, data: addrType.encode(s.addr, `${what} address`) });
+      e.regAddrMin = NFT_REG_1;
+      if (s.addrMax !== undefined && s.addrMax !== s.addr) {
+        out.push({ type: 'immediate', dreg: 2, data: addrType.encode(s.addrMax, `${what} address`) });
+        e.regAddrMax = 2;
+      }
+    } else if (s.port === undefined) {
+      throw new ValidationError(`${what}: needs an address, a port or a map`);
+    }
+    if (s.port !== undefined && !ctx.l4proto) throw new ValidationError(`${what} to a port needs a transport protocol match first (e.g. tcp dport or meta l4proto tcp)`);
+    Object.assign(e, portRegs(s.port, s.portMax, e.regAddrMax ? 3 : s.addr !== undefined ? 2 : NFT_REG_1, out, what));
+  }
+  const f = natFlags(s.flags) | (e.regProtoMin && !s.map ? NF_NAT_RANGE.PROTO_SPECIFIED : 0);
+  if (f) e.flags = f;
+  out.push(e);
+}
+
+/** Compiles statements to kernel expressions. */
+export function encodeStmts(stmts: Stmt[], family: Family, setInfo?: EncCtx['setInfo']): LowExpr[] {
+  if (!Array.isArray(stmts)) throw new ValidationError('rule statements must be an array');
+  const ctx: EncCtx = { family, setInfo };
+  const out: LowExpr[] = [];
+  for (const s of stmts) {
+    if (!s || typeof s !== 'object') throw new ValidationError(`invalid statement ${JSON.stringify(s)}`);
+    if ('match' in s && 'set' in s) {
+      const fields = Array.isArray(s.match) ? s.match : [s.match];
+      loadKey(ctx, fields, out);
+      const op = s.op ?? '==';
+      if (op !== '==' && op !== '!=') throw new ValidationError(`set lookup: unsupported operator ${JSON.stringify(op)}`);
+      const e: LowExpr = { type: 'lookup', sreg: NFT_REG_1, set: checkName(s.set, 'set name') };
+      if (op === '!=') e.flags = NFT_LOOKUP_F_INV;
+      out.push(e);
+    } else if ('match' in s) {
+      encodeMatch(ctx, s, out);
+    } else if ('vmap' in s) {
+      loadKey(ctx, Array.isArray(s.key) ? s.key : [s.key], out);
+      out.push({ type: 'lookup', sreg: NFT_REG_1, dreg: NFT_REG_VERDICT, set: checkName(s.vmap, 'map name') });
+    } else if ('verdict' in s) {
+      out.push(verdictExpr(s.verdict));
+    } else if ('counter' in s) {
+      out.push({ type: 'counter' });
+    } else if ('nat' in s) {
+      encodeNat(ctx, s, out);
+    } else if ('masquerade' in s || 'redirect' in s) {
+      const o = ('masquerade' in s ? s.masquerade : s.redirect) ?? {};
+      const what = 'masquerade' in s ? 'masquerade' : 'redirect';
+      if (o.port !== undefined && !ctx.l4proto) throw new ValidationError(`${what} to a port needs a transport protocol match first`);
+      const e: LowExpr = { type: 'masquerade' in s ? 'masq' : 'redir', ...portRegs(o.port, o.portMax, NFT_REG_1, out, what) };
+      const f = natFlags(o.flags) | (e.regProtoMin ? NF_NAT_RANGE.PROTO_SPECIFIED : 0);
+      if (f) e.flags = f;
+      out.push(e);
+    } else if ('expr' in s) {
+      if (!s.expr || typeof s.expr.type !== 'string') throw new ValidationError('raw expression needs a type');
+      out.push(s.expr);
+    } else {
+      throw new ValidationError(`unknown statement ${JSON.stringify(s)}`);
+    }
+  }
+  return out;
+}
+
+// ---- decoding -----------------------------------------------------------
+
+/** 16-byte registers 1..4 alias 32-bit registers 8.. (4 words each). */
+function reg32(r: number): number { return r >= 1 && r <= 4 ? NFT_REG32_00 + (r - 1) * 4 : r; }
+
+type RegVal =
+  | { kind: 'field'; field: Field; len: number; mask?: Buffer; slot: number; extra: number[] }
+  | { kind: 'imm'; data: Buffer; slot: number }
+  | { kind: 'map'; key: Field[]; set: string; slot: number };
+
+function sameLoad(e: LowExpr, l: LowExpr): boolean {
+  if (e.type !== l.type) return false;
+  if (e.type === 'meta') return e.key === l.key;
+  if (e.type === 'ct') return e.key === l.key && e.dir === undefined;
+  if (e.type === 'fib') return e.result === l.result && e.flags === l.flags;
+  if (e.type === 'payload') return e.base === l.base && e.offset === l.offset;
+  return false;
+}
+
+function fieldOfLoad(e: LowExpr, nf: string | undefined): { field: Field; len: number } | undefined {
+  if (e.dreg === undefined || e.sreg !== undefined) return undefined;
+  for (const [name, def] of Object.entries(FIELDS) as [Field, FieldDef][]) {
+    if (def.l4proto) continue;  // tcp/udp fields come from folding th + dependency
+    if (def.nfproto && nf && def.nfproto !== nf) continue;
+    if (!sameLoad(e, def.load)) continue;
+    if (e.type === 'payload') {
+      if (e.len === def.load.len || (def.prefix && e.len > 0 && e.len < def.load.len)) return { field: name, len: e.len };
+      continue;
+    }
+    return { field: name, len: def.type.len };
+  }
+  return undefined;
+}
+
+function maskBits(m: Buffer): number | undefined {
+  let bits = 0, seenZero = false;
+  for (const byte of m) for (let i = 7; i >= 0; i--) {
+    if (byte & (1 << i)) { if (seenZero) return undefined; bits++; } else seenZero = true;
+  }
+  return bits;
+}
+
+function decodeCmp(rv: Extract<RegVal, { kind: 'field' }>, e: LowExpr): MatchStmt | undefined {
+  const def = FIELDS[rv.field];
+  const data: Buffer = e.data;
+  if (rv.field === 'ct state' && rv.mask) {
+    if (!data.equals(Buffer.alloc(data.length))) return undefined;
+    const bits = rv.mask.readUInt32LE(0);
+    const names = Object.entries(CT_STATES).filter(([, v]) => bits & v).map(([k]) => k);
+    if (e.op !== CMP.neq && e.op !== CMP.eq) return undefined;
+    return { match: 'ct state', op: e.op === CMP.neq ? '==' : '!=', value: names.length === 1 ? names[0] : names };
+  }
+  if (e.op !== CMP.eq && e.op !== CMP.neq) return undefined;
+  const op = e.op === CMP.eq ? '==' : '!=';
+  if (def.prefix) {
+    const full = def.type.len;
+    let bits: number | undefined = rv.len * 8;
+    if (rv.mask) bits = maskBits(rv.mask);
+    if (bits === undefined) return undefined;
+    const padded = Buffer.alloc(full);
+    data.copy(padded, 0, 0, Math.min(full, data.length));
+    const addr = def.type.decode(padded) as string;
+    return { match: rv.field, op, value: bits === full * 8 ? addr : `${addr}/${bits}` };
+  }
+  if (rv.mask) return undefined;
+  if (def.type === ifname && data.length <= 16) {
+    return { match: rv.field, op, value: data.includes(0) || data.length === 16 ? ifname.decode(data) : `${data.toString('utf8')}*` };
+  }
+  if (data.length !== def.type.len) return undefined;
+  return { match: rv.field, op, value: def.type.decode(data) };
+}
+
+/** Decodes kernel expressions back to statements (see encodeStmts). */
+export function decodeStmts(exprs: LowExpr[], family: Family | string): Stmt[] {
+  // Statements by position; a load's slot is filled with a raw statement
+  // unless a later expression consumes it.
+  const slots: (Stmt | null)[] = [];
+  const regs = new Map<number, RegVal>();
+  const raw = (e: LowExpr): Stmt => ({ expr: e });
+  const consume = (rv: RegVal) => {
+    slots[rv.slot] = null;
+    if (rv.kind === 'field') for (const x of rv.extra) slots[x] = null;
+  };
+  let nf: string | undefined = family === 'ip' ? 'ipv4' : family === 'ip6' ? 'ipv6' : undefined;
+  const keyAt = (sreg: number): Extract<RegVal, { kind: 'field' }>[] => {
+    const out: Extract<RegVal, { kind: 'field' }>[] = [];
+    let r = reg32(sreg);
+    for (;;) {
+      const rv = regs.get(r);
+      if (!rv || rv.kind !== 'field' || rv.mask || slots[rv.slot] === null) break;
+      if (out.length && rv.slot < out[out.length - 1].slot) break;
+      out.push(rv);
+      r += pad4(rv.len) / 4;
+    }
+    return out;
+  };
+  for (const e of exprs) {
+    const slot = slots.length;
+    const f = fieldOfLoad(e, nf);
+    if (f) {
+      slots.push(raw(e));
+      regs.set(reg32(e.dreg), { kind: 'field', field: f.field, len: f.len, slot, extra: [] });
+      continue;
+    }
+    const src = e.sreg !== undefined ? regs.get(reg32(e.sreg)) : undefined;
+    if (e.type === 'bitwise' && src?.kind === 'field' && e.sreg === e.dreg && e.mask && e.xor &&
+        (e.op === undefined || e.op === 0) && !src.mask && (e.xor as Buffer).equals(Buffer.alloc(e.xor.length))) {
+      // Stays raw unless a compare consumes the masked field.
+      slots.push(raw(e));
+      src.mask = e.mask;
+      src.extra.push(slot);
+      continue;
+    }
+    if (e.type === 'cmp' && src?.kind === 'field' && slots[src.slot] !== null) {
+      const m = decodeCmp(src, e);
+      if (m) {
+        consume(src);
+        regs.delete(reg32(e.sreg));
+        if (m.match === 'meta nfproto' && m.op === '==' && typeof m.value === 'string') nf = m.value;
+        slots.push(m);
+        continue;
+      }
+    }
+    if (e.type === 'range' && src?.kind === 'field' && FIELDS[src.field].type === inetService && !src.mask && slots[src.slot] !== null) {
+      consume(src);
+      slots.push({ match: src.field, op: e.op === 1 ? '!=' : '==', value: `${inetService.decode(e.from)}-${inetService.decode(e.to)}` });
+      continue;
+    }
+    if (e.type === 'lookup' && e.sreg !== undefined) {
+      const key = keyAt(e.sreg);
+      if (key.length) {
+        const fields = key.map((k) => k.field);
+        const k = fields.length === 1 ? fields[0] : fields;
+        key.forEach(consume);
+        if (e.dreg === undefined) {
+          slots.push({ match: k, op: (e.flags ?? 0) & NFT_LOOKUP_F_INV ? '!=' : '==', set: e.set });
+          continue;
+        }
+        if (e.dreg === NFT_REG_VERDICT) { slots.push({ vmap: e.set, key: k }); continue; }
+        slots.push(null);
+        regs.set(reg32(e.dreg), { kind: 'map', key: fields, set: e.set, slot });
+        continue;
+      }
+    }
+    if (e.type === 'immediate' && e.dreg === NFT_REG_VERDICT && e.verdict !== undefined) {
+      const v = verdictFrom(e.verdict, e.chain);
+      slots.push(typeof v === 'number' ? raw(e) : { verdict: v });
+      continue;
+    }
+    if (e.type === 'immediate' && e.dreg !== NFT_REG_VERDICT && e.data) {
+      slots.push(raw(e));
+      regs.set(reg32(e.dreg), { kind: 'imm', data: e.data, slot });
+      continue;
+    }
+    if (e.type === 'counter') { slots.push({ counter: { packets: e.packets ?? 0, bytes: e.bytes ?? 0 } }); continue; }
+    if (e.type === 'nat') {
+      const s = decodeNat(e, regs, consume);
+      slots.push(s ?? raw(e));
+      continue;
+    }
+    if (e.type === 'masq' || e.type === 'redir') {
+      const o: { port?: number; portMax?: number; flags?: NatFlag[] } = {};
+      const pmin = e.regProtoMin !== undefined ? regs.get(reg32(e.regProtoMin)) : undefined;
+      const pmax = e.regProtoMax !== undefined && e.regProtoMax !== e.regProtoMin ? regs.get(reg32(e.regProtoMax)) : undefined;
+      if ((e.regProtoMin !== undefined && pmin?.kind !== 'imm') || (pmax && pmax.kind !== 'imm')) { slots.push(raw(e)); continue; }
+      if (pmin?.kind === 'imm') { o.port = inetService.decode(pmin.data) as number; consume(pmin); }
+      if (pmax?.kind === 'imm') { o.portMax = inetService.decode(pmax.data) as number; consume(pmax); }
+      const fl = natFlagNames(e.flags ?? 0);
+      if (fl.length) o.flags = fl;
+      slots.push(e.type === 'masq' ? { masquerade: o } : { redirect: o });
+      continue;
+    }
+    slots.push(raw(e));
+  }
+  return foldDependencies(slots.filter((s): s is Stmt => s !== null), family);
+}
+
+function decodeNat(e: LowExpr, regs: Map<number, RegVal>, consume: (rv: RegVal) => void): NatStmt | undefined {
+  const type = e.natType === NAT_TYPE.dnat ? 'dnat' : e.natType === NAT_TYPE.snat ? 'snat' : undefined;
+  if (!type) return undefined;
+  const s: NatStmt = { nat: type };
+  if (e.family === 2) s.family = 'ip'; else if (e.family === 10) s.family = 'ip6';
+  const addrType = s.family === 'ip6' ? ipv6Addr : ipv4Addr;
+  const amin = e.regAddrMin !== undefined ? regs.get(reg32(e.regAddrMin)) : undefined;
+  const amax = e.regAddrMax !== undefined && e.regAddrMax !== e.regAddrMin ? regs.get(reg32(e.regAddrMax)) : undefined;
+  const pmin = e.regProtoMin !== undefined ? regs.get(reg32(e.regProtoMin)) : undefined;
+  const pmax = e.regProtoMax !== undefined && e.regProtoMax !== e.regProtoMin ? regs.get(reg32(e.regProtoMax)) : undefined;
+  if (e.regAddrMin !== undefined && !amin) return undefined;
+  if (amin?.kind === 'map') {
+    if (amax || pmax) return undefined;
+    const ports = e.regProtoMin !== undefined;
+    if (ports && reg32(e.regProtoMin) !== reg32(e.regAddrMin) + addrType.len / 4) return undefined;
+    consume(amin);
+    s.map = { key: amin.key.length === 1 ? amin.key[0] : amin.key, set: amin.set, ports };
+  } else {
+    if (amin && amin.kind !== 'imm') return undefined;
+    if ((amax && amax.kind !== 'imm') || (e.regProtoMin !== undefined && pmin?.kind !== 'imm') || (pmax && pmax.kind !== 'imm')) return undefined;
+    if (amin?.kind === 'imm') { s.addr = addrType.decode(amin.data) as string; consume(amin); }
+    if (amax?.kind === 'imm') { s.addrMax = addrType.decode(amax.data) as string; consume(amax); }
+    if (pmin?.kind === 'imm') { s.port = inetService.decode(pmin.data) as number; consume(pmin); }
+    if (pmax?.kind === 'imm') { s.portMax = inetService.decode(pmax.data) as number; consume(pmax); }
+  }
+  const fl = natFlagNames(e.flags ?? 0);
+  if (fl.length) s.flags = fl;
+  return s;
+}
+
+/** Drops the dependencies nft (and encodeStmts) add: `meta l4proto tcp` before `th dport` reads as `tcp dport`. */
+function foldDependencies(stmts: Stmt[], family: Family | string): Stmt[] {
+  const out: Stmt[] = [];
+  let l4: string | undefined;
+  let nfp: string | undefined;
+  for (let i = 0; i < stmts.length; i++) {
+    const s = stmts[i];
+    const next = stmts[i + 1];
+    const nextFields = next && 'match' in next ? (Array.isArray(next.match) ? next.match : [next.match]) : next && 'vmap' in next ? (Array.isArray(next.key) ? next.key : [next.key]) : [];
+    if ('match' in s && !('set' in s) && (s.op ?? '==') === '==' && typeof s.value !== 'object') {
+      if (s.match === 'meta l4proto' && (s.value === 'tcp' || s.value === 'udp') && !l4 && nextFields.some((f) => f.startsWith('th '))) {
+        l4 = s.value;
+        continue;
+      }
+      if (s.match === 'meta nfproto' && family === 'inet' && (s.value === 'ipv4' || s.value === 'ipv6') && !nfp &&
+          nextFields.some((f) => FIELDS[f as Field]?.nfproto === s.value)) {
+        nfp = s.value;
+        continue;
+      }
+    }
+    if (l4 && ('match' in s || 'vmap' in s)) {
+      const ren = (f: Field): Field => (f.startsWith('th ') ? (`${l4} ${f.slice(3)}` as Field) : f);
+      if ('vmap' in s) { out.push({ ...s, key: Array.isArray(s.key) ? s.key.map(ren) : ren(s.key) }); continue; }
+      if ('set' in s) { out.push({ ...s, match: Array.isArray(s.match) ? s.match.map(ren) : ren(s.match) }); continue; }
+      out.push({ ...s, match: ren(s.match) });
+      continue;
+    }
+    out.push(s);
+  }
+  return out;
+}
+
+// ---- builder helpers ----------------------------------------------------
+
+/** Shorthands for statements: `[m.oifname.ne('br0'), m.ip.saddr('172.18.0.0/16'), s.masquerade()]`. */
+export const match = (field: Field, value: MatchValue, op: '==' | '!=' = '=='): MatchStmt => ({ match: field, op, value });
+export const notMatch = (field: Field, value: MatchValue): MatchStmt => ({ match: field, op: '!=', value });
+export const inSet = (field: Field | Field[], set: string, op: '==' | '!=' = '=='): LookupStmt => ({ match: field, op, set });
+export const vmap = (key: Field | Field[], map: string): VmapStmt => ({ vmap: map, key });
+export const counter = (): CounterStmt => ({ counter: {} });
+export const accept = (): VerdictStmt => ({ verdict: 'accept' });
+export const drop = (): VerdictStmt => ({ verdict: 'drop' });
+export const ret = (): VerdictStmt => ({ verdict: 'return' });
+export const jump = (chain: string): VerdictStmt => ({ verdict: { jump: chain } });
+export const goTo = (chain: string): VerdictStmt => ({ verdict: { goto: chain } });
+export const dnat = (addr: string, port?: number, family?: 'ip' | 'ip6'): NatStmt => ({ nat: 'dnat', addr, port, family });
+export const snat = (addr: string, port?: number, family?: 'ip' | 'ip6'): NatStmt => ({ nat: 'snat', addr, port, family });
+export const dnatMap = (key: Field | Field[], set: string, family: 'ip' | 'ip6' = 'ip', ports?: boolean): NatStmt =>
+  ({ nat: 'dnat', family, map: { key, set, ports } });
+export const masquerade = (port?: number): MasqStmt => ({ masquerade: port === undefined ? {} : { port } });
+export const redirect = (port?: number): RedirStmt => ({ redirect: port === undefined ? {} : { port } });

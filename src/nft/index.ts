@@ -1,0 +1,212 @@
+// nftables over netlink, in one network namespace: transactions (one batch,
+// all-or-nothing, like `nft -f`), listing, and generation checks.
+import { native } from '../native';
+import { NetlinkConnection } from '../netlink/connection';
+import { NETLINK_NETFILTER } from '../netlink/constants';
+import { Netns } from '../netns';
+import { ValidationError } from '../errors';
+import { Family, NFT_MSG } from './constants';
+import { checkObjName, familyNum } from './common';
+import { Table, parseTable, tableMsg } from './table';
+import { Chain, chainMsg, parseChain } from './chain';
+import { Rule, parseRule, ruleMsg } from './rule';
+import { Element, NftSet, SetInfo, decodeElements, parseSet, setMsg } from './set';
+import { Transaction, batchError } from './transaction';
+
+export interface NftOptions {
+  /** Namespace to work in: a Netns, a name under /run/netns, or omitted for the current one. */
+  netns?: Netns | string;
+  /** Receive buffer in bytes (default 8 MiB; echoes of big transactions land there). */
+  rcvbuf?: number;
+}
+
+export interface TransactionOptions {
+  /** Apply only if the ruleset is still at this generation (from `generation()`); else NftGenerationError. */
+  generation?: number;
+  /** Ask for new rules' handles (NLM_F_ECHO; default true). */
+  echo?: boolean;
+}
+
+export interface TransactionResult {
+  /** Ruleset generation after the commit. */
+  generation: number;
+  /** Kernel messages sent (batch delimiters included). */
+  messages: number;
+}
+
+export interface Ruleset {
+  tables: Table[];
+  chains: Chain[];
+  sets: NftSet[];
+  rules: Rule[];
+}
+
+const skey = (f: string, t: string, s: string) => `${f}\0${t}\0${s}`;
+
+export class Nft {
+  readonly netns?: Netns;
+  private conn: NetlinkConnection;
+  private ownsNetns: boolean;
+  /** Types of sets seen, to encode elements without a lookup each time. */
+  private sets = new Map<string, SetInfo>();
+
+  private constructor(conn: NetlinkConnection, netns: Netns | undefined, owns: boolean) {
+    this.conn = conn;
+    this.netns = netns;
+    this.ownsNetns = owns;
+  }
+
+  /** Opens a handle; the socket is created inside the namespace. */
+  static async open(opts: NftOptions = {}): Promise<Nft> {
+    let ns: Netns | undefined;
+    let owns = false;
+    if (typeof opts.netns === 'string') { ns = await Netns.open(opts.netns); owns = true; } else ns = opts.netns;
+    try {
+      return new Nft(new NetlinkConnection(NETLINK_NETFILTER, { netnsFd: ns?.fd, rcvbuf: opts.rcvbuf ?? 16 << 20 }), ns, owns);
+    } catch (e) {
+      if (owns) ns!.close();
+      throw e;
+    }
+  }
+
+  /** The ruleset generation (NFT_MSG_GETGEN), for `transaction(fn, { generation })`. */
+  async generation(): Promise<number> {
+    const r = await this.conn.request(native.nftGetGen(), 'nft get generation');
+    return r.find((m) => m.kind === 'generation').id;
+  }
+
+  /**
+   * Runs `fn` to record operations, then commits them as one batch: all
+   * apply or none (like one `nft -f` file). Rejects with a NetlinkError naming
+   * the failing operation (with the kernel's extack text), a ValidationError
+   * for bad input (nothing sent), or NftGenerationError.
+   */
+  async transaction(fn: (tx: Transaction) => void | Promise<void>, opts: TransactionOptions = {}): Promise<TransactionResult> {
+    const tx = new Transaction({ echo: opts.echo });
+    await fn(tx);
+    if (!tx.ops.length) return { generation: await this.generation(), messages: 0 };
+    // Sets whose types we need but the transaction does not declare.
+    for (const op of tx.ops) {
+      for (const s of op.needs ?? []) {
+        const k = skey(s.family, s.table, s.set);
+        if (tx.declared.has(k) || this.sets.has(k)) continue;
+        try { await this.getSet({ family: s.family, table: s.table, name: s.set }); } catch (e: any) {
+          if (e.code !== 'ENOENT') throw e;
+        }
+      }
+    }
+    const ctx = { set: (f: Family, t: string, n: string) => tx.declared.get(skey(f, t, n)) ?? this.sets.get(skey(f, t, n)) };
+    const bufs: Buffer[] = [native.nftBatch(true, opts.generation)];
+    const owner: number[] = [-1];
+    tx.ops.forEach((op, i) => {
+      for (const b of op.build(ctx)) { bufs.push(b); owner.push(i); }
+    });
+    bufs.push(native.nftBatch(false));
+    owner.push(-2);
+    const res = await this.conn.requestBatch(bufs, 'nft transaction', { end: native.nftGetGen() });
+    if (res.errors.length) {
+      this.sets.clear();
+      throw batchError(res.errors, (i) => (owner[i] === -1 ? 'batch begin' : owner[i] === -2 ? 'batch end' : `#${owner[i]} ${tx.ops[owner[i]].desc}`), opts.generation);
+    }
+    tx.ops.forEach((op, i) => {
+      if (!op.done) return;
+      const replies: any[] = [];
+      owner.forEach((o, j) => { if (o === i) replies.push(...res.replies[j]); });
+      op.done(replies);
+    });
+    for (const [k, v] of tx.declared) { if (v) this.sets.set(k, v); else this.sets.delete(k); }
+    for (const op of tx.ops) {
+      const m = op.desc.match(/^delete table (\S+) (\S+)$/);
+      if (m) for (const k of [...this.sets.keys()]) if (k.startsWith(skey(m[1], m[2], ''))) this.sets.delete(k);
+    }
+    const gen = res.end.find((m) => m && m.kind === 'generation');
+    return { generation: gen?.id ?? -1, messages: bufs.length };
+  }
+
+  private async dump(buf: Buffer, op: string): Promise<any[]> {
+    return (await this.conn.request(buf, op, { dump: true })).filter((m) => m && m.kind);
+  }
+
+  /** Like `nft list tables [FAMILY]`. */
+  async listTables(family?: Family): Promise<Table[]> {
+    const fam = family ? familyNum(family) : 0;
+    return (await this.dump(native.nftTable(NFT_MSG.GETTABLE, fam, 0, {}), 'nft list tables')).map(parseTable);
+  }
+
+  /** Like `nft list chains`, optionally of one table. */
+  async listChains(opts: { family?: Family; table?: string } = {}): Promise<Chain[]> {
+    const fam = opts.family ? familyNum(opts.family) : 0;
+    const o: any = opts.table ? { table: checkObjName(opts.table, 'table') } : {};
+    const all = (await this.dump(native.nftChain(NFT_MSG.GETCHAIN, fam, 0, o), 'nft list chains')).map(parseChain);
+    return all.filter((c) => !opts.table || c.table === opts.table);
+  }
+
+  /** Rules with their handles, like `nft -a list chain` / `list table` / `list ruleset`. */
+  async listRules(opts: { family?: Family; table?: string; chain?: string } = {}): Promise<Rule[]> {
+    const fam = opts.family ? familyNum(opts.family) : 0;
+    if ((opts.table || opts.chain) && !opts.family) throw new ValidationError('listRules: family is required with table/chain');
+    if (opts.chain && !opts.table) throw new ValidationError('listRules: chain needs table');
+    const o: any = {};
+    if (opts.table) o.table = checkObjName(opts.table, 'table');
+    if (opts.chain) o.chain = checkObjName(opts.chain, 'chain');
+    const all = (await this.dump(native.nftRule(NFT_MSG.GETRULE, fam, 0, o), 'nft list rules')).map(parseRule);
+    return all.filter((r) => (!opts.table || r.table === opts.table) && (!opts.chain || r.chain === opts.chain));
+  }
+
+  /** Like `nft list sets` (without elements; see listElements). */
+  async listSets(opts: { family?: Family; table?: string } = {}): Promise<NftSet[]> {
+    const fam = opts.family ? familyNum(opts.family) : 0;
+    const o: any = opts.table ? { table: checkObjName(opts.table, 'table') } : {};
+    const all = (await this.dump(native.nftSet(NFT_MSG.GETSET, fam, 0, o), 'nft list sets')).map(parseSet);
+    for (const s of all) if (s.info) this.sets.set(skey(s.family, s.table, s.name), s.info);
+    return all.filter((s) => !opts.table || s.table === opts.table);
+  }
+
+  /** One set or map, like `nft list set` (without elements). */
+  async getSet(s: { family: Family; table: string; name: string }): Promise<NftSet> {
+    const r = await this.conn.request(setMsg(NFT_MSG.GETSET, s, 0), `nft get set ${s.family} ${s.table} ${s.name}`);
+    const set = parseSet(r.find((m) => m.kind === 'set'));
+    if (set.info) this.sets.set(skey(set.family, set.table, set.name), set.info);
+    return set;
+  }
+
+  /** Elements of a set or map, decoded by its type (intervals as prefixes or ranges). */
+  async listElements(s: { family: Family; table: string; set: string }): Promise<Element[]> {
+    const set = await this.getSet({ family: s.family, table: s.table, name: s.set });
+    const info = (set as any).info as SetInfo | undefined;
+    if (!info) throw new ValidationError(`set ${s.set} has a type this library cannot decode (${set.type})`);
+    const msg = native.nftSetElems(NFT_MSG.GETSETELEM, familyNum(s.family), 0, { table: s.table, set: s.set });
+    const parts = await this.dump(msg, `nft list set ${s.family} ${s.table} ${s.set}`);
+    return decodeElements(info, parts.flatMap((p) => p.elements));
+  }
+
+  /** Everything, like `nft list ruleset` (sets with their elements). */
+  async ruleset(family?: Family): Promise<Ruleset> {
+    const tables = await this.listTables(family);
+    const chains = await this.listChains({ family });
+    const sets = await this.listSets({ family });
+    for (const s of sets) {
+      if ((s as any).info) s.elements = await this.listElements({ family: s.family, table: s.table, set: s.name });
+    }
+    const rules = await this.listRules({ family });
+    return { tables, chains, sets, rules };
+  }
+
+  /** The underlying connection (for tuning and diagnostics). */
+  get connection(): NetlinkConnection { return this.conn; }
+
+  close(): void {
+    this.conn.close();
+    if (this.ownsNetns) this.netns!.close();
+  }
+}
+
+export { Transaction, NftGenerationError } from './transaction';
+export type { AddedRule } from './transaction';
+export * from './table';
+export * from './chain';
+export * from './rule';
+export * from './set';
+export * from './expr';
+export type { Family, Hook } from './constants';
+export { keyType } from './datatype';

@@ -1,0 +1,213 @@
+// One nftables transaction: every add/delete/flush recorded here goes to the
+// kernel as one nfnetlink batch and applies all-or-nothing, like one
+// `nft -f` run.
+import { ValidationError, NetlinkError, kernelError } from '../errors';
+import { NLM_F_APPEND, NLM_F_CREATE, NLM_F_ECHO, NLM_F_EXCL, NLM_F_REPLACE } from '../netlink/constants';
+import { Family, NFT_MSG } from './constants';
+import { Table, tableMsg } from './table';
+import { Chain, chainMsg } from './chain';
+import { Rule, ruleMsg } from './rule';
+import { Element, NftSet, SetInfo, SetRef, elementMsgs, encodeElements, setInfo, setMsg } from './set';
+
+/** A rule added in a transaction; `handle` is filled in once it commits. */
+export interface AddedRule { family: Family; table: string; chain: string; handle?: number }
+
+interface Op {
+  desc: string;
+  /** Set references this op needs resolved before it can be encoded. */
+  needs?: SetRef[];
+  build(ctx: BuildCtx): Buffer[];
+  /** Called with the echoed messages of this op after commit. */
+  done?(replies: any[]): void;
+}
+
+export interface BuildCtx {
+  set(family: Family, table: string, name: string): SetInfo | undefined;
+}
+
+const key = (f: string, t: string, s: string) => `${f}\0${t}\0${s}`;
+
+export class Transaction {
+  /** @internal */ ops: Op[] = [];
+  /** Sets declared in this transaction (their types encode later elements). */
+  /** @internal */ declared = new Map<string, SetInfo | null>();
+  /** @internal */ echo: boolean;
+  private setIds = 0;
+
+  constructor(opts: { echo?: boolean } = {}) { this.echo = opts.echo ?? true; }
+
+  private push(op: Op): void { this.ops.push(op); }
+
+  /** Like `nft add table` (no error if it exists); `create: true` is `nft create table`. */
+  addTable(t: Table, opts: { create?: boolean } = {}): this {
+    const msg = tableMsg(NFT_MSG.NEWTABLE, t, NLM_F_CREATE | (opts.create ? NLM_F_EXCL : 0));
+    this.push({ desc: `add table ${t.family} ${t.name}`, build: () => [msg] });
+    return this;
+  }
+
+  /** Like `nft delete table` (by name or handle); deletes everything in it. */
+  deleteTable(t: { family: Family; name?: string; handle?: number }): this {
+    const msg = tableMsg(NFT_MSG.DELTABLE, t, 0);
+    this.push({ desc: `delete table ${t.family} ${t.name ?? `handle ${t.handle}`}`, build: () => [msg] });
+    for (const k of [...this.declared.keys()]) if (k.startsWith(`${t.family}\0${t.name}\0`)) this.declared.set(k, null);
+    return this;
+  }
+
+  /** Like `nft flush table`: removes all rules of all chains in it. */
+  flushTable(t: { family: Family; name: string }): this {
+    const msg = ruleMsg(NFT_MSG.DELRULE, { family: t.family, table: t.name }, 0);
+    this.push({ desc: `flush table ${t.family} ${t.name}`, build: () => [msg] });
+    return this;
+  }
+
+  /** Like `nft add chain` (base chain when hook is given); `create: true` is `nft create chain`. */
+  addChain(c: Chain, opts: { create?: boolean } = {}): this {
+    const msg = chainMsg(NFT_MSG.NEWCHAIN, c, NLM_F_CREATE | (opts.create ? NLM_F_EXCL : 0));
+    this.push({ desc: `add chain ${c.family} ${c.table} ${c.name}`, build: () => [msg] });
+    return this;
+  }
+
+  /** Like `nft delete chain` (must be empty and unreferenced). */
+  deleteChain(c: { family: Family; table: string; name?: string; handle?: number }): this {
+    const msg = chainMsg(NFT_MSG.DELCHAIN, c, 0);
+    this.push({ desc: `delete chain ${c.family} ${c.table} ${c.name ?? `handle ${c.handle}`}`, build: () => [msg] });
+    return this;
+  }
+
+  /** Like `nft flush chain`. */
+  flushChain(c: { family: Family; table: string; name: string }): this {
+    const msg = ruleMsg(NFT_MSG.DELRULE, { family: c.family, table: c.table, chain: c.name }, 0);
+    this.push({ desc: `flush chain ${c.family} ${c.table} ${c.name}`, build: () => [msg] });
+    return this;
+  }
+
+  /** Like `nft add rule` (append; after `position` if given). The handle arrives on commit. */
+  addRule(r: Rule): AddedRule {
+    return this.rule(r, NLM_F_CREATE | NLM_F_APPEND, 'add');
+  }
+
+  /** Like `nft insert rule` (prepend; before `position` if given). */
+  insertRule(r: Rule): AddedRule {
+    return this.rule(r, NLM_F_CREATE, 'insert');
+  }
+
+  /** Like `nft replace rule ... handle N`. */
+  replaceRule(r: Rule & { handle: number }): AddedRule {
+    if (r.handle === undefined) throw new ValidationError('replace rule: handle is required');
+    return this.rule(r, NLM_F_REPLACE, 'replace');
+  }
+
+  private rule(r: Rule, flags: number, verb: string): AddedRule {
+    const out: AddedRule = { family: r.family, table: r.table, chain: r.chain };
+    const desc = `${verb} rule ${r.family} ${r.table} ${r.chain}${r.handle ? ` handle ${r.handle}` : ''}${r.position ? ` position ${r.position}` : ''}`;
+    // Encode now when possible so bad input throws at the call site.
+    const needs = natMaps(r);
+    let msg: Buffer | undefined;
+    if (!needs.length) msg = ruleMsg(NFT_MSG.NEWRULE, r, flags | (this.echo ? NLM_F_ECHO : 0));
+    this.push({
+      desc, needs,
+      build: (ctx) => [msg ?? ruleMsg(NFT_MSG.NEWRULE, r, flags | (this.echo ? NLM_F_ECHO : 0), (n) => ctx.set(r.family, r.table, n))],
+      done: (replies) => {
+        const echoed = replies.find((m) => m && m.kind === 'rule');
+        if (echoed) out.handle = echoed.handle;
+        else if (r.handle) out.handle = r.handle;
+      },
+    });
+    return out;
+  }
+
+  /** Like `nft delete rule FAMILY TABLE CHAIN handle N`. */
+  deleteRule(r: { family: Family; table: string; chain: string; handle: number }): this {
+    if (r.handle === undefined) throw new ValidationError('delete rule: handle is required');
+    const msg = ruleMsg(NFT_MSG.DELRULE, r, 0);
+    this.push({ desc: `delete rule ${r.family} ${r.table} ${r.chain} handle ${r.handle}`, build: () => [msg] });
+    return this;
+  }
+
+  /** Like `nft add set` / `nft add map` (with its elements, if given). */
+  addSet(s: NftSet, opts: { create?: boolean } = {}): this {
+    const info = setInfo(s);
+    // NFTA_SET_ID is mandatory: it names the set within the batch.
+    const msg = setMsg(NFT_MSG.NEWSET, s, NLM_F_CREATE | (opts.create ? NLM_F_EXCL : 0), ++this.setIds);
+    this.declared.set(key(s.family, s.table, s.name), info);
+    this.push({ desc: `add ${s.map ? 'map' : 'set'} ${s.family} ${s.table} ${s.name}`, build: () => [msg] });
+    if (s.elements?.length) this.addElements({ family: s.family, table: s.table, set: s.name }, s.elements);
+    return this;
+  }
+
+  /** Like `nft delete set` / `nft delete map`. */
+  deleteSet(s: { family: Family; table: string; name: string }): this {
+    const msg = setMsg(NFT_MSG.DELSET, s, 0);
+    this.declared.set(key(s.family, s.table, s.name), null);
+    this.push({ desc: `delete set ${s.family} ${s.table} ${s.name}`, build: () => [msg] });
+    return this;
+  }
+
+  /** Like `nft flush set`: removes all elements. */
+  flushSet(s: SetRef): this {
+    const msgs = elementMsgs(NFT_MSG.DELSETELEM, s, [], 0);
+    this.push({ desc: `flush set ${s.family} ${s.table} ${s.set}`, build: () => msgs });
+    return this;
+  }
+
+  /** Like `nft add element` (`create: true`: `nft create element`, fails on duplicates). */
+  addElements(s: SetRef, elements: Element[], opts: { create?: boolean } = {}): this {
+    return this.elements(s, elements, false, NLM_F_CREATE | (opts.create ? NLM_F_EXCL : 0));
+  }
+
+  /** Like `nft delete element` (keys are enough). */
+  deleteElements(s: SetRef, elements: (Element | Element['key'])[]): this {
+    const els = elements.map((e) => (e && typeof e === 'object' && !Array.isArray(e) ? e : { key: e as Element['key'] }));
+    return this.elements(s, els, true, 0);
+  }
+
+  private elements(s: SetRef, elements: Element[], del: boolean, flags: number): this {
+    if (!Array.isArray(elements)) throw new ValidationError('elements must be an array');
+    const desc = `${del ? 'delete' : 'add'} element ${s.family} ${s.table} ${s.set} (${elements.length})`;
+    const cmd = del ? NFT_MSG.DELSETELEM : NFT_MSG.NEWSETELEM;
+    const known = this.declared.get(key(s.family, s.table, s.set));
+    if (known === null) throw new ValidationError(`${desc}: the set is deleted earlier in this transaction`);
+    const build = (info: SetInfo) => elementMsgs(cmd, s, encodeElements(info, elements, del, desc), flags);
+    if (known) {
+      const msgs = build(known);
+      this.push({ desc, build: () => msgs });
+    } else {
+      this.push({
+        desc, needs: [s],
+        build: (ctx) => {
+          const info = ctx.set(s.family, s.table, s.set);
+          if (!info) throw new ValidationError(`${desc}: no such set (or of a type this library cannot encode)`);
+          return build(info);
+        },
+      });
+    }
+    return this;
+  }
+}
+
+function natMaps(r: Rule): SetRef[] {
+  const out: SetRef[] = [];
+  for (const s of r.stmts ?? []) {
+    if (s && typeof s === 'object' && 'nat' in s && s.map && s.map.ports === undefined) out.push({ family: r.family, table: r.table, set: s.map.set });
+  }
+  return out;
+}
+
+/** The ruleset changed between reading its generation and committing (the kernel refused the batch). */
+export class NftGenerationError extends NetlinkError {
+  generation?: number;
+}
+
+/** Turns batch errors into one error naming the first failing operation. */
+export function batchError(errors: { index: number; errno: number; extack?: string }[], where: (i: number) => string, generation?: number): Error {
+  const first = [...errors].sort((a, b) => a.index - b.index)[0];
+  if (first.index === 0 && first.errno === 85 /* ERESTART */) {
+    const e = new NftGenerationError(`nft transaction: ruleset changed since generation ${generation} was read (kernel refused the batch: ERESTART); re-read and retry`, 'ERESTART', 85);
+    e.op = 'nft transaction';
+    e.generation = generation;
+    return e;
+  }
+  const e = kernelError(first.errno, `nft transaction: ${where(first.index)}`, first.extack) as NetlinkError & { index?: number; errors?: any[] };
+  e.errors = errors.map((x) => ({ ...x, op: where(x.index) }));
+  return e;
+}
