@@ -252,7 +252,9 @@ function encodeMatch(ctx: EncCtx, s: MatchStmt, out: LowExpr[]): void {
   if (def.type === inetService && typeof s.value === 'string' && /^\d+-\d+$/.test(s.value)) {
     const [a, b] = s.value.split('-').map((x) => inetService.encode(Number(x), what));
     if (a.readUInt16BE(0) > b.readUInt16BE(0)) throw new ValidationError(`${what}: empty range ${s.value}`);
-    out.push(load(), { type: 'range', sreg: NFT_REG_1, op: op === '==' ? 0 : 1, from: a, to: b });
+    // As nft: a match is two compares, a negation one range expression.
+    if (op === '==') out.push(load(), cmpExpr(CMP.gte, a), cmpExpr(CMP.lte, b));
+    else out.push(load(), { type: 'range', sreg: NFT_REG_1, op: 1, from: a, to: b });
     return;
   }
   if (s.match === 'meta l4proto' && op === '==' && !ctx.l4proto) {
@@ -487,7 +489,8 @@ export function decodeStmts(exprs: LowExpr[], family: Family | string): Stmt[] {
     }
     return out;
   };
-  for (const e of exprs) {
+  for (let i = 0; i < exprs.length; i++) {
+    const e = exprs[i];
     const slot = slots.length;
     const f = fieldOfLoad(e, nf);
     if (f) {
@@ -502,6 +505,14 @@ export function decodeStmts(exprs: LowExpr[], family: Family | string): Stmt[] {
       slots.push(raw(e));
       src.mask = e.mask;
       src.extra.push(slot);
+      continue;
+    }
+    const nx = exprs[i + 1];
+    if (e.type === 'cmp' && e.op === CMP.gte && nx?.type === 'cmp' && nx.op === CMP.lte && nx.sreg === e.sreg &&
+        src?.kind === 'field' && FIELDS[src.field].type === inetService && !src.mask && slots[src.slot] !== null) {
+      consume(src);
+      slots.push({ match: src.field, op: '==', value: `${inetService.decode(e.data)}-${inetService.decode(nx.data)}` }, null);
+      i++;
       continue;
     }
     if (e.type === 'cmp' && src?.kind === 'field' && slots[src.slot] !== null) {

@@ -98,6 +98,8 @@ export class Transaction {
   }
 
   private rule(r: Rule, flags: number, verb: string): AddedRule {
+    // A handle only names the rule to replace (rules read back carry one).
+    if (verb !== 'replace' && r.handle !== undefined) { r = { ...r }; delete r.handle; }
     const out: AddedRule = { family: r.family, table: r.table, chain: r.chain };
     const desc = `${verb} rule ${r.family} ${r.table} ${r.chain}${r.handle ? ` handle ${r.handle}` : ''}${r.position ? ` position ${r.position}` : ''}`;
     // Encode now when possible so bad input throws at the call site.
