@@ -9,6 +9,9 @@
 #include <linux/if_bridge.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
+#include <netlink/route/link/inet.h>
+#include <netlink/route/link/inet6.h>
+#include <linux/ip.h>
 
 namespace cnm {
 
@@ -170,6 +173,22 @@ static Napi::Value LinkChange(const Napi::CallbackInfo& info) {
   } catch (...) {
     rtnl_link_put(orig); rtnl_link_put(ch); throw;
   }
+  // Per-device IPv4 settings (like /proc/sys/net/ipv4/conf/DEV/*), sent
+  // in the same request: IFLA_AF_SPEC / AF_INET / IFLA_INET_CONF.
+  if (Has(req, "ipv4Conf")) {
+    static const struct { const char* k; unsigned id; } conf[] = {
+      {"forwarding", IPV4_DEVCONF_FORWARDING}, {"arp_notify", IPV4_DEVCONF_ARP_NOTIFY},
+      {"route_localnet", IPV4_DEVCONF_ROUTE_LOCALNET}, {"proxy_arp", IPV4_DEVCONF_PROXY_ARP},
+      {"rp_filter", IPV4_DEVCONF_RP_FILTER}, {"arp_ignore", IPV4_DEVCONF_ARP_IGNORE},
+      {"arp_announce", IPV4_DEVCONF_ARP_ANNOUNCE}, {"accept_local", IPV4_DEVCONF_ACCEPT_LOCAL},
+    };
+    Napi::Object c = req.Get("ipv4Conf").As<Napi::Object>();
+    for (auto& e : conf)
+      if (Has(c, e.k)) rtnl_link_inet_set_conf(ch, e.id, U32(c, e.k));
+  }
+  // IPv6 address generation (eui64, none, stable_secret, random), like
+  // `ip link set X addrgenmode none`.
+  if (Has(req, "addrGenMode")) rtnl_link_inet6_set_addr_gen_mode(ch, U32(req, "addrGenMode"));
   struct nl_msg* msg = nullptr;
   int err = rtnl_link_build_change_request(orig, ch, flags, &msg);
   rtnl_link_put(orig);

@@ -67,6 +67,7 @@ export class Controller {
   private dns = new Map<string, DnsServer>();
   private opts: ControllerOptions;
   private locks = new Map<string, Promise<void>>();
+  private bridgeIndex = new Map<string, number>();
   private closed = false;
 
   private constructor(store: Store, rt: Rtnl, fw: Firewall | null, opts: ControllerOptions) {
@@ -102,7 +103,13 @@ export class Controller {
 
   private async restore(): Promise<void> {
     for (const n of this.store.all<NetworkRecord>('network')) this.loadIpam(n);
-    for (const e of this.store.all<EndpointRecord>('endpoint')) for (const p of e.ports) this.ports.restore(p);
+    // Addresses in use are the endpoints' own: one source of truth.
+    for (const e of this.store.all<EndpointRecord>('endpoint')) {
+      const a = this.ipam.get(e.networkId);
+      if (e.ipv4 && a?.v4 && !a.v4.isUsed(e.ipv4)) a.v4.reserve(e.ipv4);
+      if (e.ipv6 && a?.v6 && !a.v6.isUsed(e.ipv6)) a.v6.reserve(e.ipv6);
+      for (const p of e.ports) this.ports.restore(p);
+    }
     if (!this.findNetwork('bridge')) await this.createDefaults();
     await this.reconcile();
     for (const n of this.store.all<NetworkRecord>('network')) await this.startDns(n);
@@ -115,10 +122,13 @@ export class Controller {
     });
   }
 
+  // Only the subnet, range and gateway are the network's; which addresses
+  // are used is derived from the endpoints on restore.
   private async saveNetwork(n: NetworkRecord): Promise<void> {
     const a = this.ipam.get(n.id);
-    n.ipv4Subnet = a?.v4?.state();
-    n.ipv6Subnet = a?.v6?.state();
+    const conf = (x?: SubnetAllocator) => x && { ...x.state(), used: x.gateway ? [x.gateway] : [] };
+    n.ipv4Subnet = conf(a?.v4);
+    n.ipv6Subnet = conf(a?.v6);
     await this.store.put('network', n.id, n);
   }
 
@@ -399,11 +409,11 @@ export class Controller {
         host.sysctl('ipv4.ip_forward', 1);
         if (n.ipv6) host.sysctl('ipv6.conf.all.forwarding', 1);
       }
-      // Published ports answer on the host's 127.0.0.1 without a proxy.
-      host.sysctl(`ipv4.conf.${n.bridge}.route_localnet`, 1);
     } finally {
       host.close();
     }
+    // Published ports answer on the host's 127.0.0.1 without a proxy.
+    await this.rt.link.set(n.bridge!, { ipv4Conf: { route_localnet: 1 } });
     if (this.fw) {
       await this.fw.addNetwork(this.networkRules(n));
       undo.push(() => this.fw!.removeNetwork(this.networkRules(n)));
@@ -551,8 +561,9 @@ export class Controller {
       rec.netnsName = `${NETNS_PREFIX}${o.id.slice(0, 40)}`;
       rec.netnsPath = path.join(netnsRunDir(), rec.netnsName);
     }
-    // Written as pending first: a crash from here on is rolled back on open.
-    await this.store.put('sandbox', rec.id, rec);
+    // Recorded as pending first (durability is not awaited: a crash before
+    // it lands leaves a tagged namespace that reconcile removes).
+    void this.store.put('sandbox', rec.id, { ...rec });
     try {
       if (rec.mode === 'own') {
         const ns = await Netns.create(rec.netnsName);
@@ -563,8 +574,6 @@ export class Controller {
           } finally {
             rt.close();
           }
-          // Gratuitous ARP when interfaces come up, as netavark does.
-          ns.sysctl('ipv4.conf.default.arp_notify', 1);
         } finally {
           ns.close();
         }
@@ -578,7 +587,7 @@ export class Controller {
         }
       }
       rec.pending = undefined;
-      this.writeSandboxFiles(rec);
+      await this.writeSandboxFiles(rec);
       await this.store.put('sandbox', rec.id, rec);
     } catch (e) {
       if (rec.mode === 'own' && fs.existsSync(rec.netnsPath!)) await Netns.delete(rec.netnsName!).catch(() => {});
@@ -615,8 +624,10 @@ export class Controller {
     return this.store.all<EndpointRecord>('endpoint').filter((e) => e.sandboxId && members.has(e.sandboxId));
   }
 
-  private writeSandboxFiles(sb: SandboxRecord): void {
+  private async writeSandboxFiles(sb: SandboxRecord): Promise<void> {
     const dir = path.dirname(sb.hostsPath);
+    // Small files written synchronously: cheaper than queueing behind the
+    // journal's fsync on the libuv pool.
     fs.mkdirSync(dir, { recursive: true });
     const eps = this.sandboxEndpoints(sb);
     const hosts = ['127.0.0.1\tlocalhost', '::1\tlocalhost ip6-localhost ip6-loopback', 'fe00::\tip6-localnet', 'ff00::\tip6-mcastprefix', 'ff02::1\tip6-allnodes', 'ff02::2\tip6-allrouters'];
@@ -715,7 +726,6 @@ export class Controller {
         ep.ports.push(b);
         done.push(() => this.ports.release(b));
       }
-      await this.locked(`network:${n.id}`, () => this.saveNetwork(n));
       await this.store.put('endpoint', ep.id, ep);
     } catch (e) {
       for (const d of done.reverse()) d();
@@ -756,7 +766,7 @@ export class Controller {
           ep.ifname = `eth${i}`;
           ep.gatewayEndpoint = !n.internal && !peers.some((p) => p.gatewayEndpoint);
           if (n.driver === 'bridge') ep.hostIfname = this.hostIfname(ep);
-          await this.store.put('endpoint', ep.id, ep);
+          void this.store.put('endpoint', ep.id, { ...ep });
           const ns = await this.sandboxNetns(sb.id);
           try {
             if (n.driver === 'bridge') await this.plugBridge(n, ep, ns, undo);
@@ -771,7 +781,7 @@ export class Controller {
         }
         ep.pending = undefined;
         await this.store.put('endpoint', ep.id, ep);
-        this.writeSandboxFiles(sb);
+        await this.writeSandboxFiles(sb);
       } catch (e) {
         for (const u of undo.reverse()) await u().catch(() => {});
         ep.pending = undefined;
@@ -796,16 +806,24 @@ export class Controller {
   }
 
   private async plugBridge(n: NetworkRecord, ep: EndpointRecord, ns: Netns, undo: (() => Promise<void>)[]): Promise<void> {
-    if (!(await this.rt.link.find(n.bridge!))) await this.ensureBridge(n);
+    let bridgeIndex = this.bridgeIndex.get(n.id);
+    if (bridgeIndex === undefined) {
+      if (!(await this.rt.link.find(n.bridge!))) await this.ensureBridge(n);
+      bridgeIndex = (await this.rt.link.get(n.bridge!)).index;
+      this.bridgeIndex.set(n.id, bridgeIndex);
+    }
     // One request: the container end is born inside the sandbox with its
-    // final name, MAC and MTU; the host end is attached and up.
+    // final name, MAC and MTU; the host end is attached to the bridge.
     await this.rt.link.add({
       // Tagged by group (the name maps to the endpoint in the state).
-      kind: 'veth', name: ep.hostIfname!, master: n.bridge!, mtu: n.mtu, up: true, group: CNM_LINK_GROUP,
+      kind: 'veth', name: ep.hostIfname!, master: bridgeIndex, mtu: n.mtu, group: CNM_LINK_GROUP,
       peer: { name: ep.ifname!, netns: ns, address: ep.mac, mtu: n.mtu },
     }, { echo: false });
     undo.push(() => this.rt.link.delete(ep.hostIfname!));
-    if (n.icc === false) await this.rt.link.set(ep.hostIfname!, { bridgePort: { isolated: true } });
+    // No IPv6 link-local on the host end: its DAD and router solicitations
+    // would flood every port of the bridge (quadratic work at 1,000 ports).
+    await this.rt.link.set(ep.hostIfname!, { addrGenMode: 'none', ...(n.icc === false ? { bridgePort: { isolated: true } } : {}) });
+    await this.rt.link.set(ep.hostIfname!, { up: true });
     await this.configureInside(n, ep, ns);
   }
 
@@ -826,8 +844,11 @@ export class Controller {
       const ops: Promise<void>[] = [];
       if (ep.ipv4) ops.push(rt.addr.add(ep.ifname!, a.v4!.cidr(ep.ipv4)));
       if (ep.ipv6) ops.push(rt.addr.add(ep.ifname!, { address: a.v6!.cidr(ep.ipv6), flags: ['nodad'] }));
-      ops.push(rt.link.set(ep.ifname!, { up: true }));
+      // IPv4-only network: no IPv6 link-local inside either (Docker disables IPv6 there).
+      if (!ep.ipv6) ops.push(rt.link.set(ep.ifname!, { addrGenMode: 'none' }));
       await Promise.all(ops);
+      // arp_notify: gratuitous ARP when the address or link changes, as netavark does.
+      await rt.link.set(ep.ifname!, { up: true, ipv4Conf: { arp_notify: 1 } });
       if (ep.gatewayEndpoint) {
         const gws: Promise<void>[] = [];
         if (a.v4?.gateway) gws.push(rt.route.replace({ dst: 'default', gateway: a.v4.gateway, dev: ep.ifname! }));
@@ -872,7 +893,7 @@ export class Controller {
           try { await this.configureGateway(next, ns); } finally { ns.close(); }
         }
       }
-      this.writeSandboxFiles(sb);
+      await this.writeSandboxFiles(sb);
     }
   }
 
@@ -891,8 +912,6 @@ export class Controller {
     const ep = this.getEndpoint(epRef);
     if (ep.sandboxId) await this.leaveEndpoint(ep.id);
     this.releaseEndpoint(ep);
-    const n = this.store.get<NetworkRecord>('network', ep.networkId);
-    if (n) await this.locked(`network:${n.id}`, () => this.saveNetwork(n));
     await this.store.del('endpoint', ep.id);
   }
 

@@ -153,9 +153,9 @@ export class SubnetAllocator {
 
   isUsed(addr: string): boolean { return this.used.has(toBig(addr, this.prefix.family)); }
 
+  /** Subnet, range and gateway (addresses in use are the endpoints' business). */
   state(): SubnetState {
-    return { subnet: this.subnet, gateway: this.gateway, range: this.range === this.prefix ? undefined : prefixText(this.range),
-      used: [...this.used].sort((a, b) => (a < b ? -1 : 1)).map((n) => fromBig(n, this.prefix.family)) };
+    return { subnet: this.subnet, gateway: this.gateway, range: this.range === this.prefix ? undefined : prefixText(this.range), used: [] };
   }
 }
 

@@ -70,27 +70,47 @@ export class Store {
     this.pending.push(JSON.stringify(e));
     return new Promise((resolve, reject) => {
       this.waiters.push({ resolve, reject });
-      if (!this.scheduled) {
+      if (!this.scheduled && !this.flushing) {
         this.scheduled = true;
-        setImmediate(() => this.flush());
+        setImmediate(() => { this.scheduled = false; void this.flush(); });
       }
     });
   }
 
-  private flush(): void {
-    this.scheduled = false;
+  private flushing = false;
+
+  // Group commit: one write + fsync for everything queued meanwhile; while
+  // one fsync runs (on the pool), the next batch collects.
+  private async flush(): Promise<void> {
+    if (this.flushing || !this.pending.length) return;
+    this.flushing = true;
     const lines = this.pending.splice(0);
     const waiters = this.waiters.splice(0);
     try {
       if (this.fd < 0) this.fd = fs.openSync(this.journalPath, 'a', 0o600);
-      fs.writeSync(this.fd, lines.join('\n') + '\n');
-      fs.fsyncSync(this.fd);
+      const fd = this.fd;
+      const data = Buffer.from(lines.join('\n') + '\n');
+      await new Promise<void>((res, rej) => fs.write(fd, data, (err) => (err ? rej(err) : res())));
+      await new Promise<void>((res, rej) => fs.fsync(fd, (err) => (err ? rej(err) : res())));
       this.journalEntries += lines.length;
       for (const w of waiters) w.resolve();
     } catch (e: any) {
       for (const w of waiters) w.reject(e);
+    } finally {
+      this.flushing = false;
     }
     if (this.journalEntries > 20000) this.compact();
+    if (this.pending.length) void this.flush();
+  }
+
+  private flushSync(): void {
+    if (!this.pending.length) return;
+    const lines = this.pending.splice(0);
+    const waiters = this.waiters.splice(0);
+    if (this.fd < 0) this.fd = fs.openSync(this.journalPath, 'a', 0o600);
+    fs.writeSync(this.fd, lines.join('\n') + '\n');
+    fs.fsyncSync(this.fd);
+    for (const w of waiters) w.resolve();
   }
 
   /** Folds the journal into a new snapshot. */
@@ -113,12 +133,14 @@ export class Store {
 
   /** Waits for pending writes. */
   async sync(): Promise<void> {
-    if (!this.pending.length) return;
-    await new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
+    while (this.pending.length || this.flushing) {
+      if (this.pending.length) await new Promise<void>((resolve, reject) => { this.waiters.push({ resolve, reject }); if (!this.flushing) void this.flush(); });
+      else await new Promise((r) => setImmediate(r));
+    }
   }
 
   close(): void {
-    if (this.pending.length) this.flush();
+    this.flushSync();
     this.compact();
   }
 }

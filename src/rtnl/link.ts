@@ -116,7 +116,17 @@ export interface LinkSetRequest extends CommonAttrs {
   netns?: Netns;
   bridge?: BridgeOptions;
   bridgePort?: BridgePortOptions;
+  /** Per-device IPv4 settings, like `sysctl net.ipv4.conf.DEV.KEY=V`, in the same request. */
+  ipv4Conf?: Partial<Record<Ipv4ConfKey, number>>;
+  /**
+   * IPv6 address generation, like `ip link set X addrgenmode none`. Note the
+   * kernel applies flags (up) before this: set it before bringing a link up.
+   */
+  addrGenMode?: 'eui64' | 'none' | 'stable_secret' | 'random';
 }
+
+export type Ipv4ConfKey = 'forwarding' | 'arp_notify' | 'route_localnet' | 'proxy_arp' | 'rp_filter' | 'arp_ignore' | 'arp_announce' | 'accept_local';
+const IPV4_CONF_KEYS: Ipv4ConfKey[] = ['forwarding', 'arp_notify', 'route_localnet', 'proxy_arp', 'rp_filter', 'arp_ignore', 'arp_announce', 'accept_local'];
 
 /** Kinds this kernel may lack get EOPNOTSUPP rather than a bare EINVAL. */
 function kindError(e: any, kind: string): any {
@@ -243,6 +253,18 @@ export class LinkApi {
       return;
     }
     if (req.bridgePort) r.bridgePort = { ...req.bridgePort };
+    if (req.addrGenMode !== undefined) {
+      const m = ['eui64', 'none', 'stable_secret', 'random'].indexOf(req.addrGenMode);
+      if (m < 0) throw new ValidationError(`invalid addrGenMode: ${req.addrGenMode}`);
+      r.addrGenMode = m;
+    }
+    if (req.ipv4Conf) {
+      r.ipv4Conf = {};
+      for (const [k, v] of Object.entries(req.ipv4Conf)) {
+        if (!IPV4_CONF_KEYS.includes(k as Ipv4ConfKey)) throw new ValidationError(`unknown ipv4Conf key: ${k}`);
+        r.ipv4Conf[k] = validateU32(v as number, `ipv4Conf.${k}`);
+      }
+    }
     let buf: Buffer;
     try {
       buf = native.linkChange(r, 0);
