@@ -65,25 +65,27 @@ static const ExprSpec* FindSpec(const std::string& name) {
   return nullptr;
 }
 
+// Upper bound of the encoded list: data attributes are capped at 64 bytes
+// and strings at 256, so only raw expressions need looking at.
 size_t NftExprsSize(const Napi::Array& exprs) {
-  size_t n = 0;
+  size_t n = 64;
   for (uint32_t i = 0; i < exprs.Length(); i++) {
-    Napi::Object e = exprs.Get(i).As<Napi::Object>();
-    n += 256 + BufLen(e, "raw") + BufLen(e, "data") + BufLen(e, "mask") + BufLen(e, "xor") +
-         BufLen(e, "from") + BufLen(e, "to");
-    for (const char* k : {"set", "chain", "prefix"})
-      if (Has(e, k) && e.Get(k).IsString()) n += Str(e, k).size() + 8;
+    Napi::Value raw = GetKey(exprs.Get(i).As<Napi::Object>(), "raw");
+    n += raw.IsBuffer() ? raw.As<Napi::Buffer<uint8_t>>().Length() + 320 : 1536;
   }
   return n;
 }
 
 static void PutOne(Napi::Env env, struct nlmsghdr* nlh, const Napi::Object& o) {
-  if (!Has(o, "type")) throw Napi::TypeError::New(env, "expression without type");
-  std::string name = Str(o, "type");
+  Napi::Value t = GetKey(o, "type");
+  if (!t.IsString()) throw Napi::TypeError::New(env, "expression without type");
+  std::string name = t.As<Napi::String>().Utf8Value();
   const ExprSpec* spec = FindSpec(name);
-  if (!spec || Has(o, "raw")) {
-    if (!Has(o, "raw")) throw Napi::TypeError::New(env, "unknown expression type without raw data: " + name);
-    auto b = BufOf(o, "raw");
+  Napi::Value raw = GetKey(o, "raw");
+  if (!spec || raw.IsBuffer()) {
+    if (!raw.IsBuffer()) throw Napi::TypeError::New(env, "unknown expression type without raw data: " + name);
+    auto b = raw.As<Napi::Buffer<uint8_t>>();
+    if (b.Length() > 65000) throw Napi::TypeError::New(env, name + ": raw data too long");
     mnl_attr_put_strz(nlh, NFTA_EXPR_NAME, name.c_str());
     mnl_attr_put(nlh, NFTA_EXPR_DATA | NLA_F_NESTED, b.Length(), b.Data());
     return;
@@ -91,17 +93,26 @@ static void PutOne(Napi::Env env, struct nlmsghdr* nlh, const Napi::Object& o) {
   struct nftnl_expr* e = nftnl_expr_alloc(name.c_str());
   if (!e) throw Napi::TypeError::New(env, "libnftnl does not know expression " + name);
   for (const auto& a : spec->attrs) {
-    if (!Has(o, a.prop)) continue;
+    // One property read per attribute: this runs for every expression of every rule.
+    Napi::Value v = GetKey(o, a.prop);
+    if (v.IsUndefined() || v.IsNull()) continue;
+    bool ok = a.kind == K_STR ? v.IsString() : a.kind == K_DATA ? v.IsBuffer() : v.IsNumber();
+    if (!ok) { nftnl_expr_free(e); throw Napi::TypeError::New(env, name + "." + a.prop + ": wrong type"); }
     switch (a.kind) {
-      case K_U8: nftnl_expr_set_u8(e, a.attr, (uint8_t)U32(o, a.prop)); break;
-      case K_U16: nftnl_expr_set_u16(e, a.attr, (uint16_t)U32(o, a.prop)); break;
-      case K_U32: nftnl_expr_set_u32(e, a.attr, U32(o, a.prop)); break;
-      case K_I32: nftnl_expr_set_u32(e, a.attr, (uint32_t)I32(o, a.prop)); break;
-      case K_U64: nftnl_expr_set_u64(e, a.attr, (uint64_t)Num(o, a.prop)); break;
-      case K_STR: nftnl_expr_set_str(e, a.attr, Str(o, a.prop).c_str()); break;
+      case K_U8: nftnl_expr_set_u8(e, a.attr, (uint8_t)v.As<Napi::Number>().Uint32Value()); break;
+      case K_U16: nftnl_expr_set_u16(e, a.attr, (uint16_t)v.As<Napi::Number>().Uint32Value()); break;
+      case K_U32: nftnl_expr_set_u32(e, a.attr, v.As<Napi::Number>().Uint32Value()); break;
+      case K_I32: nftnl_expr_set_u32(e, a.attr, (uint32_t)v.As<Napi::Number>().Int32Value()); break;
+      case K_U64: nftnl_expr_set_u64(e, a.attr, (uint64_t)v.As<Napi::Number>().DoubleValue()); break;
+      case K_STR: {
+        std::string str = v.As<Napi::String>().Utf8Value();
+        if (str.size() > 255) { nftnl_expr_free(e); throw Napi::TypeError::New(env, name + "." + a.prop + ": longer than 255 bytes"); }
+        nftnl_expr_set_str(e, a.attr, str.c_str());
+        break;
+      }
       case K_DATA: {
-        auto b = BufOf(o, a.prop);
-        if (b.Length() > 64) { nftnl_expr_free(e); throw Napi::TypeError::New(env, std::string(name) + "." + a.prop + ": more than 64 bytes"); }
+        auto b = v.As<Napi::Buffer<uint8_t>>();
+        if (b.Length() > 64) { nftnl_expr_free(e); throw Napi::TypeError::New(env, name + "." + a.prop + ": more than 64 bytes"); }
         nftnl_expr_set(e, a.attr, b.Data(), b.Length());
         break;
       }

@@ -61,15 +61,34 @@ static Napi::Value BuildSetElems(const Napi::CallbackInfo& info) {
       Napi::Object e = elems.Get(i).As<Napi::Object>();
       struct nftnl_set_elem* el = nftnl_set_elem_alloc();
       nftnl_set_elem_add(s, el);  // owned by the set from here on
-      size += 96 + BufLen(e, "key") + BufLen(e, "keyEnd") + BufLen(e, "data") + BufLen(e, "userdata");
-      if (Has(e, "key")) { auto b = BufOf(e, "key"); nftnl_set_elem_set(el, NFTNL_SET_ELEM_KEY, b.Data(), b.Length()); }
-      if (Has(e, "keyEnd")) { auto b = BufOf(e, "keyEnd"); nftnl_set_elem_set(el, NFTNL_SET_ELEM_KEY_END, b.Data(), b.Length()); }
-      if (Has(e, "data")) { auto b = BufOf(e, "data"); nftnl_set_elem_set(el, NFTNL_SET_ELEM_DATA, b.Data(), b.Length()); }
-      if (Has(e, "verdict")) nftnl_set_elem_set_u32(el, NFTNL_SET_ELEM_VERDICT, (uint32_t)I32(e, "verdict"));
-      if (Has(e, "chain")) { std::string c = Str(e, "chain"); size += c.size() + 8; nftnl_set_elem_set_str(el, NFTNL_SET_ELEM_CHAIN, c.c_str()); }
-      if (Has(e, "flags")) nftnl_set_elem_set_u32(el, NFTNL_SET_ELEM_FLAGS, U32(e, "flags"));
-      if (Has(e, "timeout")) nftnl_set_elem_set_u64(el, NFTNL_SET_ELEM_TIMEOUT, (uint64_t)Num(e, "timeout"));
-      if (Has(e, "userdata")) { auto b = BufOf(e, "userdata"); nftnl_set_elem_set(el, NFTNL_SET_ELEM_USERDATA, b.Data(), b.Length()); }
+      size += 96;
+      // One property read each: this runs for every element of big maps.
+      auto data = [&](const char* k, uint16_t attr) {
+        Napi::Value v = GetKey(e, k);
+        if (v.IsUndefined() || v.IsNull()) return;
+        if (!v.IsBuffer()) throw Napi::TypeError::New(env, std::string("element ") + k + " must be a Buffer");
+        auto b = v.As<Napi::Buffer<uint8_t>>();
+        if (b.Length() > 255) throw Napi::TypeError::New(env, std::string("element ") + k + " too long");
+        size += b.Length() + 16;
+        nftnl_set_elem_set(el, attr, b.Data(), b.Length());
+      };
+      data("key", NFTNL_SET_ELEM_KEY);
+      data("keyEnd", NFTNL_SET_ELEM_KEY_END);
+      data("data", NFTNL_SET_ELEM_DATA);
+      data("userdata", NFTNL_SET_ELEM_USERDATA);
+      Napi::Value v = GetKey(e, "verdict");
+      if (v.IsNumber()) nftnl_set_elem_set_u32(el, NFTNL_SET_ELEM_VERDICT, (uint32_t)v.As<Napi::Number>().Int32Value());
+      v = GetKey(e, "chain");
+      if (v.IsString()) {
+        std::string c = v.As<Napi::String>().Utf8Value();
+        if (c.size() > 255) throw Napi::TypeError::New(env, "element chain name too long");
+        size += c.size() + 8;
+        nftnl_set_elem_set_str(el, NFTNL_SET_ELEM_CHAIN, c.c_str());
+      }
+      v = GetKey(e, "flags");
+      if (v.IsNumber()) nftnl_set_elem_set_u32(el, NFTNL_SET_ELEM_FLAGS, v.As<Napi::Number>().Uint32Value());
+      v = GetKey(e, "timeout");
+      if (v.IsNumber()) nftnl_set_elem_set_u64(el, NFTNL_SET_ELEM_TIMEOUT, (uint64_t)v.As<Napi::Number>().DoubleValue());
     }
   } catch (...) {
     nftnl_set_free(s);

@@ -15,11 +15,14 @@ constexpr uint16_t NFPROTO_UNSPEC_ = 0;
 
 // A growable buffer for one message; libnftnl/libmnl write without bounds
 // checks, so callers size it from the request (NftMsgSize) up front.
+// Builders run on the JS thread one at a time, so they share one scratch
+// buffer (no allocation or zeroing per message; libmnl zeroes what it uses).
 struct NftMsg {
-  std::vector<char> buf;
   struct nlmsghdr* nlh = nullptr;
-  NftMsg(size_t size, uint16_t cmd, uint16_t family, uint16_t flags) : buf(size, 0) {
-    nlh = nftnl_nlmsg_build_hdr(buf.data(), cmd, family, flags, 0);
+  NftMsg(size_t size, uint16_t cmd, uint16_t family, uint16_t flags) {
+    static thread_local std::vector<char> scratch;
+    if (scratch.size() < size) scratch.resize(size);
+    nlh = nftnl_nlmsg_build_hdr(scratch.data(), cmd, family, flags, 0);
   }
   Napi::Value Take(Napi::Env env) const {
     return Napi::Buffer<uint8_t>::Copy(env, (const uint8_t*)nlh, nlh->nlmsg_len);
@@ -37,6 +40,10 @@ inline BuildArgs Args(const Napi::CallbackInfo& info) {
           (uint16_t)info[2].As<Napi::Number>().Uint32Value(),
           info[3].IsObject() ? info[3].As<Napi::Object>() : Napi::Object::New(info.Env())};
 }
+
+// One property read (builders run per expression and per element, so they
+// read each key once instead of Has + Get).
+inline Napi::Value GetKey(const Napi::Object& o, const char* k) { return o.Get(k); }
 
 inline Napi::Buffer<uint8_t> BufOf(const Napi::Object& o, const char* k) {
   Napi::Value v = o.Get(k);

@@ -31,8 +31,10 @@ function hostU32(v: number): Buffer { const b = Buffer.alloc(4); b.writeUInt32LE
 export const ipv4Addr: DataType = {
   name: 'ipv4_addr', id: 7, len: 4, byteorder: 'big',
   encode(v, what) {
-    if (typeof v !== 'string' || net.isIP(v) !== 4) throw new ValidationError(`invalid ${what} (IPv4 address): ${JSON.stringify(v)}`);
-    return Buffer.from(v.split('.').map(Number));
+    // Dotted quad only (what nft accepts); parsed by hand, this is a hot path.
+    const b = typeof v === 'string' ? parse4(v) : undefined;
+    if (!b) throw new ValidationError(`invalid ${what} (IPv4 address): ${JSON.stringify(v)}`);
+    return b;
   },
   decode: (b) => [...b.subarray(0, 4)].join('.'),
 };
@@ -58,8 +60,10 @@ export const inetProto: DataType = {
 export const inetService: DataType = {
   name: 'inet_service', id: 13, len: 2, byteorder: 'big',
   encode(v, what) {
-    const b = Buffer.alloc(2);
-    b.writeUInt16BE(uint(v, `${what} (port)`, 65535));
+    const n = typeof v === 'number' && v >= 0 && v <= 65535 && Number.isInteger(v) ? v : uint(v, `${what} (port)`, 65535);
+    const b = Buffer.allocUnsafe(2);
+    b[0] = n >> 8;
+    b[1] = n & 0xff;
     return b;
   },
   decode: (b) => b.readUInt16BE(0),
@@ -123,6 +127,24 @@ export const etherAddr: DataType = {
 
 export const DATATYPES: Record<string, DataType> = Object.fromEntries(
   [ipv4Addr, ipv6Addr, inetProto, inetService, ifname, mark, integer, nfProto, ctState, etherAddr].map((t) => [t.name, t]));
+
+function parse4(s: string): Buffer | undefined {
+  const b = Buffer.allocUnsafe(4);
+  let part = 0, n = 0, digits = 0;
+  for (let i = 0; i <= s.length; i++) {
+    const c = i < s.length ? s.charCodeAt(i) : 46;
+    if (c === 46) {
+      if (!digits || part > 3) return undefined;
+      b[part++] = n;
+      n = 0; digits = 0;
+    } else if (c >= 48 && c <= 57) {
+      if (digits && n === 0) return undefined;  // no leading zeros
+      n = n * 10 + (c - 48);
+      if (++digits > 3 || n > 255) return undefined;
+    } else return undefined;
+  }
+  return part === 4 ? b : undefined;
+}
 
 const TYPE_BITS = 6;
 

@@ -167,6 +167,14 @@ export function checkName(s: string, what: string): string {
   return s;
 }
 
+// Dependency expressions are constant: built once and shared (the addon only reads them).
+const DEPS: Record<string, LowExpr[]> = {
+  ipv4: [{ type: 'meta', key: META_KEYS.nfproto, dreg: NFT_REG_1 }, cmpExpr(CMP.eq, nfProto.encode('ipv4', 'nfproto'))],
+  ipv6: [{ type: 'meta', key: META_KEYS.nfproto, dreg: NFT_REG_1 }, cmpExpr(CMP.eq, nfProto.encode('ipv6', 'nfproto'))],
+  tcp: [{ type: 'meta', key: META_KEYS.l4proto, dreg: NFT_REG_1 }, cmpExpr(CMP.eq, inetProto.encode('tcp', 'l4proto'))],
+  udp: [{ type: 'meta', key: META_KEYS.l4proto, dreg: NFT_REG_1 }, cmpExpr(CMP.eq, inetProto.encode('udp', 'l4proto'))],
+};
+
 function dependencies(ctx: EncCtx, def: FieldDef, field: string, out: LowExpr[]): void {
   if (def.nfproto) {
     const fam = ctx.family;
@@ -174,7 +182,7 @@ function dependencies(ctx: EncCtx, def: FieldDef, field: string, out: LowExpr[])
     if (fam === 'inet') {
       if (ctx.nfproto && ctx.nfproto !== def.nfproto) throw new ValidationError(`${field}: conflicting protocols (rule already matches ${ctx.nfproto})`);
       if (!ctx.nfproto) {
-        out.push({ ...meta('nfproto'), dreg: NFT_REG_1 }, cmpExpr(CMP.eq, nfProto.encode(def.nfproto, 'nfproto')));
+        out.push(...DEPS[def.nfproto]);
         ctx.nfproto = def.nfproto;
       }
     } else if (fam !== want) {
@@ -184,9 +192,20 @@ function dependencies(ctx: EncCtx, def: FieldDef, field: string, out: LowExpr[])
   if (def.l4proto) {
     if (ctx.l4proto && ctx.l4proto !== def.l4proto) throw new ValidationError(`${field}: conflicting protocols (rule already matches ${ctx.l4proto})`);
     if (!ctx.l4proto) {
-      out.push({ ...meta('l4proto'), dreg: NFT_REG_1 }, cmpExpr(CMP.eq, inetProto.encode(def.l4proto, 'l4proto')));
+      out.push(...DEPS[def.l4proto]);
       ctx.l4proto = def.l4proto;
     }
+  }
+}
+
+/** A field's load into `dreg` (explicit shapes: faster than spreading). */
+function loadExpr(l: LowExpr, dreg: number, len?: number): LowExpr {
+  switch (l.type) {
+    case 'meta': return { type: 'meta', key: l.key, dreg };
+    case 'payload': return { type: 'payload', base: l.base, offset: l.offset, len: len ?? l.len, dreg };
+    case 'ct': return { type: 'ct', key: l.key, dreg };
+    case 'fib': return { type: 'fib', result: l.result, flags: l.flags, dreg };
+    default: return { ...l, dreg };
   }
 }
 
@@ -205,7 +224,7 @@ function encodeMatch(ctx: EncCtx, s: MatchStmt, out: LowExpr[]): void {
   const op = s.op ?? '==';
   if (op !== '==' && op !== '!=') throw new ValidationError(`${s.match}: unsupported operator ${JSON.stringify(op)}`);
   dependencies(ctx, def, s.match, out);
-  const load = (extra: Partial<LowExpr> = {}): LowExpr => ({ ...def.load, ...extra, dreg: NFT_REG_1 });
+  const load = (extra: { len?: number } = {}): LowExpr => loadExpr(def.load, NFT_REG_1, extra.len);
   const what = s.match;
   if (s.match === 'ct state') {
     // A bit test, like nft: ct state & MASK != 0.
@@ -271,7 +290,7 @@ function loadKey(ctx: EncCtx, fields: Field[], out: LowExpr[]): void {
   fields.forEach((f, i) => {
     const def = fieldDef(f);
     dependencies(ctx, def, f, out);
-    out.push({ ...def.load, dreg: i === 0 ? NFT_REG_1 : NFT_REG32_00 + words });
+    out.push(loadExpr(def.load, i === 0 ? NFT_REG_1 : NFT_REG32_00 + words));
     words += pad4(def.type.len) / 4;
   });
 }
