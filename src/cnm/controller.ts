@@ -228,7 +228,7 @@ export class Controller {
 
   private networkRules(n: NetworkRecord): NetworkRules {
     return {
-      id: n.id, bridge: n.bridge!, subnet4: n.ipv4Subnet?.subnet, gateway4: n.ipv4Subnet?.gateway,
+      id: n.id, bridge: n.bridge!, subnet4: this.ipam.get(n.id)?.v4?.subnet ?? n.ipv4Subnet?.subnet, gateway4: this.ipam.get(n.id)?.v4?.gateway ?? n.ipv4Subnet?.gateway,
       icc: n.icc ?? true, masquerade: (n.masquerade ?? true) && !n.internal, internal: n.internal,
       hostIpv4: n.options[HOST_IPV4_OPT],
     };
