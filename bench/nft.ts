@@ -13,7 +13,7 @@ import { Nft, Rule, Element } from '../src';
 const N = Number(process.argv[2] ?? process.env.N ?? 10000);
 const IPT = Number(process.env.IPTABLES ?? 1000);
 const ROUNDS = Number(process.env.ROUNDS ?? 5);
-const ONE = Number(process.env.ONE ?? 50);
+const ONE = Number(process.env.ONE ?? 200);
 const T = { family: 'ip' as const, table: 'bench' };
 
 function now(): number { return Number(process.hrtime.bigint()) / 1e6; }
@@ -131,34 +131,35 @@ async function main(): Promise<void> {
     progress('iptables not installed: skipped');
   }
 
-  // One more mapping at 0 and at N existing (median of ONE single-op transactions each).
-  progress(`one more mapping: ${ONE} single transactions at 0 and at ${N} existing`);
+  // One more mapping at 0 and at N existing: two tables side by side
+  // ("bench0" empty, "bench" with N), single-op transactions alternating
+  // between them so both see the same machine noise; medians of ONE each.
+  progress(`one more mapping: ${ONE} single transactions each at 0 and at ${N} existing, interleaved`);
   const one: Record<string, number> = {};
-  for (const existing of [0, N]) {
-    flush();
-    await base(nft, true, elements(existing));
-    await nft.getSet({ ...T, name: 'ports' });  // element types known (cached), as in steady state
-    const xs: number[] = [];
-    for (let k = 0; k < ONE; k++) {
-      const t = now();
-      await nft.transaction((tx) => { tx.addElements({ ...T, set: 'ports' }, elements(1, N + 1 + k)); });
-      xs.push(now() - t);
-    }
-    one[`map element at ${existing}`] = median(xs);
-    const ys: number[] = [];
-    flush();
+  flush();
+  const T0 = { family: 'ip' as const, table: 'bench0' };
+  for (const [tb, withMap] of [[T0, true], [T, true]] as const) {
+    const n = tb === T ? N : 0;
     await nft.transaction((tx) => {
-      tx.addTable({ family: 'ip', name: 'bench' });
-      tx.addChain({ ...T, name: 'prerouting', type: 'nat', hook: 'prerouting', priority: 'dstnat', policy: 'accept' });
-      for (let i = 0; i < existing; i++) tx.addRule(rule(i));
+      tx.addTable({ family: 'ip', name: tb.table });
+      tx.addChain({ ...tb, name: 'prerouting', type: 'nat', hook: 'prerouting', priority: 'dstnat', policy: 'accept' });
+      if (withMap) tx.addSet({ ...tb, name: 'ports', type: 'inet_proto . inet_service', map: 'ipv4_addr . inet_service', elements: elements(n) });
+      for (let i = 0; i < n; i++) tx.addRule({ ...rule(i), table: tb.table });
     }, { echo: false });
-    for (let k = 0; k < ONE; k++) {
-      const t = now();
-      await nft.transaction((tx) => { tx.addRule(rule(N + 1 + k)); });
-      ys.push(now() - t);
-    }
-    one[`linear rule at ${existing}`] = median(ys);
   }
+  const xs: Record<string, number[]> = {};
+  for (let k = 0; k < ONE; k++) {
+    for (const tb of k % 2 ? [T0, T] : [T, T0]) {
+      const at = tb === T ? N : 0;
+      let t = now();
+      await nft.transaction((tx) => { tx.addElements({ ...tb, set: 'ports' }, elements(1, N + 1 + k)); });
+      (xs[`map element at ${at}`] ??= []).push(now() - t);
+      t = now();
+      await nft.transaction((tx) => { tx.addRule({ ...rule(N + 1 + k), table: tb.table }); });
+      (xs[`linear rule at ${at}`] ??= []).push(now() - t);
+    }
+  }
+  for (const k of ['map element at 0', `map element at ${N}`, 'linear rule at 0', `linear rule at ${N}`]) one[k] = median(xs[k]);
   // `nft add element` as a process at N existing, for scale.
   flush();
   await base(nft, true, elements(N));

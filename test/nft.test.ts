@@ -191,6 +191,32 @@ describe('nftables', function () {
     });
   }
 
+  it('bridge family: tables, base chains and interface rules, same as nft -f', async () => {
+    const B = { family: 'bridge' as const, table: 'br' };
+    const chains: Chain[] = [{ ...B, name: 'forward', type: 'filter', hook: 'forward', priority: -200, policy: 'accept' }];
+    const rules: Rule[] = [
+      { ...B, chain: 'forward', comment: 'isolate', stmts: [{ match: 'iifname', op: '==', value: 'veth*' }, { match: 'oifname', op: '==', value: 'veth*' }, { verdict: 'drop' }] },
+      { ...B, chain: 'forward', stmts: [{ match: 'meta mark', op: '!=', value: 7 }, { counter: { packets: 0, bytes: 0 } }] },
+    ];
+    await withNftNs(async (nft, ns) => {
+      await nft.transaction((tx) => {
+        tx.addTable({ family: 'bridge', name: 'br' });
+        for (const c of chains) tx.addChain(c);
+        for (const r of rules) tx.addRule(r);
+      });
+      const ours = nftJson(ns.name!);
+      await withNftNs(async (_n, ns2) => {
+        nftFile(ns2.name!, 'table bridge br {\n chain forward { type filter hook forward priority filter; policy accept;\n' +
+          ' iifname "veth*" oifname "veth*" drop comment "isolate"\n meta mark != 7 counter\n }\n}\n');
+        assert.deepStrictEqual(ours, nftJson(ns2.name!));
+      });
+      assert.deepStrictEqual(strip(await nft.listRules({ family: 'bridge' })), strip(rules));
+      assert.deepStrictEqual(strip(await nft.listChains({ family: 'bridge' })), strip(chains));
+      await rejects(nft.transaction((tx) => { tx.addRule({ ...B, chain: 'forward', stmts: [{ match: 'ip saddr', value: '10.0.0.1' }] }); }), 'EINVAL', /cannot be matched in a bridge table/);
+      await nft.transaction((tx) => { tx.deleteTable({ family: 'bridge', name: 'br' }); });
+    });
+  });
+
   it('unknown expressions are kept raw and survive a round trip', async () => {
     await withNftNs(async (nft, ns) => {
       nftFile(ns.name!, 'table ip t {\n chain c {\n limit rate 10/second accept\n ip ttl 64 log prefix "x"\n tcp flags syn counter\n }\n' +
