@@ -286,6 +286,11 @@ describe('nftables', function () {
       }), 'ENOENT');
       assert.ok(err instanceof NetlinkError);
       assert.match(err.message, /#5 add rule ip cnm nope/);
+      assert.strictEqual((err as any).attribute, 'chain');
+      const e3 = await rejects(nft.transaction((tx) => {
+        tx.addRule({ family: 'ip', table: 'cnm', chain: 'forward', stmts: [{ match: 'ip saddr', set: 'missing' }, { verdict: 'drop' }] });
+      }), 'ENOENT');
+      assert.strictEqual(e3.attribute, 'expression #1 (lookup)');
       assert.deepStrictEqual(nftJson(ns.name!), before);
       // A duplicate with create: EEXIST, the kernel's extack text when it sends one.
       const e2 = await rejects(nft.transaction((tx) => {

@@ -106,7 +106,7 @@ export class Nft {
     const res = await this.conn.requestBatch(bufs, 'nft transaction', { end: native.nftGetGen() });
     if (res.errors.length) {
       this.sets.clear();
-      throw batchError(res.errors, (i) => (owner[i] === -1 ? 'batch begin' : owner[i] === -2 ? 'batch end' : `#${owner[i]} ${tx.ops[owner[i]].desc}`), opts.generation);
+      throw batchError(res.errors, (i) => (owner[i] === -1 ? 'batch begin' : owner[i] === -2 ? 'batch end' : `#${owner[i]} ${tx.ops[owner[i]].desc}`), opts.generation, bufs);
     }
     tx.ops.forEach((op, i) => {
       if (!op.done) return;

@@ -200,8 +200,57 @@ export class NftGenerationError extends NetlinkError {
   generation?: number;
 }
 
+const ATTR_NAMES: Record<number, string[]> = {
+  [NFT_MSG.NEWTABLE]: ['', 'name', 'flags', 'use', 'handle', 'pad', 'userdata', 'owner'],
+  [NFT_MSG.DELTABLE]: ['', 'name', 'flags', 'use', 'handle', 'pad', 'userdata', 'owner'],
+  [NFT_MSG.NEWCHAIN]: ['', 'table', 'handle', 'name', 'hook', 'policy', 'use', 'type', 'counters', 'pad', 'flags', 'id', 'userdata'],
+  [NFT_MSG.DELCHAIN]: ['', 'table', 'handle', 'name', 'hook', 'policy', 'use', 'type', 'counters', 'pad', 'flags', 'id', 'userdata'],
+  [NFT_MSG.NEWRULE]: ['', 'table', 'chain', 'handle', 'expressions', 'compat', 'position', 'userdata', 'pad', 'id', 'position id', 'chain id'],
+  [NFT_MSG.DELRULE]: ['', 'table', 'chain', 'handle', 'expressions', 'compat', 'position', 'userdata', 'pad', 'id', 'position id', 'chain id'],
+  [NFT_MSG.NEWSET]: ['', 'table', 'name', 'flags', 'key type', 'key length', 'data type', 'data length', 'policy', 'desc', 'id', 'timeout', 'gc interval', 'userdata', 'pad', 'object type', 'handle'],
+  [NFT_MSG.DELSET]: ['', 'table', 'name', 'flags', 'key type', 'key length', 'data type', 'data length', 'policy', 'desc', 'id', 'timeout', 'gc interval', 'userdata', 'pad', 'object type', 'handle'],
+  [NFT_MSG.NEWSETELEM]: ['', 'table', 'set', 'elements', 'set id'],
+  [NFT_MSG.DELSETELEM]: ['', 'table', 'set', 'elements', 'set id'],
+};
+
+/**
+ * Names what the kernel's extended ACK offset points at in a message we
+ * sent: "chain", "expression #3 (lookup)", "element #12".
+ */
+export function describeOffset(msg: Buffer | undefined, off: number | undefined): string | undefined {
+  if (!msg || off === undefined || msg.length < 20) return undefined;
+  const type = msg.readUInt16LE(4) & 0xff;
+  for (let p = 20; p + 4 <= msg.length;) {
+    const len = msg.readUInt16LE(p);
+    const t = msg.readUInt16LE(p + 2) & 0x3fff;
+    if (len < 4) break;
+    if (off >= p && off < p + len) {
+      const name = ATTR_NAMES[type]?.[t] || `attribute ${t}`;
+      const list = (type === NFT_MSG.NEWRULE && t === 4) || ((type === NFT_MSG.NEWSETELEM || type === NFT_MSG.DELSETELEM) && t === 3);
+      if (!list) return name;
+      let idx = 0;
+      for (let q = p + 4; q + 4 <= p + len; idx++) {
+        const elen = msg.readUInt16LE(q);
+        if (elen < 4) break;
+        if (off >= q && off < q + elen) {
+          if (t !== 4) return `element #${idx}`;
+          // NFTA_EXPR_NAME is the first attribute of an expression.
+          const nlen = msg.readUInt16LE(q + 4);
+          const ename = msg.subarray(q + 8, q + 4 + nlen).toString().replace(/\0.*$/, '');
+          return `expression #${idx} (${ename})`;
+        }
+        q += (elen + 3) & ~3;
+      }
+      return name;
+    }
+    p += (len + 3) & ~3;
+  }
+  return undefined;
+}
+
 /** Turns batch errors into one error naming the first failing operation. */
-export function batchError(errors: { index: number; errno: number; extack?: string }[], where: (i: number) => string, generation?: number): Error {
+export function batchError(errors: { index: number; errno: number; extack?: string; extackOffset?: number }[], where: (i: number) => string,
+                           generation?: number, msgs?: Buffer[]): Error {
   const first = [...errors].sort((a, b) => a.index - b.index)[0];
   if (first.index === 0 && first.errno === 85 /* ERESTART */) {
     const e = new NftGenerationError(`nft transaction: ruleset changed since generation ${generation} was read (kernel refused the batch: ERESTART); re-read and retry`, 'ERESTART', 85);
@@ -209,7 +258,9 @@ export function batchError(errors: { index: number; errno: number; extack?: stri
     e.generation = generation;
     return e;
   }
-  const e = kernelError(first.errno, `nft transaction: ${where(first.index)}`, first.extack) as NetlinkError & { index?: number; errors?: any[] };
-  e.errors = errors.map((x) => ({ ...x, op: where(x.index) }));
+  const at = describeOffset(msgs?.[first.index], first.extackOffset);
+  const e = kernelError(first.errno, `nft transaction: ${where(first.index)}`, first.extack) as NetlinkError & { attribute?: string; errors?: any[] };
+  if (at) { e.attribute = at; e.message += ` (kernel points at: ${at})`; }
+  e.errors = errors.map((x) => ({ ...x, op: where(x.index), attribute: describeOffset(msgs?.[x.index], x.extackOffset) }));
   return e;
 }
