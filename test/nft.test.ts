@@ -38,6 +38,8 @@ const IP_RULES: Rule[] = [
   { ...T, chain: 'forward', stmts: [{ match: 'iifname', op: '==', value: 'veth*' }, { verdict: { goto: 'fw' } }] },
   { ...T, chain: 'forward', stmts: [{ match: 'oifname', op: '==', value: 'br0' }, { verdict: { jump: 'fw' } }] },
   { ...T, chain: 'forward', stmts: [{ match: 'meta mark', op: '==', set: 'marks' }, { match: 'tcp dport', op: '==', value: '1000-2000' }, { verdict: 'accept' }] },
+  { ...T, chain: 'forward', stmts: [{ match: 'tcp dport', op: '==', value: [22, 80, 443] }, { verdict: 'accept' }] },
+  { ...T, chain: 'forward', stmts: [{ match: 'ip daddr', op: '!=', value: ['10.0.0.0/8', '192.168.1.1', '192.168.7.1-192.168.7.9'] }, { match: 'oifname', op: '==', value: ['eth0', 'eth1'] }, { verdict: 'drop' }] },
   { ...T, chain: 'fw', stmts: [{ match: 'ip daddr', op: '!=', value: '10.0.0.1' }, { verdict: 'return' }] },
   { ...T, chain: 'fw', comment: 'the end', stmts: [{ verdict: 'drop' }] },
 ];
@@ -72,6 +74,8 @@ table ip cnm {
     iifname "veth*" goto fw
     oifname "br0" jump fw
     meta mark @marks tcp dport 1000-2000 accept
+    tcp dport { 22, 80, 443 } accept
+    ip daddr != { 10.0.0.0/8, 192.168.1.1, 192.168.7.1-192.168.7.9 } oifname { "eth0", "eth1" } drop
   }
 }
 add rule ip cnm fw ip daddr != 10.0.0.1 return
@@ -94,6 +98,7 @@ const INET_RULES: Rule[] = [
   { ...I, chain: 'input', stmts: [{ match: 'ip6 daddr', op: '==', value: 'fd00:1::/48' }, { verdict: 'drop' }] },
   { ...I, chain: 'input', stmts: [{ match: ['ip daddr', 'meta l4proto', 'th dport'], op: '==', set: 'svc' }, { verdict: 'accept' }] },
   { ...I, chain: 'input', stmts: [{ match: 'meta l4proto', op: '==', value: 'icmp' }, { verdict: 'accept' }] },
+  { ...I, chain: 'input', stmts: [{ match: 'ip6 saddr', op: '==', value: ['2001:db8::5', 'fd00::/8'] }, { match: 'udp dport', op: '==', value: [53, 5353] }, { verdict: 'accept' }] },
   { ...I, chain: 'pre', stmts: [{ match: 'ip daddr', op: '==', value: '1.2.3.4' }, { match: 'tcp dport', op: '==', value: 80 }, { nat: 'dnat', family: 'ip', addr: '10.0.0.2', port: 8080 }] },
   { ...I, chain: 'pre', stmts: [{ match: 'ip6 daddr', op: '==', value: '2001:db8::1' }, { match: 'tcp dport', op: '==', value: 80 }, { nat: 'dnat', family: 'ip6', addr: 'fd00::2', port: 8080 }] },
 ];
@@ -108,6 +113,7 @@ table inet cnm6 {
     ip6 daddr fd00:1::/48 drop
     ip daddr . meta l4proto . th dport @svc accept
     meta l4proto icmp accept
+    ip6 saddr { fd00::/8, 2001:db8::5 } udp dport { 53, 5353 } accept
   }
   chain pre { type nat hook prerouting priority dstnat; policy accept;
     ip daddr 1.2.3.4 tcp dport 80 dnat ip to 10.0.0.2:8080

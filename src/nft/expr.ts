@@ -135,6 +135,8 @@ interface EncCtx {
   l4proto?: string;
   /** Data type of a map, when known (for `dnat ... map`). */
   setInfo?: (name: string) => { data?: KeyType } | undefined;
+  /** Creates an anonymous set for a list value (`tcp dport { 80, 443 }`); returns its batch name and id. */
+  anon?: (field: Field, values: Value[]) => { set: string; setId: number };
 }
 
 const VERDICTS: Record<string, number> = { accept: NF_ACCEPT, drop: NF_DROP, return: NFT_RETURN, continue: NFT_CONTINUE };
@@ -240,7 +242,14 @@ function encodeMatch(ctx: EncCtx, s: MatchStmt, out: LowExpr[]): void {
     if (op === '==' && bits === 0) throw new ValidationError('ct state: empty');
     return;
   }
-  if (Array.isArray(s.value)) throw new ValidationError(`${what}: a list needs a set (use { set })`);
+  if (Array.isArray(s.value)) {
+    // A list is an anonymous set, as in nft: `tcp dport { 80, 443 }`.
+    if (!ctx.anon) throw new ValidationError(`${what}: a list needs a transaction (anonymous set) or a named set`);
+    if (!s.value.length) throw new ValidationError(`${what}: empty list`);
+    const a = ctx.anon(s.match, s.value);
+    out.push(load(), { type: 'lookup', sreg: NFT_REG_1, set: a.set, setId: a.setId, ...(op === '!=' ? { flags: NFT_LOOKUP_F_INV } : {}) });
+    return;
+  }
   const cmpOp = op === '==' ? CMP.eq : CMP.neq;
   if (def.prefix && typeof s.value === 'string' && s.value.includes('/')) {
     const [addr, lenStr] = s.value.split('/');
@@ -369,9 +378,9 @@ function encodeNat(ctx: EncCtx, s: NatStmt, out: LowExpr[]): void {
 }
 
 /** Compiles statements to kernel expressions. */
-export function encodeStmts(stmts: Stmt[], family: Family, setInfo?: EncCtx['setInfo']): LowExpr[] {
+export function encodeStmts(stmts: Stmt[], family: Family, setInfo?: EncCtx['setInfo'], anon?: EncCtx['anon']): LowExpr[] {
   if (!Array.isArray(stmts)) throw new ValidationError('rule statements must be an array');
-  const ctx: EncCtx = { family, setInfo };
+  const ctx: EncCtx = { family, setInfo, anon };
   const out: LowExpr[] = [];
   for (const s of stmts) {
     if (!s || typeof s !== 'object') throw new ValidationError(`invalid statement ${JSON.stringify(s)}`);

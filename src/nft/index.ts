@@ -5,7 +5,7 @@ import { NetlinkConnection } from '../netlink/connection';
 import { NETLINK_NETFILTER } from '../netlink/constants';
 import { Netns } from '../netns';
 import { ValidationError } from '../errors';
-import { Family, NFT_MSG } from './constants';
+import { Family, NFT_MSG, SET_FLAGS } from './constants';
 import { checkObjName, familyNum } from './common';
 import { Table, parseTable, tableMsg } from './table';
 import { Chain, chainMsg, parseChain } from './chain';
@@ -150,14 +150,38 @@ export class Nft {
     if (opts.table) o.table = checkObjName(opts.table, 'table');
     if (opts.chain) o.chain = checkObjName(opts.chain, 'chain');
     const all = (await this.dump(native.nftRule(NFT_MSG.GETRULE, fam, 0, o), 'nft list rules')).map(parseRule);
-    return all.filter((r) => (!opts.table || r.table === opts.table) && (!opts.chain || r.chain === opts.chain));
+    const rules = all.filter((r) => (!opts.table || r.table === opts.table) && (!opts.chain || r.chain === opts.chain));
+    await this.inlineAnonymousSets(rules);
+    return rules;
   }
 
-  /** Like `nft list sets` (without elements; see listElements). */
-  async listSets(opts: { family?: Family; table?: string } = {}): Promise<NftSet[]> {
+  /** Lookups in anonymous sets (`tcp dport { 80, 443 }`) read back as list values, as nft shows them. */
+  private async inlineAnonymousSets(rules: Rule[]): Promise<void> {
+    const cache = new Map<string, Element['key'][] | null>();
+    for (const r of rules) {
+      for (let i = 0; i < r.stmts.length; i++) {
+        const s = r.stmts[i];
+        if (!('set' in s) || !('match' in s) || Array.isArray(s.match) || !s.set.startsWith('__set')) continue;
+        const k = `${r.family}\0${r.table}\0${s.set}`;
+        if (!cache.has(k)) {
+          try {
+            cache.set(k, (await this.listElements({ family: r.family, table: r.table, set: s.set })).map((e) => e.key));
+          } catch {
+            cache.set(k, null);  // gone meanwhile, or a type we cannot decode: keep the lookup
+          }
+        }
+        const values = cache.get(k);
+        if (values) r.stmts[i] = { match: s.match, op: s.op ?? '==', value: values as any };
+      }
+    }
+  }
+
+  /** Like `nft list sets` (without elements; see listElements). Anonymous sets (rules' `{ ... }` lists) only on request. */
+  async listSets(opts: { family?: Family; table?: string; anonymous?: boolean } = {}): Promise<NftSet[]> {
     const fam = opts.family ? familyNum(opts.family) : 0;
     const o: any = opts.table ? { table: checkObjName(opts.table, 'table') } : {};
-    const all = (await this.dump(native.nftSet(NFT_MSG.GETSET, fam, 0, o), 'nft list sets')).map(parseSet);
+    const raw = await this.dump(native.nftSet(NFT_MSG.GETSET, fam, 0, o), 'nft list sets');
+    const all = raw.filter((b) => opts.anonymous || !((b.flags ?? 0) & SET_FLAGS.anonymous)).map(parseSet);
     for (const s of all) if (s.info) this.sets.set(skey(s.family, s.table, s.name), s.info);
     return all.filter((s) => !opts.table || s.table === opts.table);
   }

@@ -26,14 +26,14 @@ export interface Rule {
 export type RuleRef = { family: Family; table: string; chain: string; handle: number };
 
 export function ruleMsg(cmd: number, r: Partial<Rule> & { family: Family; table: string }, flags: number,
-                        sets?: (name: string) => SetInfo | undefined): Buffer {
+                        sets?: (name: string) => SetInfo | undefined, anon?: Parameters<typeof encodeStmts>[3]): Buffer {
   const fam = familyNum(r.family);
   const o: any = { table: checkObjName(r.table, 'table') };
   if (r.chain !== undefined || cmd === NFT_MSG.NEWRULE) o.chain = checkObjName(r.chain, 'chain');
   if (r.handle !== undefined) o.handle = checkHandle(r.handle, 'rule');
   if (cmd === NFT_MSG.NEWRULE) {
     if (r.position !== undefined) o.position = checkHandle(r.position, 'rule position');
-    o.exprs = encodeStmts(r.stmts ?? [], r.family, sets);
+    o.exprs = encodeStmts(r.stmts ?? [], r.family, sets, anon);
     const ud = commentUdata(UDATA_RULE_COMMENT, r.comment);
     if (ud.length) o.userdata = buildUdata(ud);
   }

@@ -69,7 +69,7 @@ export function setInfo(s: Pick<NftSet, 'type' | 'map' | 'flags'>): SetInfo {
   return { key, data, verdict, interval: !!s.flags?.includes('interval') };
 }
 
-export function setMsg(cmd: number, s: Partial<NftSet> & { family: Family; table: string }, flags: number, id?: number): Buffer {
+export function setMsg(cmd: number, s: Partial<NftSet> & { family: Family; table: string }, flags: number, id?: number, extraFlags = 0): Buffer {
   const fam = familyNum(s.family);
   const o: any = { table: checkObjName(s.table, 'table') };
   if (s.name !== undefined || cmd === NFT_MSG.NEWSET) o.name = checkObjName(s.name, 'set');
@@ -77,7 +77,7 @@ export function setMsg(cmd: number, s: Partial<NftSet> & { family: Family; table
   if (cmd === NFT_MSG.NEWSET) {
     const info = setInfo(s as NftSet);
     if (info.interval && info.key.fields.length > 1) throw new ValidationError(`set ${s.name}: interval sets with concatenated keys are not supported yet`);
-    let bits = flagBits(s.flags, SET_FLAG_BITS, 'set');
+    let bits = flagBits(s.flags, SET_FLAG_BITS, 'set') | extraFlags;
     o.keyType = info.key.id;
     o.keyLen = info.key.len;
     const ud = [{ type: UDATA_SET_KEYBYTEORDER, value: u32(info.key.byteorder) }];
@@ -215,9 +215,10 @@ export function encodeElements(info: SetInfo, elems: Element[], forDelete: boole
 }
 
 /** Splits elements so each message's element list stays under netlink's 64 KiB attribute limit. */
-export function elementMsgs(cmd: number, ref: SetRef, elems: any[], flags: number): Buffer[] {
+export function elementMsgs(cmd: number, ref: SetRef, elems: any[], flags: number, setId?: number): Buffer[] {
   const fam = familyNum(ref.family);
-  const base = { table: checkObjName(ref.table, 'table'), set: checkObjName(ref.set, 'set') };
+  const base: any = { table: checkObjName(ref.table, 'table'), set: checkObjName(ref.set, 'set') };
+  if (setId !== undefined) base.setId = setId;
   if (!elems.length) return [native.nftSetElems(cmd, fam, flags, base)];
   const out: Buffer[] = [];
   let chunk: any[] = [];
@@ -243,7 +244,8 @@ export function decodeElements(info: SetInfo, raw: any[]): Element[] {
     if (x.timeout) e.timeout = x.timeout;
     return e;
   };
-  if (!info.interval) return raw.map(one);
+  // Sorted by key bytes (addresses and ports in numeric order), as nft prints them.
+  if (!info.interval) return [...raw].sort((a, b) => Buffer.compare(a.key, b.key)).map(one);
   const sorted = [...raw].sort((a, b) => Buffer.compare(a.key, b.key) || ((a.flags ?? 0) & 1) - ((b.flags ?? 0) & 1));
   const out: Element[] = [];
   const t = info.key.fields[0];

@@ -3,7 +3,9 @@
 // `nft -f` run.
 import { ValidationError, NetlinkError, kernelError } from '../errors';
 import { NLM_F_APPEND, NLM_F_CREATE, NLM_F_ECHO, NLM_F_EXCL, NLM_F_REPLACE } from '../netlink/constants';
-import { Family, NFT_MSG } from './constants';
+import { Family, NFT_MSG, SET_FLAGS } from './constants';
+import { Field, fieldKeyType } from './expr';
+import { Value } from './datatype';
 import { Table, tableMsg } from './table';
 import { Chain, chainMsg } from './chain';
 import { Rule, ruleMsg } from './rule';
@@ -104,11 +106,16 @@ export class Transaction {
     const desc = `${verb} rule ${r.family} ${r.table} ${r.chain}${r.handle ? ` handle ${r.handle}` : ''}${r.position ? ` position ${r.position}` : ''}`;
     // Encode now when possible so bad input throws at the call site.
     const needs = natMaps(r);
-    let msg: Buffer | undefined;
-    if (!needs.length) msg = ruleMsg(NFT_MSG.NEWRULE, r, flags | (this.echo ? NLM_F_ECHO : 0));
+    const encode = (sets?: (n: string) => SetInfo | undefined): Buffer[] => {
+      const pre: Buffer[] = [];
+      const m = ruleMsg(NFT_MSG.NEWRULE, r, flags | (this.echo ? NLM_F_ECHO : 0), sets, (field, values) => this.anonSet(r, field, values, pre));
+      return [...pre, m];
+    };
+    let msgs: Buffer[] | undefined;
+    if (!needs.length) msgs = encode();
     this.push({
       desc, needs,
-      build: (ctx) => [msg ?? ruleMsg(NFT_MSG.NEWRULE, r, flags | (this.echo ? NLM_F_ECHO : 0), (n) => ctx.set(r.family, r.table, n))],
+      build: (ctx) => msgs ?? encode((n) => ctx.set(r.family, r.table, n)),
       done: (replies) => {
         const echoed = replies.find((m) => m && m.kind === 'rule');
         if (echoed) out.handle = echoed.handle;
@@ -116,6 +123,20 @@ export class Transaction {
       },
     });
     return out;
+  }
+
+  /** An anonymous constant set for a list value, created in the same batch (like nft's `{ 80, 443 }`). */
+  private anonSet(r: Rule, field: Field, values: Value[], out: Buffer[]): { set: string; setId: number } {
+    const setId = ++this.setIds;
+    const type = fieldKeyType([field]).name;
+    const interval = values.some((v) => typeof v === 'string' && (v.includes('/') || /^[^-]+-[^-]+$/.test(v))) && field !== 'iifname' && field !== 'oifname';
+    const info = setInfo({ type, flags: interval ? ['interval'] : [] });
+    const els = encodeElements(info, values.map((key) => ({ key })), false, `${field} list`);
+    const ref = { family: r.family, table: r.table, set: '__set%d' };
+    out.push(setMsg(NFT_MSG.NEWSET, { family: r.family, table: r.table, name: '__set%d', type, flags: interval ? ['interval'] : [], size: els.length },
+      NLM_F_CREATE, setId, SET_FLAGS.anonymous | SET_FLAGS.constant));
+    out.push(...elementMsgs(NFT_MSG.NEWSETELEM, ref, els, NLM_F_CREATE, setId));
+    return { set: '__set%d', setId };
   }
 
   /** Like `nft delete rule FAMILY TABLE CHAIN handle N`. */
