@@ -34,12 +34,15 @@ export async function canConnect(ns: Netns | null, host: string, port: number, t
   try { await tcpGet(ns, host, port, timeoutMs); return true; } catch { return false; }
 }
 
-/** A UDP echo server in `ns`: answers each datagram with `reply`. */
-export async function udpServer(ns: Netns, address: string, port: number, reply: string): Promise<{ close(): void }> {
-  // dgram cannot adopt an fd: spawn-free alternative is a raw read loop; use a helper process only in tests.
-  const child = require('child_process').spawn('ip', ['netns', 'exec', ns.name!, 'node', '-e',
+/** A UDP server inside the named namespace answering each datagram with `reply` (a helper process: dgram cannot adopt an fd). */
+export async function udpServer(nsName: string, address: string, port: number, reply: string): Promise<{ close(): void }> {
+  const child = require('child_process').spawn('ip', ['netns', 'exec', nsName, process.execPath, '-e',
     `const d=require('dgram').createSocket('udp4');d.on('message',(m,r)=>d.send(${JSON.stringify(reply)},r.port,r.address));d.bind(${port},'${address}',()=>console.log('ready'))`], { stdio: ['ignore', 'pipe', 'inherit'] });
-  await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+  await new Promise<void>((resolve, reject) => {
+    const t = setTimeout(() => { child.kill(); reject(new Error('udp server did not start')); }, 5000);
+    child.stdout.once('data', () => { clearTimeout(t); resolve(); });
+    child.once('exit', (c: number) => { clearTimeout(t); reject(new Error(`udp server exited ${c}`)); });
+  });
   return { close: () => child.kill() };
 }
 

@@ -822,7 +822,9 @@ export class Controller {
     undo.push(() => this.rt.link.delete(ep.hostIfname!));
     // No IPv6 link-local on the host end: its DAD and router solicitations
     // would flood every port of the bridge (quadratic work at 1,000 ports).
-    await this.rt.link.set(ep.hostIfname!, { addrGenMode: 'none', ...(n.icc === false ? { bridgePort: { isolated: true } } : {}) });
+    // Hairpin: a DNATed packet may have to leave by the port it came in (a
+    // container reaching its own published port through the host address).
+    await this.rt.link.set(ep.hostIfname!, { addrGenMode: 'none', bridgePort: { hairpin: true, ...(n.icc === false ? { isolated: true } : {}) } });
     await this.rt.link.set(ep.hostIfname!, { up: true });
     await this.configureInside(n, ep, ns);
   }

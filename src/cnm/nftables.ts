@@ -24,6 +24,14 @@ const F = 'ip' as const;
 export const TABLE = 'cnm-netlink';
 const T = { family: F, table: TABLE };
 const tag = (id: string) => `cnm:${id}`;
+// `ct status dnat`, which the rule builder has no field for: raw expressions
+// (ct status & IPS_DST_NAT != 0), read back by nft as `ct status dnat`.
+const le32 = (n: number) => { const b = Buffer.alloc(4); b.writeUInt32LE(n); return b; };
+const CT_STATUS_DNAT = [
+  { expr: { type: 'ct', key: 2, dreg: 1 } },
+  { expr: { type: 'bitwise', sreg: 1, dreg: 1, len: 4, mask: le32(0x20), xor: le32(0) } },
+  { expr: { type: 'cmp', sreg: 1, op: 1, data: le32(0) } },
+];
 const short = (id: string) => id.slice(0, 12);
 
 export class NftFirewall implements Firewall {
@@ -70,8 +78,10 @@ export class NftFirewall implements Firewall {
   private networkRules(n: NetworkRules): { chain: string; rules: Omit<Rule, 'family' | 'table'>[] }[] {
     const br = n.bridge;
     const post: Omit<Rule, 'family' | 'table'>[] = [
-      // Hairpin: a container reaching a published port through the host address.
-      { chain: 'postrouting', stmts: [{ match: 'iifname', value: br }, { match: 'oifname', value: br }, { masquerade: {} }], comment: tag(n.id) },
+      // Hairpin: a container reaching a published port (its own or a
+      // neighbour's) through a host address. The DNATed packet goes back into
+      // the bridge; the source is rewritten so the reply comes back through us.
+      ...(n.subnet4 ? [{ chain: 'postrouting', stmts: [{ match: 'oifname', value: br }, { match: 'ip saddr', value: n.subnet4 }, ...CT_STATUS_DNAT, { masquerade: {} }], comment: tag(n.id) } as any] : []),
       // The host's own 127.0.0.1 reaching a published port.
       { chain: 'postrouting', stmts: [{ match: 'oifname', value: br }, { match: 'ip saddr', value: '127.0.0.0/8' }, { masquerade: {} }], comment: tag(n.id) },
     ];

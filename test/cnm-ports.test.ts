@@ -1,0 +1,155 @@
+import * as assert from 'assert';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { Controller, Netns, Rtnl } from '../src';
+import { eventually, hostLinks, ipj, rejects, sh } from './helpers';
+import { canConnect, tcpGet, tcpServer, udpAsk, udpServer } from './net-helpers';
+
+// Topology: this (isolated) namespace is the host. An "outside" namespace
+// stands in for other hosts and the internet, joined by a veth:
+//   host ext0 198.51.100.1/24 (+ .3)  <->  outside eth0 198.51.100.2/24
+describe('cnm: published ports, NAT and isolation', function () {
+  this.timeout(60000);
+  let ctl: Controller;
+  let rt: Rtnl;
+  let outside: Netns;
+  const nftJson = () => JSON.parse(sh('nft', ['-j', 'list', 'ruleset'])).nftables;
+
+  before(async () => {
+    rt = await Rtnl.open();
+    outside = await Netns.create('outside');
+    await rt.link.add({ kind: 'veth', name: 'ext0', peer: { name: 'eth0', netns: outside } });
+    await rt.addr.add('ext0', '198.51.100.1/24');
+    await rt.addr.add('ext0', '198.51.100.3/24');
+    await rt.link.set('ext0', { up: true });
+    const o = await Rtnl.open({ netns: outside });
+    await o.link.set('lo', { up: true });
+    await o.addr.add('eth0', '198.51.100.2/24');
+    await o.link.set('eth0', { up: true });
+    // Deliberately no route back to container subnets: replies need NAT.
+    o.close();
+  });
+  after(async () => {
+    await outside.delete();
+    await rt.link.delete('ext0').catch(() => {});
+    rt.close();
+  });
+  beforeEach(async () => { ctl = await Controller.open({ stateDir: fs.mkdtempSync(path.join(os.tmpdir(), 'cnm-p-')), upstreamDns: [] }); });
+  afterEach(async () => {
+    await ctl.destroy();
+    await eventually(() => assert.deepStrictEqual(hostLinks(), ['ext0']));
+    assert.deepStrictEqual(nftJson().filter((x: any) => !x.metainfo), []);
+  });
+
+  async function container(net: string, id: string, opts: any = {}) {
+    const sb = await ctl.createSandbox({ id });
+    const ep = await ctl.network(net).createEndpoint({ name: id, ...opts });
+    await ep.join(sb);
+    return { sb, ep, ns: await sb.netns() };
+  }
+
+  it('publishes a port to the host, localhost, other hosts, other containers and itself (hairpin)', async () => {
+    await ctl.createNetwork({ name: 'web' });
+    const web = await container('web', 'web', { ports: ['8080:80'] });
+    const client = await container('web', 'client');
+    const srv = await tcpServer(web.ns, '0.0.0.0', 80, (r) => `hello ${r}`);
+    try {
+      const get = (ns: Netns | null, host: string, what: string) => tcpGet(ns, host, 8080).catch((e) => { throw new Error(`${what}: ${e.message}`); });
+      assert.match(await get(null, '127.0.0.1', 'host localhost'), /^hello /);
+      assert.match(await get(null, '198.51.100.1', 'host address'), /^hello /);
+      assert.strictEqual(await get(outside, '198.51.100.1', 'another host'), 'hello 198.51.100.2', 'another host (source kept)');
+      assert.match(await get(client.ns, '198.51.100.1', 'another container'), /^hello /);
+      assert.match(await get(web.ns, '198.51.100.1', 'hairpin'), /^hello /);
+      assert.ok(!(await canConnect(outside, '198.51.100.1', 8081)), 'an unpublished port');
+      // nft sees the mapping as one map element, owned by the endpoint.
+      const els = nftJson().filter((x: any) => x.map?.name === 'ports_any')[0].map.elem;
+      assert.strictEqual(els.length, 1);
+      assert.strictEqual(JSON.stringify(els[0]).includes('8080'), true);
+    } finally {
+      srv.close();
+      web.ns.close(); client.ns.close();
+    }
+  });
+
+  it('a host-IP binding answers only on that IP; UDP works; a taken port is refused', async () => {
+    await ctl.createNetwork({ name: 'bind' });
+    const c = await container('bind', 'bound', { ports: ['198.51.100.3:8082:80', '5353:53/udp'] });
+    const srv = await tcpServer(c.ns, '0.0.0.0', 80, () => 'bound ok');
+    const udp = await udpServer(c.sb.record.netnsName!, '0.0.0.0', 53, 'udp ok');
+    try {
+      assert.strictEqual(await tcpGet(outside, '198.51.100.3', 8082), 'bound ok');
+      assert.ok(!(await canConnect(outside, '198.51.100.1', 8082)), 'not on another host address');
+      assert.strictEqual(await udpAsk('198.51.100.1', 5353), 'udp ok');
+      const before = sh('nft', ['-j', 'list', 'ruleset']);
+      await rejects(ctl.network('bind').createEndpoint({ name: 'again', ports: ['5353:53/udp'] }), 'EADDRINUSE');
+      await rejects(ctl.network('bind').createEndpoint({ name: 'again', ports: ['8082:80'] }), 'EADDRINUSE');
+      assert.strictEqual(sh('nft', ['-j', 'list', 'ruleset']), before, 'nothing changed');
+      // 0 picks a free port.
+      const any = await container('bind', 'anyport', { ports: [{ hostPort: 0, containerPort: 80 }] });
+      assert.ok(any.ep.ports[0].hostPort >= 49153);
+      any.ns.close();
+    } finally {
+      srv.close();
+      udp.close();
+      c.ns.close();
+    }
+  });
+
+  it('masquerades outbound traffic; internal networks have no way out', async () => {
+    await ctl.createNetwork({ name: 'out' });
+    await ctl.createNetwork({ name: 'secret', internal: true });
+    const a = await container('out', 'a');
+    const s = await container('secret', 's');
+    const srv = await tcpServer(outside, '198.51.100.2', 80, (r) => `seen ${r}`);
+    try {
+      assert.strictEqual(await tcpGet(a.ns, '198.51.100.2', 80), 'seen 198.51.100.1', 'source rewritten to the host address');
+      assert.ok(!(await canConnect(s.ns, '198.51.100.2', 80)), 'internal network reaches nothing outside');
+      assert.strictEqual(ipj(['route', 'show', 'default'], s.sb.record.netnsName!).length, 0, 'no default route on internal');
+    } finally {
+      srv.close();
+      a.ns.close(); s.ns.close();
+    }
+  });
+
+  it('isolates networks from each other; enable_icc=false isolates containers', async () => {
+    await ctl.createNetwork({ name: 'red' });
+    await ctl.createNetwork({ name: 'blue' });
+    await ctl.createNetwork({ name: 'noicc', options: { 'com.docker.network.bridge.enable_icc': 'false' } });
+    const r1 = await container('red', 'r1');
+    const r2 = await container('red', 'r2');
+    const b1 = await container('blue', 'b1');
+    const n1 = await container('noicc', 'n1');
+    const n2 = await container('noicc', 'n2');
+    const servers = await Promise.all([r2, b1, n2].map((c) => tcpServer(c.ns, '0.0.0.0', 80, () => 'reached')));
+    try {
+      assert.strictEqual(await tcpGet(r1.ns, r2.ep.ipv4!, 80), 'reached', 'same network talks');
+      assert.ok(!(await canConnect(r1.ns, b1.ep.ipv4!, 80)), 'red cannot reach blue');
+      assert.ok(!(await canConnect(b1.ns, r2.ep.ipv4!, 80)), 'blue cannot reach red');
+      assert.ok(!(await canConnect(n1.ns, n2.ep.ipv4!, 80)), 'icc=false: no container-to-container');
+      assert.ok(!(await canConnect(outside, r2.ep.ipv4!, 80)), 'no direct access from outside');
+      // The gateway (host) is still reachable from an icc=false container.
+      const hostSrv = await tcpServer(null, ctl.network('noicc').gateway!, 9999, () => 'host');
+      assert.strictEqual(await tcpGet(n1.ns, ctl.network('noicc').gateway!, 9999), 'host');
+      hostSrv.close();
+      const port = ipj(['-d', 'link', 'show', 'dev', n1.ep.record.hostIfname!])[0];
+      assert.strictEqual(port.linkinfo.info_slave_data.isolated, true);
+    } finally {
+      servers.forEach((s) => s.close());
+      for (const c of [r1, r2, b1, n1, n2]) c.ns.close();
+    }
+  });
+
+  it('removes a container\'s rules with it, and a network\'s with the network', async () => {
+    await ctl.createNetwork({ name: 'tidy' });
+    const before = nftJson();
+    const c = await container('tidy', 'tidy1', { ports: ['8090:80'] });
+    c.ns.close();
+    assert.ok(JSON.stringify(nftJson()).includes('8090'));
+    await c.sb.delete();
+    await c.ep.delete();
+    assert.deepStrictEqual(nftJson(), before);
+    await ctl.network('tidy').delete();
+    assert.ok(!JSON.stringify(nftJson()).includes(ctl.networks().length ? 'tidy' : 'x'));
+  });
+});
