@@ -1,52 +1,107 @@
-// The README's main job: inside a throwaway namespace (scripts/isolated.sh),
-// build a bridge, two "containers" (namespaces) each joined by a veth born
-// inside it, and prove they talk over TCP. No process is spawned.
+// The README's main job, run inside a throwaway namespace (scripts/isolated.sh):
+// Docker's classic scenario through the CNM controller, with no process
+// spawned. A user-defined bridge network; an HTTP server in one sandbox
+// published on host port 8080; a client in a second sandbox that finds the
+// server by name (our embedded DNS) and fetches from it; a request from the
+// host namespace to 127.0.0.1:8080; then the addresses, routes and nftables
+// rules involved, and a clean-up.
+import * as fs from 'fs';
+import * as http from 'http';
 import * as net from 'net';
-import { Netns, Rtnl } from './index';
+import * as os from 'os';
+import * as path from 'path';
+import { Controller, Netns, Rtnl } from './index';
+
+/** A DNS A query over TCP from inside a namespace (no resolver process needed). */
+async function resolveIn(ns: Netns, server: string, name: string): Promise<string> {
+  const q = Buffer.concat([
+    Buffer.from([0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]),
+    ...name.split('.').map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l)])),
+    Buffer.from([0, 0, 1, 0, 1]),
+  ]);
+  const len = Buffer.alloc(2);
+  len.writeUInt16BE(q.length);
+  const reply = await new Promise<Buffer>((resolve, reject) => {
+    const s = new net.Socket({ fd: ns.socket(4, 'tcp'), readable: true, writable: true });
+    let buf = Buffer.alloc(0);
+    s.on('data', (d) => {
+      buf = Buffer.concat([buf, d]);
+      if (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) { s.destroy(); resolve(buf.subarray(2)); }
+    });
+    s.on('error', reject);
+    s.connect(53, server, () => s.write(Buffer.concat([len, q])));
+  });
+  if (reply.readUInt16BE(6) < 1) throw new Error(`${name}: no answer`);
+  const a = reply.subarray(reply.length - 4);
+  return [...a].join('.');
+}
+
+function httpGet(opts: { host: string; port: number; fd?: number }): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({
+      host: opts.host, port: opts.port, path: '/', timeout: 3000,
+      ...(opts.fd !== undefined ? { createConnection: () => new net.Socket({ fd: opts.fd, readable: true, writable: true }).connect(opts.port, opts.host) } : {}),
+    }, (res) => {
+      let body = '';
+      res.on('data', (d) => (body += d)).on('end', () => resolve(body));
+    });
+    req.on('error', reject).on('timeout', () => req.destroy(new Error('timeout')));
+  });
+}
 
 async function main(): Promise<void> {
-  const host = await Rtnl.open();
-  const sandboxes = await Promise.all([Netns.create('demo-a'), Netns.create('demo-b')]);
+  const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cnm-demo-'));
+  const ctl = await Controller.open({ stateDir, upstreamDns: [] });
+  let server: http.Server | undefined;
   try {
-    await host.link.add({ kind: 'bridge', name: 'demo0', bridge: { stp: false } });
-    await host.addr.add('demo0', '172.30.0.1/24');
-    await host.link.set('demo0', { up: true });
-    const ips = ['172.30.0.2', '172.30.0.3'];
-    for (const [i, ns] of sandboxes.entries()) {
-      // One request: the container end is born inside the sandbox as eth0.
-      await host.link.add({ kind: 'veth', name: `veth-demo${i}`, master: 'demo0', peer: { name: 'eth0', netns: ns, address: `02:42:ac:1e:00:0${i + 2}` } });
-      await host.link.set(`veth-demo${i}`, { up: true });
-      const c = await Rtnl.open({ netns: ns });
-      await c.link.set('lo', { up: true });
-      await c.addr.add('eth0', `${ips[i]}/24`);
-      await c.link.set('eth0', { up: true });
-      await c.route.add({ dst: 'default', gateway: '172.30.0.1' });
-      console.log(`sandbox ${ns.name}:`);
-      for (const l of await c.link.list()) console.log(`  link ${l.index}: ${l.name} ${l.address ?? ''} mtu ${l.mtu} ${l.up ? 'UP' : 'DOWN'}`);
-      for (const a of await c.addr.list({ family: 4 })) console.log(`  addr ${a.address}`);
-      for (const r of await c.route.list({ family: 4 })) console.log(`  route ${r.dst}${r.gateway ? ` via ${r.gateway}` : ''} dev ${r.dev}`);
-      c.close();
+    console.log('$ cnm network create demo-net');
+    const netw = await ctl.createNetwork({ name: 'demo-net' });
+    const i = netw.inspect();
+    console.log(`  ${i.Id.slice(0, 12)} subnet ${i.IPAM.Config[0].Subnet} gateway ${i.IPAM.Config[0].Gateway} bridge ${netw.bridge}`);
+
+    console.log('$ cnm run --network demo-net --name web -p 8080:80 (an HTTP server)');
+    const web = await ctl.createSandbox({ id: 'web' });
+    const webEp = await netw.createEndpoint({ name: 'web', ports: ['8080:80'] });
+    await webEp.join(web);
+    const webNs = await web.netns();
+    server = http.createServer((req, res) => res.end(`hello from web (${webEp.ipv4}), you are ${req.socket.remoteAddress}\n`));
+    await new Promise<void>((r) => server!.listen({ fd: webNs.socket(4, 'tcp', { address: '0.0.0.0', port: 80 }) }, r));
+    webNs.close();
+
+    console.log('$ cnm run --network demo-net --name client (a client)');
+    const client = await ctl.createSandbox({ id: 'client' });
+    const clientEp = await netw.createEndpoint({ name: 'client' });
+    await clientEp.join(client);
+    const clientNs = await client.netns();
+    const webIp = await resolveIn(clientNs, netw.gateway!, 'web');
+    console.log(`  client resolved "web" -> ${webIp} (embedded DNS at ${netw.gateway}:53)`);
+    console.log(`  client GET http://web/ -> ${(await httpGet({ host: webIp, port: 80, fd: clientNs.socket(4, 'tcp') })).trim()}`);
+    console.log(`  host   GET http://127.0.0.1:8080/ -> ${(await httpGet({ host: '127.0.0.1', port: 8080 })).trim()}`);
+    console.log(`  client GET http://${netw.gateway}:8080/ (published port, hairpin) -> ${(await httpGet({ host: netw.gateway!, port: 8080, fd: clientNs.socket(4, 'tcp') })).trim()}`);
+
+    console.log('\nWhat was built:');
+    for (const sb of [web, client]) {
+      const ns = await sb.netns();
+      const rt = await Rtnl.open({ netns: ns });
+      console.log(`  sandbox ${sb.name} (${sb.key}):`);
+      for (const a of await rt.addr.list({ family: 4 })) console.log(`    addr  ${a.address} dev ${(await rt.link.get(a.index)).name}`);
+      for (const r of await rt.route.list({ family: 4 })) console.log(`    route ${r.dst}${r.gateway ? ` via ${r.gateway}` : ''} dev ${(await rt.link.get(r.dev!)).name}`);
+      console.log(`    resolv.conf: ${fs.readFileSync(sb.resolvConfPath, 'utf8').split('\n').filter((l) => l.startsWith('nameserver')).join(', ')}`);
+      rt.close();
+      ns.close();
     }
-    // A TCP server inside demo-b, a client inside demo-a: sockets are made
-    // in the namespaces by the addon and adopted by Node.
-    const server = net.createServer((s) => s.end(`hello from ${ips[1]} (demo-b)\n`));
-    await new Promise<void>((r) => server.listen({ fd: sandboxes[1].socket(4, 'tcp', { address: ips[1], port: 8080 }) }, r));
-    const reply = await new Promise<string>((resolve, reject) => {
-      const s = new net.Socket({ fd: sandboxes[0].socket(4, 'tcp'), readable: true, writable: true });
-      let data = '';
-      s.on('data', (d) => (data += d)).on('end', () => resolve(data)).on('error', reject);
-      s.connect(8080, ips[1]);
-    });
-    server.close();
-    console.log(`demo-a -> ${ips[1]}:8080 answered: ${reply.trim()}`);
-    const br = await host.link.get('demo0');
-    console.log(`bridge demo0: ports ${(await host.link.list({ master: 'demo0' })).map((l) => l.name).join(', ')}; rx ${br.stats.rxPackets} packets`);
-  } finally {
-    for (const ns of sandboxes) await ns.delete();
-    await host.link.delete('demo0').catch(() => {});
+    const host = await Rtnl.open();
+    const ports = await host.link.list({ master: netw.bridge! });
+    console.log(`  host: bridge ${netw.bridge} with ports ${ports.map((p) => p.name).join(', ')}`);
     host.close();
+    clientNs.close();
+    console.log('\nnftables (table ip cnm-netlink, all one transaction per change, no nft process):');
+    console.log((await ctl.describeFirewall()).split('\n').map((l) => `  ${l}`).join('\n'));
+  } finally {
+    server?.close();
+    await ctl.destroy();
   }
-  console.log('cleaned up: namespaces deleted, bridge removed');
+  console.log('\ncleaned up: sandboxes, veths, bridge, nftables table and state removed');
 }
 
 main().catch((e) => { console.error(`demo failed: ${e.message}`); process.exit(1); });

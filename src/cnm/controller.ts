@@ -210,7 +210,11 @@ export class Controller {
         report.removedNetns.push(name);
       }
     }
-    if (this.fw) await this.fw.reconcile(this.allNetworkRules(), this.allPortRules());
+    // Rules belong to bridges that exist (the default one waits for its first endpoint).
+    if (this.fw) {
+      const present = new Set((await this.rt.link.list({ kind: 'bridge' })).map((l) => l.name));
+      await this.fw.reconcile(this.allNetworkRules().filter((n) => present.has(n.bridge)), this.allPortRules());
+    }
     return report;
   }
 

@@ -243,7 +243,16 @@ export class NftFirewall implements Firewall {
 }
 
 function describeRule(r: Rule): string {
-  const parts = r.stmts.map((s: any) => {
+  const stmts: any[] = [];
+  for (let i = 0; i < r.stmts.length; i++) {
+    const s: any = r.stmts[i];
+    if (s.expr?.type === 'ct' && s.expr.key === 2 && (r.stmts[i + 2] as any)?.expr?.type === 'cmp') {
+      stmts.push({ text: 'ct status dnat' });
+      i += 2;
+    } else stmts.push(s);
+  }
+  const parts = stmts.map((s: any) => {
+    if (s.text) return s.text;
     if ('match' in s && 'value' in s) return `${s.match} ${s.op === '!=' ? '!= ' : ''}${Array.isArray(s.value) ? s.value.join(',') : s.value}`;
     if ('set' in s && 'match' in s) return `${[].concat(s.match).join(' . ')} ${s.op === '!=' ? '!= ' : ''}@${s.set}`;
     if ('vmap' in s) return `${[].concat(s.key).join(' . ')} vmap @${s.vmap}`;
@@ -253,5 +262,5 @@ function describeRule(r: Rule): string {
     if ('counter' in s) return 'counter';
     return JSON.stringify(s);
   });
-  return parts.join(' ') + (r.comment ? ` comment "${r.comment}"` : '');
+  return parts.join(' ') + (r.comment ? ` comment "${r.comment.slice(0, 16)}…"` : '');
 }
