@@ -206,4 +206,28 @@ Napi::Array NftParseExprs(Napi::Env env, const struct nlattr* list) {
   return out;
 }
 
+Napi::Array NftDecodeExprs(Napi::Env env, const struct nftnl_rule* r, const struct nlattr* list) {
+  Napi::Array out = Napi::Array::New(env);
+  struct nftnl_expr_iter* it = nftnl_expr_iter_create(r);
+  uint32_t i = 0;
+  for (auto* elem = (const struct nlattr*)mnl_attr_get_payload(list);
+       mnl_attr_ok(elem, (const char*)mnl_attr_get_payload(list) + mnl_attr_get_payload_len(list) - (const char*)elem);
+       elem = mnl_attr_next(elem)) {
+    if (mnl_attr_get_type(elem) != NFTA_LIST_ELEM) continue;
+    struct nftnl_expr* e = it ? nftnl_expr_iter_next(it) : nullptr;
+    std::string name;
+    const struct nlattr* data = nullptr;
+    for (auto* a = (const struct nlattr*)mnl_attr_get_payload(elem);
+         mnl_attr_ok(a, (const char*)mnl_attr_get_payload(elem) + mnl_attr_get_payload_len(elem) - (const char*)a);
+         a = mnl_attr_next(a)) {
+      if (mnl_attr_get_type(a) == NFTA_EXPR_NAME) name = mnl_attr_get_str(a);
+      else if (mnl_attr_get_type(a) == NFTA_EXPR_DATA) data = a;
+    }
+    const ExprSpec* spec = FindSpec(name);
+    out.Set(i++, spec && e ? Decode(env, *spec, e) : RawExpr(env, name, data));
+  }
+  if (it) nftnl_expr_iter_destroy(it);
+  return out;
+}
+
 }  // namespace cnm

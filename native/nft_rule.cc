@@ -30,9 +30,10 @@ static Napi::Value BuildRule(const Napi::CallbackInfo& info) {
   return m.Take(env);
 }
 
+// Rules are decoded in two steps: the rule's attributes here, its
+// expressions only when asked (nftRuleExprs), so echoes of big transactions,
+// read just for their handles, cost little.
 Napi::Value NftParseRule(Napi::Env env, const struct nlmsghdr* nlh) {
-  // libnftnl rejects a whole rule when one expression is unknown to it, so
-  // it parses a copy without the expression list and nft_expr.cc the list.
   std::vector<char> copy((const char*)nlh, (const char*)nlh + NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(struct nfgenmsg)));
   const struct nlattr* exprs = nullptr;
   for (auto* attr = (const struct nlattr*)mnl_nlmsg_get_payload_offset(nlh, sizeof(struct nfgenmsg));
@@ -59,12 +60,31 @@ Napi::Value NftParseRule(Napi::Env env, const struct nlmsghdr* nlh) {
     o.Set("userdata", Bytes(env, p, len));
   }
   nftnl_rule_free(r);
-  o.Set("exprs", exprs ? NftParseExprs(env, exprs) : Napi::Array::New(env));
+  // The NFTA_RULE_EXPRESSIONS attribute as is, for nftRuleExprs.
+  if (exprs) o.Set("exprList", Bytes(env, exprs, exprs->nla_len));
   return o;
+}
+
+// nftRuleExprs(exprList: Buffer) -> [{type, ...}]: libnftnl parses the list
+// whole when it knows every expression, else expression by expression.
+static Napi::Value RuleExprs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsBuffer()) return Napi::Array::New(env);
+  auto b = info[0].As<Napi::Buffer<uint8_t>>();
+  if (b.Length() < sizeof(struct nlattr)) return Napi::Array::New(env);
+  const struct nlattr* list = (const struct nlattr*)b.Data();
+  if (list->nla_len > b.Length() || list->nla_len < sizeof(struct nlattr)) throw Napi::TypeError::New(env, "bad expression list");
+  NftMsg m(MNL_NLMSG_HDRLEN + 64 + MNL_ALIGN(b.Length()), NFT_MSG_NEWRULE, NFPROTO_UNSPEC_, 0);
+  mnl_attr_put(m.nlh, NFTA_RULE_EXPRESSIONS | NLA_F_NESTED, mnl_attr_get_payload_len(list), mnl_attr_get_payload(list));
+  struct nftnl_rule* r = nftnl_rule_alloc();
+  Napi::Array out = nftnl_rule_nlmsg_parse(m.nlh, r) >= 0 ? NftDecodeExprs(env, r, list) : NftParseExprs(env, list);
+  nftnl_rule_free(r);
+  return out;
 }
 
 void InitNftRule(Napi::Env env, Napi::Object exports) {
   exports.Set("nftRule", Napi::Function::New(env, BuildRule));
+  exports.Set("nftRuleExprs", Napi::Function::New(env, RuleExprs));
 }
 
 }  // namespace cnm

@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <libmnl/libmnl.h>
 #include <libnftnl/common.h>
+#include <libnftnl/rule.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nf_tables.h>
 #include <vector>
@@ -63,6 +64,8 @@ inline Napi::Value U64(Napi::Env env, uint64_t v) { return Napi::Number::New(env
 size_t NftExprsSize(const Napi::Array& exprs);
 void NftPutExprs(Napi::Env env, struct nlmsghdr* nlh, const Napi::Array& exprs);
 Napi::Array NftParseExprs(Napi::Env env, const struct nlattr* list);
+// Same, from a rule libnftnl parsed whole (its expressions, in list order).
+Napi::Array NftDecodeExprs(Napi::Env env, const struct nftnl_rule* r, const struct nlattr* list);
 
 // Per-object parsers; undefined when the message is not theirs.
 Napi::Value NftParseTable(Napi::Env env, const struct nlmsghdr* nlh);

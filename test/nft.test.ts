@@ -28,6 +28,7 @@ const IP_RULES: Rule[] = [
   { ...T, chain: 'postrouting', comment: 'masquerade br0', stmts: [{ match: 'oifname', op: '!=', value: 'br0' }, { match: 'ip saddr', op: '==', value: '172.18.0.0/16' }, { masquerade: {} }] },
   { ...T, chain: 'postrouting', stmts: [{ match: 'ip saddr', op: '==', value: '10.0.0.0/8' }, { match: 'tcp dport', op: '==', value: 80 }, { nat: 'snat', family: 'ip', addr: '1.2.3.4', port: 1000 }] },
   { ...T, chain: 'postrouting', stmts: [{ match: 'ip saddr', op: '==', value: '10.9.0.0/20' }, { nat: 'snat', family: 'ip', addr: '1.2.3.5' }] },
+  { ...T, chain: 'postrouting', stmts: [{ match: 'oifname', op: '==', value: 'br0' }, { match: 'ct status', op: '==', value: 'dnat' }, { masquerade: {} }] },
   { ...T, chain: 'forward', stmts: [{ match: 'iifname', op: '==', value: 'br0' }, { match: 'oifname', op: '==', value: 'br0' }, { match: 'ct state', op: '==', value: ['established', 'related'] }, { verdict: 'accept' }] },
   { ...T, chain: 'forward', stmts: [{ match: 'ct state', op: '==', value: 'new' }, { match: 'ip daddr', op: '==', value: '10.1.0.2' }, { match: 'tcp dport', op: '==', value: 80 }, { counter: { packets: 0, bytes: 0 } }, { verdict: 'accept' }] },
   { ...T, chain: 'forward', stmts: [{ match: 'ip saddr', op: '==', set: 's4' }, { verdict: 'drop' }] },
@@ -62,6 +63,7 @@ table ip cnm {
     oifname != "br0" ip saddr 172.18.0.0/16 masquerade comment "masquerade br0"
     ip saddr 10.0.0.0/8 tcp dport 80 snat to 1.2.3.4:1000
     ip saddr 10.9.0.0/20 snat to 1.2.3.5
+    oifname "br0" ct status dnat masquerade
   }
   chain forward { type filter hook forward priority filter; policy drop;
     iifname "br0" oifname "br0" ct state established,related accept

@@ -21,7 +21,7 @@ export type Field =
   | 'iifname' | 'oifname' | 'iif' | 'oif' | 'meta l4proto' | 'meta nfproto' | 'meta mark'
   | 'ip saddr' | 'ip daddr' | 'ip protocol' | 'ip6 saddr' | 'ip6 daddr' | 'ip6 nexthdr'
   | 'th sport' | 'th dport' | 'tcp sport' | 'tcp dport' | 'udp sport' | 'udp dport'
-  | 'ct state' | 'ct mark' | 'fib daddr type' | 'fib saddr type';
+  | 'ct state' | 'ct status' | 'ct mark' | 'fib daddr type' | 'fib saddr type';
 
 /** `accept`, `drop`, `return`, `continue`, `jump NAME`, `goto NAME`. */
 export type Verdict = 'accept' | 'drop' | 'return' | 'continue' | { jump: string } | { goto: string };
@@ -86,6 +86,22 @@ const fibAddrType: DataType = {
   decode: (b) => RTN_TYPES[b.readUInt32LE(0)] ?? b.readUInt32LE(0),
 };
 
+const CT_STATUS: Record<string, number> = { expected: 1, 'seen-reply': 2, assured: 4, confirmed: 8, snat: 16, dnat: 32, dying: 512 };
+const ctStatus: DataType = {
+  name: 'ct_status', id: 28, len: 4, byteorder: 'host',
+  encode(v, what) {
+    if (typeof v !== 'string' || !(v in CT_STATUS)) throw new ValidationError(`invalid ${what} (${Object.keys(CT_STATUS).join(', ')}): ${JSON.stringify(v)}`);
+    const b = Buffer.alloc(4); b.writeUInt32LE(CT_STATUS[v]); return b;
+  },
+  decode(b) {
+    const n = b.readUInt32LE(0);
+    for (const [k, v] of Object.entries(CT_STATUS)) if (v === n) return k;
+    return n;
+  },
+};
+/** Fields matched as bit tests (`ct state established,related`): flag names -> bits. */
+const BITMASKS: Partial<Record<Field, Record<string, number>>> = { 'ct state': CT_STATES, 'ct status': CT_STATUS };
+
 const meta = (key: string): LowExpr => ({ type: 'meta', key: META_KEYS[key] });
 const payload = (base: keyof typeof PAYLOAD_BASE, offset: number, len: number): LowExpr => ({ type: 'payload', base: PAYLOAD_BASE[base], offset, len });
 
@@ -110,6 +126,7 @@ export const FIELDS: Record<Field, FieldDef> = {
   'udp sport': { type: inetService, load: payload('transport', 0, 2), l4proto: 'udp' },
   'udp dport': { type: inetService, load: payload('transport', 2, 2), l4proto: 'udp' },
   'ct state': { type: ctState, load: { type: 'ct', key: CT_KEYS.state } },
+  'ct status': { type: ctStatus, load: { type: 'ct', key: CT_KEYS.status } },
   'ct mark': { type: mark, load: { type: 'ct', key: CT_KEYS.mark } },
   'fib daddr type': { type: fibAddrType, load: { type: 'fib', result: FIB_RESULT.type, flags: FIB_FLAGS.daddr } },
   'fib saddr type': { type: fibAddrType, load: { type: 'fib', result: FIB_RESULT.type, flags: FIB_FLAGS.saddr } },
@@ -228,18 +245,19 @@ function encodeMatch(ctx: EncCtx, s: MatchStmt, out: LowExpr[]): void {
   dependencies(ctx, def, s.match, out);
   const load = (extra: { len?: number } = {}): LowExpr => loadExpr(def.load, NFT_REG_1, extra.len);
   const what = s.match;
-  if (s.match === 'ct state') {
+  const flagsOf = BITMASKS[s.match];
+  if (flagsOf) {
     // A bit test, like nft: ct state & MASK != 0.
     const names = Array.isArray(s.value) ? s.value : String(s.value).split(',').map((x) => x.trim());
     let bits = 0;
     for (const n of names) {
-      if (typeof n !== 'string' || !(n in CT_STATES)) throw new ValidationError(`invalid ct state ${JSON.stringify(n)} (${Object.keys(CT_STATES).join(', ')})`);
-      bits |= CT_STATES[n];
+      if (typeof n !== 'string' || !(n in flagsOf)) throw new ValidationError(`invalid ${s.match} ${JSON.stringify(n)} (${Object.keys(flagsOf).join(', ')})`);
+      bits |= flagsOf[n];
     }
     const mask = Buffer.alloc(4); mask.writeUInt32LE(bits);
     out.push(load(), { type: 'bitwise', sreg: NFT_REG_1, dreg: NFT_REG_1, len: 4, mask, xor: Buffer.alloc(4) },
       cmpExpr(op === '==' ? CMP.neq : CMP.eq, Buffer.alloc(4)));
-    if (op === '==' && bits === 0) throw new ValidationError('ct state: empty');
+    if (op === '==' && bits === 0) throw new ValidationError(`${s.match}: empty`);
     return;
   }
   if (Array.isArray(s.value)) {
@@ -466,12 +484,14 @@ function maskBits(m: Buffer): number | undefined {
 function decodeCmp(rv: Extract<RegVal, { kind: 'field' }>, e: LowExpr): MatchStmt | undefined {
   const def = FIELDS[rv.field];
   const data: Buffer = e.data;
-  if (rv.field === 'ct state' && rv.mask) {
-    if (!data.equals(Buffer.alloc(data.length))) return undefined;
+  const flagsOf = BITMASKS[rv.field];
+  if (flagsOf && rv.mask) {
+    if (!data.equals(Buffer.alloc(data.length)) || rv.mask.length !== 4) return undefined;
     const bits = rv.mask.readUInt32LE(0);
-    const names = Object.entries(CT_STATES).filter(([, v]) => bits & v).map(([k]) => k);
+    const names = Object.entries(flagsOf).filter(([, v]) => bits & v).map(([k]) => k);
+    if (names.reduce((n, k) => n | flagsOf[k], 0) !== bits) return undefined;  // unknown bits: keep raw
     if (e.op !== CMP.neq && e.op !== CMP.eq) return undefined;
-    return { match: 'ct state', op: e.op === CMP.neq ? '==' : '!=', value: names.length === 1 ? names[0] : names };
+    return { match: rv.field, op: e.op === CMP.neq ? '==' : '!=', value: names.length === 1 ? names[0] : names };
   }
   if (e.op !== CMP.eq && e.op !== CMP.neq) return undefined;
   const op = e.op === CMP.eq ? '==' : '!=';

@@ -42,9 +42,10 @@ export function ruleMsg(cmd: number, r: Partial<Rule> & { family: Family; table:
 
 export function parseRule(b: any): Rule {
   const family = famOf(b.family);
-  const r: Rule = { family, table: b.table, chain: b.chain, handle: b.handle, stmts: decodeStmts(b.exprs ?? [], family) };
+  const exprs: LowExpr[] = b.exprList ? native.nftRuleExprs(b.exprList) : [];
+  const r: Rule = { family, table: b.table, chain: b.chain, handle: b.handle, stmts: decodeStmts(exprs, family) };
   const c = commentOf(b.userdata, UDATA_RULE_COMMENT);
   if (c !== undefined) r.comment = c;
-  Object.defineProperty(r, 'exprs', { value: b.exprs, enumerable: false });
+  Object.defineProperty(r, 'exprs', { value: exprs, enumerable: false });
   return r;
 }
