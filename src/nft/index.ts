@@ -108,12 +108,9 @@ export class Nft {
       this.sets.clear();
       throw batchError(res.errors, (i) => (owner[i] === -1 ? 'batch begin' : owner[i] === -2 ? 'batch end' : `#${owner[i]} ${tx.ops[owner[i]].desc}`), opts.generation, bufs);
     }
-    tx.ops.forEach((op, i) => {
-      if (!op.done) return;
-      const replies: any[] = [];
-      owner.forEach((o, j) => { if (o === i) replies.push(...res.replies[j]); });
-      op.done(replies);
-    });
+    const replies: any[][] = tx.ops.map(() => []);
+    owner.forEach((o, j) => { if (o >= 0 && res.replies[j].length) replies[o].push(...res.replies[j]); });
+    tx.ops.forEach((op, i) => op.done?.(replies[i]));
     for (const [k, v] of tx.declared) { if (v) this.sets.set(k, v); else this.sets.delete(k); }
     for (const op of tx.ops) {
       const m = op.desc.match(/^delete table (\S+) (\S+)$/);
