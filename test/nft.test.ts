@@ -15,7 +15,7 @@ const IP_SETS: NftSet[] = [
   { ...T, name: 'marks', type: 'mark', comment: 'by mark', elements: [{ key: 42 }] },
 ];
 const IP_CHAINS: Chain[] = [
-  { ...T, name: 'fw' },
+  { ...T, name: 'fw', comment: 'user chain' },
   { ...T, name: 'prerouting', type: 'nat', hook: 'prerouting', priority: -100, policy: 'accept' },
   { ...T, name: 'output', type: 'nat', hook: 'output', priority: -100, policy: 'accept' },
   { ...T, name: 'postrouting', type: 'nat', hook: 'postrouting', priority: 100, policy: 'accept' },
@@ -46,7 +46,8 @@ const IP_RULES: Rule[] = [
 ];
 const IP_TEXT = `
 table ip cnm {
-  chain fw { }
+  comment "cnm table"
+  chain fw { comment "user chain"; }
   set s4 { type ipv4_addr; flags interval; elements = { 10.0.0.0/8, 192.168.1.1, 192.168.2.10-192.168.2.20 } }
   set ifs { type ifname; elements = { "br0", "veth1" } }
   map ports { type inet_proto . inet_service : ipv4_addr . inet_service; elements = { tcp . 8080 : 10.1.0.2 . 80, udp . 53 : 10.1.0.3 . 5353 } }
@@ -127,7 +128,7 @@ table inet cnm6 {
 async function apply(nft: Nft, sets: NftSet[], chains: Chain[], rules: Rule[], family: 'ip' | 'inet', table: string) {
   const added: { handle?: number }[] = [];
   await nft.transaction((tx) => {
-    tx.addTable({ family, name: table });
+    tx.addTable({ family, name: table, comment: family === 'ip' ? 'cnm table' : undefined });
     // Chains first: verdict map elements jump to them.
     for (const c of chains) tx.addChain(c);
     for (const s of sets) tx.addSet(s);
@@ -189,6 +190,7 @@ describe('nftables', function () {
         assert.deepStrictEqual(back.chains, strip(chains));
         const rs = await nft.ruleset();
         assert.strictEqual(rs.tables.length, 1);
+        assert.strictEqual(rs.tables[0].comment, family === 'ip' ? 'cnm table' : undefined);
         assert.strictEqual(rs.rules.length, rules.length);
         // Re-applying what we read into a fresh namespace gives the same ruleset.
         await withNftNs(async (nft2, ns2) => {
@@ -325,7 +327,10 @@ describe('nftables', function () {
       assert.strictEqual(e.generation, g1);
       assert.deepStrictEqual(nftJson(ns.name!), before);
       await nft.transaction((tx) => { tx.addChain({ family: 'ip', table: 'g', name: 'c' }); }, { generation: await nft.generation() });
-      nftCmd(ns.name!, ['flush', 'ruleset']);
+      await nft.transaction((tx) => { tx.addTable({ family: 'ip6', name: 'six' }); tx.flushRuleset('ip'); });
+      assert.deepStrictEqual((await nft.listTables()).map((t) => `${t.family} ${t.name}`), ['ip6 six']);
+      await nft.transaction((tx) => { tx.flushRuleset(); });
+      assert.deepStrictEqual(nftJson(ns.name!), []);
     });
   });
 

@@ -2,7 +2,8 @@
 import { ValidationError } from '../errors';
 import { FAMILIES, Family, familyName } from './constants';
 
-export function familyNum(f: Family | string): number {
+export function familyNum(f: Family | string, allowAll = false): number {
+  if (allowAll && (f === '' || f === undefined)) return 0;  // NFPROTO_UNSPEC: all families (flush ruleset)
   const n = (FAMILIES as Record<string, number>)[f as string];
   if (n === undefined) throw new ValidationError(`unknown nftables family ${JSON.stringify(f)} (${Object.keys(FAMILIES).join(', ')})`);
   return n;

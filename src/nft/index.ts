@@ -112,6 +112,7 @@ export class Nft {
     owner.forEach((o, j) => { if (o >= 0 && res.replies[j].length) replies[o].push(...res.replies[j]); });
     tx.ops.forEach((op, i) => op.done?.(replies[i]));
     for (const [k, v] of tx.declared) { if (v) this.sets.set(k, v); else this.sets.delete(k); }
+    for (const f of tx.flushedFamilies) for (const k of [...this.sets.keys()]) if (!f || k.startsWith(`${f}\0`)) this.sets.delete(k);
     for (const op of tx.ops) {
       const m = op.desc.match(/^delete table (\S+) (\S+)$/);
       if (m) for (const k of [...this.sets.keys()]) if (k.startsWith(skey(m[1], m[2], ''))) this.sets.delete(k);

@@ -35,6 +35,7 @@ export class Transaction {
   /** @internal */ declared = new Map<string, SetInfo | null>();
   /** @internal */ echo: boolean;
   private setIds = 0;
+  /** @internal */ flushedFamilies: string[] = [];
 
   constructor(opts: { echo?: boolean } = {}) { this.echo = opts.echo ?? true; }
 
@@ -52,6 +53,15 @@ export class Transaction {
     const msg = tableMsg(NFT_MSG.DELTABLE, t, 0);
     this.push({ desc: `delete table ${t.family} ${t.name ?? `handle ${t.handle}`}`, build: () => [msg] });
     for (const k of [...this.declared.keys()]) if (k.startsWith(`${t.family}\0${t.name}\0`)) this.declared.set(k, null);
+    return this;
+  }
+
+  /** Like `nft flush ruleset [FAMILY]`: deletes every table (of one family). */
+  flushRuleset(family?: Family): this {
+    const msg = tableMsg(NFT_MSG.DELTABLE, { family: family ?? ('' as Family) }, 0);
+    this.push({ desc: `flush ruleset${family ? ` ${family}` : ''}`, build: () => [msg] });
+    for (const k of this.declared.keys()) if (!family || k.startsWith(`${family}\0`)) this.declared.set(k, null);
+    this.flushedFamilies.push(family ?? '');
     return this;
   }
 
