@@ -125,7 +125,42 @@ table inet cnm6 {
 }
 `;
 
-async function apply(nft: Nft, sets: NftSet[], chains: Chain[], rules: Rule[], family: 'ip' | 'inet', table: string) {
+const S = { family: 'ip6' as const, table: 'cnm6x' };
+const IP6_SETS: NftSet[] = [
+  { ...S, name: 'v6', type: 'ipv6_addr', elements: [{ key: 'fd00::1' }, { key: 'fd00::2' }] },
+  { ...S, name: 'p6', type: 'inet_proto . inet_service', map: 'ipv6_addr . inet_service', elements: [{ key: ['tcp', 8080], data: ['fd00::2', 80] }] },
+];
+const IP6_CHAINS: Chain[] = [
+  { ...S, name: 'pre', type: 'nat', hook: 'prerouting', priority: -100, policy: 'accept' },
+  { ...S, name: 'post', type: 'nat', hook: 'postrouting', priority: 100, policy: 'accept' },
+  { ...S, name: 'forward', type: 'filter', hook: 'forward', priority: 0, policy: 'accept' },
+];
+const IP6_RULES: Rule[] = [
+  { ...S, chain: 'pre', stmts: [{ match: 'fib daddr type', op: '==', value: 'local' }, { nat: 'dnat', family: 'ip6', map: { key: ['meta l4proto', 'th dport'], set: 'p6', ports: true } }] },
+  { ...S, chain: 'post', stmts: [{ match: 'oifname', op: '!=', value: 'br0' }, { match: 'ip6 saddr', op: '==', value: 'fd00::/64' }, { masquerade: {} }] },
+  { ...S, chain: 'post', stmts: [{ match: 'ip6 saddr', op: '==', value: 'fd01::/63' }, { nat: 'snat', family: 'ip6', addr: '2001:db8::1' }] },
+  { ...S, chain: 'forward', stmts: [{ match: 'ip6 daddr', op: '==', set: 'v6' }, { match: 'tcp dport', op: '==', value: 22 }, { verdict: 'drop' }] },
+  { ...S, chain: 'forward', stmts: [{ match: 'ip6 nexthdr', op: '==', value: 'udp' }, { verdict: 'accept' }] },
+];
+const IP6_TEXT = `
+table ip6 cnm6x {
+  set v6 { type ipv6_addr; elements = { fd00::1, fd00::2 } }
+  map p6 { type inet_proto . inet_service : ipv6_addr . inet_service; elements = { tcp . 8080 : fd00::2 . 80 } }
+  chain pre { type nat hook prerouting priority dstnat; policy accept;
+    fib daddr type local dnat ip6 to meta l4proto . th dport map @p6
+  }
+  chain post { type nat hook postrouting priority srcnat; policy accept;
+    oifname != "br0" ip6 saddr fd00::/64 masquerade
+    ip6 saddr fd01::/63 snat ip6 to 2001:db8::1
+  }
+  chain forward { type filter hook forward priority filter; policy accept;
+    ip6 daddr @v6 tcp dport 22 drop
+    ip6 nexthdr udp accept
+  }
+}
+`;
+
+async function apply(nft: Nft, sets: NftSet[], chains: Chain[], rules: Rule[], family: 'ip' | 'ip6' | 'inet', table: string) {
   const added: { handle?: number }[] = [];
   await nft.transaction((tx) => {
     tx.addTable({ family, name: table, comment: family === 'ip' ? 'cnm table' : undefined });
@@ -143,7 +178,7 @@ function byChain(rules: readonly Rule[], chains: readonly Chain[]): Rule[] {
   return [...rules].map((r, i) => ({ r, i })).sort((a, b) => order.indexOf(a.r.chain) - order.indexOf(b.r.chain) || a.i - b.i).map((x) => x.r);
 }
 
-async function readBack(nft: Nft, family: 'ip' | 'inet', table: string) {
+async function readBack(nft: Nft, family: 'ip' | 'ip6' | 'inet', table: string) {
   const sets = await nft.listSets({ family, table });
   for (const s of sets) s.elements = await nft.listElements({ family, table, set: s.name });
   return {
@@ -161,6 +196,7 @@ describe('nftables', function () {
   for (const [name, family, table, sets, chains, rules, text] of [
     ['ip', 'ip', 'cnm', IP_SETS, IP_CHAINS, IP_RULES, IP_TEXT],
     ['inet', 'inet', 'cnm6', INET_SETS, INET_CHAINS, INET_RULES, INET_TEXT],
+    ['ip6', 'ip6', 'cnm6x', IP6_SETS, IP6_CHAINS, IP6_RULES, IP6_TEXT],
   ] as const) {
     it(`${name}: what we create, nft -j lists exactly like the same ruleset loaded with nft -f`, async () => {
       await withNftNs(async (nft, ns) => {
