@@ -17,6 +17,6 @@ export { parsePublish } from './cnm/ports';
 export type { PortSpec, PortBinding } from './cnm/ports';
 export { DEFAULT_POOLS } from './cnm/ipam';
 export type { AddressPool } from './cnm/ipam';
-export { Nft, Transaction, NftGenerationError } from './nft';
-export type { NftOptions, TransactionOptions, TransactionResult, Ruleset, AddedRule, Table, Chain, Rule, NftSet, Element, Stmt, Field, Verdict } from './nft';
+export { Nft, Transaction, NftGenerationError, NftEvents } from './nft';
+export type { NftOptions, TransactionOptions, TransactionResult, Ruleset, AddedRule, Table, Chain, Rule, NftSet, Element, Stmt, Field, Verdict, NftEvent } from './nft';
 export * as nft from './nft/expr';

@@ -394,6 +394,34 @@ describe('nftables', function () {
     });
   });
 
+  it('events: changes by us and by nft arrive typed, each transaction ends with a generation', async () => {
+    await withNftNs(async (nft, ns) => {
+      const ev = nft.events();
+      try {
+        const { generation } = await nft.transaction((tx) => {
+          tx.addTable({ family: 'ip', name: 'm' });
+          tx.addChain({ family: 'ip', table: 'm', name: 'c' });
+          tx.addSet({ family: 'ip', table: 'm', name: 'p', type: 'inet_proto . inet_service', map: 'ipv4_addr . inet_service' });
+          tx.addRule({ family: 'ip', table: 'm', chain: 'c', comment: 'hi', stmts: [{ match: 'tcp dport', value: [80, 443] }, { verdict: 'accept' }] });
+          tx.addElements({ family: 'ip', table: 'm', set: 'p' }, [{ key: ['tcp', 80], data: ['10.0.0.1', 8080] }]);
+        });
+        const t: any = await ev.waitFor((e) => e.type === 'table');
+        assert.deepStrictEqual([t.action, t.object.name], ['new', 'm']);
+        const r: any = await ev.waitFor((e) => e.type === 'rule');
+        assert.strictEqual(r.object.comment, 'hi');
+        const el: any = await ev.waitFor((e) => e.type === 'elements' && (e as any).object.set === 'p');
+        assert.deepStrictEqual(el.object.elements, [{ key: ['tcp', 80], data: ['10.0.0.1', 8080] }]);
+        const g: any = await ev.waitFor((e) => e.type === 'generation');
+        assert.strictEqual(g.id, generation);
+        nftCmd(ns.name!, ['delete', 'table', 'ip', 'm']);
+        const d: any = await ev.waitFor((e) => e.type === 'table' && (e as any).action === 'del');
+        assert.strictEqual(d.object.name, 'm');
+      } finally {
+        ev.close();
+      }
+    });
+  });
+
   it('bad input is refused before anything is sent', async () => {
     await withNftNs(async (nft, ns) => {
       const bad: [string, (tx: any) => void, RegExp][] = [

@@ -12,6 +12,7 @@ import { Chain, chainMsg, parseChain } from './chain';
 import { Rule, parseRule, ruleMsg } from './rule';
 import { Element, NftSet, SetInfo, decodeElements, parseSet, setMsg } from './set';
 import { Transaction, batchError } from './transaction';
+import { NftEvents } from './events';
 
 export interface NftOptions {
   /** Namespace to work in: a Netns, a name under /run/netns, or omitted for the current one. */
@@ -214,6 +215,11 @@ export class Nft {
     return { tables, chains, sets, rules };
   }
 
+  /** Notifications of ruleset changes in this namespace, like `nft monitor`. */
+  events(): NftEvents {
+    return new NftEvents(this.netns?.fd, (f, t, s) => this.sets.get(skey(f, t, s)));
+  }
+
   /** The underlying connection (for tuning and diagnostics). */
   get connection(): NetlinkConnection { return this.conn; }
 
@@ -232,3 +238,5 @@ export * from './set';
 export * from './expr';
 export type { Family, Hook } from './constants';
 export { keyType } from './datatype';
+export { NftEvents } from './events';
+export type { NftEvent } from './events';
