@@ -59,7 +59,7 @@ function benchIpPerStep(): Row {
   sh('ip', ['link', 'add', 'ipbr0', 'type', 'bridge']);
   sh('ip', ['addr', 'add', '10.97.0.1/16', 'dev', 'ipbr0']);
   sh('ip', ['link', 'set', 'ipbr0', 'up']);
-  sh('nft', ['-f', '-'], 'table ip ipbench { map ports { type inet_proto . inet_service : ipv4_addr . inet_service; }\n chain pre { type nat hook prerouting priority dstnat; dnat ip to meta l4proto . th dport map @ports } }\n');
+  sh('nft', ['-f', '-'], 'table ip ipbench {\n map ports {\n type inet_proto . inet_service : ipv4_addr . inet_service\n }\n chain pre {\n type nat hook prerouting priority dstnat\n dnat ip to meta l4proto . th dport map @ports\n }\n}\n');
   let t = now();
   for (let i = 0; i < M; i++) {
     const ns = `ipb${i}`;

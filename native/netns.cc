@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 #include <thread>
+#include <memory>
 
 namespace cnm {
 
@@ -40,6 +41,34 @@ static Napi::Value NetnsNew(const Napi::CallbackInfo& info) {
   });
   if (r.err) ThrowErrno(info.Env(), r.err, r.step, path);
   return Napi::Number::New(info.Env(), r.fd);
+}
+
+// netnsNewAsync(bindPath?) -> Promise<fd>: the same on a detached dedicated
+// thread, so the loop keeps sending netlink requests meanwhile (namespace
+// creation is slow in the kernel and needs no RTNL).
+static Napi::Value NetnsNewAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
+  auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
+  auto tsfn = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}), "netnsNewAsync", 0, 1);
+  Napi::Promise promise = deferred->Promise();
+  std::thread([path, deferred, tsfn]() mutable {
+    auto* r = new ThreadResult();
+    if (unshare(CLONE_NEWNET) < 0) { r->err = errno; r->step = "unshare"; }
+    else if (!path.empty() && mount("/proc/thread-self/ns/net", path.c_str(), "none", MS_BIND, nullptr) < 0) {
+      r->err = errno; r->step = "mount";
+    } else {
+      r->fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+      if (r->fd < 0) { r->err = errno; r->step = "open"; }
+    }
+    tsfn.BlockingCall([deferred, r, path](Napi::Env env, Napi::Function) {
+      if (r->err) deferred->Reject(MakeErrnoError(env, r->err, r->step, path));
+      else deferred->Resolve(Napi::Number::New(env, r->fd));
+      delete r;
+    });
+    tsfn.Release();
+  }).detach();
+  return promise;
 }
 
 // mount(source, target, fstype, flags, data) — a plain syscall wrapper.
@@ -131,6 +160,7 @@ static Napi::Value CloseFd(const Napi::CallbackInfo& info) {
 
 void InitNetns(Napi::Env env, Napi::Object exports) {
   exports.Set("netnsNew", Napi::Function::New(env, NetnsNew));
+  exports.Set("netnsNewAsync", Napi::Function::New(env, NetnsNewAsync));
   exports.Set("mount", Napi::Function::New(env, Mount));
   exports.Set("umount", Napi::Function::New(env, Umount));
   exports.Set("procFileInNetns", Napi::Function::New(env, ProcFileInNetns));

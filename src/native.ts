@@ -43,6 +43,7 @@ export interface Binding {
   strerror(errno: number): { code: string; message: string };
   NetlinkSocket: new (protocol: number, nsFd: number, rcvbuf: number, onReadable?: () => void) => NativeSocket;
   netnsNew(bindPath?: string): number;
+  netnsNewAsync(bindPath?: string): Promise<number>;
   mount(source: string | null, target: string, fstype: string | null, flags: number, data?: string): void;
   umount(target: string, flags?: number): void;
   procFileInNetns(nsFd: number, path: string, value?: string): string;

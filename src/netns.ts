@@ -62,7 +62,8 @@ export class Netns {
    * name (it dies when closed and nothing else holds it).
    */
   static async create(name?: string): Promise<Netns> {
-    if (name === undefined) return new Netns(native.netnsNew());
+    // Created on a dedicated thread while the loop goes on (see netns.cc).
+    if (name === undefined) return new Netns(await native.netnsNewAsync());
     validateNetnsName(name);
     ensureRunDir();
     const p = path.join(netnsRunDir(), name);
@@ -74,7 +75,7 @@ export class Netns {
       throw e;
     }
     try {
-      fd = native.netnsNew(p);
+      fd = await native.netnsNewAsync(p);
     } catch (e) {
       fs.rmSync(p, { force: true });
       throw e;

@@ -68,6 +68,23 @@ export class Controller {
   private opts: ControllerOptions;
   private locks = new Map<string, Promise<void>>();
   private bridgeIndex = new Map<string, number>();
+  /** A just-made sandbox's rtnetlink handle, kept for the join that usually follows. */
+  private fresh = new Map<string, { rt: Rtnl; ns: Netns; timer: NodeJS.Timeout }>();
+
+  private keepFresh(id: string, rt: Rtnl, ns: Netns): void {
+    const timer = setTimeout(() => this.dropFresh(id), 2000);
+    timer.unref();
+    this.fresh.set(id, { rt, ns, timer });
+  }
+
+  private dropFresh(id: string): void {
+    const f = this.fresh.get(id);
+    if (!f) return;
+    clearTimeout(f.timer);
+    this.fresh.delete(id);
+    f.rt.close();
+    f.ns.close();
+  }
   private closed = false;
 
   private constructor(store: Store, rt: Rtnl, fw: Firewall | null, opts: ControllerOptions) {
@@ -571,15 +588,15 @@ export class Controller {
     try {
       if (rec.mode === 'own') {
         const ns = await Netns.create(rec.netnsName);
+        let rt: Rtnl | undefined;
         try {
-          const rt = await Rtnl.open({ netns: ns });
-          try {
-            await rt.link.set('lo', { up: true });
-          } finally {
-            rt.close();
-          }
-        } finally {
+          rt = await Rtnl.open({ netns: ns });
+          await rt.link.set('lo', { up: true });
+          this.keepFresh(rec.id, rt, ns);
+        } catch (e) {
+          rt?.close();
           ns.close();
+          throw e;
         }
       } else if (rec.mode === 'adopted') {
         const ns = await Netns.open({ path: rec.netnsPath! });
@@ -607,6 +624,7 @@ export class Controller {
     const sb = this.getSandbox(ref);
     const dependents = this.store.all<SandboxRecord>('sandbox').filter((s) => s.joinedTo === sb.id);
     if (dependents.length) throw busy(`sandbox ${sb.id} is shared by ${dependents.map((d) => d.id).join(', ')}`);
+    this.dropFresh(sb.id);
     await this.locked(`sandbox:${sb.id}`, async () => {
       const eps = this.store.all<EndpointRecord>('endpoint').filter((e) => e.sandboxId === sb.id);
       // The namespace going away takes the veths with it: only the firewall
@@ -845,7 +863,8 @@ export class Controller {
 
   private async configureInside(n: NetworkRecord, ep: EndpointRecord, ns: Netns): Promise<void> {
     const a = this.ipam.get(n.id)!;
-    const rt = await Rtnl.open({ netns: ns });
+    const cached = this.fresh.get(ep.sandboxId!);
+    const rt = cached && cached.ns.equals(ns) ? cached.rt : await Rtnl.open({ netns: ns });
     try {
       const ops: Promise<void>[] = [];
       if (ep.ipv4) ops.push(rt.addr.add(ep.ifname!, a.v4!.cidr(ep.ipv4)));
@@ -862,7 +881,8 @@ export class Controller {
         await Promise.all(gws);
       }
     } finally {
-      rt.close();
+      if (cached?.rt === rt) this.dropFresh(ep.sandboxId!);
+      else rt.close();
     }
   }
 
@@ -934,6 +954,7 @@ export class Controller {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    for (const id of [...this.fresh.keys()]) this.dropFresh(id);
     for (const d of this.dns.values()) d.close();
     this.dns.clear();
     await this.store.sync();

@@ -152,14 +152,36 @@ export class NftFirewall implements Firewall {
   }
 
   /** One element per mapping (plus its container-side twin): O(1) whatever exists. */
-  async addPorts(rules: PortRule[]): Promise<void> {
-    if (!rules.length) return;
-    await this.nft.transaction((tx) => this.putPorts(tx, rules, false));
+  addPorts(rules: PortRule[]): Promise<void> { return this.queuePorts(rules, false); }
+
+  removePorts(rules: PortRule[]): Promise<void> { return this.queuePorts(rules, true); }
+
+  // Port changes made in the same tick (1,000 containers started with one
+  // Promise.all) share one transaction: one kernel commit instead of 1,000.
+  // If the shared one fails, each change is retried alone so only the bad
+  // one fails and its caller gets the kernel's error.
+  private pendingPorts: { rules: PortRule[]; del: boolean; resolve: () => void; reject: (e: Error) => void }[] = [];
+
+  private queuePorts(rules: PortRule[], del: boolean): Promise<void> {
+    if (!rules.length) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      if (!this.pendingPorts.length) setImmediate(() => void this.flushPorts());
+      this.pendingPorts.push({ rules, del, resolve, reject });
+    });
   }
 
-  async removePorts(rules: PortRule[]): Promise<void> {
-    if (!rules.length) return;
-    await this.nft.transaction((tx) => this.putPorts(tx, rules, true));
+  private async flushPorts(): Promise<void> {
+    const batch = this.pendingPorts.splice(0);
+    if (!batch.length) return;
+    try {
+      await this.nft.transaction((tx) => { for (const b of batch) this.putPorts(tx, b.rules, b.del); });
+      for (const b of batch) b.resolve();
+    } catch (e) {
+      if (batch.length === 1) { batch[0].reject(e as Error); return; }
+      for (const b of batch) {
+        await this.nft.transaction((tx) => this.putPorts(tx, b.rules, b.del)).then(b.resolve, b.reject);
+      }
+    }
   }
 
   private putPorts(tx: Transaction, rules: PortRule[], del: boolean): void {
