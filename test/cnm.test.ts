@@ -160,6 +160,55 @@ describe('cnm: drivers and modes', function () {
     }
   });
 
+  it('IPv6: a dual-stack network gives both addresses and routes', async () => {
+    const net = await ctl.createNetwork({ name: 'v6net', ipv6: true, subnet6: 'fd42:1::/64' });
+    assert.deepStrictEqual(net.inspect().IPAM.Config.map((c: any) => c.Subnet), [net.subnet, 'fd42:1::/64']);
+    const a = await ctl.createSandbox({ id: 'six1' });
+    const b = await ctl.createSandbox({ id: 'six2' });
+    const ea = await net.createEndpoint({ name: 'six1' });
+    const eb = await net.createEndpoint({ name: 'six2', ip6: 'fd42:1::99' });
+    await ea.join(a);
+    await eb.join(b);
+    assert.strictEqual(ea.ipv6, 'fd42:1::2');
+    const addrs = ipj(['-6', 'addr', 'show', 'dev', 'eth0'], a.record.netnsName!)[0].addr_info.map((x: any) => x.local);
+    assert.ok(addrs.includes('fd42:1::2'));
+    assert.strictEqual(ipj(['-6', 'route', 'show', 'default'], a.record.netnsName!)[0].gateway, 'fd42:1::1');
+    const ns = await a.netns();
+    const nb = await b.netns();
+    const net6 = require('net');
+    const srv = net6.createServer((sock: any) => sock.end('v6 ok'));
+    await new Promise<void>((r) => srv.listen({ fd: nb.socket(6, 'tcp', { address: 'fd42:1::99', port: 80 }) }, r));
+    const got = await new Promise<string>((resolve, reject) => {
+      const c = new net6.Socket({ fd: ns.socket(6, 'tcp'), readable: true, writable: true });
+      let d = '';
+      c.on('data', (x: any) => (d += x)).on('end', () => resolve(d)).on('error', reject);
+      c.connect(80, 'fd42:1::99');
+    });
+    srv.close();
+    ns.close(); nb.close();
+    assert.strictEqual(got, 'v6 ok');
+    assert.deepStrictEqual(ctl.resolveName(net.id, 'six2', 'AAAA'), ['fd42:1::99']);
+  });
+
+  it('adopts an existing namespace by key, like a runtime\'s SetKey', async () => {
+    const ns = await Netns.create('runtime-made');
+    try {
+      const sb = await ctl.createSandbox({ id: 'adopted', key: '/run/netns/runtime-made' });
+      const net = await ctl.createNetwork({ name: 'adoptnet' });
+      await (await net.createEndpoint({ name: 'adopted' })).join(sb);
+      assert.ok(ipj(['addr', 'show', 'dev', 'eth0'], 'runtime-made')[0].addr_info.some((a: any) => a.local === '172.18.0.2' || a.local?.startsWith('172.')));
+      assert.strictEqual(sb.key, '/run/netns/runtime-made');
+      const eps = sb.inspect().endpoints.map((e: any) => e.id);
+      await sb.delete();
+      for (const id of eps) await ctl.endpoints().find((e) => e.id === id)!.delete();
+      // The runtime's namespace is the runtime's: still there, our veth gone.
+      assert.ok(Netns.list().includes('runtime-made'));
+      assert.deepStrictEqual(ipj(['link', 'show'], 'runtime-made').map((l: any) => l.ifname), ['lo']);
+    } finally {
+      await ns.delete();
+    }
+  });
+
   it('a sandbox joins several networks: eth0, eth1, one default route', async () => {
     const front = await ctl.createNetwork({ name: 'front' });
     const back = await ctl.createNetwork({ name: 'back', internal: true });
