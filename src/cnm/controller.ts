@@ -278,11 +278,18 @@ export class Controller {
 
   // ------------------------------------------------------------- networks
 
-  private findNetwork(ref: string): NetworkRecord | undefined {
-    const all = this.store.all<NetworkRecord>('network');
-    return all.find((n) => n.id === ref) ?? all.find((n) => n.name === ref) ??
-      (ref.length >= 6 ? all.filter((n) => n.id.startsWith(ref)).reduce<NetworkRecord | undefined>((a, n, _i, arr) => (arr.length === 1 ? n : a), undefined) : undefined);
+  /** By id, then name, then a unique id prefix of 6+ characters (as Docker resolves them). */
+  private lookup<T extends { id: string; name: string }>(kind: 'network' | 'sandbox', ref: string): T | undefined {
+    const direct = this.store.get<T>(kind, ref);
+    if (direct) return direct;
+    const all = this.store.all<T>(kind);
+    const byName = all.find((x) => x.name === ref);
+    if (byName || ref.length < 6) return byName;
+    const m = all.filter((x) => x.id.startsWith(ref));
+    return m.length === 1 ? m[0] : undefined;
   }
+
+  private findNetwork(ref: string): NetworkRecord | undefined { return this.lookup<NetworkRecord>('network', ref); }
 
   private getNetwork(ref: string): NetworkRecord {
     const n = this.findNetwork(ref);
@@ -522,11 +529,7 @@ export class Controller {
 
   // ------------------------------------------------------------ sandboxes
 
-  private findSandbox(ref: string): SandboxRecord | undefined {
-    const all = this.store.all<SandboxRecord>('sandbox');
-    return all.find((s) => s.id === ref) ?? all.find((s) => s.name === ref) ??
-      (ref.length >= 6 ? (() => { const m = all.filter((s) => s.id.startsWith(ref)); return m.length === 1 ? m[0] : undefined; })() : undefined);
-  }
+  private findSandbox(ref: string): SandboxRecord | undefined { return this.lookup<SandboxRecord>('sandbox', ref); }
 
   private getSandbox(ref: string): SandboxRecord {
     const s = this.findSandbox(ref);
@@ -701,8 +704,7 @@ export class Controller {
   // ------------------------------------------------------------ endpoints
 
   private findEndpoint(ref: string): EndpointRecord | undefined {
-    const all = this.store.all<EndpointRecord>('endpoint');
-    return all.find((e) => e.id === ref) ?? all.find((e) => e.name === ref);
+    return this.store.get<EndpointRecord>('endpoint', ref) ?? this.store.all<EndpointRecord>('endpoint').find((e) => e.name === ref);
   }
 
   private getEndpoint(ref: string): EndpointRecord {
