@@ -4,6 +4,8 @@
 // messages to the right parser.
 #include "nftutil.h"
 #include <libnftnl/gen.h>
+#include <sys/socket.h>
+#include <cerrno>
 
 namespace cnm {
 
@@ -48,7 +50,26 @@ static Napi::Value GetGen(const Napi::CallbackInfo& info) {
   return m.Take(info.Env());
 }
 
+// nftSockBuf(fd, send, bytes): a batch goes out in one sendmsg, which
+// netlink refuses beyond the socket's send buffer, and its echoes must fit
+// the receive buffer; grow them for big transactions (as nft does).
+// Returns the effective size.
+static Napi::Value SockBuf(const Napi::CallbackInfo& info) {
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  bool send = info[1].ToBoolean();
+  int bytes = info[2].As<Napi::Number>().Int32Value();
+  int force = send ? SO_SNDBUFFORCE : SO_RCVBUFFORCE, plain = send ? SO_SNDBUF : SO_RCVBUF;
+  if (setsockopt(fd, SOL_SOCKET, force, &bytes, sizeof bytes) < 0 &&
+      setsockopt(fd, SOL_SOCKET, plain, &bytes, sizeof bytes) < 0)
+    ThrowErrno(info.Env(), errno, "setsockopt", send ? "SO_SNDBUF" : "SO_RCVBUF");
+  int v = 0;
+  socklen_t l = sizeof v;
+  getsockopt(fd, SOL_SOCKET, plain, &v, &l);
+  return Napi::Number::New(info.Env(), v);
+}
+
 void InitNft(Napi::Env env, Napi::Object exports) {
+  exports.Set("nftSockBuf", Napi::Function::New(env, SockBuf));
   InitNftTable(env, exports);
   InitNftChain(env, exports);
   InitNftRule(env, exports);

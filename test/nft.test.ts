@@ -422,6 +422,28 @@ describe('nftables', function () {
     });
   });
 
+  it('a transaction bigger than the socket buffers (30,000 rules, handles echoed) applies whole', async () => {
+    await withNftNs(async (nft, ns) => {
+      const T2 = { family: 'ip' as const, table: 'big' };
+      const added: any[] = [];
+      await nft.transaction((tx) => {
+        tx.addTable({ family: 'ip', name: 'big' });
+        tx.addChain({ ...T2, name: 'c' });
+        for (let i = 0; i < 30000; i++) {
+          added.push(tx.addRule({ ...T2, chain: 'c', comment: `rule ${i} with a comment`, stmts: [
+            { match: 'ip daddr', value: `10.${i >> 16}.${(i >> 8) & 255}.${i & 255}` }, { match: 'tcp dport', value: i % 65536 }, { nat: 'dnat', addr: '10.1.1.1', port: 80 }] }));
+        }
+      });
+      const handles = new Set(added.map((r) => r.handle));
+      assert.strictEqual(handles.size, 30000);
+      assert.ok(!handles.has(undefined));
+      const listed = await nft.listRules(T2);
+      assert.deepStrictEqual(listed.map((r) => r.handle), added.map((r) => r.handle));
+      assert.strictEqual(listed[29999].comment, 'rule 29999 with a comment');
+      nftCmd(ns.name!, ['flush', 'ruleset']);
+    });
+  });
+
   it('bad input is refused before anything is sent', async () => {
     await withNftNs(async (nft, ns) => {
       const bad: [string, (tx: any) => void, RegExp][] = [

@@ -50,9 +50,13 @@ export class Nft {
   private ownsNetns: boolean;
   /** Types of sets seen, to encode elements without a lookup each time. */
   private sets = new Map<string, SetInfo>();
+  /** Current SO_SNDBUF / SO_RCVBUF (effective sizes, read back when changed). */
+  private sndbuf = 4 << 20;
+  private rcvbuf: number;
 
   private constructor(conn: NetlinkConnection, netns: Netns | undefined, owns: boolean) {
     this.conn = conn;
+    this.rcvbuf = conn.socket.rcvbuf;
     this.netns = netns;
     this.ownsNetns = owns;
   }
@@ -104,6 +108,15 @@ export class Nft {
     });
     bufs.push(native.nftBatch(false));
     owner.push(-2);
+    // The batch is one sendmsg: the send buffer must hold it; echoes (about
+    // as big as the rules sent) must fit the receive buffer.
+    const bytes = bufs.reduce((n, b) => n + b.length, 0);
+    const fd = this.conn.socket.fd;
+    if (bytes + 65536 > this.sndbuf) this.sndbuf = native.nftSockBuf(fd, true, Math.min(bytes + (1 << 20), 0x3fffffff));
+    // Each echo is its own skb: count its overhead (truesize) too.
+    const echoes = tx.echo ? tx.ops.filter((op) => op.done).length : 0;
+    const rcv = 2 * bytes + echoes * 2048;
+    if (echoes && rcv > this.rcvbuf) this.rcvbuf = native.nftSockBuf(fd, false, Math.min(rcv, 0x3fffffff));
     const res = await this.conn.requestBatch(bufs, 'nft transaction', { end: native.nftGetGen() });
     if (res.errors.length) {
       this.sets.clear();
