@@ -865,8 +865,12 @@ export class Controller {
 
   private async configureInside(n: NetworkRecord, ep: EndpointRecord, ns: Netns): Promise<void> {
     const a = this.ipam.get(n.id)!;
+    // Take the fresh handle out of the cache: its expiry timer must not close it under us.
     const cached = this.fresh.get(ep.sandboxId!);
-    const rt = cached && cached.ns.equals(ns) ? cached.rt : await Rtnl.open({ netns: ns });
+    if (cached) { clearTimeout(cached.timer); this.fresh.delete(ep.sandboxId!); }
+    const useCached = !!cached && cached.ns.equals(ns);
+    if (cached && !useCached) { cached.rt.close(); cached.ns.close(); }
+    const rt = useCached ? cached!.rt : await Rtnl.open({ netns: ns });
     try {
       const ops: Promise<void>[] = [];
       if (ep.ipv4) ops.push(rt.addr.add(ep.ifname!, a.v4!.cidr(ep.ipv4)));
@@ -883,8 +887,8 @@ export class Controller {
         await Promise.all(gws);
       }
     } finally {
-      if (cached?.rt === rt) this.dropFresh(ep.sandboxId!);
-      else rt.close();
+      rt.close();
+      if (useCached) cached!.ns.close();
     }
   }
 
