@@ -388,6 +388,16 @@ describe('nftables', function () {
       assert.deepStrictEqual(s4, [{ prefix: { addr: '10.0.0.0', len: 8 } }, { prefix: { addr: '172.16.0.0', len: 12 } }, { range: ['192.168.2.10', '192.168.2.20'] }]);
       const vm = j.find((x) => x.map?.name === 'vm').map.elem;
       assert.deepStrictEqual(vm.find((e: any) => e[0] === 'eth1'), ['eth1', { drop: null }]);
+      // destroy (`ifExists`): missing objects are no error, present ones go.
+      await nft.transaction((tx) => {
+        tx.deleteElements(P, [['tcp', 1], ['tcp', 9000]], { ifExists: true });
+        tx.deleteSet({ ...T, name: 'nope' }, { ifExists: true });
+        tx.deleteChain({ ...T, name: 'nope' }, { ifExists: true });
+        tx.deleteRule({ ...T, chain: 'forward', handle: 99999 }, { ifExists: true });
+        tx.deleteTable({ family: 'ip', name: 'nope' }, { ifExists: true });
+      });
+      assert.deepStrictEqual((await nft.listElements(P)).map((e) => e.key), [['tcp', 8080]]);
+      await rejects(nft.transaction((tx) => { tx.deleteElements(P, [['tcp', 1]]); }), 'ENOENT', /delete element ip cnm ports/);
       await nft.transaction((tx) => tx.flushSet(P) && undefined);
       assert.deepStrictEqual(await nft.listElements(P), []);
       nftCmd(ns.name!, ['flush', 'ruleset']);

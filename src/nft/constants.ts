@@ -8,6 +8,8 @@ export const NFT_MSG = {
   NEWSET: 9, GETSET: 10, DELSET: 11,
   NEWSETELEM: 12, GETSETELEM: 13, DELSETELEM: 14,
   NEWGEN: 15, GETGEN: 16,
+  // Linux 6.3+: delete if present (`nft destroy ...`), no ENOENT.
+  DESTROYTABLE: 26, DESTROYCHAIN: 27, DESTROYRULE: 28, DESTROYSET: 29, DESTROYSETELEM: 30,
 } as const;
 
 export type Family = 'ip' | 'ip6' | 'inet' | 'arp' | 'bridge' | 'netdev';

@@ -128,7 +128,7 @@ export class Nft {
     for (const [k, v] of tx.declared) { if (v) this.sets.set(k, v); else this.sets.delete(k); }
     for (const f of tx.flushedFamilies) for (const k of [...this.sets.keys()]) if (!f || k.startsWith(`${f}\0`)) this.sets.delete(k);
     for (const op of tx.ops) {
-      const m = op.desc.match(/^delete table (\S+) (\S+)$/);
+      const m = op.desc.match(/^(?:delete|destroy) table (\S+) (\S+)$/);
       if (m) for (const k of [...this.sets.keys()]) if (k.startsWith(skey(m[1], m[2], ''))) this.sets.delete(k);
     }
     const gen = res.end.find((m) => m && m.kind === 'generation');

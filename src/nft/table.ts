@@ -21,7 +21,7 @@ export interface Table {
 export type TableRef = { family: Family; name: string } | { family: Family; handle: number };
 
 export function tableMsg(cmd: number, t: Partial<Table> & { family: Family }, flags: number): Buffer {
-  const fam = familyNum(t.family, cmd === NFT_MSG.DELTABLE && t.name === undefined && t.handle === undefined);
+  const fam = familyNum(t.family, (cmd === NFT_MSG.DELTABLE || cmd === NFT_MSG.GETTABLE) && t.name === undefined && t.handle === undefined);
   const o: any = {};
   if (t.name !== undefined || cmd === NFT_MSG.NEWTABLE) o.name = checkObjName(t.name, 'table');
   if (t.handle !== undefined) o.handle = checkHandle(t.handle, 'table');

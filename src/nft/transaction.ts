@@ -48,10 +48,11 @@ export class Transaction {
     return this;
   }
 
-  /** Like `nft delete table` (by name or handle); deletes everything in it. */
-  deleteTable(t: { family: Family; name?: string; handle?: number }): this {
-    const msg = tableMsg(NFT_MSG.DELTABLE, t, 0);
-    this.push({ desc: `delete table ${t.family} ${t.name ?? `handle ${t.handle}`}`, build: () => [msg] });
+  /** Like `nft delete table` (by name or handle); deletes everything in it. `ifExists`: `nft destroy table`. */
+  deleteTable(t: { family: Family; name?: string; handle?: number }, opts: { ifExists?: boolean } = {}): this {
+    if (t.name === undefined && t.handle === undefined) throw new ValidationError('delete table: name or handle is required (flushRuleset deletes all)');
+    const msg = tableMsg(opts.ifExists ? NFT_MSG.DESTROYTABLE : NFT_MSG.DELTABLE, t, 0);
+    this.push({ desc: `${opts.ifExists ? 'destroy' : 'delete'} table ${t.family} ${t.name ?? `handle ${t.handle}`}`, build: () => [msg] });
     for (const k of [...this.declared.keys()]) if (k.startsWith(`${t.family}\0${t.name}\0`)) this.declared.set(k, null);
     return this;
   }
@@ -79,10 +80,10 @@ export class Transaction {
     return this;
   }
 
-  /** Like `nft delete chain` (must be empty and unreferenced). */
-  deleteChain(c: { family: Family; table: string; name?: string; handle?: number }): this {
-    const msg = chainMsg(NFT_MSG.DELCHAIN, c, 0);
-    this.push({ desc: `delete chain ${c.family} ${c.table} ${c.name ?? `handle ${c.handle}`}`, build: () => [msg] });
+  /** Like `nft delete chain` (must be unreferenced; its rules go with it). `ifExists`: `nft destroy chain`. */
+  deleteChain(c: { family: Family; table: string; name?: string; handle?: number }, opts: { ifExists?: boolean } = {}): this {
+    const msg = chainMsg(opts.ifExists ? NFT_MSG.DESTROYCHAIN : NFT_MSG.DELCHAIN, c, 0);
+    this.push({ desc: `${opts.ifExists ? 'destroy' : 'delete'} chain ${c.family} ${c.table} ${c.name ?? `handle ${c.handle}`}`, build: () => [msg] });
     return this;
   }
 
@@ -149,11 +150,11 @@ export class Transaction {
     return { set: '__set%d', setId };
   }
 
-  /** Like `nft delete rule FAMILY TABLE CHAIN handle N`. */
-  deleteRule(r: { family: Family; table: string; chain: string; handle: number }): this {
+  /** Like `nft delete rule FAMILY TABLE CHAIN handle N`. `ifExists`: `nft destroy rule`. */
+  deleteRule(r: { family: Family; table: string; chain: string; handle: number }, opts: { ifExists?: boolean } = {}): this {
     if (r.handle === undefined) throw new ValidationError('delete rule: handle is required');
-    const msg = ruleMsg(NFT_MSG.DELRULE, r, 0);
-    this.push({ desc: `delete rule ${r.family} ${r.table} ${r.chain} handle ${r.handle}`, build: () => [msg] });
+    const msg = ruleMsg(opts.ifExists ? NFT_MSG.DESTROYRULE : NFT_MSG.DELRULE, r, 0);
+    this.push({ desc: `${opts.ifExists ? 'destroy' : 'delete'} rule ${r.family} ${r.table} ${r.chain} handle ${r.handle}`, build: () => [msg] });
     return this;
   }
 
@@ -168,11 +169,11 @@ export class Transaction {
     return this;
   }
 
-  /** Like `nft delete set` / `nft delete map`. */
-  deleteSet(s: { family: Family; table: string; name: string }): this {
-    const msg = setMsg(NFT_MSG.DELSET, s, 0);
+  /** Like `nft delete set` / `nft delete map`. `ifExists`: `nft destroy set`. */
+  deleteSet(s: { family: Family; table: string; name: string }, opts: { ifExists?: boolean } = {}): this {
+    const msg = setMsg(opts.ifExists ? NFT_MSG.DESTROYSET : NFT_MSG.DELSET, s, 0);
     this.declared.set(key(s.family, s.table, s.name), null);
-    this.push({ desc: `delete set ${s.family} ${s.table} ${s.name}`, build: () => [msg] });
+    this.push({ desc: `${opts.ifExists ? 'destroy' : 'delete'} set ${s.family} ${s.table} ${s.name}`, build: () => [msg] });
     return this;
   }
 
@@ -188,16 +189,17 @@ export class Transaction {
     return this.elements(s, elements, false, NLM_F_CREATE | (opts.create ? NLM_F_EXCL : 0));
   }
 
-  /** Like `nft delete element` (keys are enough). */
-  deleteElements(s: SetRef, elements: (Element | Element['key'])[]): this {
+  /** Like `nft delete element` (keys are enough). `ifExists`: `nft destroy element` (missing ones are no error). */
+  deleteElements(s: SetRef, elements: (Element | Element['key'])[], opts: { ifExists?: boolean } = {}): this {
+    if (!Array.isArray(elements)) throw new ValidationError('elements must be an array');
     const els = elements.map((e) => (e && typeof e === 'object' && !Array.isArray(e) ? e : { key: e as Element['key'] }));
-    return this.elements(s, els, true, 0);
+    return this.elements(s, els, true, 0, opts.ifExists);
   }
 
-  private elements(s: SetRef, elements: Element[], del: boolean, flags: number): this {
+  private elements(s: SetRef, elements: Element[], del: boolean, flags: number, ifExists = false): this {
     if (!Array.isArray(elements)) throw new ValidationError('elements must be an array');
-    const desc = `${del ? 'delete' : 'add'} element ${s.family} ${s.table} ${s.set} (${elements.length})`;
-    const cmd = del ? NFT_MSG.DELSETELEM : NFT_MSG.NEWSETELEM;
+    const desc = `${del ? (ifExists ? 'destroy' : 'delete') : 'add'} element ${s.family} ${s.table} ${s.set} (${elements.length})`;
+    const cmd = del ? (ifExists ? NFT_MSG.DESTROYSETELEM : NFT_MSG.DELSETELEM) : NFT_MSG.NEWSETELEM;
     const known = this.declared.get(key(s.family, s.table, s.set));
     if (known === null) throw new ValidationError(`${desc}: the set is deleted earlier in this transaction`);
     const build = (info: SetInfo) => elementMsgs(cmd, s, encodeElements(info, elements, del, desc), flags);
@@ -243,6 +245,11 @@ const ATTR_NAMES: Record<number, string[]> = {
   [NFT_MSG.NEWSETELEM]: ['', 'table', 'set', 'elements', 'set id'],
   [NFT_MSG.DELSETELEM]: ['', 'table', 'set', 'elements', 'set id'],
 };
+ATTR_NAMES[NFT_MSG.DESTROYTABLE] = ATTR_NAMES[NFT_MSG.DELTABLE];
+ATTR_NAMES[NFT_MSG.DESTROYCHAIN] = ATTR_NAMES[NFT_MSG.DELCHAIN];
+ATTR_NAMES[NFT_MSG.DESTROYRULE] = ATTR_NAMES[NFT_MSG.DELRULE];
+ATTR_NAMES[NFT_MSG.DESTROYSET] = ATTR_NAMES[NFT_MSG.DELSET];
+ATTR_NAMES[NFT_MSG.DESTROYSETELEM] = ATTR_NAMES[NFT_MSG.DELSETELEM];
 
 /**
  * Names what the kernel's extended ACK offset points at in a message we
@@ -257,7 +264,7 @@ export function describeOffset(msg: Buffer | undefined, off: number | undefined)
     if (len < 4) break;
     if (off >= p && off < p + len) {
       const name = ATTR_NAMES[type]?.[t] || `attribute ${t}`;
-      const list = (type === NFT_MSG.NEWRULE && t === 4) || ((type === NFT_MSG.NEWSETELEM || type === NFT_MSG.DELSETELEM) && t === 3);
+      const list = (type === NFT_MSG.NEWRULE && t === 4) || ((type === NFT_MSG.NEWSETELEM || type === NFT_MSG.DELSETELEM || type === NFT_MSG.DESTROYSETELEM) && t === 3);
       if (!list) return name;
       let idx = 0;
       for (let q = p + 4; q + 4 <= p + len; idx++) {
