@@ -41,6 +41,10 @@ const IP_RULES: Rule[] = [
   { ...T, chain: 'forward', stmts: [{ match: 'meta mark', op: '==', set: 'marks' }, { match: 'tcp dport', op: '==', value: '1000-2000' }, { verdict: 'accept' }] },
   { ...T, chain: 'forward', stmts: [{ match: 'tcp dport', op: '==', value: [22, 80, 443] }, { verdict: 'accept' }] },
   { ...T, chain: 'forward', stmts: [{ match: 'ip daddr', op: '!=', value: ['10.0.0.0/8', '192.168.1.1', '192.168.7.1-192.168.7.9'] }, { match: 'oifname', op: '==', value: ['eth0', 'eth1'] }, { verdict: 'drop' }] },
+  // nft puts reject's `meta l4proto tcp` first in the rule and lists it; so do we.
+  { ...T, chain: 'forward', stmts: [{ match: 'meta l4proto', op: '==', value: 'tcp' }, { match: 'iifname', op: '==', value: 'eth9' }, { log: { prefix: 'dropped: ', level: 'info' } }, { limit: { rate: 10, per: 'second' } }, { reject: { with: 'tcp reset' } }] },
+  { ...T, chain: 'forward', stmts: [{ match: 'iifname', op: '==', value: 'eth8' }, { mangle: 'meta mark', value: 42 }, { mangle: 'ct mark', value: 7 }, { log: {} }, { reject: {} }] },
+  { ...T, chain: 'forward', stmts: [{ match: 'iifname', op: '==', value: 'eth7' }, { reject: { with: 'icmp host-unreachable' } }] },
   { ...T, chain: 'fw', stmts: [{ match: 'ip daddr', op: '!=', value: '10.0.0.1' }, { verdict: 'return' }] },
   { ...T, chain: 'fw', comment: 'the end', stmts: [{ verdict: 'drop' }] },
 ];
@@ -79,6 +83,9 @@ table ip cnm {
     meta mark @marks tcp dport 1000-2000 accept
     tcp dport { 22, 80, 443 } accept
     ip daddr != { 10.0.0.0/8, 192.168.1.1, 192.168.7.1-192.168.7.9 } oifname { "eth0", "eth1" } drop
+    iifname "eth9" log prefix "dropped: " level info limit rate 10/second reject with tcp reset
+    iifname "eth8" meta mark set 42 ct mark set 7 log reject
+    iifname "eth7" reject with icmp host-unreachable
   }
 }
 add rule ip cnm fw ip daddr != 10.0.0.1 return
@@ -102,6 +109,10 @@ const INET_RULES: Rule[] = [
   { ...I, chain: 'input', stmts: [{ match: ['ip daddr', 'meta l4proto', 'th dport'], op: '==', set: 'svc' }, { verdict: 'accept' }] },
   { ...I, chain: 'input', stmts: [{ match: 'meta l4proto', op: '==', value: 'icmp' }, { verdict: 'accept' }] },
   { ...I, chain: 'input', stmts: [{ match: 'ip6 saddr', op: '==', value: ['2001:db8::5', 'fd00::/8'] }, { match: 'udp dport', op: '==', value: [53, 5353] }, { verdict: 'accept' }] },
+  { ...I, chain: 'input', stmts: [{ match: 'iifname', op: '==', value: 'x1' }, { reject: {} }] },
+  { ...I, chain: 'input', stmts: [{ match: 'ip saddr', op: '==', value: '1.2.3.4' }, { reject: {} }] },
+  { ...I, chain: 'input', stmts: [{ match: 'ip6 saddr', op: '==', value: '::1' }, { reject: { with: 'icmpv6 admin-prohibited' } }] },
+  { ...I, chain: 'input', stmts: [{ match: 'iifname', op: '==', value: 'x2' }, { limit: { rate: 5, per: 'minute', burst: 10, over: true } }, { log: { group: 2 } }, { reject: { with: 'icmpx admin-prohibited' } }] },
   { ...I, chain: 'pre', stmts: [{ match: 'ip daddr', op: '==', value: '1.2.3.4' }, { match: 'tcp dport', op: '==', value: 80 }, { nat: 'dnat', family: 'ip', addr: '10.0.0.2', port: 8080 }] },
   { ...I, chain: 'pre', stmts: [{ match: 'ip6 daddr', op: '==', value: '2001:db8::1' }, { match: 'tcp dport', op: '==', value: 80 }, { nat: 'dnat', family: 'ip6', addr: 'fd00::2', port: 8080 }] },
 ];
@@ -117,6 +128,10 @@ table inet cnm6 {
     ip daddr . meta l4proto . th dport @svc accept
     meta l4proto icmp accept
     ip6 saddr { fd00::/8, 2001:db8::5 } udp dport { 53, 5353 } accept
+    iifname "x1" reject
+    ip saddr 1.2.3.4 reject
+    ip6 saddr ::1 reject with icmpv6 admin-prohibited
+    iifname "x2" limit rate over 5/minute burst 10 packets log group 2 reject with icmpx admin-prohibited
   }
   chain pre { type nat hook prerouting priority dstnat; policy accept;
     ip daddr 1.2.3.4 tcp dport 80 dnat ip to 10.0.0.2:8080
@@ -265,12 +280,13 @@ describe('nftables', function () {
 
   it('unknown expressions are kept raw and survive a round trip', async () => {
     await withNftNs(async (nft, ns) => {
-      nftFile(ns.name!, 'table ip t {\n chain c {\n limit rate 10/second accept\n ip ttl 64 log prefix "x"\n tcp flags syn counter\n }\n' +
+      nftFile(ns.name!, 'table ip t {\n chain c {\n limit rate 10/second accept\n ip ttl 64 log prefix "x" quota 10 mbytes\n tcp flags syn counter\n }\n' +
         ' chain d {\n tcp flags syn tcp option maxseg size set 1400\n }\n}\n');
       const rules = await nft.listRules({ family: 'ip', table: 't', chain: 'c' });
       assert.strictEqual(rules.length, 3);
       const raw = (rs: typeof rules) => rs.flatMap((r) => r.stmts.filter((s: any) => s.expr).map((s: any) => s.expr.type));
-      assert.deepStrictEqual(raw(rules), ['limit', 'payload', 'cmp', 'log', 'payload', 'bitwise', 'cmp']);
+      assert.deepStrictEqual(raw(rules), ['payload', 'cmp', 'quota', 'payload', 'bitwise', 'cmp']);
+      assert.deepStrictEqual(rules[0].stmts, [{ limit: { rate: 10, per: 'second' } }, { verdict: 'accept' }]);
       // An expression libnftnl-free decoding does not know (exthdr) stays as its attribute bytes.
       const d = await nft.listRules({ family: 'ip', table: 't', chain: 'd' });
       const ex: any = d[0].stmts.find((s: any) => s.expr?.type === 'exthdr');

@@ -60,7 +60,20 @@ export interface RedirStmt { redirect: { port?: number; portMax?: number; flags?
 /** A kernel expression as is (also what unknown expressions decode to). */
 export interface RawStmt { expr: LowExpr }
 
-export type Stmt = MatchStmt | LookupStmt | VmapStmt | VerdictStmt | CounterStmt | NatStmt | MasqStmt | RedirStmt | RawStmt;
+export type LogLevel = 'emerg' | 'alert' | 'crit' | 'err' | 'warn' | 'notice' | 'info' | 'debug' | 'audit';
+/** `log [prefix "..."] [level L] [group N]` (level warn is the kernel's default and reads back as absent). */
+export interface LogStmt { log: { prefix?: string; level?: LogLevel; group?: number } }
+/** `reject [with tcp reset | icmp CODE | icmpv6 CODE | icmpx CODE]`, e.g. `{ reject: { with: 'icmp host-unreachable' } }`. */
+export interface RejectStmt { reject: { with?: string } }
+/** `limit rate [over] N/UNIT [burst B packets]`; `bytes: true` counts bytes. */
+export interface LimitStmt { limit: { rate: number; per: 'second' | 'minute' | 'hour' | 'day' | 'week'; burst?: number; bytes?: boolean; over?: boolean } }
+/** `meta mark set N` / `ct mark set N` (nft JSON calls this "mangle"). */
+export interface MangleStmt { mangle: 'meta mark' | 'ct mark'; value: number }
+/** `notrack`. */
+export interface NotrackStmt { notrack: true }
+
+export type Stmt = MatchStmt | LookupStmt | VmapStmt | VerdictStmt | CounterStmt | NatStmt | MasqStmt | RedirStmt
+  | LogStmt | RejectStmt | LimitStmt | MangleStmt | NotrackStmt | RawStmt;
 
 // ---- fields -------------------------------------------------------------
 
@@ -142,6 +155,15 @@ function fieldDef(f: string): FieldDef {
   if (!d) throw new ValidationError(`unknown match field ${JSON.stringify(f)} (known: ${Object.keys(FIELDS).join(', ')})`);
   return d;
 }
+
+const LOG_LEVELS: LogLevel[] = ['emerg', 'alert', 'crit', 'err', 'warn', 'notice', 'info', 'debug', 'audit'];
+const LIMIT_UNITS: Record<string, number> = { second: 1, minute: 60, hour: 3600, day: 86400, week: 604800 };
+const REJECT_CODES: Record<string, Record<string, number>> = {
+  icmp: { 'net-unreachable': 0, 'host-unreachable': 1, 'prot-unreachable': 2, 'port-unreachable': 3, 'net-prohibited': 9, 'host-prohibited': 10, 'admin-prohibited': 13 },
+  icmpv6: { 'no-route': 0, 'admin-prohibited': 1, 'addr-unreachable': 3, 'port-unreachable': 4, 'policy-fail': 5, 'reject-route': 6 },
+  icmpx: { 'no-route': 0, 'port-unreachable': 1, 'host-unreachable': 2, 'admin-prohibited': 3 },
+};
+const REJECT_ICMP = 0, REJECT_TCP_RST = 1, REJECT_ICMPX = 2;
 
 // ---- encoding -----------------------------------------------------------
 
@@ -395,6 +417,29 @@ function encodeNat(ctx: EncCtx, s: NatStmt, out: LowExpr[]): void {
   out.push(e);
 }
 
+function encodeReject(ctx: EncCtx, how: string | undefined, out: LowExpr[]): void {
+  if (how === undefined) {
+    // nft's default: ICMP port unreachable of the packet's family.
+    const v4 = ctx.family === 'ip' || ctx.nfproto === 'ipv4';
+    const v6 = ctx.family === 'ip6' || ctx.nfproto === 'ipv6';
+    out.push(v4 ? { type: 'reject', rejectType: REJECT_ICMP, code: 3 } : v6 ? { type: 'reject', rejectType: REJECT_ICMP, code: 4 }
+      : { type: 'reject', rejectType: REJECT_ICMPX, code: 1 });
+    return;
+  }
+  if (how === 'tcp reset') {
+    if (ctx.l4proto && ctx.l4proto !== 'tcp') throw new ValidationError(`reject with tcp reset after a ${ctx.l4proto} match`);
+    // Like nft, the dependency goes first in the rule (and reads back as `meta l4proto tcp`).
+    if (!ctx.l4proto) { out.unshift(...DEPS.tcp); ctx.l4proto = 'tcp'; }
+    out.push({ type: 'reject', rejectType: REJECT_TCP_RST, code: 0 });
+    return;
+  }
+  const m = typeof how === 'string' ? how.match(/^(icmp|icmpv6|icmpx) (\S+)$/) : null;
+  if (!m || !(m[2] in REJECT_CODES[m[1]])) throw new ValidationError(`invalid reject ${JSON.stringify(how)} (tcp reset, icmp|icmpv6|icmpx CODE)`);
+  if (m[1] === 'icmp' && (ctx.family === 'ip6' || ctx.nfproto === 'ipv6')) throw new ValidationError(`reject with icmp in an IPv6 context`);
+  if (m[1] === 'icmpv6' && (ctx.family === 'ip' || ctx.nfproto === 'ipv4')) throw new ValidationError(`reject with icmpv6 in an IPv4 context`);
+  out.push({ type: 'reject', rejectType: m[1] === 'icmpx' ? REJECT_ICMPX : REJECT_ICMP, code: REJECT_CODES[m[1]][m[2]] });
+}
+
 /** Compiles statements to kernel expressions. */
 export function encodeStmts(stmts: Stmt[], family: Family, setInfo?: EncCtx['setInfo'], anon?: EncCtx['anon']): LowExpr[] {
   if (!Array.isArray(stmts)) throw new ValidationError('rule statements must be an array');
@@ -429,6 +474,39 @@ export function encodeStmts(stmts: Stmt[], family: Family, setInfo?: EncCtx['set
       const f = natFlags(o.flags) | (e.regProtoMin ? NF_NAT_RANGE.PROTO_SPECIFIED : 0);
       if (f) e.flags = f;
       out.push(e);
+    } else if ('log' in s) {
+      const o = s.log ?? {};
+      const e: LowExpr = { type: 'log' };
+      if (o.prefix !== undefined) {
+        if (typeof o.prefix !== 'string' || Buffer.byteLength(o.prefix) > 127) throw new ValidationError(`log prefix: at most 127 bytes`);
+        e.prefix = o.prefix;
+      }
+      if (o.group !== undefined) {
+        if (o.level !== undefined) throw new ValidationError('log: level and group exclude each other');
+        if (!Number.isInteger(o.group) || o.group < 0 || o.group > 65535) throw new ValidationError(`invalid log group ${o.group}`);
+        e.group = o.group;
+      }
+      if (o.level !== undefined) {
+        const l = LOG_LEVELS.indexOf(o.level);
+        if (l < 0) throw new ValidationError(`invalid log level ${JSON.stringify(o.level)} (${LOG_LEVELS.join(', ')})`);
+        if (o.level !== 'warn') e.level = l;  // the kernel's default, not dumped back
+      }
+      out.push(e);
+    } else if ('reject' in s) {
+      encodeReject(ctx, s.reject?.with, out);
+    } else if ('limit' in s) {
+      const o = s.limit;
+      if (!o || !Number.isInteger(o.rate) || o.rate <= 0) throw new ValidationError(`limit: rate must be a positive integer`);
+      if (!(o.per in LIMIT_UNITS)) throw new ValidationError(`limit: per must be one of ${Object.keys(LIMIT_UNITS).join(', ')}`);
+      const burst = o.burst ?? (o.bytes ? 0 : 5);
+      if (!Number.isInteger(burst) || burst < 0) throw new ValidationError(`limit: invalid burst ${o.burst}`);
+      out.push({ type: 'limit', rate: o.rate, unit: LIMIT_UNITS[o.per], burst, limitType: o.bytes ? 1 : 0, flags: o.over ? 1 : 0 });
+    } else if ('mangle' in s) {
+      if (s.mangle !== 'meta mark' && s.mangle !== 'ct mark') throw new ValidationError(`mangle: only 'meta mark' and 'ct mark' (got ${JSON.stringify(s.mangle)})`);
+      out.push({ type: 'immediate', dreg: NFT_REG_1, data: mark.encode(s.value, s.mangle) },
+        s.mangle === 'meta mark' ? { type: 'meta', key: META_KEYS.mark, sreg: NFT_REG_1 } : { type: 'ct', key: CT_KEYS.mark, sreg: NFT_REG_1 });
+    } else if ('notrack' in s) {
+      out.push({ type: 'notrack' });
     } else if ('expr' in s) {
       if (!s.expr || typeof s.expr.type !== 'string') throw new ValidationError('raw expression needs a type');
       out.push(s.expr);
@@ -605,6 +683,39 @@ export function decodeStmts(exprs: LowExpr[], family: Family | string): Stmt[] {
       continue;
     }
     if (e.type === 'counter') { slots.push({ counter: { packets: e.packets ?? 0, bytes: e.bytes ?? 0 } }); continue; }
+    if (e.type === 'log' && (e.flags ?? 0) === 0) {
+      const o: LogStmt['log'] = {};
+      if (e.prefix !== undefined) o.prefix = e.prefix;
+      if (e.group !== undefined) o.group = e.group;
+      if (e.level !== undefined && e.level !== 4) o.level = LOG_LEVELS[e.level];
+      if ((e.snaplen ?? 0) === 0 && (e.qthreshold ?? 0) === 0 && (e.level === undefined || LOG_LEVELS[e.level])) { slots.push({ log: o }); continue; }
+    }
+    if (e.type === 'reject') {
+      const r = decodeReject(e, nf);
+      slots.push(r ?? raw(e));
+      continue;
+    }
+    if (e.type === 'limit' && (e.flags ?? 0) <= 1 && (e.limitType ?? 0) <= 1) {
+      const per = Object.entries(LIMIT_UNITS).find(([, v]) => v === e.unit)?.[0];
+      if (per) {
+        const o: LimitStmt['limit'] = { rate: e.rate, per: per as LimitStmt['limit']['per'] };
+        const bytes = e.limitType === 1;
+        if (e.burst !== (bytes ? 0 : 5)) o.burst = e.burst;
+        if (bytes) o.bytes = true;
+        if (e.flags === 1) o.over = true;
+        slots.push({ limit: o });
+        continue;
+      }
+    }
+    if ((e.type === 'meta' || e.type === 'ct') && e.sreg !== undefined && e.key === (e.type === 'meta' ? META_KEYS.mark : CT_KEYS.mark) && e.dir === undefined) {
+      const src2 = regs.get(reg32(e.sreg));
+      if (src2?.kind === 'imm' && src2.data.length === 4) {
+        consume(src2);
+        slots.push({ mangle: e.type === 'meta' ? 'meta mark' : 'ct mark', value: src2.data.readUInt32LE(0) });
+        continue;
+      }
+    }
+    if (e.type === 'notrack') { slots.push({ notrack: true }); continue; }
     if (e.type === 'nat') {
       const s = decodeNat(e, regs, consume);
       slots.push(s ?? raw(e));
@@ -625,6 +736,16 @@ export function decodeStmts(exprs: LowExpr[], family: Family | string): Stmt[] {
     slots.push(raw(e));
   }
   return foldDependencies(slots.filter((s): s is Stmt => s !== null), family);
+}
+
+function decodeReject(e: LowExpr, nf: string | undefined): RejectStmt | undefined {
+  if (e.rejectType === REJECT_TCP_RST) return { reject: { with: 'tcp reset' } };
+  const kind = e.rejectType === REJECT_ICMPX ? 'icmpx' : e.rejectType === REJECT_ICMP ? (nf === 'ipv6' ? 'icmpv6' : 'icmp') : undefined;
+  if (!kind) return undefined;
+  const dflt = kind === 'icmpx' ? 1 : kind === 'icmpv6' ? 4 : 3;
+  if (e.code === dflt && (kind === 'icmpx' ? nf === undefined : nf !== undefined)) return { reject: {} };
+  const name = Object.entries(REJECT_CODES[kind]).find(([, v]) => v === e.code)?.[0];
+  return name ? { reject: { with: `${kind} ${name}` } } : undefined;
 }
 
 function decodeNat(e: LowExpr, regs: Map<number, RegVal>, consume: (rv: RegVal) => void): NatStmt | undefined {
@@ -708,3 +829,7 @@ export const dnatMap = (key: Field | Field[], set: string, family: 'ip' | 'ip6' 
   ({ nat: 'dnat', family, map: { key, set, ports } });
 export const masquerade = (port?: number): MasqStmt => ({ masquerade: port === undefined ? {} : { port } });
 export const redirect = (port?: number): RedirStmt => ({ redirect: port === undefined ? {} : { port } });
+export const log = (prefix?: string, level?: LogLevel): LogStmt => ({ log: { ...(prefix !== undefined ? { prefix } : {}), ...(level ? { level } : {}) } });
+export const reject = (how?: string): RejectStmt => ({ reject: how === undefined ? {} : { with: how } });
+export const limit = (rate: number, per: LimitStmt['limit']['per'], burst?: number): LimitStmt => ({ limit: { rate, per, ...(burst !== undefined ? { burst } : {}) } });
+export const setMark = (value: number, on: 'meta mark' | 'ct mark' = 'meta mark'): MangleStmt => ({ mangle: on, value });
