@@ -96,6 +96,7 @@ const I = { family: 'inet' as const, table: 'cnm6' };
 const INET_SETS: NftSet[] = [
   { ...I, name: 'v6', type: 'ipv6_addr', flags: ['interval'], elements: [{ key: 'fd00::/64' }, { key: '2001:db8::1' }] },
   { ...I, name: 'svc', type: 'ipv4_addr . inet_proto . inet_service', elements: [{ key: ['10.0.0.1', 'tcp', 22] }] },
+  { ...I, name: 'acl', type: 'ipv4_addr . inet_service', flags: ['interval'], elements: [{ key: ['1.2.3.4', 22] }, { key: ['10.0.0.0/8', '80-90'] }, { key: ['192.168.0.1-192.168.0.9', 443] }] },
 ];
 const INET_CHAINS: Chain[] = [
   { ...I, name: 'input', type: 'filter', hook: 'input', priority: 0, policy: 'accept' },
@@ -108,6 +109,7 @@ const INET_RULES: Rule[] = [
   { ...I, chain: 'input', stmts: [{ match: 'ip6 daddr', op: '==', value: 'fd00:1::/48' }, { verdict: 'drop' }] },
   { ...I, chain: 'input', stmts: [{ match: ['ip daddr', 'meta l4proto', 'th dport'], op: '==', set: 'svc' }, { verdict: 'accept' }] },
   { ...I, chain: 'input', stmts: [{ match: 'meta l4proto', op: '==', value: 'icmp' }, { verdict: 'accept' }] },
+  { ...I, chain: 'input', stmts: [{ match: ['ip saddr', 'tcp dport'], op: '==', set: 'acl' }, { verdict: 'accept' }] },
   { ...I, chain: 'input', stmts: [{ match: 'ip6 saddr', op: '==', value: ['2001:db8::5', 'fd00::/8'] }, { match: 'udp dport', op: '==', value: [53, 5353] }, { verdict: 'accept' }] },
   { ...I, chain: 'input', stmts: [{ match: 'iifname', op: '==', value: 'x1' }, { reject: {} }] },
   { ...I, chain: 'input', stmts: [{ match: 'ip saddr', op: '==', value: '1.2.3.4' }, { reject: {} }] },
@@ -120,6 +122,7 @@ const INET_TEXT = `
 table inet cnm6 {
   set v6 { type ipv6_addr; flags interval; elements = { fd00::/64, 2001:db8::1 } }
   set svc { type ipv4_addr . inet_proto . inet_service; elements = { 10.0.0.1 . tcp . 22 } }
+  set acl { type ipv4_addr . inet_service; flags interval; elements = { 1.2.3.4 . 22, 10.0.0.0/8 . 80-90, 192.168.0.1-192.168.0.9 . 443 } }
   chain input { type filter hook input priority 0; policy accept;
     ct state invalid drop
     ip saddr 10.1.0.0/16 tcp dport 22 accept
@@ -127,6 +130,7 @@ table inet cnm6 {
     ip6 daddr fd00:1::/48 drop
     ip daddr . meta l4proto . th dport @svc accept
     meta l4proto icmp accept
+    ip saddr . tcp dport @acl accept
     ip6 saddr { fd00::/8, 2001:db8::5 } udp dport { 53, 5353 } accept
     iifname "x1" reject
     ip saddr 1.2.3.4 reject

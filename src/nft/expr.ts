@@ -335,10 +335,11 @@ function encodeMatch(ctx: EncCtx, s: MatchStmt, out: LowExpr[]): void {
 
 /** Loads fields into consecutive registers, as nft does for concatenations. */
 function loadKey(ctx: EncCtx, fields: Field[], out: LowExpr[]): void {
+  // Dependencies first: they use register 1 too, which the key loads fill.
+  const defs = fields.map((f) => fieldDef(f));
+  defs.forEach((def, i) => dependencies(ctx, def, fields[i], out));
   let words = 0;
-  fields.forEach((f, i) => {
-    const def = fieldDef(f);
-    dependencies(ctx, def, f, out);
+  defs.forEach((def, i) => {
     out.push(loadExpr(def.load, i === 0 ? NFT_REG_1 : NFT_REG32_00 + words));
     words += pad4(def.type.len) / 4;
   });
@@ -778,25 +779,41 @@ function decodeNat(e: LowExpr, regs: Map<number, RegVal>, consume: (rv: RegVal) 
   return s;
 }
 
-/** Drops the dependencies nft (and encodeStmts) add: `meta l4proto tcp` before `th dport` reads as `tcp dport`. */
+/** Fields a statement reads (match, lookup, vmap keys; nat map keys). */
+function stmtFields(s: Stmt | undefined): string[] {
+  if (!s) return [];
+  if ('match' in s) return Array.isArray(s.match) ? s.match : [s.match];
+  if ('vmap' in s) return Array.isArray(s.key) ? s.key : [s.key];
+  return [];
+}
+
+function isDep(s: Stmt, family: Family | string): 'l4' | 'nf' | undefined {
+  if (!('match' in s) || 'set' in s || (s.op ?? '==') !== '==' || typeof s.value !== 'string') return undefined;
+  if (s.match === 'meta l4proto' && (s.value === 'tcp' || s.value === 'udp')) return 'l4';
+  if (s.match === 'meta nfproto' && family === 'inet' && (s.value === 'ipv4' || s.value === 'ipv6')) return 'nf';
+  return undefined;
+}
+
+/**
+ * Drops the dependencies nft (and encodeStmts) add, as nft shows rules:
+ * `meta l4proto tcp` before `th dport 80` reads as `tcp dport 80`, `meta
+ * nfproto ipv4` before `ip saddr` in an inet table disappears. A run of
+ * dependencies is folded when the statement right after it needs them.
+ */
 function foldDependencies(stmts: Stmt[], family: Family | string): Stmt[] {
   const out: Stmt[] = [];
   let l4: string | undefined;
   let nfp: string | undefined;
   for (let i = 0; i < stmts.length; i++) {
     const s = stmts[i];
-    const next = stmts[i + 1];
-    const nextFields = next && 'match' in next ? (Array.isArray(next.match) ? next.match : [next.match]) : next && 'vmap' in next ? (Array.isArray(next.key) ? next.key : [next.key]) : [];
-    if ('match' in s && !('set' in s) && (s.op ?? '==') === '==' && typeof s.value !== 'object') {
-      if (s.match === 'meta l4proto' && (s.value === 'tcp' || s.value === 'udp') && !l4 && nextFields.some((f) => f.startsWith('th '))) {
-        l4 = s.value;
-        continue;
-      }
-      if (s.match === 'meta nfproto' && family === 'inet' && (s.value === 'ipv4' || s.value === 'ipv6') && !nfp &&
-          nextFields.some((f) => FIELDS[f as Field]?.nfproto === s.value)) {
-        nfp = s.value;
-        continue;
-      }
+    const kind = isDep(s, family);
+    if (kind) {
+      let j = i;
+      while (j < stmts.length && isDep(stmts[j], family)) j++;
+      const fields = stmtFields(stmts[j]);
+      const v = (s as MatchStmt).value as string;
+      if (kind === 'l4' && !l4 && fields.some((f) => f.startsWith('th '))) { l4 = v; continue; }
+      if (kind === 'nf' && !nfp && fields.some((f) => FIELDS[f as Field]?.nfproto === v)) { nfp = v; continue; }
     }
     if (l4 && ('match' in s || 'vmap' in s)) {
       const ren = (f: Field): Field => (f.startsWith('th ') ? (`${l4} ${f.slice(3)}` as Field) : f);

@@ -9,7 +9,7 @@ import {
   UDATA_SET_DATABYTEORDER, UDATA_SET_DATA_INTERVAL, UDATA_SET_KEYBYTEORDER, BYTEORDER,
 } from './constants';
 import { checkHandle, checkObjName, famOf, familyNum, flagBits, flagNames } from './common';
-import { KeyType, Value, decodeValue, encodeValue, keyType, keyTypeFromId, DATATYPES } from './datatype';
+import { DataType, KeyType, Value, decodeValue, encodeValue, keyType, keyTypeFromId, DATATYPES, pad4 } from './datatype';
 import { Verdict, verdictData, verdictFrom } from './expr';
 import { buildUdata, commentOf, commentUdata, parseUdata, u32 } from './udata';
 
@@ -76,8 +76,12 @@ export function setMsg(cmd: number, s: Partial<NftSet> & { family: Family; table
   if (s.handle !== undefined) o.handle = checkHandle(s.handle, 'set');
   if (cmd === NFT_MSG.NEWSET) {
     const info = setInfo(s as NftSet);
-    if (info.interval && info.key.fields.length > 1) throw new ValidationError(`set ${s.name}: interval sets with concatenated keys are not supported yet`);
     let bits = flagBits(s.flags, SET_FLAG_BITS, 'set') | extraFlags;
+    if (info.interval && info.key.fields.length > 1) {
+      // Concatenated intervals: the kernel's pipapo set needs each field's length.
+      bits |= SET_FLAGS.concat;
+      o.fieldLens = info.key.fields.map((f) => f.len);
+    }
     o.keyType = info.key.id;
     o.keyLen = info.key.len;
     const ud = [{ type: UDATA_SET_KEYBYTEORDER, value: u32(info.key.byteorder) }];
@@ -154,32 +158,62 @@ function subOne(b: Buffer): Buffer {
   return out;
 }
 
-/** Interval [start, end) of a key "a.b.c.d/len", "a-b" or a single value. */
-function intervalOf(info: SetInfo, key: ElementKey, what: string): { start: Buffer; end?: Buffer } {
-  const t = info.key.fields[0];
-  if (typeof key === 'string' && key.includes('/') && (t === DATATYPES.ipv4_addr || t === DATATYPES.ipv6_addr)) {
-    const [addr, lenStr] = key.split('/');
+/** Inclusive range [start, last] of one field value: "a.b.c.d/len", "a-b" or a single value. */
+function fieldRange(t: DataType, v: Value, what: string): { start: Buffer; last: Buffer } {
+  if (typeof v === 'string' && v.includes('/') && (t === DATATYPES.ipv4_addr || t === DATATYPES.ipv6_addr)) {
+    const [addr, lenStr] = v.split('/');
     const start = t.encode(addr, what);
     const max = start.length * 8;
-    if (!/^\d+$/.test(lenStr) || Number(lenStr) > max) throw new ValidationError(`invalid prefix in ${what}: ${key}`);
+    if (!/^\d+$/.test(lenStr) || Number(lenStr) > max) throw new ValidationError(`invalid prefix in ${what}: ${v}`);
     const bits = Number(lenStr);
     const last = Buffer.from(start);
     for (let i = 0; i < last.length; i++) {
       const keep = bits >= (i + 1) * 8 ? 0xff : bits > i * 8 ? (0xff << (8 - (bits - i * 8))) & 0xff : 0;
-      if (start[i] & ~keep) throw new ValidationError(`${what}: ${key} has host bits set`);
+      if (start[i] & ~keep) throw new ValidationError(`${what}: ${v} has host bits set`);
       last[i] = start[i] | (~keep & 0xff);
     }
-    return { start, end: addOne(last) };
+    return { start, last };
   }
-  if (typeof key === 'string' && /^[^-]+-[^-]+$/.test(key) && t !== DATATYPES.ifname) {
-    const [a, b] = key.split('-');
+  if (typeof v === 'string' && /^[^-]+-[^-]+$/.test(v) && t !== DATATYPES.ifname) {
+    const [a, b] = v.split('-');
     const start = t.encode(a, what);
-    const last = t.encode(/^\d+$/.test(b) && t.name !== 'ipv4_addr' ? Number(b) : b, what);
-    if (Buffer.compare(start, last) > 0) throw new ValidationError(`${what}: empty range ${key}`);
-    return { start, end: addOne(last) };
+    const last = t.encode(b, what);
+    if (Buffer.compare(start, last) > 0) throw new ValidationError(`${what}: empty range ${v}`);
+    return { start, last };
   }
-  const start = encodeValue(info.key, typeof key === 'string' && /^\d+$/.test(key) && t === DATATYPES.inet_service ? Number(key) : key, what);
-  return { start, end: addOne(start) };
+  const one = t.encode(typeof v === 'string' && /^\d+$/.test(v) && t === DATATYPES.inet_service ? Number(v) : v, what);
+  return { start: one, last: one };
+}
+
+/** Interval [start, end) of a key (end undefined: to the end of the key space). */
+function intervalOf(info: SetInfo, key: ElementKey, what: string): { start: Buffer; end?: Buffer } {
+  if (Array.isArray(key)) throw new ValidationError(`${what}: expected one ${info.key.name} value, got a list`);
+  const r = fieldRange(info.key.fields[0], key, what);
+  return { start: r.start, end: addOne(r.last) };
+}
+
+/** Concatenated intervals (pipapo sets): key = field starts, keyEnd = field ends (inclusive), each padded to 4 bytes. */
+function concatRange(info: SetInfo, key: ElementKey, what: string): { key: Buffer; keyEnd: Buffer } {
+  const fields = info.key.fields;
+  if (!Array.isArray(key) || key.length !== fields.length) throw new ValidationError(`${what}: expected ${fields.length} values for ${info.key.name}, got ${JSON.stringify(key)}`);
+  const k = Buffer.alloc(info.key.len);
+  const e = Buffer.alloc(info.key.len);
+  let off = 0;
+  fields.forEach((f, i) => {
+    const r = fieldRange(f, key[i], what);
+    r.start.copy(k, off);
+    r.last.copy(e, off);
+    off += pad4(f.len);
+  });
+  return { key: k, keyEnd: e };
+}
+
+/** A field's [start, last] as nft shows it: a value, a prefix or a range. */
+function rangeText(t: DataType, start: Buffer, last: Buffer): Value {
+  if (start.equals(last)) return t.decode(start);
+  const bits = prefixLen(start, last);
+  if (bits !== undefined && (t === DATATYPES.ipv4_addr || t === DATATYPES.ipv6_addr)) return `${t.decode(start)}/${bits}`;
+  return `${t.decode(start)}-${t.decode(last)}`;
 }
 
 /** Native element objects for add/delete (intervals become start + end elements, as nft sends them). */
@@ -188,7 +222,12 @@ export function encodeElements(info: SetInfo, elems: Element[], forDelete: boole
   for (const e of elems) {
     if (!e || typeof e !== 'object' || e.key === undefined) throw new ValidationError(`${what}: element needs a key`);
     const x: any = {};
-    if (info.interval) {
+    if (info.interval && info.key.fields.length > 1) {
+      const r = concatRange(info, e.key, `${what} key`);
+      x.key = r.key;
+      if (!forDelete) x.keyEnd = r.keyEnd;
+      out.push(x);
+    } else if (info.interval) {
       const iv = intervalOf(info, e.key, `${what} key`);
       x.key = iv.start;
       out.push(x);
@@ -246,6 +285,19 @@ export function decodeElements(info: SetInfo, raw: any[]): Element[] {
   };
   // Sorted by key bytes (addresses and ports in numeric order), as nft prints them.
   if (!info.interval) return [...raw].sort((a, b) => Buffer.compare(a.key, b.key)).map(one);
+  if (info.key.fields.length > 1) {
+    return [...raw].sort((a, b) => Buffer.compare(a.key, b.key)).map((x) => {
+      const e = one(x);
+      const end: Buffer = x.keyEnd ?? x.key;
+      let off = 0;
+      e.key = info.key.fields.map((f) => {
+        const v = rangeText(f, x.key.subarray(off, off + f.len), end.subarray(off, off + f.len));
+        off += pad4(f.len);
+        return v;
+      });
+      return e;
+    });
+  }
   const sorted = [...raw].sort((a, b) => Buffer.compare(a.key, b.key) || ((a.flags ?? 0) & 1) - ((b.flags ?? 0) & 1));
   const out: Element[] = [];
   const t = info.key.fields[0];
