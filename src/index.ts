@@ -19,4 +19,4 @@ export { DEFAULT_POOLS } from './cnm/ipam';
 export type { AddressPool } from './cnm/ipam';
 export { Nft, Transaction, NftGenerationError, NftEvents } from './nft';
 export type { NftOptions, TransactionOptions, TransactionResult, Ruleset, AddedRule, Table, Chain, Rule, NftSet, Element, Stmt, Field, Verdict, NftEvent } from './nft';
-export * as nft from './nft/expr';
+export * as stmt from './nft/expr';

@@ -1,5 +1,5 @@
 import * as assert from 'assert';
-import { Nft, NftGenerationError, ValidationError, NetlinkError, Rule, NftSet, Chain } from '../src';
+import { Nft, NftGenerationError, ValidationError, NetlinkError, Rule, NftSet, Chain, stmt } from '../src';
 import { nftCmd, nftFile, nftJson, strip, withNftNs } from './nft-helpers';
 import { rejects } from './helpers';
 
@@ -472,6 +472,17 @@ describe('nftables', function () {
       assert.strictEqual(listed[29999].comment, 'rule 29999 with a comment');
       nftCmd(ns.name!, ['flush', 'ruleset']);
     });
+  });
+
+  it('statement helpers build the typed form', () => {
+    const { match, notMatch, inSet, vmap, counter, accept, drop, jump, goTo, dnat, dnatMap, masquerade, redirect, reject, log } = stmt;
+    assert.deepStrictEqual([notMatch('oifname', 'br0'), match('ip saddr', '172.18.0.0/16'), masquerade()],
+      [{ match: 'oifname', op: '!=', value: 'br0' }, { match: 'ip saddr', op: '==', value: '172.18.0.0/16' }, { masquerade: {} }]);
+    assert.deepStrictEqual(dnatMap(['meta l4proto', 'th dport'], 'ports'), { nat: 'dnat', family: 'ip', map: { key: ['meta l4proto', 'th dport'], set: 'ports', ports: undefined } });
+    assert.deepStrictEqual([inSet('ip saddr', 's'), vmap('iifname', 'vm'), counter(), accept(), drop(), jump('a'), goTo('b')],
+      [{ match: 'ip saddr', op: '==', set: 's' }, { vmap: 'vm', key: 'iifname' }, { counter: {} }, { verdict: 'accept' }, { verdict: 'drop' }, { verdict: { jump: 'a' } }, { verdict: { goto: 'b' } }]);
+    assert.deepStrictEqual([dnat('10.0.0.2', 80), redirect(8080), reject('tcp reset'), log('x: ')],
+      [{ nat: 'dnat', addr: '10.0.0.2', port: 80, family: undefined }, { redirect: { port: 8080 } }, { reject: { with: 'tcp reset' } }, { log: { prefix: 'x: ' } }]);
   });
 
   it('bad input is refused before anything is sent', async () => {
