@@ -24,14 +24,6 @@ const F = 'ip' as const;
 export const TABLE = 'cnm-netlink';
 const T = { family: F, table: TABLE };
 const tag = (id: string) => `cnm:${id}`;
-// `ct status dnat`, which the rule builder has no field for: raw expressions
-// (ct status & IPS_DST_NAT != 0), read back by nft as `ct status dnat`.
-const le32 = (n: number) => { const b = Buffer.alloc(4); b.writeUInt32LE(n); return b; };
-const CT_STATUS_DNAT = [
-  { expr: { type: 'ct', key: 2, dreg: 1 } },
-  { expr: { type: 'bitwise', sreg: 1, dreg: 1, len: 4, mask: le32(0x20), xor: le32(0) } },
-  { expr: { type: 'cmp', sreg: 1, op: 1, data: le32(0) } },
-];
 const short = (id: string) => id.slice(0, 12);
 
 export class NftFirewall implements Firewall {
@@ -81,7 +73,7 @@ export class NftFirewall implements Firewall {
       // Hairpin: a container reaching a published port (its own or a
       // neighbour's) through a host address. The DNATed packet goes back into
       // the bridge; the source is rewritten so the reply comes back through us.
-      ...(n.subnet4 ? [{ chain: 'postrouting', stmts: [{ match: 'oifname', value: br }, { match: 'ip saddr', value: n.subnet4 }, ...CT_STATUS_DNAT, { masquerade: {} }], comment: tag(n.id) } as any] : []),
+      ...(n.subnet4 ? [{ chain: 'postrouting', stmts: [{ match: 'oifname', value: br }, { match: 'ip saddr', value: n.subnet4 }, { match: 'ct status', value: 'dnat' }, { masquerade: {} }], comment: tag(n.id) } as any] : []),
       // The host's own 127.0.0.1 reaching a published port.
       { chain: 'postrouting', stmts: [{ match: 'oifname', value: br }, { match: 'ip saddr', value: '127.0.0.0/8' }, { masquerade: {} }], comment: tag(n.id) },
     ];
@@ -265,16 +257,7 @@ export class NftFirewall implements Firewall {
 }
 
 function describeRule(r: Rule): string {
-  const stmts: any[] = [];
-  for (let i = 0; i < r.stmts.length; i++) {
-    const s: any = r.stmts[i];
-    if (s.expr?.type === 'ct' && s.expr.key === 2 && (r.stmts[i + 2] as any)?.expr?.type === 'cmp') {
-      stmts.push({ text: 'ct status dnat' });
-      i += 2;
-    } else stmts.push(s);
-  }
-  const parts = stmts.map((s: any) => {
-    if (s.text) return s.text;
+  const parts = r.stmts.map((s: any) => {
     if ('match' in s && 'value' in s) return `${s.match} ${s.op === '!=' ? '!= ' : ''}${Array.isArray(s.value) ? s.value.join(',') : s.value}`;
     if ('set' in s && 'match' in s) return `${[].concat(s.match).join(' . ')} ${s.op === '!=' ? '!= ' : ''}@${s.set}`;
     if ('vmap' in s) return `${[].concat(s.key).join(' . ')} vmap @${s.vmap}`;
