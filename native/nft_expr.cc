@@ -164,17 +164,22 @@ static Napi::Object RawExpr(Napi::Env env, const std::string& name, const struct
   return o;
 }
 
+// The name and data attributes of one NFTA_LIST_ELEM (an expression).
+static void ExprNameData(const struct nlattr* elem, std::string* name, const struct nlattr** data) {
+  for (auto* a = (const struct nlattr*)mnl_attr_get_payload(elem);
+       mnl_attr_ok(a, (const char*)mnl_attr_get_payload(elem) + mnl_attr_get_payload_len(elem) - (const char*)a);
+       a = mnl_attr_next(a)) {
+    if (mnl_attr_get_type(a) == NFTA_EXPR_NAME) *name = mnl_attr_get_str(a);
+    else if (mnl_attr_get_type(a) == NFTA_EXPR_DATA) *data = a;
+  }
+}
+
 // Decodes one NFTA_LIST_ELEM: libnftnl parses it inside a one-expression
 // rule message; anything it or our table does not know is kept raw.
 static Napi::Object ParseOne(Napi::Env env, const struct nlattr* elem) {
   std::string name;
   const struct nlattr* data = nullptr;
-  for (auto* a = (const struct nlattr*)mnl_attr_get_payload(elem);
-       mnl_attr_ok(a, (const char*)mnl_attr_get_payload(elem) + mnl_attr_get_payload_len(elem) - (const char*)a);
-       a = mnl_attr_next(a)) {
-    if (mnl_attr_get_type(a) == NFTA_EXPR_NAME) name = mnl_attr_get_str(a);
-    else if (mnl_attr_get_type(a) == NFTA_EXPR_DATA) data = a;
-  }
+  ExprNameData(elem, &name, &data);
   const ExprSpec* spec = FindSpec(name);
   if (!spec) return RawExpr(env, name, data);
   std::vector<char> buf(MNL_NLMSG_HDRLEN + MNL_ALIGN(sizeof(struct nfgenmsg)) + MNL_ALIGN(elem->nla_len) + 64, 0);
@@ -217,12 +222,7 @@ Napi::Array NftDecodeExprs(Napi::Env env, const struct nftnl_rule* r, const stru
     struct nftnl_expr* e = it ? nftnl_expr_iter_next(it) : nullptr;
     std::string name;
     const struct nlattr* data = nullptr;
-    for (auto* a = (const struct nlattr*)mnl_attr_get_payload(elem);
-         mnl_attr_ok(a, (const char*)mnl_attr_get_payload(elem) + mnl_attr_get_payload_len(elem) - (const char*)a);
-         a = mnl_attr_next(a)) {
-      if (mnl_attr_get_type(a) == NFTA_EXPR_NAME) name = mnl_attr_get_str(a);
-      else if (mnl_attr_get_type(a) == NFTA_EXPR_DATA) data = a;
-    }
+    ExprNameData(elem, &name, &data);
     const ExprSpec* spec = FindSpec(name);
     out.Set(i++, spec && e ? Decode(env, *spec, e) : RawExpr(env, name, data));
   }
