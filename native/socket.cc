@@ -9,6 +9,11 @@
 #include <cerrno>
 #include <thread>
 #include <vector>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
 
 #ifndef NETLINK_EXT_ACK
 #define NETLINK_EXT_ACK 11
@@ -38,11 +43,77 @@ static OpenResult OpenIn(int protocol, int nsFd) {
   return r;
 }
 
+// What the socket shares with the writer thread. The fd is closed when the
+// last owner (the JS object or a queued write) lets go, so a write never
+// lands on a closed or reused descriptor.
+struct SocketShared {
+  int fd = -1;
+  std::mutex m;
+  bool closed = false;
+  uv_async_t* wake = nullptr;  // main-loop handle; used only under `m` while !closed
+  std::vector<std::pair<std::vector<uint32_t>, int>> failed;  // (seqs of a failed write, errno)
+  ~SocketShared() { if (fd >= 0) ::close(fd); }
+};
+
+// One writer thread for every socket: sendto() runs the kernel's work for
+// the request (rtnetlink does it inside the call), so doing it here lets the
+// loop thread build and parse messages meanwhile on the other core. Writes
+// to one socket stay in order (one FIFO).
+class Writer {
+ public:
+  static Writer& Get() {
+    static Writer* w = new Writer();  // never destroyed: the thread lives with the process
+    return *w;
+  }
+  void Push(std::shared_ptr<SocketShared> s, std::vector<uint8_t>&& data) {
+    {
+      std::lock_guard<std::mutex> g(m_);
+      q_.push_back({std::move(s), std::move(data)});
+    }
+    cv_.notify_one();
+  }
+
+ private:
+  struct Job { std::shared_ptr<SocketShared> s; std::vector<uint8_t> data; };
+  Writer() { std::thread([this] { Run(); }).detach(); }
+  void Run() {
+    for (;;) {
+      Job j;
+      {
+        std::unique_lock<std::mutex> l(m_);
+        cv_.wait(l, [this] { return !q_.empty(); });
+        j = std::move(q_.front());
+        q_.pop_front();
+      }
+      struct sockaddr_nl sa = {};
+      sa.nl_family = AF_NETLINK;
+      ssize_t n;
+      do {
+        n = sendto(j.s->fd, j.data.data(), j.data.size(), 0, (struct sockaddr*)&sa, sizeof sa);
+      } while (n < 0 && errno == EINTR);
+      if (n >= 0) continue;
+      int err = errno;
+      // Report the failure as an error reply to every request the write carried.
+      std::vector<uint32_t> seqs;
+      int len = (int)j.data.size();
+      for (auto* h = (struct nlmsghdr*)j.data.data(); NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) seqs.push_back(h->nlmsg_seq);
+      std::lock_guard<std::mutex> g(j.s->m);
+      if (j.s->closed) continue;
+      j.s->failed.push_back({std::move(seqs), err});
+      uv_async_send(j.s->wake);
+    }
+  }
+  std::mutex m_;
+  std::condition_variable cv_;
+  std::deque<Job> q_;
+};
+
 class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
  public:
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "NetlinkSocket", {
       InstanceMethod("write", &NetlinkSocket::Write),
+      InstanceMethod("writeAsync", &NetlinkSocket::WriteAsync),
       InstanceMethod("read", &NetlinkSocket::Read),
       InstanceMethod("addMembership", &NetlinkSocket::AddMembership),
       InstanceMethod("dropMembership", &NetlinkSocket::DropMembership),
@@ -85,6 +156,8 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
     socklen_t len = sizeof sa;
     getsockname(fd_, (struct sockaddr*)&sa, &len);
     portId_ = sa.nl_pid;
+    shared_ = std::make_shared<SocketShared>();
+    shared_->fd = fd_;
     buf_.resize(64 * 1024);
     if (info[3].IsFunction()) {
       onReadable_ = Napi::Persistent(info[3].As<Napi::Function>());
@@ -95,6 +168,11 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
       uv_poll_init(loop, poll_, fd_);
       poll_->data = this;
       uv_poll_start(poll_, UV_READABLE, OnPoll);
+      wake_ = new uv_async_t;
+      uv_async_init(loop, wake_, OnWake);
+      wake_->data = this;
+      uv_unref((uv_handle_t*)wake_);
+      shared_->wake = wake_;
       Napi::ObjectWrap<NetlinkSocket>::Ref();  // alive while polling
       polling_ = true;
     }
@@ -113,6 +191,25 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
     // ENOBUFS raises POLLERR, on which libuv stops the handle; the read
     // above consumed the error, so listen again.
     if (status < 0 && self->polling_) uv_poll_start(self->poll_, UV_READABLE, OnPoll);
+  }
+
+  // A write failed on the writer thread: let JS read the error replies.
+  static void OnWake(uv_async_t* h) {
+    auto* self = static_cast<NetlinkSocket*>(h->data);
+    if (!self->polling_) return;
+    Napi::Env env = self->onReadable_.Env();
+    Napi::HandleScope scope(env);
+    self->onReadable_.MakeCallback(env.Global(), {}, *self->asyncContext_);
+  }
+
+  // writeAsync(buf): queued for the writer thread; failures come back as
+  // error replies from read().
+  Napi::Value WriteAsync(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (fd_ < 0 || !wake_) ThrowErrno(env, EBADF, "sendto");
+    auto b = info[0].As<Napi::Buffer<uint8_t>>();
+    Writer::Get().Push(shared_, std::vector<uint8_t>(b.Data(), b.Data() + b.Length()));
+    return Napi::Number::New(env, (double)b.Length());
   }
 
   Napi::Value Write(const Napi::CallbackInfo& info) {
@@ -137,6 +234,24 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
     if (fd_ < 0) return out;
     int maxDgrams = info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 256;
     uint32_t idx = 0;
+    std::vector<std::pair<std::vector<uint32_t>, int>> failed;
+    {
+      std::lock_guard<std::mutex> g(shared_->m);
+      failed.swap(shared_->failed);
+    }
+    for (auto& f : failed) {
+      for (uint32_t seq : f.first) {
+        Napi::Object o = Napi::Object::New(env);
+        o.Set("type", NLMSG_ERROR);
+        o.Set("flags", 0);
+        o.Set("seq", seq);
+        o.Set("pid", portId_);
+        o.Set("error", f.second);
+        o.Set("code", ErrnoCode(f.second));
+        o.Set("writeFailed", true);
+        out.Set(idx++, o);
+      }
+    }
     for (int d = 0; d < maxDgrams; d++) {
       // Size the datagram first: replies larger than the buffer (VF info,
       // big nft rules) must not be truncated.
@@ -210,14 +325,22 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
     return info.Env().Undefined();
   }
   void DoClose() {
+    if (shared_) {
+      std::lock_guard<std::mutex> g(shared_->m);
+      shared_->closed = true;
+    }
     if (polling_) {
       polling_ = false;
       uv_poll_stop(poll_);
       uv_close((uv_handle_t*)poll_, [](uv_handle_t* h) { delete (uv_poll_t*)h; });
       poll_ = nullptr;
+      uv_close((uv_handle_t*)wake_, [](uv_handle_t* h) { delete (uv_async_t*)h; });
+      wake_ = nullptr;
       Napi::ObjectWrap<NetlinkSocket>::Unref();
     }
-    if (fd_ >= 0) { ::close(fd_); fd_ = -1; }
+    // The fd itself closes with the last owner (queued writes may hold it).
+    fd_ = -1;
+    shared_.reset();
   }
   Napi::Value PortId(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), portId_); }
   Napi::Value Fd(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), fd_); }
@@ -232,6 +355,8 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
   uint32_t portId_ = 0;
   bool polling_ = false;
   uv_poll_t* poll_ = nullptr;
+  uv_async_t* wake_ = nullptr;
+  std::shared_ptr<SocketShared> shared_;
   Napi::FunctionReference onReadable_;
   Napi::AsyncContext* asyncContext_ = nullptr;
   std::vector<uint8_t> buf_;

@@ -26,6 +26,7 @@ export interface RawMessage {
 
 export interface NativeSocket {
   write(buf: Buffer): number;
+  writeAsync(buf: Buffer): number;
   read(maxDatagrams?: number): RawMessage[];
   addMembership(group: number): void;
   dropMembership(group: number): void;

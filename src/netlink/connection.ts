@@ -21,6 +21,8 @@ export interface ConnectionOptions {
   onOverrun?: () => void;
   /** Keep the event loop alive while idle (default false: only while requests wait). */
   keepAlive?: boolean;
+  /** sendto() on the loop thread instead of the addon's writer thread. */
+  syncWrites?: boolean;
 }
 
 interface Request {
@@ -66,6 +68,7 @@ export class NetlinkConnection {
   private window: number;
   private closed = false;
   private keepAlive: boolean;
+  private syncWrites: boolean;
   private refed = false;
   onEvent?: (msg: RawMessage) => void;
   onOverrun?: () => void;
@@ -76,6 +79,7 @@ export class NetlinkConnection {
     this.onEvent = opts.onEvent;
     this.onOverrun = opts.onOverrun;
     this.keepAlive = !!opts.keepAlive;
+    this.syncWrites = opts.syncWrites ?? process.env.CNM_SYNC_WRITES === '1';
     this.sock = new native.NetlinkSocket(protocol, opts.netnsFd ?? -1, opts.rcvbuf ?? 8 << 20, () => this.onReadable());
     this.sock.setStrict(true);
     this.refed = true;
@@ -139,8 +143,8 @@ export class NetlinkConnection {
       end.writeUInt32LE(b.endSeq, 8);
       this.batches.set(b.endSeq, b);
       try {
-        this.sock.write(bufs.length === 1 ? bufs[0] : Buffer.concat(bufs));
-        this.sock.write(end);
+        this.send(bufs.length === 1 ? bufs[0] : Buffer.concat(bufs));
+        this.send(end);
       } catch (e: any) {
         this.endBatch(b, this.wrap(e, op));
         return;
@@ -168,6 +172,14 @@ export class NetlinkConnection {
       return;
     }
     b.result.replies[index].push(m.body ?? m);
+  }
+
+  // Writes go to the addon's writer thread: the kernel does a request's work
+  // inside sendto(), so the loop builds and parses on the other core
+  // meanwhile. A failed write comes back as error replies to its requests.
+  private send(buf: Buffer): void {
+    if (this.syncWrites) this.sock.write(buf);
+    else this.sock.writeAsync(buf);
   }
 
   private nextSeq(): number {
@@ -203,7 +215,7 @@ export class NetlinkConnection {
       }
       const out = parts.length === 1 ? parts[0] : Buffer.concat(parts, bytes);
       try {
-        this.sock.write(out);
+        this.send(out);
       } catch (e: any) {
         // The write failed as a whole: fail the requests it carried.
         for (const p of parts) {
