@@ -32,6 +32,22 @@ describe('cnm CLI', function () {
     assert.strictEqual(run1.code, 0, run1.err);
     assert.match(run1.out, /10\.88\.0\.2\/24/);
     assert.match(run1.out, /10\.88\.0\.2\s+box1/);
+    // connect / disconnect a sandbox made by the library to a second network.
+    const { Controller } = require('../src');
+    const ctl = await Controller.open({ stateDir: dir });
+    await ctl.createSandbox({ id: 'lonely' });
+    await ctl.createNetwork({ name: 'second', subnet: '10.89.0.0/24' });
+    await ctl.close();
+    const con = await cnm('network', 'connect', '--ip', '10.89.0.50', '--alias', 'lon', 'second', 'lonely');
+    assert.strictEqual(con.code, 0, con.err);
+    assert.match(con.out, /eth0 10\.89\.0\.50/);
+    const sbs = JSON.parse((await cnm('--json', 'sandbox', 'ls')).out);
+    assert.deepStrictEqual(sbs.map((x: any) => [x.id, x.endpoints[0].ipv4]), [['lonely', '10.89.0.50']]);
+    assert.strictEqual((await cnm('network', 'rm', 'second')).code, 1, 'in use');
+    assert.strictEqual((await cnm('network', 'disconnect', 'second', 'lonely')).code, 0);
+    assert.strictEqual((await cnm('network', 'disconnect', 'second', 'lonely')).code, 1);
+    assert.strictEqual((await cnm('sandbox', 'rm', 'lonely')).code, 0);
+    assert.strictEqual((await cnm('network', 'rm', 'second')).code, 0);
     const exit3 = await cnm('run', '--network', 'clinet', '--', 'sh', '-c', 'exit 3');
     assert.strictEqual(exit3.code, 3);
     assert.strictEqual(JSON.parse((await cnm('--json', 'sandbox', 'ls')).out).length, 0);

@@ -140,6 +140,28 @@ describe('cnm: published ports, NAT and isolation', function () {
     }
   });
 
+  it('embedded DNS forwards names it does not know to the upstream servers', async () => {
+    // An upstream resolver on the host's outside address, knowing one name.
+    const { DnsServer } = require('../src/cnm/dns');
+    const upstream = new DnsServer('198.51.100.1', (name: string, type: string) => (name === 'example.test' && type === 'A' ? ['203.0.113.7'] : undefined), []);
+    await upstream.start();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cnm-dns-'));
+    const c2 = await Controller.open({ stateDir: dir, upstreamDns: ['198.51.100.1'] });
+    try {
+      const n = await c2.createNetwork({ name: 'fwd' });
+      const sb = await c2.createSandbox({ id: 'asker' });
+      await (await n.createEndpoint({ name: 'asker' })).join(sb);
+      const { run } = require('./net-helpers');
+      const ext = await run('ip', ['netns', 'exec', sb.record.netnsName!, 'getent', 'hosts', 'example.test']);
+      assert.match(ext.out, /^203\.0\.113\.7\s+example\.test/);
+      const own = await run('ip', ['netns', 'exec', sb.record.netnsName!, 'getent', 'hosts', 'asker']);
+      assert.match(own.out, /^172\.\d+\.0\.2\s+asker/);
+    } finally {
+      upstream.close();
+      await c2.destroy();
+    }
+  });
+
   it('removes a container\'s rules with it, and a network\'s with the network', async () => {
     await ctl.createNetwork({ name: 'tidy' });
     const before = nftJson();
