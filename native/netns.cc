@@ -13,6 +13,7 @@
 #include <cstring>
 #include <thread>
 #include <memory>
+#include <system_error>
 
 namespace cnm {
 
@@ -21,7 +22,11 @@ struct ThreadResult { int err = 0; const char* step = ""; int fd = -1; std::stri
 template <typename F>
 static ThreadResult OnThread(F f) {
   ThreadResult r;
-  std::thread([&]() { f(r); }).join();
+  try {
+    std::thread([&]() { f(r); }).join();
+  } catch (const std::system_error&) {
+    r.err = EAGAIN; r.step = "pthread_create";
+  }
   return r;
 }
 
@@ -37,7 +42,10 @@ static Napi::Value NetnsNew(const Napi::CallbackInfo& info) {
       r.err = errno; r.step = "mount"; return;
     }
     r.fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-    if (r.fd < 0) { r.err = errno; r.step = "open"; }
+    if (r.fd < 0) {
+      r.err = errno; r.step = "open";
+      if (!path.empty()) umount2(path.c_str(), MNT_DETACH);
+    }
   });
   if (r.err) ThrowErrno(info.Env(), r.err, r.step, path);
   return Napi::Number::New(info.Env(), r.fd);
@@ -52,14 +60,17 @@ static Napi::Value NetnsNewAsync(const Napi::CallbackInfo& info) {
   auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
   auto tsfn = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}), "netnsNewAsync", 0, 1);
   Napi::Promise promise = deferred->Promise();
-  std::thread([path, deferred, tsfn]() mutable {
+  auto work = [path, deferred, tsfn]() mutable {
     auto* r = new ThreadResult();
     if (unshare(CLONE_NEWNET) < 0) { r->err = errno; r->step = "unshare"; }
     else if (!path.empty() && mount("/proc/thread-self/ns/net", path.c_str(), "none", MS_BIND, nullptr) < 0) {
       r->err = errno; r->step = "mount";
     } else {
       r->fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-      if (r->fd < 0) { r->err = errno; r->step = "open"; }
+      if (r->fd < 0) {
+        r->err = errno; r->step = "open";
+        if (!path.empty()) umount2(path.c_str(), MNT_DETACH);
+      }
     }
     tsfn.BlockingCall([deferred, r, path](Napi::Env env, Napi::Function) {
       if (r->err) deferred->Reject(MakeErrnoError(env, r->err, r->step, path));
@@ -67,7 +78,13 @@ static Napi::Value NetnsNewAsync(const Napi::CallbackInfo& info) {
       delete r;
     });
     tsfn.Release();
-  }).detach();
+  };
+  try {
+    std::thread(std::move(work)).detach();
+  } catch (const std::system_error&) {
+    tsfn.Release();
+    deferred->Reject(MakeErrnoError(env, EAGAIN, "pthread_create", path));
+  }
   return promise;
 }
 

@@ -14,6 +14,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <system_error>
 
 #ifndef NETLINK_EXT_ACK
 #define NETLINK_EXT_ACK 11
@@ -39,7 +40,15 @@ static OpenResult OpenIn(int protocol, int nsFd) {
     r.fd = socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
     if (r.fd < 0) { r.err = errno; r.step = "socket"; }
   };
-  if (nsFd < 0) body(); else std::thread(body).join();
+  if (nsFd < 0) {
+    body();
+  } else {
+    try {
+      std::thread(body).join();
+    } catch (const std::system_error& e) {
+      r.fd = -1; r.err = EAGAIN; r.step = "pthread_create";
+    }
+  }
   return r;
 }
 
@@ -84,6 +93,11 @@ class Writer {
         cv_.wait(l, [this] { return !q_.empty(); });
         j = std::move(q_.front());
         q_.pop_front();
+      }
+      {
+        // Closed meanwhile: its requests were already failed; don't act on them.
+        std::lock_guard<std::mutex> g(j.s->m);
+        if (j.s->closed) continue;
       }
       struct sockaddr_nl sa = {};
       sa.nl_family = AF_NETLINK;
@@ -187,7 +201,12 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
     Napi::Env env = self->onReadable_.Env();
     Napi::HandleScope scope(env);
     // MakeCallback drains microtasks, so promises settled in JS run now.
-    self->onReadable_.MakeCallback(env.Global(), {}, *self->asyncContext_);
+    // A throw in JS must reach 'uncaughtException', not abort the process.
+    try {
+      self->onReadable_.MakeCallback(env.Global(), {}, *self->asyncContext_);
+    } catch (const Napi::Error& e) {
+      napi_fatal_exception(env, e.Value());
+    }
     // ENOBUFS raises POLLERR, on which libuv stops the handle; the read
     // above consumed the error, so listen again.
     if (status < 0 && self->polling_) uv_poll_start(self->poll_, UV_READABLE, OnPoll);
@@ -199,7 +218,11 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
     if (!self->polling_) return;
     Napi::Env env = self->onReadable_.Env();
     Napi::HandleScope scope(env);
-    self->onReadable_.MakeCallback(env.Global(), {}, *self->asyncContext_);
+    try {
+      self->onReadable_.MakeCallback(env.Global(), {}, *self->asyncContext_);
+    } catch (const Napi::Error& e) {
+      napi_fatal_exception(env, e.Value());
+    }
   }
 
   // writeAsync(buf): queued for the writer thread; failures come back as
@@ -336,6 +359,8 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
       poll_ = nullptr;
       uv_close((uv_handle_t*)wake_, [](uv_handle_t* h) { delete (uv_async_t*)h; });
       wake_ = nullptr;
+      delete asyncContext_;
+      asyncContext_ = nullptr;
       Napi::ObjectWrap<NetlinkSocket>::Unref();
     }
     // The fd itself closes with the last owner (queued writes may hold it).

@@ -68,10 +68,13 @@ export class Controller {
   private opts: ControllerOptions;
   private locks = new Map<string, Promise<void>>();
   private bridgeIndex = new Map<string, number>();
+  /** Networks being deleted: no new endpoints. */
+  private deleting = new Set<string>();
   /** A just-made sandbox's rtnetlink handle, kept for the join that usually follows. */
   private fresh = new Map<string, { rt: Rtnl; ns: Netns; timer: NodeJS.Timeout }>();
 
   private keepFresh(id: string, rt: Rtnl, ns: Netns): void {
+    this.dropFresh(id);
     const timer = setTimeout(() => this.dropFresh(id), 2000);
     timer.unref();
     this.fresh.set(id, { rt, ns, timer });
@@ -106,12 +109,18 @@ export class Controller {
       if (opts.firewall !== undefined) fw = opts.firewall;
       else fw = await (await import('./nftables')).NftFirewall.open();
       const c = new Controller(store, rt, fw, opts);
-      await c.restore();
+      try {
+        await c.restore();
+      } catch (e) {
+        for (const d of c.dns.values()) d.close();
+        for (const id of [...c.fresh.keys()]) c.dropFresh(id);
+        throw e;
+      }
       return c;
     } catch (e) {
       rt.close();
       fw?.close();
-      store.close();
+      await store.close().catch(() => {});
       throw e;
     }
   }
@@ -491,6 +500,8 @@ export class Controller {
     await this.locked('networks', async () => {
       const eps = this.store.all<EndpointRecord>('endpoint').filter((e) => e.networkId === n.id);
       if (eps.length) throw busy(`network ${n.name} has active endpoints (${eps.map((e) => e.name).join(', ')})`);
+      // From here on no endpoint may be created on it (createEndpoint checks).
+      this.deleting.add(n.id);
       this.dns.get(n.id)?.close();
       this.dns.delete(n.id);
       if (n.driver === 'bridge') {
@@ -499,8 +510,9 @@ export class Controller {
         if (br && this.ours(br)) await this.rt.link.delete(br.index);
       }
       this.ipam.delete(n.id);
+      this.bridgeIndex.delete(n.id);
       await this.store.del('network', n.id);
-    });
+    }).finally(() => this.deleting.delete(n.id));
   }
 
   /** Docker's `network inspect` shape. */
@@ -587,7 +599,7 @@ export class Controller {
     }
     // Recorded as pending first (durability is not awaited: a crash before
     // it lands leaves a tagged namespace that reconcile removes).
-    void this.store.put('sandbox', rec.id, { ...rec });
+    void this.store.put('sandbox', rec.id, { ...rec }).catch(() => {});
     try {
       if (rec.mode === 'own') {
         const ns = await Netns.create(rec.netnsName);
@@ -614,6 +626,7 @@ export class Controller {
       await this.writeSandboxFiles(rec);
       await this.store.put('sandbox', rec.id, rec);
     } catch (e) {
+      this.dropFresh(rec.id);
       if (rec.mode === 'own' && fs.existsSync(rec.netnsPath!)) await Netns.delete(rec.netnsName!).catch(() => {});
       this.removeSandboxFiles(rec);
       await this.store.del('sandbox', rec.id);
@@ -720,6 +733,7 @@ export class Controller {
   /** Like libnetwork's CreateEndpoint: allocates addresses, MAC and host ports. */
   async createEndpoint(networkRef: string, o: EndpointCreateOptions): Promise<Endpoint> {
     const n = this.getNetwork(networkRef);
+    if (this.deleting.has(n.id)) throw notFound('network', networkRef);
     if (!o || typeof o.name !== 'string' || !/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/.test(o.name)) throw invalid(`invalid endpoint name: ${JSON.stringify(o?.name)}`);
     if (this.store.all<EndpointRecord>('endpoint').some((e) => e.networkId === n.id && e.name === o.name)) throw exists(`endpoint on network ${n.name}`, o.name);
     const aliases = o.aliases ?? [];
@@ -780,6 +794,7 @@ export class Controller {
       if (n.driver === 'null' && peers.length) throw invalid('a sandbox on the none network cannot join other networks');
       if (peers.some((p) => this.store.get<NetworkRecord>('network', p.networkId)?.driver === 'null')) throw invalid(`sandbox ${sb.id} is on the none network`);
       const undo: (() => Promise<void>)[] = [];
+      let ns: Netns | undefined;
       ep.pending = true;
       ep.sandboxId = sb.id;
       try {
@@ -790,14 +805,11 @@ export class Controller {
           ep.ifname = `eth${i}`;
           ep.gatewayEndpoint = !n.internal && !peers.some((p) => p.gatewayEndpoint);
           if (n.driver === 'bridge') ep.hostIfname = this.hostIfname(ep);
-          void this.store.put('endpoint', ep.id, { ...ep });
-          const ns = await this.sandboxNetns(sb.id);
-          try {
-            if (n.driver === 'bridge') await this.plugBridge(n, ep, ns, undo);
-            else await this.plugMacvlan(n, ep, ns, undo);
-          } finally {
-            ns.close();
-          }
+          void this.store.put('endpoint', ep.id, { ...ep }).catch(() => {});
+          // Closed after the undo steps, which may need it (see the catch).
+          ns = await this.sandboxNetns(sb.id);
+          if (n.driver === 'bridge') await this.plugBridge(n, ep, ns, undo);
+          else await this.plugMacvlan(n, ep, ns, undo);
           if (this.fw && ep.ports.length) {
             await this.fw.addPorts(this.portRules(ep));
             undo.push(() => this.fw!.removePorts(this.portRules(ep)));
@@ -815,6 +827,8 @@ export class Controller {
         ep.gatewayEndpoint = undefined;
         await this.store.put('endpoint', ep.id, ep);
         throw e;
+      } finally {
+        ns?.close();
       }
     });
   }
@@ -832,8 +846,11 @@ export class Controller {
   private async plugBridge(n: NetworkRecord, ep: EndpointRecord, ns: Netns, undo: (() => Promise<void>)[]): Promise<void> {
     let bridgeIndex = this.bridgeIndex.get(n.id);
     if (bridgeIndex === undefined) {
-      if (!(await this.rt.link.find(n.bridge!))) await this.ensureBridge(n);
-      bridgeIndex = (await this.rt.link.get(n.bridge!)).index;
+      // Several first joins at once (the default bridge is made lazily): one makes it.
+      bridgeIndex = await this.locked(`bridge:${n.id}`, async () => {
+        if (!(await this.rt.link.find(n.bridge!))) await this.ensureBridge(n);
+        return (await this.rt.link.get(n.bridge!)).index;
+      });
       this.bridgeIndex.set(n.id, bridgeIndex);
     }
     // One request: the container end is born inside the sandbox with its
@@ -964,7 +981,7 @@ export class Controller {
     for (const d of this.dns.values()) d.close();
     this.dns.clear();
     await this.store.sync();
-    this.store.close();
+    await this.store.close();
     this.rt.close();
     this.fw?.close();
   }

@@ -162,7 +162,16 @@ export class NftFirewall implements Firewall {
     });
   }
 
-  private async flushPorts(): Promise<void> {
+  private flushing: Promise<void> = Promise.resolve();
+
+  // Flushes run one after another: a later change never overtakes an earlier
+  // one (a removal must not commit before the retry of its addition).
+  private flushPorts(): Promise<void> {
+    this.flushing = this.flushing.then(() => this.flushPortsNow());
+    return this.flushing;
+  }
+
+  private async flushPortsNow(): Promise<void> {
     const batch = this.pendingPorts.splice(0);
     if (!batch.length) return;
     try {
@@ -184,13 +193,15 @@ export class NftFirewall implements Firewall {
       bySet.set(e.set, [...(bySet.get(e.set) ?? []), e.mapping]);
       pub.set(JSON.stringify(e.published.key), e.published);
     }
+    // Removal tolerates elements already gone (nft's `destroy`), so a leave
+    // that failed half-way can be retried.
     for (const [set, els] of bySet) {
-      if (del) tx.deleteElements({ ...T, set }, els.map((e) => e.key));
+      if (del) tx.deleteElements({ ...T, set }, els.map((e) => e.key), { ifExists: true });
       else tx.addElements({ ...T, set }, els);
     }
     // Two mappings can share a container port (several host IPs): keep it
     // published while any remains; the controller passes whole endpoints.
-    if (del) tx.deleteElements({ ...T, set: 'published' }, [...pub.values()].map((e) => e.key));
+    if (del) tx.deleteElements({ ...T, set: 'published' }, [...pub.values()].map((e) => e.key), { ifExists: true });
     else tx.addElements({ ...T, set: 'published' }, [...pub.values()]);
   }
 

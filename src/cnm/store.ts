@@ -139,7 +139,9 @@ export class Store {
     }
   }
 
-  close(): void {
+  /** Waits for the journal's pending writes, then folds it into the snapshot. */
+  async close(): Promise<void> {
+    await this.sync();
     this.flushSync();
     this.compact();
   }

@@ -81,7 +81,12 @@ export class NetlinkConnection {
     this.keepAlive = !!opts.keepAlive;
     this.syncWrites = opts.syncWrites ?? process.env.CNM_SYNC_WRITES === '1';
     this.sock = new native.NetlinkSocket(protocol, opts.netnsFd ?? -1, opts.rcvbuf ?? 8 << 20, () => this.onReadable());
-    this.sock.setStrict(true);
+    try {
+      this.sock.setStrict(true);
+    } catch (e) {
+      this.sock.close();
+      throw e;
+    }
     this.refed = true;
     this.updateRef();
     // Random start: a fresh socket's replies never match a stale number.
@@ -255,6 +260,7 @@ export class NetlinkConnection {
       msgs = this.sock.read(1024);
     } catch (e) {
       for (const r of [...this.inflight.values()]) this.finish(r, this.wrap(e, r.op));
+      for (const b of new Set(this.batches.values())) this.endBatch(b, this.wrap(e, b.op));
       return;
     }
     for (const m of msgs) this.dispatch(m);
@@ -293,7 +299,9 @@ export class NetlinkConnection {
   // whose ACK may be lost fail with ENOBUFS (their outcome is unknown).
   private overrun(): void {
     for (const r of [...this.inflight.values()]) {
-      if (r.dump) this.retryDump(r);
+      // The kernel's dump goes on (re-sending now would get EBUSY): treat it
+      // as interrupted, so its DONE starts it again.
+      if (r.dump) r.interrupted = true;
       else this.finish(r, kernelError(105, `${r.op} (reply lost: receive queue overflowed)`));
     }
     for (const b of new Set(this.batches.values())) this.endBatch(b, kernelError(105, `${b.op} (replies lost: receive queue overflowed; outcome unknown)`));

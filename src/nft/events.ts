@@ -47,9 +47,20 @@ export class NftEvents extends EventStream<Exclude<NftEvent, { type: 'overrun' }
         case 'set': this.push({ type: 'set', action, object: parseSet(b) }); break;
         case 'elements': {
           const family = famOf(b.family);
-          const info = this.setInfo(family, b.table, b.set);
+          // Decoded when read: the set's type may become known only when the
+          // transaction that made it resolves, after this notification.
+          const setInfo = this.setInfo;
+          let decoded: any[] | undefined;
           const object: any = { family, table: b.table, set: b.set, raw: b.elements };
-          if (info) { try { object.elements = decodeElements(info, b.elements); } catch { /* keep raw */ } }
+          Object.defineProperty(object, 'elements', {
+            enumerable: true,
+            get() {
+              if (decoded) return decoded;
+              const info = setInfo(family, b.table, b.set);
+              if (info) { try { decoded = decodeElements(info, b.elements); } catch { /* keep raw */ } }
+              return decoded;
+            },
+          });
           this.push({ type: 'elements', action, object });
           break;
         }
