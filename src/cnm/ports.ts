@@ -38,7 +38,7 @@ export function parsePublish(s: string): PortSpec {
 }
 
 export class PortAllocator {
-  private used = new Map<string, string>();  // "proto/port" -> owner list by hostIp
+  /** "proto/port" -> host IPs bound on it. */
   private byKey = new Map<string, Set<string>>();
 
   private key(proto: Proto, port: number): string { return `${proto}/${port}`; }
