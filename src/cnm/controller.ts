@@ -196,6 +196,17 @@ export class Controller {
     for (const ep of this.store.all<EndpointRecord>('endpoint')) {
       if (ep.pending) {
         if (ep.hostIfname && byName.has(ep.hostIfname)) await this.rt.link.delete(ep.hostIfname).catch(() => {});
+        // A half-made macvlan lives inside a sandbox that survived the crash.
+        const net = this.store.get<NetworkRecord>('network', ep.networkId);
+        if (net?.driver === 'macvlan' && ep.ifname && ep.sandboxId && this.store.get('sandbox', ep.sandboxId)) {
+          const ns = await this.sandboxNetns(ep.sandboxId).catch(() => undefined);
+          if (ns) {
+            const rt = await Rtnl.open({ netns: ns }).catch(() => undefined);
+            await rt?.link.delete(ep.ifname).catch(() => {});
+            rt?.close();
+            ns.close();
+          }
+        }
         this.releaseEndpoint(ep);
         await this.store.del('endpoint', ep.id);
         report.droppedEndpoints.push(ep.id);

@@ -13,7 +13,11 @@ export class Store {
   readonly dir: string;
   private data = new Map<Kind, Map<string, any>>();
   private fd = -1;
+  /** Bytes in the journal that are known durable. */
+  private journalSize = 0;
   private pending: string[] = [];
+  /** Undo of each pending line's in-memory change, for a failed write. */
+  private undos: (() => void)[] = [];
   private waiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
   private scheduled = false;
   private journalEntries = 0;
@@ -66,8 +70,15 @@ export class Store {
   del(kind: Kind, id: string): Promise<void> { return this.write({ op: 'del', kind, id }); }
 
   private write(e: Entry): Promise<void> {
+    const m = this.data.get(e.kind);
+    const had = m?.has(e.id) ?? false;
+    const prev = m?.get(e.id);
     this.apply(e);
     this.pending.push(JSON.stringify(e));
+    this.undos.push(() => {
+      const mm = this.data.get(e.kind)!;
+      if (had) mm.set(e.id, prev); else mm.delete(e.id);
+    });
     return new Promise((resolve, reject) => {
       this.waiters.push({ resolve, reject });
       if (!this.scheduled && !this.flushing) {
@@ -85,6 +96,7 @@ export class Store {
     if (this.flushing || !this.pending.length) return;
     this.flushing = true;
     const lines = this.pending.splice(0);
+    const undos = this.undos.splice(0);
     const waiters = this.waiters.splice(0);
     try {
       if (this.fd < 0) this.fd = fs.openSync(this.journalPath, 'a', 0o600);
@@ -92,9 +104,14 @@ export class Store {
       const data = Buffer.from(lines.join('\n') + '\n');
       await new Promise<void>((res, rej) => fs.write(fd, data, (err) => (err ? rej(err) : res())));
       await new Promise<void>((res, rej) => fs.fsync(fd, (err) => (err ? rej(err) : res())));
+      this.journalSize += data.length;
       this.journalEntries += lines.length;
       for (const w of waiters) w.resolve();
     } catch (e: any) {
+      // Not durable: cut a torn tail off the journal (later lines must stay
+      // readable) and take the changes back out of memory.
+      try { if (this.fd >= 0) fs.ftruncateSync(this.fd, this.journalSize); } catch { /* reported below */ }
+      for (const u of undos.reverse()) u();
       for (const w of waiters) w.reject(e);
     } finally {
       this.flushing = false;
@@ -106,10 +123,13 @@ export class Store {
   private flushSync(): void {
     if (!this.pending.length) return;
     const lines = this.pending.splice(0);
+    this.undos.splice(0);
     const waiters = this.waiters.splice(0);
     if (this.fd < 0) this.fd = fs.openSync(this.journalPath, 'a', 0o600);
-    fs.writeSync(this.fd, lines.join('\n') + '\n');
+    const data = lines.join('\n') + '\n';
+    fs.writeSync(this.fd, data);
     fs.fsyncSync(this.fd);
+    this.journalSize += Buffer.byteLength(data);
     for (const w of waiters) w.resolve();
   }
 
@@ -129,6 +149,7 @@ export class Store {
     if (this.fd >= 0) { fs.closeSync(this.fd); this.fd = -1; }
     fs.rmSync(this.journalPath, { force: true });
     this.journalEntries = 0;
+    this.journalSize = 0;
   }
 
   /** Waits for pending writes. */
