@@ -60,6 +60,25 @@ describe('netlink connection', () => {
     }
   });
 
+  it('a request socket whose replies overflow: every request settles, the lost ones with ENOBUFS', async () => {
+    const ns = await Netns.create();
+    // A tiny receive buffer and echoed replies in flight at once: the kernel must drop some.
+    const rt = await Rtnl.open({ netns: ns, rcvbuf: 4096, window: 1000 });
+    try {
+      const res = await Promise.allSettled(Array.from({ length: 300 }, (_, i) => rt.link.add({ kind: 'bridge', name: `ov${i}` })));
+      const lost = res.filter((r) => r.status === 'rejected');
+      assert.ok(lost.length > 0, 'expected an overflow');
+      for (const r of lost) assert.strictEqual((r as any).reason.code, 'ENOBUFS');
+      // Whatever succeeded exists; the handle still works.
+      const names = new Set((await rt.link.list()).map((l) => l.name));
+      res.forEach((r, i) => { if (r.status === 'fulfilled') assert.ok(names.has(`ov${i}`)); });
+      assert.strictEqual((await rt.link.get('lo')).name, 'lo');
+    } finally {
+      rt.close();
+      ns.close();
+    }
+  });
+
   it('a handle in one namespace stays there', async () => {
     const ns = await Netns.create();
     const rt = await Rtnl.open({ netns: ns });

@@ -5,7 +5,7 @@
 import { native, NativeSocket, RawMessage } from '../native';
 import { NetlinkError, kernelError } from '../errors';
 import {
-  NLMSG_DONE, NLMSG_ERROR, NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST,
+  NLMSG_DONE, NLMSG_ERROR, NLMSG_NOOP, NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST,
 } from './constants';
 
 export interface ConnectionOptions {
@@ -263,11 +263,19 @@ export class NetlinkConnection {
       for (const b of new Set(this.batches.values())) this.endBatch(b, this.wrap(e, b.op));
       return;
     }
-    for (const m of msgs) this.dispatch(m);
+    // Replies that did arrive are matched first; several overflow reports
+    // in one read are one overrun.
+    let overrun = false;
+    for (const m of msgs) {
+      if (m.overrun) overrun = true;
+      else this.dispatch(m);
+    }
+    if (overrun) this.overrun();
   }
 
   private dispatch(m: RawMessage): void {
     if (m.overrun) { this.overrun(); return; }
+    if (this.barrier && m.seq === this.barrier.seq && m.pid === this.sock.portId) { this.barrierReply(); return; }
     const b = m.seq ? this.batches.get(m.seq) : undefined;
     if (b && m.pid === this.sock.portId) { this.batchMessage(b, m); return; }
     const r = m.seq ? this.inflight.get(m.seq) : undefined;
@@ -295,21 +303,78 @@ export class NetlinkConnection {
     r.results.push(m.body ?? m);
   }
 
-  // The kernel dropped messages for us. A running dump restarts; requests
-  // whose ACK may be lost fail with ENOBUFS (their outcome is unknown).
+  // The kernel dropped messages for us. A running dump goes on (re-sending
+  // now would get EBUSY): it is marked interrupted, so its DONE restarts it.
+  // Other requests may or may not have lost their reply, and some may not
+  // even be sent yet (the writer thread): a barrier (NLMSG_NOOP with ACK)
+  // goes out behind them, and whatever has no reply when the barrier's ACK
+  // comes back lost it: those fail with ENOBUFS (outcome unknown). One
+  // barrier at a time, else their own ACKs feed the overflow.
+  private suspects = new Set<Request>();
+  private suspectBatches = new Set<Batch>();
+  private barrier?: { seq: number; timer: NodeJS.Timeout };
+  private barrierDirty = false;
+
   private overrun(): void {
-    for (const r of [...this.inflight.values()]) {
-      // The kernel's dump goes on (re-sending now would get EBUSY): treat it
-      // as interrupted, so its DONE starts it again.
+    for (const r of this.inflight.values()) {
       if (r.dump) r.interrupted = true;
-      else this.finish(r, kernelError(105, `${r.op} (reply lost: receive queue overflowed)`));
+      else this.suspects.add(r);
     }
-    for (const b of new Set(this.batches.values())) this.endBatch(b, kernelError(105, `${b.op} (replies lost: receive queue overflowed; outcome unknown)`));
+    for (const b of this.batches.values()) this.suspectBatches.add(b);
+    if (this.suspects.size || this.suspectBatches.size) {
+      if (this.barrier) this.barrierDirty = true;
+      else this.sendBarrier();
+    }
     if (this.onOverrun) this.onOverrun();
   }
 
+  private sendBarrier(): void {
+    const seq = this.nextSeq();
+    const noop = Buffer.alloc(16);
+    noop.writeUInt32LE(16, 0);
+    noop.writeUInt16LE(NLMSG_NOOP, 4);
+    noop.writeUInt16LE(NLM_F_REQUEST | NLM_F_ACK, 6);
+    noop.writeUInt32LE(seq, 8);
+    // Its ACK can be lost too: then another one goes out.
+    const timer = setTimeout(() => { this.barrier = undefined; this.sendBarrier(); }, 1000);
+    timer.unref();
+    this.barrier = { seq, timer };
+    this.updateRef();
+    try {
+      this.send(noop);
+    } catch {
+      clearTimeout(timer);
+      this.barrier = undefined;
+      this.barrierDone();
+    }
+  }
+
+  private barrierReply(): void {
+    clearTimeout(this.barrier!.timer);
+    this.barrier = undefined;
+    if (this.barrierDirty) {
+      // More was lost after this barrier went out: wait for a later one.
+      this.barrierDirty = false;
+      this.sendBarrier();
+      return;
+    }
+    this.barrierDone();
+  }
+
+  private barrierDone(): void {
+    for (const r of this.suspects) {
+      if (this.inflight.get(r.seq) === r) this.finish(r, kernelError(105, `${r.op} (reply lost: receive queue overflowed; outcome unknown)`));
+    }
+    for (const b of this.suspectBatches) {
+      if (this.batches.get(b.endSeq) === b) this.endBatch(b, kernelError(105, `${b.op} (replies lost: receive queue overflowed; outcome unknown)`));
+    }
+    this.suspects.clear();
+    this.suspectBatches.clear();
+    this.updateRef();
+  }
+
   private updateRef(): void {
-    const want = this.keepAlive || this.inflight.size > 0 || this.batches.size > 0 || this.queue.length > 0 || this.dumpQueue.length > 0;
+    const want = this.keepAlive || this.inflight.size > 0 || this.batches.size > 0 || this.barrier !== undefined || this.queue.length > 0 || this.dumpQueue.length > 0;
     if (want !== this.refed) {
       this.refed = want;
       if (want) this.sock.ref(); else this.sock.unref();
@@ -328,6 +393,10 @@ export class NetlinkConnection {
     this.inflight.clear();
     this.queue = [];
     this.dumpQueue = [];
+    if (this.barrier) clearTimeout(this.barrier.timer);
+    this.barrier = undefined;
+    this.suspects.clear();
+    this.suspectBatches.clear();
     this.sock.close();
   }
 }
