@@ -195,18 +195,23 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
   ~NetlinkSocket() { DoClose(); }
 
  private:
-  static void OnPoll(uv_poll_t* h, int status, int events) {
-    auto* self = static_cast<NetlinkSocket*>(h->data);
-    if (!self->polling_) return;
-    Napi::Env env = self->onReadable_.Env();
+  // Tells JS there is something to read. MakeCallback drains microtasks, so
+  // promises settled in JS run now; a throw in JS must reach
+  // 'uncaughtException', not abort the process.
+  void NotifyJs() {
+    Napi::Env env = onReadable_.Env();
     Napi::HandleScope scope(env);
-    // MakeCallback drains microtasks, so promises settled in JS run now.
-    // A throw in JS must reach 'uncaughtException', not abort the process.
     try {
-      self->onReadable_.MakeCallback(env.Global(), {}, *self->asyncContext_);
+      onReadable_.MakeCallback(env.Global(), {}, *asyncContext_);
     } catch (const Napi::Error& e) {
       napi_fatal_exception(env, e.Value());
     }
+  }
+
+  static void OnPoll(uv_poll_t* h, int status, int events) {
+    auto* self = static_cast<NetlinkSocket*>(h->data);
+    if (!self->polling_) return;
+    self->NotifyJs();
     // ENOBUFS raises POLLERR, on which libuv stops the handle; the read
     // above consumed the error, so listen again.
     if (status < 0 && self->polling_) uv_poll_start(self->poll_, UV_READABLE, OnPoll);
@@ -215,14 +220,7 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
   // A write failed on the writer thread: let JS read the error replies.
   static void OnWake(uv_async_t* h) {
     auto* self = static_cast<NetlinkSocket*>(h->data);
-    if (!self->polling_) return;
-    Napi::Env env = self->onReadable_.Env();
-    Napi::HandleScope scope(env);
-    try {
-      self->onReadable_.MakeCallback(env.Global(), {}, *self->asyncContext_);
-    } catch (const Napi::Error& e) {
-      napi_fatal_exception(env, e.Value());
-    }
+    if (self->polling_) self->NotifyJs();
   }
 
   // writeAsync(buf): queued for the writer thread; failures come back as
