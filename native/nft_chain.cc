@@ -19,10 +19,7 @@ static Napi::Value BuildChain(const Napi::CallbackInfo& info) {
   if (Has(a.obj, "type")) nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, Str(a.obj, "type").c_str());
   if (Has(a.obj, "dev")) nftnl_chain_set_str(c, NFTNL_CHAIN_DEV, Str(a.obj, "dev").c_str());
   if (Has(a.obj, "flags")) nftnl_chain_set_u32(c, NFTNL_CHAIN_FLAGS, U32(a.obj, "flags"));
-  if (Has(a.obj, "userdata")) {
-    auto b = BufOf(a.obj, "userdata");
-    nftnl_chain_set_data(c, NFTNL_CHAIN_USERDATA, b.Data(), b.Length());
-  }
+  PutUserdata(a.obj, c, nftnl_chain_set_data, NFTNL_CHAIN_USERDATA);
   NftMsg m(1024 + BufLen(a.obj, "userdata"), a.cmd, a.family, a.flags);
   nftnl_chain_nlmsg_build_payload(m.nlh, c);
   nftnl_chain_free(c);
@@ -47,11 +44,7 @@ Napi::Value NftParseChain(Napi::Env env, const struct nlmsghdr* nlh) {
   if (nftnl_chain_is_set(c, NFTNL_CHAIN_USE)) o.Set("use", nftnl_chain_get_u32(c, NFTNL_CHAIN_USE));
   if (nftnl_chain_is_set(c, NFTNL_CHAIN_PACKETS)) o.Set("packets", U64(env, nftnl_chain_get_u64(c, NFTNL_CHAIN_PACKETS)));
   if (nftnl_chain_is_set(c, NFTNL_CHAIN_BYTES)) o.Set("bytes", U64(env, nftnl_chain_get_u64(c, NFTNL_CHAIN_BYTES)));
-  if (nftnl_chain_is_set(c, NFTNL_CHAIN_USERDATA)) {
-    uint32_t len = 0;
-    const void* p = nftnl_chain_get_data(c, NFTNL_CHAIN_USERDATA, &len);
-    o.Set("userdata", Bytes(env, p, len));
-  }
+  GetUserdata(env, o, c, nftnl_chain_is_set, nftnl_chain_get_data, NFTNL_CHAIN_USERDATA);
   nftnl_chain_free(c);
   return o;
 }

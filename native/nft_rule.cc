@@ -18,10 +18,7 @@ static Napi::Value BuildRule(const Napi::CallbackInfo& info) {
   if (Has(a.obj, "handle")) nftnl_rule_set_u64(r, NFTNL_RULE_HANDLE, (uint64_t)Num(a.obj, "handle"));
   if (Has(a.obj, "position")) nftnl_rule_set_u64(r, NFTNL_RULE_POSITION, (uint64_t)Num(a.obj, "position"));
   if (Has(a.obj, "id")) nftnl_rule_set_u32(r, NFTNL_RULE_ID, U32(a.obj, "id"));
-  if (Has(a.obj, "userdata")) {
-    auto b = BufOf(a.obj, "userdata");
-    nftnl_rule_set_data(r, NFTNL_RULE_USERDATA, b.Data(), b.Length());
-  }
+  PutUserdata(a.obj, r, nftnl_rule_set_data, NFTNL_RULE_USERDATA);
   Napi::Array exprs = Has(a.obj, "exprs") ? a.obj.Get("exprs").As<Napi::Array>() : Napi::Array::New(env);
   NftMsg m(1024 + BufLen(a.obj, "userdata") + NftExprsSize(exprs), a.cmd, a.family, a.flags);
   nftnl_rule_nlmsg_build_payload(m.nlh, r);
@@ -54,11 +51,7 @@ Napi::Value NftParseRule(Napi::Env env, const struct nlmsghdr* nlh) {
   if (nftnl_rule_is_set(r, NFTNL_RULE_HANDLE)) o.Set("handle", U64(env, nftnl_rule_get_u64(r, NFTNL_RULE_HANDLE)));
   if (nftnl_rule_is_set(r, NFTNL_RULE_POSITION)) o.Set("position", U64(env, nftnl_rule_get_u64(r, NFTNL_RULE_POSITION)));
   if (nftnl_rule_is_set(r, NFTNL_RULE_ID)) o.Set("id", nftnl_rule_get_u32(r, NFTNL_RULE_ID));
-  if (nftnl_rule_is_set(r, NFTNL_RULE_USERDATA)) {
-    uint32_t len = 0;
-    const void* p = nftnl_rule_get_data(r, NFTNL_RULE_USERDATA, &len);
-    o.Set("userdata", Bytes(env, p, len));
-  }
+  GetUserdata(env, o, r, nftnl_rule_is_set, nftnl_rule_get_data, NFTNL_RULE_USERDATA);
   nftnl_rule_free(r);
   // The NFTA_RULE_EXPRESSIONS attribute as is, for nftRuleExprs.
   if (exprs) o.Set("exprList", Bytes(env, exprs, exprs->nla_len));

@@ -33,10 +33,7 @@ static Napi::Value BuildSet(const Napi::CallbackInfo& info) {
     for (uint32_t i = 0; i < f.Length() && i < NFT_REG32_COUNT; i++) lens[i] = f.Get(i).As<Napi::Number>().Uint32Value();
     nftnl_set_set_data(s, NFTNL_SET_DESC_CONCAT, lens, f.Length() < NFT_REG32_COUNT ? f.Length() : NFT_REG32_COUNT);
   }
-  if (Has(o, "userdata")) {
-    auto b = BufOf(o, "userdata");
-    nftnl_set_set_data(s, NFTNL_SET_USERDATA, b.Data(), b.Length());
-  }
+  PutUserdata(o, s, nftnl_set_set_data, NFTNL_SET_USERDATA);
   NftMsg m(1024 + BufLen(o, "userdata"), a.cmd, a.family, a.flags);
   nftnl_set_nlmsg_build_payload(m.nlh, s);
   nftnl_set_free(s);
@@ -123,11 +120,7 @@ Napi::Value NftParseSet(Napi::Env env, const struct nlmsghdr* nlh) {
     for (uint32_t i = 0; p && i < len && p[i]; i++) f.Set(i, p[i]);
     o.Set("fieldLens", f);
   }
-  if (nftnl_set_is_set(s, NFTNL_SET_USERDATA)) {
-    uint32_t len = 0;
-    const void* p = nftnl_set_get_data(s, NFTNL_SET_USERDATA, &len);
-    o.Set("userdata", Bytes(env, p, len));
-  }
+  GetUserdata(env, o, s, nftnl_set_is_set, nftnl_set_get_data, NFTNL_SET_USERDATA);
   nftnl_set_free(s);
   return o;
 }

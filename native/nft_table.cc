@@ -11,10 +11,7 @@ static Napi::Value BuildTable(const Napi::CallbackInfo& info) {
   if (Has(a.obj, "name")) nftnl_table_set_str(t, NFTNL_TABLE_NAME, Str(a.obj, "name").c_str());
   if (Has(a.obj, "flags")) nftnl_table_set_u32(t, NFTNL_TABLE_FLAGS, U32(a.obj, "flags"));
   if (Has(a.obj, "handle")) nftnl_table_set_u64(t, NFTNL_TABLE_HANDLE, (uint64_t)Num(a.obj, "handle"));
-  if (Has(a.obj, "userdata")) {
-    auto b = BufOf(a.obj, "userdata");
-    nftnl_table_set_data(t, NFTNL_TABLE_USERDATA, b.Data(), b.Length());
-  }
+  PutUserdata(a.obj, t, nftnl_table_set_data, NFTNL_TABLE_USERDATA);
   NftMsg m(1024 + BufLen(a.obj, "userdata"), a.cmd, a.family, a.flags);
   nftnl_table_nlmsg_build_payload(m.nlh, t);
   nftnl_table_free(t);
@@ -32,11 +29,7 @@ Napi::Value NftParseTable(Napi::Env env, const struct nlmsghdr* nlh) {
   if (nftnl_table_is_set(t, NFTNL_TABLE_HANDLE)) o.Set("handle", U64(env, nftnl_table_get_u64(t, NFTNL_TABLE_HANDLE)));
   if (nftnl_table_is_set(t, NFTNL_TABLE_USE)) o.Set("use", nftnl_table_get_u32(t, NFTNL_TABLE_USE));
   if (nftnl_table_is_set(t, NFTNL_TABLE_OWNER)) o.Set("owner", nftnl_table_get_u32(t, NFTNL_TABLE_OWNER));
-  if (nftnl_table_is_set(t, NFTNL_TABLE_USERDATA)) {
-    uint32_t len = 0;
-    const void* p = nftnl_table_get_data(t, NFTNL_TABLE_USERDATA, &len);
-    o.Set("userdata", Bytes(env, p, len));
-  }
+  GetUserdata(env, o, t, nftnl_table_is_set, nftnl_table_get_data, NFTNL_TABLE_USERDATA);
   nftnl_table_free(t);
   return o;
 }

@@ -60,6 +60,23 @@ inline Napi::Value Bytes(Napi::Env env, const void* p, uint32_t len) {
 }
 inline Napi::Value U64(Napi::Env env, uint64_t v) { return Napi::Number::New(env, (double)v); }
 
+// Userdata (nft's comments, set key types) moves the same way for every
+// object; libnftnl only names the accessors per object type.
+template <typename T>
+inline void PutUserdata(const Napi::Object& o, T* obj, int (*setData)(T*, uint16_t, const void*, uint32_t), uint16_t attr) {
+  if (!Has(o, "userdata")) return;
+  auto b = BufOf(o, "userdata");
+  setData(obj, attr, b.Data(), b.Length());
+}
+template <typename T>
+inline void GetUserdata(Napi::Env env, Napi::Object& out, const T* obj, bool (*isSet)(const T*, uint16_t),
+                        const void* (*getData)(const T*, uint16_t, uint32_t*), uint16_t attr) {
+  if (!isSet(obj, attr)) return;
+  uint32_t len = 0;
+  const void* p = getData(obj, attr, &len);
+  out.Set("userdata", Bytes(env, p, len));
+}
+
 // Expressions (nft_expr.cc): appends NFTA_RULE_EXPRESSIONS for a JS array.
 size_t NftExprsSize(const Napi::Array& exprs);
 void NftPutExprs(Napi::Env env, struct nlmsghdr* nlh, const Napi::Array& exprs);
