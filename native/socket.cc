@@ -75,11 +75,16 @@ class Writer {
     return *w;
   }
   void Push(std::shared_ptr<SocketShared> s, std::vector<uint8_t>&& data) {
+    bool wake;
     {
       std::lock_guard<std::mutex> g(m_);
       q_.push_back({std::move(s), std::move(data)});
+      // A busy writer finds the job on its own: waking a running thread
+      // costs a futex call and an IPI per write.
+      wake = idle_;
+      idle_ = false;
     }
-    cv_.notify_one();
+    if (wake) cv_.notify_one();
   }
 
  private:
@@ -90,7 +95,11 @@ class Writer {
       Job j;
       {
         std::unique_lock<std::mutex> l(m_);
-        cv_.wait(l, [this] { return !q_.empty(); });
+        while (q_.empty()) {
+          idle_ = true;
+          cv_.wait(l);
+        }
+        idle_ = false;
         j = std::move(q_.front());
         q_.pop_front();
       }
@@ -120,7 +129,16 @@ class Writer {
   std::mutex m_;
   std::condition_variable cv_;
   std::deque<Job> q_;
+  bool idle_ = false;
 };
+
+// One read buffer per thread for every socket: reads happen on the loop
+// thread and parsing copies what it keeps, so a socket needs none of its own
+// (a 64 KiB buffer per socket was zero-filled for each of 1,000 sandboxes).
+static std::vector<uint8_t>& ReadBuffer() {
+  static thread_local std::vector<uint8_t> buf(64 * 1024);
+  return buf;
+}
 
 class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
  public:
@@ -141,15 +159,21 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
     });
   }
 
-  // new NetlinkSocket(protocol, nsFd, rcvbufBytes, onReadable)
+  // new NetlinkSocket(protocol, nsFd, rcvbufBytes, onReadable, adoptFd?)
   NetlinkSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NetlinkSocket>(info) {
     Napi::Env env = info.Env();
     protocol_ = info[0].As<Napi::Number>().Int32Value();
     int nsFd = info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : -1;
     int rcvbuf = info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : 0;
-    OpenResult r = OpenIn(protocol_, nsFd);
-    if (r.fd < 0) ThrowErrno(env, r.err, r.step);
-    fd_ = r.fd;
+    // An fd made earlier (by netnsNewAsync, inside a new namespace) is adopted.
+    int adopt = info[4].IsNumber() ? info[4].As<Napi::Number>().Int32Value() : -1;
+    if (adopt >= 0) {
+      fd_ = adopt;
+    } else {
+      OpenResult r = OpenIn(protocol_, nsFd);
+      if (r.fd < 0) ThrowErrno(env, r.err, r.step);
+      fd_ = r.fd;
+    }
     int one = 1;
     // Extended ACK carries the kernel's error text; CAP_ACK keeps ACKs small
     // (the request is not echoed back), so more fit in the receive buffer.
@@ -172,7 +196,6 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
     portId_ = sa.nl_pid;
     shared_ = std::make_shared<SocketShared>();
     shared_->fd = fd_;
-    buf_.resize(64 * 1024);
     if (info[3].IsFunction()) {
       onReadable_ = Napi::Persistent(info[3].As<Napi::Function>());
       asyncContext_ = new Napi::AsyncContext(env, "NetlinkSocket");
@@ -289,9 +312,10 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
         }
         ThrowErrno(env, errno, "recvmsg");
       }
-      if ((size_t)want > buf_.size()) buf_.resize(want + 4096);
+      std::vector<uint8_t>& buf = ReadBuffer();
+      if ((size_t)want > buf.size()) buf.resize(want + 4096);
       struct sockaddr_nl sa = {};
-      struct iovec iov = {buf_.data(), buf_.size()};
+      struct iovec iov = {buf.data(), buf.size()};
       struct msghdr mh = {};
       mh.msg_name = &sa;
       mh.msg_namelen = sizeof sa;
@@ -306,7 +330,7 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
       }
       if (sa.nl_pid != 0) continue;  // only the kernel talks to us
       int len = (int)n;
-      for (struct nlmsghdr* h = (struct nlmsghdr*)buf_.data(); NLMSG_OK(h, len);
+      for (struct nlmsghdr* h = (struct nlmsghdr*)buf.data(); NLMSG_OK(h, len);
            h = NLMSG_NEXT(h, len)) {
         out.Set(idx++, ParseMessage(env, protocol_, h));
       }
@@ -382,7 +406,6 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
   std::shared_ptr<SocketShared> shared_;
   Napi::FunctionReference onReadable_;
   Napi::AsyncContext* asyncContext_ = nullptr;
-  std::vector<uint8_t> buf_;
 };
 
 void InitSocket(Napi::Env env, Napi::Object exports) {

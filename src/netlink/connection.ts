@@ -11,6 +11,8 @@ import {
 export interface ConnectionOptions {
   /** fd of the network namespace to open the socket in (default: current). */
   netnsFd?: number;
+  /** A netlink socket fd made elsewhere (see Netns.create's rtnlSocket) to use instead of a new one. */
+  adoptFd?: number;
   /** SO_RCVBUF(FORCE) in bytes. */
   rcvbuf?: number;
   /** Most requests in flight at once; keeps the receive queue from overflowing. */
@@ -72,6 +74,8 @@ export class NetlinkConnection {
   private refed = false;
   onEvent?: (msg: RawMessage) => void;
   onOverrun?: () => void;
+  /** Counters for diagnostics: dumps restarted after NLM_F_DUMP_INTR. */
+  readonly stats = { dumpRetries: 0 };
 
   constructor(protocol: number, opts: ConnectionOptions = {}) {
     this.protocol = protocol;
@@ -80,7 +84,7 @@ export class NetlinkConnection {
     this.onOverrun = opts.onOverrun;
     this.keepAlive = !!opts.keepAlive;
     this.syncWrites = opts.syncWrites ?? process.env.CNM_SYNC_WRITES === '1';
-    this.sock = new native.NetlinkSocket(protocol, opts.netnsFd ?? -1, opts.rcvbuf ?? 8 << 20, () => this.onReadable());
+    this.sock = new native.NetlinkSocket(protocol, opts.netnsFd ?? -1, opts.rcvbuf ?? 8 << 20, () => this.onReadable(), opts.adoptFd);
     try {
       this.sock.setStrict(true);
     } catch (e) {
@@ -246,6 +250,7 @@ export class NetlinkConnection {
   }
 
   private retryDump(r: Request): void {
+    this.stats.dumpRetries++;
     this.inflight.delete(r.seq);
     r.results = [];
     r.interrupted = false;
