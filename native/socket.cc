@@ -296,12 +296,18 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
         out.Set(idx++, o);
       }
     }
+    // EINVAL from a read is not about the read: recvmsg continues a running
+    // dump after checking, unlocked, that one runs; when the writer thread's
+    // sendmsg finished that dump meanwhile, the kernel's netlink_dump() fails
+    // with EINVAL and leaves it as the socket's pending error. Nothing is
+    // lost (the dump finished), so the read is retried; the error is
+    // cleared by being reported once.
     for (int d = 0; d < maxDgrams; d++) {
       // Size the datagram first: replies larger than the buffer (VF info,
       // big nft rules) must not be truncated.
       ssize_t want = recv(fd_, nullptr, 0, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
       if (want < 0) {
-        if (errno == EINTR) { d--; continue; }
+        if (errno == EINTR || errno == EINVAL) { d--; continue; }
         if (errno == EAGAIN || errno == EWOULDBLOCK) break;
         if (errno == ENOBUFS) {
           Napi::Object o = Napi::Object::New(env);
@@ -323,7 +329,7 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
       mh.msg_iovlen = 1;
       ssize_t n = recvmsg(fd_, &mh, MSG_DONTWAIT);
       if (n < 0) {
-        if (errno == EINTR) { d--; continue; }
+        if (errno == EINTR || errno == EINVAL) { d--; continue; }
         if (errno == EAGAIN) break;
         if (errno == ENOBUFS) { d--; continue; }
         ThrowErrno(env, errno, "recvmsg");
