@@ -6,6 +6,7 @@
         "native/addon.cc",
         "native/socket.cc",
         "native/netns.cc",
+        "native/flock.cc",
         "native/error.cc",
         "native/parse.cc",
         "native/link.cc",

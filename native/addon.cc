@@ -11,6 +11,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitRoute(env, exports);
   InitNeigh(env, exports);
   InitNft(env, exports);
+  InitFlock(env, exports);
   return exports;
 }
 }  // namespace cnm

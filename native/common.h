@@ -41,6 +41,7 @@ void InitAddr(Napi::Env env, Napi::Object exports);
 void InitRoute(Napi::Env env, Napi::Object exports);
 void InitNeigh(Napi::Env env, Napi::Object exports);
 void InitNft(Napi::Env env, Napi::Object exports);
+void InitFlock(Napi::Env env, Napi::Object exports);
 
 // Small helpers for reading optional properties of request objects.
 inline bool Has(const Napi::Object& o, const char* k) {

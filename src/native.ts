@@ -42,14 +42,14 @@ export interface NativeSocket {
 export interface Binding {
   setErrorClass(cls: Function): void;
   strerror(errno: number): { code: string; message: string };
-  NetlinkSocket: new (protocol: number, nsFd: number, rcvbuf: number, onReadable?: () => void) => NativeSocket;
-  netnsNew(bindPath?: string): number;
-  netnsNewAsync(bindPath?: string): Promise<number>;
+  NetlinkSocket: new (protocol: number, nsFd: number, rcvbuf: number, onReadable?: () => void, adoptFd?: number) => NativeSocket;
+  netnsNewAsync(bindPath?: string, setup?: { sysctls?: [string, string][]; loUp?: boolean; netlinkProtocol?: number }): Promise<{ fd: number; sockFd?: number }>;
   mount(source: string | null, target: string, fstype: string | null, flags: number, data?: string): void;
-  umount(target: string, flags?: number): void;
+  umountAsync(target: string, flags?: number): Promise<void>;
   procFileInNetns(nsFd: number, path: string, value?: string): string;
   socketInNetns(nsFd: number, family: number, type: number, addr?: string, port?: number, proto?: number): number;
   closeFd(fd: number): void;
+  flock(fd: number, lock: boolean): boolean;
   linkAdd(req: object, flags: number): Buffer;
   linkChange(req: object, flags: number): Buffer;
   linkDelete(req: object, flags: number): Buffer;
