@@ -9,6 +9,9 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <unistd.h>
+#include <sys/ioctl.h>
+#include <net/if.h>
+#include <vector>
 #include <cerrno>
 #include <cstring>
 #include <thread>
@@ -30,62 +33,128 @@ static ThreadResult OnThread(F f) {
   return r;
 }
 
-// netnsNew(bindPath?) -> fd of a fresh network namespace. With bindPath (an
-// existing empty file, as `ip netns add` makes) the namespace is pinned by a
-// bind mount of the creating thread's ns file.
-static Napi::Value NetnsNew(const Napi::CallbackInfo& info) {
-  std::string path = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
-  ThreadResult r = OnThread([&](ThreadResult& r) {
-    if (unshare(CLONE_NEWNET) < 0) { r.err = errno; r.step = "unshare"; return; }
-    if (!path.empty() &&
-        mount("/proc/thread-self/ns/net", path.c_str(), "none", MS_BIND, nullptr) < 0) {
-      r.err = errno; r.step = "mount"; return;
-    }
-    r.fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-    if (r.fd < 0) {
-      r.err = errno; r.step = "open";
-      if (!path.empty()) umount2(path.c_str(), MNT_DETACH);
-    }
-  });
-  if (r.err) ThrowErrno(info.Env(), r.err, r.step, path);
-  return Napi::Number::New(info.Env(), r.fd);
-}
-
-// netnsNewAsync(bindPath?) -> Promise<fd>: the same on a detached dedicated
-// thread, so the loop keeps sending netlink requests meanwhile (namespace
-// creation is slow in the kernel and needs no RTNL).
-static Napi::Value NetnsNewAsync(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  std::string path = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
+// Runs `work` on a detached dedicated thread (the loop goes on), then
+// `settle(env, deferred, result)` back on the loop. A thread that cannot
+// start rejects with EAGAIN.
+template <typename R, typename Work, typename Settle>
+static Napi::Value OnDetachedThread(Napi::Env env, const char* name, const std::string& detail, Work work, Settle settle) {
   auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
-  auto tsfn = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}), "netnsNewAsync", 0, 1);
+  auto tsfn = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}), name, 0, 1);
   Napi::Promise promise = deferred->Promise();
-  auto work = [path, deferred, tsfn]() mutable {
-    auto* r = new ThreadResult();
-    if (unshare(CLONE_NEWNET) < 0) { r->err = errno; r->step = "unshare"; }
-    else if (!path.empty() && mount("/proc/thread-self/ns/net", path.c_str(), "none", MS_BIND, nullptr) < 0) {
-      r->err = errno; r->step = "mount";
-    } else {
-      r->fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-      if (r->fd < 0) {
-        r->err = errno; r->step = "open";
-        if (!path.empty()) umount2(path.c_str(), MNT_DETACH);
-      }
-    }
-    tsfn.BlockingCall([deferred, r, path](Napi::Env env, Napi::Function) {
-      if (r->err) deferred->Reject(MakeErrnoError(env, r->err, r->step, path));
-      else deferred->Resolve(Napi::Number::New(env, r->fd));
-      delete r;
-    });
+  auto body = [work, settle, deferred, tsfn]() mutable {
+    auto r = std::make_shared<R>(work());
+    tsfn.BlockingCall([deferred, r, settle](Napi::Env env, Napi::Function) { settle(env, *deferred, *r); });
     tsfn.Release();
   };
   try {
-    std::thread(std::move(work)).detach();
+    std::thread(std::move(body)).detach();
   } catch (const std::system_error&) {
     tsfn.Release();
-    deferred->Reject(MakeErrnoError(env, EAGAIN, "pthread_create", path));
+    deferred->Reject(MakeErrnoError(env, EAGAIN, "pthread_create", detail));
   }
   return promise;
+}
+
+// What a new namespace's thread does before it returns, chosen by the caller
+// (TS holds the policy): sysctl writes, lo up, and a netlink socket made in
+// the namespace, so no second thread has to enter it later.
+struct NetnsSetup {
+  std::vector<std::pair<std::string, std::string>> sysctls;  // /proc/sys/net/... path, value
+  bool loUp = false;
+  int netlinkProtocol = -1;
+};
+
+struct NetnsNewResult { int err = 0; const char* step = ""; std::string detail; int fd = -1; int sockFd = -1; };
+
+static void SetUpInside(const NetnsSetup& setup, NetnsNewResult& r) {
+  for (auto& kv : setup.sysctls) {
+    int fd = open(kv.first.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || write(fd, kv.second.data(), kv.second.size()) < 0) {
+      r.err = errno; r.step = fd < 0 ? "open" : "write"; r.detail = kv.first;
+      if (fd >= 0) close(fd);
+      return;
+    }
+    close(fd);
+  }
+  if (setup.loUp) {
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct ifreq ifr = {};
+    strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+    if (s < 0 || ioctl(s, SIOCGIFFLAGS, &ifr) < 0 ||
+        (ifr.ifr_flags |= IFF_UP, ioctl(s, SIOCSIFFLAGS, &ifr) < 0)) {
+      r.err = errno; r.step = "SIOCSIFFLAGS"; r.detail = "lo";
+      if (s >= 0) close(s);
+      return;
+    }
+    close(s);
+  }
+  if (setup.netlinkProtocol >= 0) {
+    r.sockFd = socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, setup.netlinkProtocol);
+    if (r.sockFd < 0) { r.err = errno; r.step = "socket"; }
+  }
+}
+
+// netnsNewAsync(bindPath?, {sysctls?: [path, value][], loUp?, netlinkProtocol?})
+// -> Promise<{fd, sockFd?}>: a new namespace made on a detached dedicated
+// thread, so the loop keeps sending netlink requests meanwhile (namespace
+// creation is slow in the kernel).
+static Napi::Value NetnsNewAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
+  NetnsSetup setup;
+  if (info[1].IsObject()) {
+    Napi::Object o = info[1].As<Napi::Object>();
+    if (Has(o, "sysctls")) {
+      Napi::Array a = o.Get("sysctls").As<Napi::Array>();
+      for (uint32_t i = 0; i < a.Length(); i++) {
+        Napi::Array kv = a.Get(i).As<Napi::Array>();
+        setup.sysctls.push_back({kv.Get(0u).As<Napi::String>().Utf8Value(), kv.Get(1u).As<Napi::String>().Utf8Value()});
+      }
+    }
+    setup.loUp = Has(o, "loUp") && Bool(o, "loUp");
+    if (Has(o, "netlinkProtocol")) setup.netlinkProtocol = I32(o, "netlinkProtocol");
+  }
+  return OnDetachedThread<NetnsNewResult>(env, "netnsNewAsync", path, [path, setup]() {
+    NetnsNewResult r;
+    if (unshare(CLONE_NEWNET) < 0) { r.err = errno; r.step = "unshare"; }
+    else if (!path.empty() && mount("/proc/thread-self/ns/net", path.c_str(), "none", MS_BIND, nullptr) < 0) {
+      r.err = errno; r.step = "mount";
+    } else {
+      r.fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+      if (r.fd < 0) { r.err = errno; r.step = "open"; }
+      else SetUpInside(setup, r);
+      if (r.err) {
+        // Undo: the namespace dies with this thread once nothing pins it.
+        if (r.fd >= 0) close(r.fd);
+        if (r.sockFd >= 0) close(r.sockFd);
+        r.fd = r.sockFd = -1;
+        if (!path.empty()) umount2(path.c_str(), MNT_DETACH);
+      }
+    }
+    if (r.detail.empty()) r.detail = path;
+    return r;
+  }, [](Napi::Env env, Napi::Promise::Deferred& d, const NetnsNewResult& r) {
+    if (r.err) return d.Reject(MakeErrnoError(env, r.err, r.step, r.detail));
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("fd", r.fd);
+    if (r.sockFd >= 0) o.Set("sockFd", r.sockFd);
+    d.Resolve(o);
+  });
+}
+
+// umountAsync(target, flags) -> Promise<void>: umount2 on a detached thread.
+// Unmounting a namespace's bind mount waits for an RCU grace period; off the
+// loop, many of those waits overlap.
+static Napi::Value UmountAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string tgt = info[0].As<Napi::String>().Utf8Value();
+  int flags = info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : 0;
+  return OnDetachedThread<int>(env, "umountAsync", tgt, [tgt, flags]() {
+    return umount2(tgt.c_str(), flags) < 0 ? errno : 0;
+  }, [tgt](Napi::Env env, Napi::Promise::Deferred& d, const int& err) {
+    if (err) d.Reject(MakeErrnoError(env, err, "umount2", tgt));
+    else d.Resolve(env.Undefined());
+  });
 }
 
 // mount(source, target, fstype, flags, data) — a plain syscall wrapper.
@@ -96,13 +165,6 @@ static Napi::Value Mount(const Napi::CallbackInfo& info) {
   if (mount(src.empty() ? nullptr : src.c_str(), tgt.c_str(), fstype.empty() ? nullptr : fstype.c_str(),
             flags, data.empty() ? nullptr : data.c_str()) < 0)
     ThrowErrno(info.Env(), errno, "mount", tgt);
-  return info.Env().Undefined();
-}
-
-static Napi::Value Umount(const Napi::CallbackInfo& info) {
-  std::string tgt = info[0].As<Napi::String>().Utf8Value();
-  int flags = info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : 0;
-  if (umount2(tgt.c_str(), flags) < 0) ThrowErrno(info.Env(), errno, "umount2", tgt);
   return info.Env().Undefined();
 }
 
@@ -176,10 +238,9 @@ static Napi::Value CloseFd(const Napi::CallbackInfo& info) {
 }
 
 void InitNetns(Napi::Env env, Napi::Object exports) {
-  exports.Set("netnsNew", Napi::Function::New(env, NetnsNew));
   exports.Set("netnsNewAsync", Napi::Function::New(env, NetnsNewAsync));
   exports.Set("mount", Napi::Function::New(env, Mount));
-  exports.Set("umount", Napi::Function::New(env, Umount));
+  exports.Set("umountAsync", Napi::Function::New(env, UmountAsync));
   exports.Set("procFileInNetns", Napi::Function::New(env, ProcFileInNetns));
   exports.Set("socketInNetns", Napi::Function::New(env, SocketInNetns));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd));

@@ -42,6 +42,9 @@ describe('netlink connection', () => {
           await b.link.add({ kind: 'bridge', name: 'churn0' }, { echo: false });
           await b.link.delete('churn0');
           churn++;
+          // Hundreds of changes a second, not a tight loop (which can starve
+          // any dump: each retry is interrupted again, and we give up after 10).
+          await new Promise((r) => setTimeout(r, 1));
         }
       })();
       for (let i = 0; i < 30; i++) {
@@ -53,6 +56,7 @@ describe('netlink connection', () => {
       stop = true;
       await churner;
       assert.ok(churn > 0);
+      assert.ok(a.stats.dumpRetries > 0, 'no dump was interrupted: the test proved nothing');
     } finally {
       a.close();
       b.close();

@@ -1,7 +1,7 @@
 import * as assert from 'assert';
 import * as fs from 'fs';
 import { Netns, Rtnl, NetlinkError, ValidationError } from '../src';
-import { ip, rejects, sh, uniq } from './helpers';
+import { ip, ipj, rejects, sh, uniq } from './helpers';
 
 describe('netns', () => {
   it('creates a named namespace that ip netns sees, and deletes it', async () => {
@@ -47,6 +47,25 @@ describe('netns', () => {
     assert.strictEqual(a.name, undefined);
     a.close();
     b.close();
+  });
+
+  it('set-up by the creating thread: sysctls, lo up, and an rtnetlink socket the first Rtnl.open adopts', async () => {
+    const name = uniq('setup');
+    const ns = await Netns.create(name, { sysctls: { 'ipv4.ip_forward': 1 }, loUp: true, rtnlSocket: true });
+    try {
+      assert.strictEqual(ns.sysctl('ipv4.ip_forward'), '1');
+      assert.ok(ipj(['link', 'show', 'lo'], name)[0].flags.includes('UP'));
+      const rt = await Rtnl.open({ netns: ns });
+      assert.strictEqual(ns.takeRtnlSocket(), undefined, 'adopted');
+      await rt.link.add({ kind: 'bridge', name: 'inside0' }, { echo: false });
+      assert.deepStrictEqual(ipj(['link', 'show', 'inside0'], name).map((l: any) => l.ifname), ['inside0']);
+      rt.close();
+      // A bad sysctl fails the whole creation and leaves no namespace.
+      await rejects(Netns.create(uniq('bad'), { sysctls: { 'ipv4.no_such_key': 1 } }), 'ENOENT');
+      assert.ok(!Netns.list().some((n) => n.startsWith('bad')));
+    } finally {
+      await ns.delete();
+    }
   });
 
   it('reads and writes sysctls of that namespace only', async () => {

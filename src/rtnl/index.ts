@@ -43,7 +43,10 @@ export class Rtnl {
     if (typeof opts.netns === 'string') { ns = await Netns.open(opts.netns); owns = true; }
     else ns = opts.netns;
     try {
-      const conn = new NetlinkConnection(NETLINK_ROUTE, { netnsFd: ns?.fd, window: opts.window, rcvbuf: opts.rcvbuf });
+      // A socket made when the namespace was created saves entering it again.
+      const adoptFd = ns?.takeRtnlSocket();
+      // (On failure the native side has closed it.)
+      const conn = new NetlinkConnection(NETLINK_ROUTE, { netnsFd: ns?.fd, adoptFd, window: opts.window, rcvbuf: opts.rcvbuf });
       return new Rtnl(conn, ns, owns);
     } catch (e) {
       if (owns) ns!.close();
@@ -58,6 +61,11 @@ export class Rtnl {
 
   /** The underlying connection (for tuning and diagnostics). */
   get connection(): NetlinkConnection { return this.conn; }
+
+  /** Counters of this handle's socket (dumps retried after NLM_F_DUMP_INTR). */
+  get stats(): { dumpRetries: number } {
+    return { ...this.conn.stats };
+  }
 
   close(): void {
     this.conn.close();
