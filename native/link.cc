@@ -21,6 +21,8 @@ static void ApplyCommon(Napi::Env env, struct rtnl_link* l, const Napi::Object& 
   if (Has(o, "mtu")) rtnl_link_set_mtu(l, U32(o, "mtu"));
   if (Has(o, "txqlen")) rtnl_link_set_txqlen(l, U32(o, "txqlen"));
   if (Has(o, "group")) rtnl_link_set_group(l, U32(o, "group"));
+  if (Has(o, "numTxQueues")) rtnl_link_set_num_tx_queues(l, U32(o, "numTxQueues"));
+  if (Has(o, "numRxQueues")) rtnl_link_set_num_rx_queues(l, U32(o, "numRxQueues"));
   if (Has(o, "alias")) rtnl_link_set_ifalias(l, Str(o, "alias").c_str());
   if (Has(o, "master")) rtnl_link_set_master(l, I32(o, "master"));
   if (Has(o, "link")) rtnl_link_set_link(l, I32(o, "link"));
@@ -74,7 +76,7 @@ static void PutBridgePort(struct nl_msg* msg, const Napi::Object& p) {
   nla_nest_end(msg, info);
 }
 
-// libnl 3.7 leaves IFLA_GROUP/IFLA_TXQLEN out of the veth peer; when they
+// libnl 3.7 leaves IFLA_GROUP/IFLA_TXQLEN/IFLA_NUM_*_QUEUES out of the veth peer; when they
 // are asked for, a complete IFLA_LINKINFO is appended (the last one wins).
 static void PutVethPeerInfo(Napi::Env env, struct nl_msg* msg, const Napi::Object& p) {
   struct nlattr* info = nla_nest_start(msg, IFLA_LINKINFO);
@@ -87,6 +89,8 @@ static void PutVethPeerInfo(Napi::Env env, struct nl_msg* msg, const Napi::Objec
   if (Has(p, "mtu")) nla_put_u32(msg, IFLA_MTU, U32(p, "mtu"));
   if (Has(p, "group")) nla_put_u32(msg, IFLA_GROUP, U32(p, "group"));
   if (Has(p, "txqlen")) nla_put_u32(msg, IFLA_TXQLEN, U32(p, "txqlen"));
+  if (Has(p, "numTxQueues")) nla_put_u32(msg, IFLA_NUM_TX_QUEUES, U32(p, "numTxQueues"));
+  if (Has(p, "numRxQueues")) nla_put_u32(msg, IFLA_NUM_RX_QUEUES, U32(p, "numRxQueues"));
   if (Has(p, "netnsFd")) nla_put_u32(msg, IFLA_NET_NS_FD, U32(p, "netnsFd"));
   if (Has(p, "alias")) nla_put_string(msg, IFLA_IFALIAS, Str(p, "alias").c_str());
   if (Has(p, "address")) {
@@ -155,7 +159,8 @@ static Napi::Value LinkAdd(const Napi::CallbackInfo& info) {
   if (kind == "bridge" && Has(req, "bridge")) PutBridgeInfo(msg, req.Get("bridge").As<Napi::Object>(), true);
   if (kind == "veth" && Has(req, "peer")) {
     Napi::Object p = req.Get("peer").As<Napi::Object>();
-    if (Has(p, "group") || Has(p, "txqlen") || Has(p, "alias")) PutVethPeerInfo(env, msg, p);
+    if (Has(p, "group") || Has(p, "txqlen") || Has(p, "alias") || Has(p, "numTxQueues") || Has(p, "numRxQueues"))
+      PutVethPeerInfo(env, msg, p);
   }
   return TakeMsg(env, msg);
 }
@@ -194,12 +199,14 @@ static Napi::Value LinkChange(const Napi::CallbackInfo& info) {
   rtnl_link_put(orig);
   rtnl_link_put(ch);
   if (err < 0) ThrowNl(env, err, "build link change");
+  // Addressed by name (index 0): the kernel looks the link up itself.
+  if (Has(req, "ifname")) nla_put_string(msg, IFLA_IFNAME, Str(req, "ifname").c_str());
   if (Has(req, "bridge")) PutBridgeInfo(msg, req.Get("bridge").As<Napi::Object>(), true);
   if (Has(req, "bridgePort")) PutBridgePort(msg, req.Get("bridgePort").As<Napi::Object>());
   return TakeMsg(env, msg);
 }
 
-// linkDelete({index} | {group}, nlFlags). By group, the kernel removes every
+// linkDelete({index} | {name} | {group}, nlFlags). By group, the kernel removes every
 // member in one unregister_netdevice_many (one RCU wait for all).
 static Napi::Value LinkDelete(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -215,7 +222,8 @@ static Napi::Value LinkDelete(const Napi::CallbackInfo& info) {
     return TakeMsg(env, msg);
   }
   struct rtnl_link* l = rtnl_link_alloc();
-  rtnl_link_set_ifindex(l, I32(req, "index"));
+  if (Has(req, "name")) rtnl_link_set_name(l, Str(req, "name").c_str());
+  else rtnl_link_set_ifindex(l, I32(req, "index"));
   int err = rtnl_link_build_delete_request(l, &msg);
   rtnl_link_put(l);
   if (err < 0) ThrowNl(env, err, "build link delete");

@@ -29,6 +29,14 @@ describe('link', () => {
       assert.strictEqual(peer.mtu, 1450);
       assert.strictEqual(peer.ifindex, l!.link);
       assert.deepStrictEqual(hostLinks(), ['vh0']);
+      // Queue counts at creation, both ends, as `ip -d` reads them.
+      await rt.link.add({ kind: 'veth', name: 'vq0', numTxQueues: 1, numRxQueues: 1, up: true,
+        peer: { name: 'vq1', netns: ns, numTxQueues: 1, numRxQueues: 1 } }, { echo: false });
+      const q0 = ipLink('vq0');
+      const q1 = ipLink('vq1', name);
+      assert.deepStrictEqual([q0.num_tx_queues, q0.num_rx_queues, q1.num_tx_queues, q1.num_rx_queues], [1, 1, 1, 1]);
+      assert.ok(q0.flags.includes('UP'));
+      await rejects(rt.link.add({ kind: 'veth', name: 'vq2', numTxQueues: 0, peer: { name: 'vq3' } }), 'EINVAL');
     } finally {
       await ns.delete();
     }

@@ -92,6 +92,9 @@ describe('route', () => {
     await rejects(rt.route.add({ dst: '10.0.0.0/8', gateway: 'fd00::1' }), 'EINVAL');
     await rejects(rt.route.add({ dst: '10.0.0.0/8', gateway: '1.2.3.4' }), 'ENETUNREACH');
     await rejects(rt.route.add({ dst: '10.0.0.0/8', dev: 'nosuch' }), 'ENODEV');
+    // Bad input is reported as such, even with a link that does not exist.
+    await rejects(rt.route.add({ dst: '10.0.0.0/99', dev: 'nosuch' }), 'EINVAL');
+    await rejects(rt.route.replace({ dst: '10.0.0.0/8', gateway: 'fd00::1', dev: 'nosuch' }), 'EINVAL');
     await rejects(rt.route.add({ dst: '10.0.0.0/8', type: 'bogus' as any }), 'EINVAL');
     await rejects(rt.route.delete({ dst: '10.123.0.0/16' }), 'ESRCH');
     await rt.route.add({ dst: '10.124.0.0/16', gateway: '10.20.0.9' });

@@ -59,9 +59,10 @@ function broadcastOf(addr: string, prefix: number): string {
 export class AddrApi {
   constructor(private conn: NetlinkConnection, private links: LinkApi) {}
 
-  private async build(link: LinkRef, req: AddrRequest): Promise<any> {
+  /** The request without its link (validated first, so bad input fails before any lookup). */
+  private build(req: AddrRequest): any {
     const c = parseCidr(req.address);
-    const r: any = { index: await this.links.index(link), local: `${c.address}/${c.prefix}`, prefixlen: c.prefix };
+    const r: any = { index: 0, local: `${c.address}/${c.prefix}`, prefixlen: c.prefix };
     if (req.peer !== undefined) r.peer = parseCidr(req.peer, 'peer').address;
     if (req.broadcast !== undefined) {
       if (c.family !== 4) throw new ValidationError('broadcast is IPv4 only');
@@ -94,19 +95,22 @@ export class AddrApi {
 
   /** Adds an address, like `ip addr add 10.0.0.2/24 dev X`. */
   async add(link: LinkRef, req: AddrRequest | string): Promise<void> {
-    const r = await this.build(link, typeof req === 'string' ? { address: req } : req);
+    const r = this.build(typeof req === 'string' ? { address: req } : req);
+    r.index = this.links.indexNow(link) ?? await this.links.index(link);
     await this.conn.request(native.addrAdd(r, NLM_F_CREATE | NLM_F_EXCL), `addr.add ${r.local}`);
   }
 
   /** Adds or updates, like `ip addr replace`. */
   async replace(link: LinkRef, req: AddrRequest | string): Promise<void> {
-    const r = await this.build(link, typeof req === 'string' ? { address: req } : req);
+    const r = this.build(typeof req === 'string' ? { address: req } : req);
+    r.index = this.links.indexNow(link) ?? await this.links.index(link);
     await this.conn.request(native.addrAdd(r, NLM_F_CREATE | NLM_F_REPLACE), `addr.replace ${r.local}`);
   }
 
   /** Removes an address, like `ip addr del`. */
   async delete(link: LinkRef, req: AddrRequest | string): Promise<void> {
-    const r = await this.build(link, typeof req === 'string' ? { address: req } : req);
+    const r = this.build(typeof req === 'string' ? { address: req } : req);
+    r.index = this.links.indexNow(link) ?? await this.links.index(link);
     await this.conn.request(native.addrDelete(r, 0), `addr.delete ${r.local}`);
   }
 

@@ -89,13 +89,30 @@ interface CommonAttrs {
   up?: boolean;
 }
 
-export interface VethPeer extends CommonAttrs {
+/** Set only when a link is created. */
+interface CreateAttrs {
+  /**
+   * Queue counts, like `ip link add ... numtxqueues N numrxqueues N`. A veth
+   * made with 1 and 1 skips what the kernel otherwise does under the RTNL
+   * lock: shrink its default (one queue per CPU) to 1, waiting for an RCU
+   * grace period per device.
+   */
+  numTxQueues?: number;
+  numRxQueues?: number;
+}
+
+function createOnly(req: CreateAttrs, out: any, what: string): void {
+  if (req.numTxQueues !== undefined) out.numTxQueues = validateU32(req.numTxQueues, `${what} numtxqueues`, 1, 4096);
+  if (req.numRxQueues !== undefined) out.numRxQueues = validateU32(req.numRxQueues, `${what} numrxqueues`, 1, 4096);
+}
+
+export interface VethPeer extends CommonAttrs, CreateAttrs {
   name: string;
   /** Create the peer directly in this namespace (no later move). */
   netns?: Netns;
 }
 
-export type LinkAddRequest = CommonAttrs & {
+export type LinkAddRequest = CommonAttrs & CreateAttrs & {
   name: string;
   master?: LinkRef;
   netns?: Netns;
@@ -139,6 +156,15 @@ function kindError(e: any, kind: string): any {
   return e;
 }
 
+/** ENODEV for a link named by the caller reads as `link "X" does not exist`. */
+function noSuchLink(e: any, ref: LinkRef): any {
+  if (!(e instanceof NetlinkError) || e.code !== 'ENODEV' || typeof ref === 'object') return e;
+  const err = new NetlinkError(`link "${ref}" does not exist`, 'ENODEV', 19);
+  err.op = e.op;
+  err.extack = e.extack;
+  return err;
+}
+
 function common(req: CommonAttrs & { name?: string }, out: any, what: string): void {
   if (req.name !== undefined) out.name = validateIfname(req.name, `${what} name`);
   if (req.mtu !== undefined) out.mtu = validateU32(req.mtu, `${what} MTU`, 68, 65535);
@@ -155,14 +181,23 @@ function common(req: CommonAttrs & { name?: string }, out: any, what: string): v
 export class LinkApi {
   constructor(private conn: NetlinkConnection) {}
 
-  /** Resolves a name, index or Link to an ifindex in this namespace. */
-  async index(ref: LinkRef): Promise<number> {
+  /**
+   * The ifindex when the ref carries it (a number or a Link), else undefined.
+   * Requests whose links come this way are sent in call order: nothing is
+   * awaited before them.
+   */
+  indexNow(ref: LinkRef): number | undefined {
     if (typeof ref === 'number') {
       if (!Number.isInteger(ref) || ref <= 0) throw new ValidationError(`invalid ifindex: ${ref}`);
       return ref;
     }
     if (typeof ref === 'object' && ref && typeof ref.index === 'number') return ref.index;
-    return (await this.get(ref as string)).index;
+    return undefined;
+  }
+
+  /** Resolves a name, index or Link to an ifindex in this namespace. */
+  async index(ref: LinkRef): Promise<number> {
+    return this.indexNow(ref) ?? (await this.get(ref as string)).index;
   }
 
   /**
@@ -175,8 +210,9 @@ export class LinkApi {
     if (typeof req.kind !== 'string' || !/^[a-z0-9_]{1,32}$/.test(req.kind)) throw new ValidationError(`invalid link kind: ${req.kind}`);
     if (req.name === undefined) throw new ValidationError('link name is required');
     common(req, r, 'link');
+    createOnly(req, r, 'link');
     if (req.netns) r.netnsFd = req.netns.fd;
-    if (req.master !== undefined) r.master = await this.index(req.master as LinkRef);
+    if (req.master !== undefined) r.master = this.indexNow(req.master as LinkRef) ?? await this.index(req.master as LinkRef);
     const anyReq = req as any;
     switch (req.kind) {
       case 'veth': {
@@ -184,6 +220,7 @@ export class LinkApi {
         if (!p || typeof p !== 'object') throw new ValidationError('veth needs a peer: { name }');
         const peer: any = {};
         common(p, peer, 'peer');
+        createOnly(p, peer, 'peer');
         if (peer.name === undefined) throw new ValidationError('veth peer name is required');
         if (p.netns) peer.netnsFd = p.netns.fd;
         r.peer = peer;
@@ -238,18 +275,21 @@ export class LinkApi {
 
   /** Changes a link, like `ip link set`. */
   async set(link: LinkRef, req: LinkSetRequest): Promise<void> {
-    const index = await this.index(link);
-    const r: any = { index };
+    // By name the kernel resolves the link itself (one request, no lookup),
+    // unless the request renames it.
+    const byName = typeof link === 'string' && req.name === undefined;
+    const r: any = byName ? { index: 0, ifname: validateIfname(link as string) } : { index: this.indexNow(link) ?? await this.index(link) };
+    const target: LinkRef = byName ? link : r.index;
     common(req, r, 'link');
     if (req.nomaster || req.master === null) r.master = 0;
-    else if (req.master !== undefined) r.master = await this.index(req.master);
+    else if (req.master !== undefined) r.master = this.indexNow(req.master) ?? await this.index(req.master);
     if (req.netns) r.netnsFd = req.netns.fd;
     if (req.bridge) r.bridge = { ...req.bridge };
     // Port options are judged by the current master: attach first.
     if (req.bridgePort && r.master !== undefined) {
       const { bridgePort, ...rest } = req;
-      await this.set(index, rest);
-      await this.set(index, { bridgePort });
+      await this.set(target, rest);
+      await this.set(target, { bridgePort });
       return;
     }
     if (req.bridgePort) r.bridgePort = { ...req.bridgePort };
@@ -271,7 +311,7 @@ export class LinkApi {
     } catch (e: any) {
       throw new ValidationError(e.message);
     }
-    await this.conn.request(buf, `link.set ${typeof link === 'object' ? index : link}`);
+    await this.conn.request(buf, `link.set ${typeof link === 'object' ? r.index : link}`).catch((e) => { throw noSuchLink(e, link); });
   }
 
   /** Fetches one link by name or index, like `ip link show dev X`. */
@@ -315,8 +355,9 @@ export class LinkApi {
 
   /** Deletes a link, like `ip link delete`. Deleting one end of a veth removes both. */
   async delete(link: LinkRef): Promise<void> {
-    const index = await this.index(link);
-    await this.conn.request(native.linkDelete({ index }, 0), `link.delete ${typeof link === 'object' ? index : link}`);
+    const r = typeof link === 'string' ? { name: validateIfname(link) } : { index: this.indexNow(link) ?? await this.index(link) };
+    await this.conn.request(native.linkDelete(r, 0), `link.delete ${typeof link === 'object' ? (r as any).index : link}`)
+      .catch((e) => { throw noSuchLink(e, link); });
   }
 
   /**

@@ -69,7 +69,29 @@ export interface Route {
 export class RouteApi {
   constructor(private conn: NetlinkConnection, private links: LinkApi) {}
 
-  private async build(req: RouteRequest): Promise<any> {
+  /** Whether the request names links (which takes a lookup) rather than giving indexes. */
+  private hasNames(req: RouteRequest): boolean {
+    const named = (d: LinkRef | undefined) => d !== undefined && this.links.indexNow(d) === undefined;
+    return !!req && (named(req.dev) || (Array.isArray(req.multipath) && req.multipath.some((n) => named(n?.dev))));
+  }
+
+  /** Checks the request before any lookup, so bad input fails as such (not as a missing link). */
+  private checked(req: RouteRequest): RouteRequest {
+    const any = (n: any) => (n && n.dev !== undefined ? { ...n, dev: 1 } : n);
+    this.build({ ...any(req), multipath: Array.isArray(req.multipath) ? req.multipath.map(any) : req.multipath });
+    return req;
+  }
+
+  /** The request with its link names resolved to indexes. */
+  private async resolve(req: RouteRequest): Promise<RouteRequest> {
+    const out: RouteRequest = { ...req };
+    if (req.dev !== undefined) out.dev = await this.links.index(req.dev);
+    if (Array.isArray(req.multipath)) out.multipath = await Promise.all(req.multipath.map(async (n) => n?.dev === undefined ? n : { ...n, dev: await this.links.index(n.dev) }));
+    return out;
+  }
+
+  /** Builds a request whose links are indexes (see resolve): synchronous, so it goes out in call order. */
+  private build(req: RouteRequest): any {
     if (!req || typeof req.dst !== 'string') throw new ValidationError('route needs a dst ("default" or a CIDR)');
     let family: 4 | 6;
     let dst: string;
@@ -82,22 +104,22 @@ export class RouteApi {
       dst = `${c.address}/${c.prefix}`;
     }
     const r: any = { family: af(family), dst };
-    const nh = async (n: Nexthop, out: any) => {
+    const nh = (n: Nexthop, out: any) => {
       if (n.gateway !== undefined) {
         const g = parseIp(n.gateway, 'gateway');
         if (g.family !== family) throw new ValidationError(`gateway ${n.gateway} is not IPv${family}`);
         out.gateway = g.address;
       }
-      if (n.dev !== undefined) out.dev = await this.links.index(n.dev);
+      if (n.dev !== undefined) out.dev = this.links.indexNow(n.dev);
       if (n.onlink) out.onlink = true;
     };
-    await nh(req, r);
+    nh(req, r);
     if (req.multipath) {
       if (!Array.isArray(req.multipath) || req.multipath.length === 0) throw new ValidationError('multipath needs nexthops');
       r.multipath = [];
       for (const n of req.multipath) {
         const o: any = {};
-        await nh(n, o);
+        nh(n, o);
         if (n.weight !== undefined) o.weight = validateU32(n.weight, 'weight', 1, 256);
         r.multipath.push(o);
       }
@@ -127,19 +149,19 @@ export class RouteApi {
 
   /** Adds a route, like `ip route add`. */
   async add(req: RouteRequest): Promise<void> {
-    const r = await this.build(req);
+    const r = this.hasNames(req) ? this.build(await this.resolve(this.checked(req))) : this.build(req);
     await this.conn.request(native.routeBuild(r, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL), this.op('add', req));
   }
 
   /** Adds or replaces, like `ip route replace`. */
   async replace(req: RouteRequest): Promise<void> {
-    const r = await this.build(req);
+    const r = this.hasNames(req) ? this.build(await this.resolve(this.checked(req))) : this.build(req);
     await this.conn.request(native.routeBuild(r, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE), this.op('replace', req));
   }
 
   /** Deletes a route, like `ip route del`. */
   async delete(req: RouteRequest): Promise<void> {
-    const r = await this.build(req);
+    const r = this.hasNames(req) ? this.build(await this.resolve(this.checked(req))) : this.build(req);
     delete r.protocol;  // match any protocol, as `ip route del` does
     const buf = native.routeBuild(r, RTM_DELROUTE, 0);
     // Like `ip route del`: unspecified scope and type match any. libnl would
