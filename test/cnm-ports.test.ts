@@ -140,6 +140,50 @@ describe('cnm: published ports, NAT and isolation', function () {
     }
   });
 
+  it('IPv6: published ports reach the container over IPv6 too; networks are isolated and masqueraded over IPv6 as over IPv4', async () => {
+    // The outside host over IPv6 too.
+    await rt.addr.add('ext0', { address: '2001:db8:e::1/64', flags: ['nodad'] });
+    const o = await Rtnl.open({ netns: outside });
+    await o.addr.add('eth0', { address: '2001:db8:e::2/64', flags: ['nodad'] });
+    o.close();
+    await ctl.createNetwork({ name: 'six', ipv6: true, subnet6: 'fd00:6::/64' });
+    await ctl.createNetwork({ name: 'other6', ipv6: true, subnet6: 'fd00:7::/64' });
+    const web = await container('six', 'web6', { ports: ['8086:80'] });
+    const peer = await container('six', 'peer6');
+    const stranger = await container('other6', 'stranger6');
+    const srv = await tcpServer(web.ns, '::', 80, (r) => `v6 ${r}`);
+    const srvS = await tcpServer(stranger.ns, '::', 80, () => 'stranger');
+    const inet = await tcpServer(outside, '2001:db8:e::2', 81, (r) => `from ${r}`);
+    try {
+      // -p 8086:80 answers on the host's IPv6 and IPv4 addresses alike.
+      // Right after the joins: the bridge's link-local needs no DAD first.
+      const brLl = ipj(['-6', 'addr', 'show', 'dev', ctl.network('six').bridge!])[0].addr_info.filter((x: any) => x.local.startsWith('fe80:'));
+      assert.ok(brLl.length === 1 && !brLl[0].tentative, JSON.stringify(brLl));
+      assert.strictEqual(await tcpGet(outside, '2001:db8:e::1', 8086), 'v6 2001:db8:e::2', 'another host over IPv6 (source kept)');
+      assert.match(await tcpGet(outside, '198.51.100.1', 8086), /^v6 /, 'another host over IPv4');
+      // [::1] is not forwarded (no route_localnet in IPv6): refused, not left hanging.
+      await rejects(tcpGet(null, '::1', 8086), 'ECONNREFUSED');
+      assert.match(await tcpGet(peer.ns, '2001:db8:e::1', 8086), /^v6 /, 'another container over IPv6');
+      assert.match(await tcpGet(web.ns, '2001:db8:e::1', 8086), /^v6 /, 'hairpin over IPv6');
+      assert.strictEqual(await tcpGet(peer.ns, web.ep.ipv6!, 80), `v6 ${peer.ep.ipv6}`, 'same network over IPv6');
+      assert.ok(!(await canConnect(web.ns, stranger.ep.ipv6!, 80)), 'another network over IPv6');
+      assert.ok(!(await canConnect(outside, web.ep.ipv6!, 80)), 'no direct IPv6 access from outside');
+      // Outbound: masqueraded to the host's address (the outside has no route back to fd00:6::/64).
+      assert.strictEqual(await tcpGet(web.ns, '2001:db8:e::2', 81), 'from 2001:db8:e::1');
+      // One element in the ip6 table's map, as nft reads it.
+      const els = nftJson().filter((x: any) => x.map?.family === 'ip6' && x.map?.name === 'ports_any')[0].map.elem;
+      assert.strictEqual(els.length, 1);
+      assert.ok(JSON.stringify(els[0]).includes(web.ep.ipv6!));
+      // A host IP of a family the network lacks is refused.
+      const v4only = await ctl.createNetwork({ name: 'v4only' });
+      await rejects(v4only.createEndpoint({ name: 'bad6', ports: ['[2001:db8:e::1]:8088:80'] }), 'EINVAL');
+    } finally {
+      srv.close(); srvS.close(); inet.close();
+      for (const c of [web, peer, stranger]) c.ns.close();
+      await rt.addr.delete('ext0', '2001:db8:e::1/64').catch(() => {});
+    }
+  });
+
   it('embedded DNS forwards names it does not know to the upstream servers', async () => {
     // An upstream resolver on the host's outside address, knowing one name.
     const { DnsServer } = require('../src/cnm/dns');

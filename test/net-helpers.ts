@@ -10,7 +10,7 @@ export async function tcpServer(ns: Netns | null, address: string, port: number,
   const server = net.createServer((s) => s.end(reply(s.remoteAddress ?? '')));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    if (ns) server.listen({ fd: ns.socket(4, 'tcp', { address, port }) }, resolve);
+    if (ns) server.listen({ fd: ns.socket(net.isIPv6(address) ? 6 : 4, 'tcp', { address, port }) }, resolve);
     else server.listen(port, address, resolve);
   });
   return server;
@@ -19,7 +19,7 @@ export async function tcpServer(ns: Netns | null, address: string, port: number,
 /** Connects from `ns` (or here) and returns what the server said, or throws. */
 export function tcpGet(ns: Netns | null, host: string, port: number, timeoutMs = 2000): Promise<string> {
   return new Promise((resolve, reject) => {
-    const s = ns ? new net.Socket({ fd: ns.socket(4, 'tcp'), readable: true, writable: true }) : new net.Socket();
+    const s = ns ? new net.Socket({ fd: ns.socket(net.isIPv6(host) ? 6 : 4, 'tcp'), readable: true, writable: true }) : new net.Socket();
     let data = '';
     const timer = setTimeout(() => { s.destroy(); reject(Object.assign(new Error(`timeout connecting to ${host}:${port}`), { code: 'ETIMEDOUT' })); }, timeoutMs);
     s.on('data', (d) => (data += d));

@@ -6,6 +6,7 @@ export interface NetworkRules {
   bridge: string;
   subnet4?: string;
   gateway4?: string;
+  subnet6?: string;
   icc: boolean;
   masquerade: boolean;
   internal: boolean;
@@ -17,6 +18,7 @@ export interface PortRule {
   /** Endpoint id that owns the mapping. */
   owner: string;
   proto: 'tcp' | 'udp' | 'sctp';
+  /** '0.0.0.0' / '::' for every address of the container address's family. */
   hostIp: string;
   hostPort: number;
   containerIp: string;

@@ -21,6 +21,9 @@ export interface PortBinding {
   proto: Proto;
 }
 
+/** A binding on every address ('0.0.0.0' or '::', as allocate spells them). */
+export const isAnyAddress = (ip: string): boolean => ip === '0.0.0.0' || ip === '::';
+
 export const EPHEMERAL: [number, number] = [49153, 60999];
 
 function checkPort(p: number, what: string): number {
@@ -46,7 +49,7 @@ export class PortAllocator {
   private conflicts(proto: Proto, port: number, hostIp: string): boolean {
     const ips = this.byKey.get(this.key(proto, port));
     if (!ips || ips.size === 0) return false;
-    if (hostIp === '0.0.0.0' || hostIp === '::') return true;
+    if (isAnyAddress(hostIp)) return true;
     return ips.has(hostIp) || ips.has('0.0.0.0') || ips.has('::');
   }
 
@@ -61,8 +64,10 @@ export class PortAllocator {
   allocate(spec: PortSpec): PortBinding {
     const proto = spec.proto ?? 'tcp';
     if (!['tcp', 'udp', 'sctp'].includes(proto)) throw invalid(`invalid protocol: ${proto}`);
-    const hostIp = spec.hostIp ?? '0.0.0.0';
+    let hostIp = spec.hostIp ?? '0.0.0.0';
     if (!net.isIP(hostIp)) throw invalid(`invalid host IP: ${hostIp}`);
+    // Every spelling of the IPv6 wildcard (0:0::0, ::0.0.0.0) is '::'.
+    if (net.isIPv6(hostIp) && new URL(`http://[${hostIp}]`).hostname === '[::]') hostIp = '::';
     const containerPort = checkPort(spec.containerPort, 'container port');
     let lo: number, hi: number;
     if (typeof spec.hostPort === 'string') {
