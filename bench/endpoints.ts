@@ -25,28 +25,30 @@ function sh(cmd: string, args: string[], input?: string, env?: Record<string, st
 interface Row { name: string; n: number; setup: number; teardown: number; note?: string }
 
 async function benchLibrary(): Promise<Row & { rss: number; heap: number }> {
+  // State on disk (journal fsyncs count); sandbox files on tmpfs, where the
+  // default runDir (/run/cnm-netlink) puts them (scripts/isolated.sh mounts one).
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cnm-bench-'));
-  const ctl = await Controller.open({ stateDir: dir, dns: false });
+  const ctl = await Controller.open({ stateDir: dir, runDir: '/run/cnm-netlink/bench', dns: false });
   const net = await ctl.createNetwork({ name: 'bench', subnet: '10.96.0.0/16' });
   const rss0 = process.memoryUsage().rss;
   progress(`cnm-netlink: setting up ${N} containers (namespace + veth + address + route + port), all in flight`);
   let t = now();
   let done = 0;
-  await Promise.all(Array.from({ length: N }, async (_, i) => {
+  const made = await Promise.all(Array.from({ length: N }, async (_, i) => {
     const sb = await ctl.createSandbox({ id: `b${i}` });
     const ep = await net.createEndpoint({ name: `b${i}`, ports: [{ hostPort: 20000 + i, containerPort: 80 }] });
     await ep.join(sb);
     if (++done % 250 === 0) progress(`  ${done}/${N}`);
+    return { sb, ep };
   }));
   const setup = now() - t;
   const mem = process.memoryUsage();
   if (Netns.list().filter((n) => n.startsWith('cnm-')).length !== N) throw new Error('namespaces missing');
   progress('cnm-netlink: tearing down');
   t = now();
-  await Promise.all(ctl.sandboxes().map(async (sb) => {
-    const eps = sb.inspect().endpoints.map((e: any) => e.id);
+  await Promise.all(made.map(async ({ sb, ep }) => {
     await sb.delete();
-    for (const id of eps) await ctl.endpoints().find((e) => e.id === id)!.delete();
+    await ep.delete();
   }));
   const teardown = now() - t;
   await net.delete();

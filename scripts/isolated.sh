@@ -14,6 +14,7 @@ fi
 mount -t tmpfs -o mode=755 tmpfs /run/netns
 # State of the CNM layer and anything else under /var/lib stays private too.
 mkdir -p /var/lib/cnm-netlink 2>/dev/null && mount -t tmpfs tmpfs /var/lib/cnm-netlink 2>/dev/null || true
+mkdir -p /run/cnm-netlink 2>/dev/null && mount -t tmpfs tmpfs /run/cnm-netlink 2>/dev/null || true
 # `ip netns exec` reads per-namespace resolv.conf/hosts from /etc/netns.
 mkdir -p /etc/netns 2>/dev/null && mount -t tmpfs tmpfs /etc/netns 2>/dev/null || true
 ip link set lo up

@@ -101,7 +101,7 @@ async function main(): Promise<void> {
     server?.close();
     await ctl.destroy();
   }
-  console.log('\ncleaned up: sandboxes, veths, bridge, nftables table and state removed');
+  console.log('\ncleaned up: sandboxes, veths, bridge, nftables tables and state removed');
 }
 
 main().catch((e) => { console.error(`demo failed: ${e.message}`); process.exit(1); });

@@ -1,3 +1,4 @@
+import { execFileSync } from 'child_process';
 import * as assert from 'assert';
 import * as fs from 'fs';
 import * as os from 'os';
@@ -66,6 +67,14 @@ describe('cnm: drivers and modes', function () {
     const c = net.inspect().Containers;
     assert.deepStrictEqual(Object.values(c).map((x: any) => [x.Name, x.IPv4Address]).sort(), [['c1', '172.18.0.2/16'], ['c2', '172.18.0.3/16']]);
     assert.ok(fs.readFileSync(s2.hostsPath, 'utf8').includes('172.18.0.3\ttwo'));
+    // `ip netns exec` sees the same files (through /etc/netns/NAME).
+    const hosts = execFileSync('ip', ['netns', 'exec', s2.record.netnsName!, 'cat', '/etc/hosts'], { encoding: 'utf8' });
+    assert.ok(hosts.includes('172.18.0.3\ttwo'), hosts);
+    // IPv4-only network: no IPv6 link-local on either end (as Docker), lo up.
+    assert.strictEqual(ipj(['-d', 'link', 'show', 'dev', 'eth0'], ns1)[0].inet6_addr_gen_mode, 'none');
+    assert.ok(!ipj(['addr', 'show', 'dev', 'eth0'], ns1)[0].addr_info.some((a: any) => a.family === 'inet6'));
+    assert.ok(ipj(['addr', 'show', 'dev', 'lo'], ns1)[0].flags.includes('UP'));
+    assert.ok(hostEnd.every((l: any) => !ipj(['addr', 'show', 'dev', l.ifname])[0].addr_info.some((a: any) => a.family === 'inet6')));
   });
 
   it('names and aliases resolve on user networks, not on the default bridge', async () => {
@@ -160,6 +169,12 @@ describe('cnm: drivers and modes', function () {
     }
   });
 
+  it('link-local addresses are spelled as the kernel reports them', () => {
+    const { linkLocalOf } = require('../src/cnm/controller');
+    assert.strictEqual(linkLocalOf('02:42:0a:4d:00:03'), 'fe80::42:aff:fe4d:3');
+    assert.strictEqual(linkLocalOf('02:00:5e:10:00:01'), 'fe80::5eff:fe10:1');
+  });
+
   it('IPv6: a dual-stack network gives both addresses and routes', async () => {
     const net = await ctl.createNetwork({ name: 'v6net', ipv6: true, subnet6: 'fd42:1::/64' });
     assert.deepStrictEqual(net.inspect().IPAM.Config.map((c: any) => c.Subnet), [net.subnet, 'fd42:1::/64']);
@@ -172,6 +187,8 @@ describe('cnm: drivers and modes', function () {
     assert.strictEqual(ea.ipv6, 'fd42:1::2');
     const addrs = ipj(['-6', 'addr', 'show', 'dev', 'eth0'], a.record.netnsName!)[0].addr_info.map((x: any) => x.local);
     assert.ok(addrs.includes('fd42:1::2'));
+    // IPv6 network: the container end has its link-local, as on Docker.
+    await eventually(() => assert.ok(ipj(['-6', 'addr', 'show', 'dev', 'eth0'], a.record.netnsName!)[0].addr_info.some((x: any) => x.local.startsWith('fe80:'))));
     assert.strictEqual(ipj(['-6', 'route', 'show', 'default'], a.record.netnsName!)[0].gateway, 'fd42:1::1');
     const ns = await a.netns();
     const nb = await b.netns();
@@ -207,6 +224,34 @@ describe('cnm: drivers and modes', function () {
     } finally {
       await ns.delete();
     }
+  });
+
+  it('a container with its own MAC announces itself: a neighbour that remembered another MAC for its address learns the new one', async () => {
+    const net = await ctl.createNetwork({ name: 'garpnet', subnet: '10.77.0.0/24' });
+    const a = await ctl.createSandbox({ id: 'garp-a' });
+    await (await net.createEndpoint({ name: 'garp-a' })).join(a);
+    const nsA = a.record.netnsName!;
+    // A stale entry for the address the next container will get, with another MAC.
+    execFileSync('ip', ['-n', nsA, 'neigh', 'replace', '10.77.0.3', 'lladdr', '02:00:00:00:00:99', 'dev', 'eth0', 'nud', 'stale']);
+    const b = await ctl.createSandbox({ id: 'garp-b' });
+    await (await net.createEndpoint({ name: 'garp-b', mac: '02:11:22:33:44:55' })).join(b);
+    await eventually(() => {
+      const n = ipj(['neigh', 'show', '10.77.0.3', 'dev', 'eth0'], nsA)[0];
+      assert.strictEqual(n?.lladdr, '02:11:22:33:44:55');
+    }, 4000);
+    // The address's next holder has the MAC derived from it: it announces
+    // itself too, as the neighbour still remembers the given one.
+    const epB = ctl.endpoints().find((e) => e.name === 'garp-b')!;
+    await b.delete();
+    await epB.delete();
+    const c = await ctl.createSandbox({ id: 'garp-c' });
+    const epC = await net.createEndpoint({ name: 'garp-c' });
+    assert.deepStrictEqual([epC.ipv4, epC.mac], ['10.77.0.3', '02:42:0a:4d:00:03']);
+    await epC.join(c);
+    await eventually(() => {
+      const n = ipj(['neigh', 'show', '10.77.0.3', 'dev', 'eth0'], nsA)[0];
+      assert.strictEqual(n?.lladdr, '02:42:0a:4d:00:03');
+    }, 4000);
   });
 
   it('a sandbox joins several networks: eth0, eth1, one default route', async () => {

@@ -6,10 +6,11 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { Netns, netnsRunDir } from '../netns';
 import { Rtnl } from '../rtnl';
+import type { LinkSetRequest } from '../rtnl/link';
 import { validateIfname, validateMac } from '../util/ip';
-import { Store } from './store';
+import { IndexSpec, StateLock, StateView, Store } from './store';
 import { AddressPool, DEFAULT_POOLS, Prefix, SubnetAllocator, overlaps, parsePrefix, pickSubnet, prefixText, toBig, ulaSubnet } from './ipam';
-import { PortAllocator, PortBinding, parsePublish } from './ports';
+import { PortAllocator, PortBinding, isAnyAddress, parsePublish } from './ports';
 import { DnsServer, hostNameservers } from './dns';
 import { busy, exists, invalid, notFound } from './errors';
 import type { Firewall, NetworkRules, PortRule } from './firewall';
@@ -33,6 +34,12 @@ const HOST_IPV4_OPT = 'com.docker.network.host_ipv4';
 export interface ControllerOptions {
   /** Where state lives (default /var/lib/cnm-netlink). */
   stateDir?: string;
+  /**
+   * Where per-sandbox runtime files (hosts, resolv.conf) live: they last as
+   * long as the namespaces, so tmpfs suits them, as Podman's runroot. Default
+   * /run/cnm-netlink with the default stateDir, else `<stateDir>/run`.
+   */
+  runDir?: string;
   /** Docker's default-address-pools. */
   pools?: AddressPool[];
   /** Name of the default bridge (default cnm0; Docker's is docker0). */
@@ -45,11 +52,87 @@ export interface ControllerOptions {
   upstreamDns?: string[];
   /** Start embedded DNS servers (default true). */
   dns?: boolean;
+  /**
+   * How long to wait for another controller on the same stateDir to close
+   * (default 10 s), then EBUSY: one writer per state directory.
+   */
+  lockTimeoutMs?: number;
 }
+
+/**
+ * Names on a network (sandbox names, hostnames, endpoint names, aliases, id
+ * prefixes) to addresses, from the state: a controller's, or a StateView's
+ * in another process.
+ */
+export function resolveInState(store: Store, networkId: string, name: string, type: 'A' | 'AAAA'): string[] | undefined {
+  const net = store.get<NetworkRecord>('network', networkId);
+  if (!net) return undefined;
+  const suffix = `.${net.name.toLowerCase()}`;
+  const q = name.endsWith(suffix) ? name.slice(0, -suffix.length) : name;
+  const ips: string[] = [];
+  let known = false;
+  for (const ep of store.by<EndpointRecord>('endpoint', 'network', networkId)) {
+    if (!ep.sandboxId) continue;
+    const sb = store.get<SandboxRecord>('sandbox', ep.sandboxId);
+    const names = [ep.name, ...ep.aliases, sb?.name, sb?.hostname, sb && sb.id.length >= 12 ? sb.id.slice(0, 12) : undefined]
+      .filter((x): x is string => !!x).map((x) => x.toLowerCase());
+    if (!names.includes(q)) continue;
+    known = true;
+    const ip = type === 'A' ? ep.ipv4 : ep.ipv6;
+    if (ip) ips.push(ip);
+  }
+  return known ? ips : undefined;
+}
+
+/**
+ * Serves a network's names from the state on disk, in a process that holds no
+ * controller (a `cnm run` while its program runs). Undefined for networks
+ * without embedded DNS. Several such servers on one gateway answer alike.
+ */
+export async function serveNamesFromState(stateDir: string, networkRef: string, upstream?: string[]): Promise<DnsServer | undefined> {
+  const view = new StateView(stateDir, STORE_INDEXES);
+  const st = view.get();
+  const n = st.get<NetworkRecord>('network', networkRef) ?? st.all<NetworkRecord>('network').find((x) => x.name === networkRef);
+  const gw = n?.ipv4Subnet?.gateway;
+  if (!n || !n.dns || n.driver !== 'bridge' || !gw) return undefined;
+  const server = new DnsServer(gw, (name, type) => resolveInState(view.get(), n.id, name, type), upstream ?? hostNameservers().filter((s) => !s.startsWith('127.')));
+  await server.start();
+  return server;
+}
+
+const KERNEL_IPV6 = fs.existsSync('/proc/sys/net/ipv6');
+
+/** Waits for all (none is left running unobserved), then throws the first failure. */
+async function settled<T extends unknown[]>(ps: { [K in keyof T]: Promise<T[K]> | T[K] }): Promise<T> {
+  const rs = await Promise.allSettled(ps as any);
+  const bad = rs.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
+  if (bad) throw bad.reason;
+  return rs.map((r) => (r as PromiseFulfilledResult<any>).value) as T;
+}
+
+/** Lookups the hot paths make, kept O(1) at thousands of records. */
+const STORE_INDEXES: IndexSpec = {
+  sandbox: { name: (s: SandboxRecord) => s.name, joinedTo: (s: SandboxRecord) => s.joinedTo },
+  endpoint: {
+    sandbox: (e: EndpointRecord) => e.sandboxId,
+    network: (e: EndpointRecord) => e.networkId,
+    networkName: (e: EndpointRecord) => `${e.networkId}/${e.name}`,
+    name: (e: EndpointRecord) => e.name,
+    hostIfname: (e: EndpointRecord) => e.hostIfname,
+  },
+};
 
 const newId = () => crypto.randomBytes(32).toString('hex');
 const now = () => new Date().toISOString();
 const bool = (v: string | undefined, dflt: boolean) => (v === undefined ? dflt : !['false', '0', 'no', 'off'].includes(v.toLowerCase()));
+
+/** The EUI-64 IPv6 link-local address of a MAC, as the kernel derives it (fe80::/64, U/L bit flipped, ff:fe in the middle). */
+export function linkLocalOf(mac: string): string {
+  const b = mac.split(':').map((x) => parseInt(x, 16));
+  const w = [(b[0] ^ 2) << 8 | b[1], b[2] << 8 | 0xff, 0xfe << 8 | b[3], b[4] << 8 | b[5]];
+  // Canonical text (no zero groups spelled out), as the kernel reports it.
+  return new URL(`http://[fe80::${w.map((x) => x.toString(16)).join(':')}]`).hostname.slice(1, -1);
+}
 
 /** MAC from an IPv4 address, as Docker before 28: 02:42 + the address bytes. */
 export function macFromIp(ip: string): string {
@@ -58,6 +141,7 @@ export function macFromIp(ip: string): string {
 
 export class Controller {
   readonly stateDir: string;
+  readonly runDir: string;
   private store: Store;
   private rt: Rtnl;
   private fw: Firewall | null;
@@ -71,28 +155,38 @@ export class Controller {
   /** Networks being deleted: no new endpoints. */
   private deleting = new Set<string>();
   /** A just-made sandbox's rtnetlink handle, kept for the join that usually follows. */
-  private fresh = new Map<string, { rt: Rtnl; ns: Netns; timer: NodeJS.Timeout }>();
+  /**
+   * A just-made sandbox's namespace handle, kept for the join that usually
+   * follows: it carries a NETLINK_ROUTE socket made when the namespace was,
+   * so the join need not enter the namespace again.
+   */
+  private fresh = new Map<string, { ns: Netns; timer: NodeJS.Timeout }>();
 
-  private keepFresh(id: string, rt: Rtnl, ns: Netns): void {
+  private keepFresh(id: string, ns: Netns): void {
     this.dropFresh(id);
     const timer = setTimeout(() => this.dropFresh(id), 2000);
     timer.unref();
-    this.fresh.set(id, { rt, ns, timer });
+    this.fresh.set(id, { ns, timer });
+  }
+
+  /** Takes the fresh handle out of the cache (the caller closes it). */
+  private takeFresh(id: string): Netns | undefined {
+    const f = this.fresh.get(id);
+    if (!f) return undefined;
+    clearTimeout(f.timer);
+    this.fresh.delete(id);
+    return f.ns;
   }
 
   private dropFresh(id: string): void {
-    const f = this.fresh.get(id);
-    if (!f) return;
-    clearTimeout(f.timer);
-    this.fresh.delete(id);
-    f.rt.close();
-    f.ns.close();
+    this.takeFresh(id)?.close();
   }
   private closed = false;
 
-  private constructor(store: Store, rt: Rtnl, fw: Firewall | null, opts: ControllerOptions) {
+  private constructor(store: Store, rt: Rtnl, fw: Firewall | null, opts: ControllerOptions, private lock: StateLock) {
     this.store = store;
     this.stateDir = store.dir;
+    this.runDir = path.resolve(opts.runDir ?? (opts.stateDir === undefined ? '/run/cnm-netlink' : path.join(store.dir, 'run')));
     this.rt = rt;
     this.fw = fw;
     this.opts = opts;
@@ -101,14 +195,23 @@ export class Controller {
 
   /** Opens the controller: restores state, then reconciles it with the kernel. */
   static async open(opts: ControllerOptions = {}): Promise<Controller> {
-    const stateDir = opts.stateDir ?? '/var/lib/cnm-netlink';
-    const store = Store.open(stateDir);
-    const rt = await Rtnl.open();
+    // Absolute: paths derived from it end up in /etc/netns links and records.
+    const stateDir = path.resolve(opts.stateDir ?? '/var/lib/cnm-netlink');
+    const lock = await StateLock.acquire(stateDir, opts.lockTimeoutMs ?? 10000);
+    let store: Store;
+    try {
+      store = Store.open(stateDir, STORE_INDEXES);
+    } catch (e) {
+      lock.release();
+      throw e;
+    }
+    let rt: Rtnl | undefined;
     let fw: Firewall | null = null;
     try {
+      rt = await Rtnl.open();
       if (opts.firewall !== undefined) fw = opts.firewall;
       else fw = await (await import('./nftables')).NftFirewall.open();
-      const c = new Controller(store, rt, fw, opts);
+      const c = new Controller(store, rt, fw, opts, lock);
       try {
         await c.restore();
       } catch (e) {
@@ -118,9 +221,10 @@ export class Controller {
       }
       return c;
     } catch (e) {
-      rt.close();
+      rt?.close();
       fw?.close();
       await store.close().catch(() => {});
+      lock.release();
       throw e;
     }
   }
@@ -179,7 +283,7 @@ export class Controller {
         sb.mode === 'adopted' ? !fs.existsSync(sb.netnsPath!) :
         sb.mode === 'container' ? !this.store.get('sandbox', sb.joinedTo!) : false;
       if (sb.pending || gone) {
-        for (const ep of this.store.all<EndpointRecord>('endpoint').filter((e) => e.sandboxId === sb.id)) {
+        for (const ep of this.store.by<EndpointRecord>('endpoint', 'sandbox', sb.id)) {
           this.releaseEndpoint(ep);
           await this.store.del('endpoint', ep.id);
           report.droppedEndpoints.push(ep.id);
@@ -270,14 +374,27 @@ export class Controller {
   private networkRules(n: NetworkRecord): NetworkRules {
     return {
       id: n.id, bridge: n.bridge!, subnet4: this.ipam.get(n.id)?.v4?.subnet ?? n.ipv4Subnet?.subnet, gateway4: this.ipam.get(n.id)?.v4?.gateway ?? n.ipv4Subnet?.gateway,
+      subnet6: this.ipam.get(n.id)?.v6?.subnet ?? n.ipv6Subnet?.subnet,
       icc: n.icc ?? true, masquerade: (n.masquerade ?? true) && !n.internal, internal: n.internal,
       hostIpv4: n.options[HOST_IPV4_OPT],
     };
   }
 
+  /**
+   * A mapping on every address ('0.0.0.0' or '::', as Docker's default)
+   * reaches the container over each family it has; one on a host IP, over
+   * that IP's family.
+   */
   private portRules(e: EndpointRecord): PortRule[] {
-    if (!e.ipv4) return [];
-    return e.ports.map((p) => ({ owner: e.id, proto: p.proto, hostIp: p.hostIp, hostPort: p.hostPort, containerIp: e.ipv4!, containerPort: p.containerPort }));
+    const out: PortRule[] = [];
+    for (const p of e.ports) {
+      const any = isAnyAddress(p.hostIp);
+      const v6 = p.hostIp.includes(':');
+      const base = { owner: e.id, proto: p.proto, hostPort: p.hostPort, containerPort: p.containerPort };
+      if (e.ipv4 && (any || !v6)) out.push({ ...base, hostIp: any ? '0.0.0.0' : p.hostIp, containerIp: e.ipv4 });
+      if (e.ipv6 && (any || v6)) out.push({ ...base, hostIp: any ? '::' : p.hostIp, containerIp: e.ipv6 });
+    }
+    return out;
   }
 
   /** Serializes operations on one object (network or sandbox). */
@@ -302,10 +419,9 @@ export class Controller {
   private lookup<T extends { id: string; name: string }>(kind: 'network' | 'sandbox', ref: string): T | undefined {
     const direct = this.store.get<T>(kind, ref);
     if (direct) return direct;
-    const all = this.store.all<T>(kind);
-    const byName = all.find((x) => x.name === ref);
+    const byName = kind === 'sandbox' ? this.store.by<T>(kind, 'name', ref)[0] : this.store.all<T>(kind).find((x) => x.name === ref);
     if (byName || ref.length < 6) return byName;
-    const m = all.filter((x) => x.id.startsWith(ref));
+    const m = this.store.all<T>(kind).filter((x) => x.id.startsWith(ref));
     return m.length === 1 ? m[0] : undefined;
   }
 
@@ -388,6 +504,7 @@ export class Controller {
         else if (gw) alloc.v4.gateway = alloc.v4.reserve(gw, 'gateway');
         else if (o.gateway === undefined) alloc.v4.gateway = alloc.v4.allocate();
         if (o.ipv6 || o.subnet6) {
+          if (!KERNEL_IPV6) throw invalid('IPv6 is disabled in this kernel (ipv6.disable=1): no IPv6 networks');
           rec.ipv6 = true;
           const s6 = o.subnet6 ?? ulaSubnet(`${id}`, taken);
           const p6 = parsePrefix(s6);
@@ -444,12 +561,26 @@ export class Controller {
     const existing = await this.rt.link.find(n.bridge!);
     if (existing && existing.kind !== 'bridge') throw exists('link (not a bridge)', n.bridge!);
     if (!existing) {
-      await this.rt.link.add({ kind: 'bridge', name: n.bridge!, mtu: n.mtu, group: CNM_LINK_GROUP, alias: `${ALIAS_PREFIX}${n.id}`, bridge: { stp: false } }, { echo: false });
+      // A MAC of its own, as Docker gives its bridges: otherwise the kernel
+      // takes the lowest port's, and it changes as containers come and go.
+      const mac = crypto.randomBytes(6);
+      mac[0] = (mac[0] & 0xfe) | 0x02;
+      await this.rt.link.add({ kind: 'bridge', name: n.bridge!, mtu: n.mtu, group: CNM_LINK_GROUP, alias: `${ALIAS_PREFIX}${n.id}`, address: [...mac].map((b) => b.toString(16).padStart(2, '0')).join(':'), bridge: { stp: false } }, { echo: false });
       undo.push(() => this.rt.link.delete(n.bridge!));
     }
     const addrs = await this.rt.addr.list({ link: n.bridge! });
     if (a.v4?.gateway && !addrs.some((x) => x.local === a.v4!.gateway)) await this.rt.addr.add(n.bridge!, { address: a.v4.cidr(a.v4.gateway), broadcast: '+' });
     if (a.v6?.gateway && !addrs.some((x) => x.local === a.v6!.gateway)) await this.rt.addr.add(n.bridge!, { address: a.v6.cidr(a.v6.gateway), flags: ['nodad'] });
+    if (a.v6) {
+      // The bridge's link-local without DAD: until it has one the kernel
+      // sends no neighbour solicitation for forwarded packets, so published
+      // IPv6 ports stayed unreachable for the first second or two.
+      const ll = linkLocalOf((await this.rt.link.get(n.bridge!)).address!);
+      if (!addrs.some((x) => x.local === ll)) {
+        await this.rt.link.set(n.bridge!, { addrGenMode: 'none' });
+        await this.rt.addr.add(n.bridge!, { address: `${ll}/64`, flags: ['nodad'] });
+      }
+    }
     await this.rt.link.set(n.bridge!, { up: true });
     const host = Netns.current();
     try {
@@ -485,23 +616,7 @@ export class Controller {
 
   /** Names on a network: sandbox names, hostnames, aliases, id prefixes. */
   resolveName(networkId: string, name: string, type: 'A' | 'AAAA'): string[] | undefined {
-    const net = this.store.get<NetworkRecord>('network', networkId);
-    if (!net) return undefined;
-    const suffix = `.${net.name.toLowerCase()}`;
-    const q = name.endsWith(suffix) ? name.slice(0, -suffix.length) : name;
-    const ips: string[] = [];
-    let known = false;
-    for (const ep of this.store.all<EndpointRecord>('endpoint')) {
-      if (ep.networkId !== networkId || !ep.sandboxId) continue;
-      const sb = this.store.get<SandboxRecord>('sandbox', ep.sandboxId);
-      const names = [ep.name, ...ep.aliases, sb?.name, sb?.hostname, sb && sb.id.length >= 12 ? sb.id.slice(0, 12) : undefined]
-        .filter((x): x is string => !!x).map((x) => x.toLowerCase());
-      if (!names.includes(q)) continue;
-      known = true;
-      const ip = type === 'A' ? ep.ipv4 : ep.ipv6;
-      if (ip) ips.push(ip);
-    }
-    return known ? ips : undefined;
+    return resolveInState(this.store, networkId, name, type);
   }
 
   /** Like `docker network rm`: refused while endpoints exist. */
@@ -509,7 +624,7 @@ export class Controller {
     const n = this.getNetwork(ref);
     if (n.builtin) throw invalid(`${n.name} is a pre-defined network and cannot be removed`);
     await this.locked('networks', async () => {
-      const eps = this.store.all<EndpointRecord>('endpoint').filter((e) => e.networkId === n.id);
+      const eps = this.store.by<EndpointRecord>('endpoint', 'network', n.id);
       if (eps.length) throw busy(`network ${n.name} has active endpoints (${eps.map((e) => e.name).join(', ')})`);
       // From here on no endpoint may be created on it (createEndpoint checks).
       this.deleting.add(n.id);
@@ -533,7 +648,7 @@ export class Controller {
     if (n.ipv4Subnet) config.push({ Subnet: n.ipv4Subnet.subnet, Gateway: n.ipv4Subnet.gateway, ...(n.ipv4Subnet.range ? { IPRange: n.ipv4Subnet.range } : {}) });
     if (n.ipv6Subnet) config.push({ Subnet: n.ipv6Subnet.subnet, Gateway: n.ipv6Subnet.gateway });
     const containers: Record<string, any> = {};
-    for (const ep of this.store.all<EndpointRecord>('endpoint').filter((e) => e.networkId === n.id && e.sandboxId)) {
+    for (const ep of this.store.by<EndpointRecord>('endpoint', 'network', n.id).filter((e) => e.sandboxId)) {
       const sb = this.store.get<SandboxRecord>('sandbox', ep.sandboxId!);
       const a = this.ipam.get(n.id);
       containers[ep.sandboxId!] = {
@@ -588,8 +703,10 @@ export class Controller {
     if (o.hostname !== undefined && !/^[a-zA-Z0-9]([a-zA-Z0-9-.]{0,61}[a-zA-Z0-9])?$/.test(o.hostname)) throw invalid(`invalid hostname: ${o.hostname}`);
     const modes = [o.key !== undefined, o.joinSandbox !== undefined, !!o.host].filter(Boolean).length;
     if (modes > 1) throw invalid('key, joinSandbox and host are exclusive');
-    if (this.findSandbox(o.id) || this.store.all<SandboxRecord>('sandbox').some((s) => s.name === name)) throw exists('sandbox', o.id);
-    const dir = path.join(this.stateDir, 'sandboxes', o.id);
+    // The id and name may not be another sandbox's id or name (a prefix of an id is fine).
+    const taken = (x: string) => !!this.store.get('sandbox', x) || this.store.by('sandbox', 'name', x).length > 0;
+    if (taken(o.id) || taken(name)) throw exists('sandbox', o.id);
+    const dir = path.join(this.runDir, 'sandboxes', o.id);
     const rec: SandboxRecord = {
       id: o.id, name, hostname: o.hostname ?? (o.id.length > 12 ? o.id.slice(0, 12) : o.id), mode: 'own', created: now(),
       hostsPath: path.join(dir, 'hosts'), resolvConfPath: path.join(dir, 'resolv.conf'), pending: true,
@@ -613,17 +730,11 @@ export class Controller {
     void this.store.put('sandbox', rec.id, { ...rec }).catch(() => {});
     try {
       if (rec.mode === 'own') {
-        const ns = await Netns.create(rec.netnsName);
-        let rt: Rtnl | undefined;
-        try {
-          rt = await Rtnl.open({ netns: ns });
-          await rt.link.set('lo', { up: true });
-          this.keepFresh(rec.id, rt, ns);
-        } catch (e) {
-          rt?.close();
-          ns.close();
-          throw e;
-        }
+        // The creating thread brings lo up and makes the rtnetlink socket the
+        // join will use. (No sysctls: every /proc/sys/net lookup walks a
+        // dentry chain as long as the number of namespaces.)
+        const ns = await Netns.create(rec.netnsName, { loUp: true, rtnlSocket: true });
+        this.keepFresh(rec.id, ns);
       } else if (rec.mode === 'adopted') {
         const ns = await Netns.open({ path: rec.netnsPath! });
         try {
@@ -635,6 +746,7 @@ export class Controller {
       }
       rec.pending = undefined;
       await this.writeSandboxFiles(rec);
+      this.linkEtcNetns(rec);
       await this.store.put('sandbox', rec.id, rec);
     } catch (e) {
       this.dropFresh(rec.id);
@@ -649,11 +761,13 @@ export class Controller {
   /** Leaves every network, then removes the namespace (for own sandboxes). */
   async deleteSandbox(ref: string): Promise<void> {
     const sb = this.getSandbox(ref);
-    const dependents = this.store.all<SandboxRecord>('sandbox').filter((s) => s.joinedTo === sb.id);
+    const dependents = this.store.by<SandboxRecord>('sandbox', 'joinedTo', sb.id);
     if (dependents.length) throw busy(`sandbox ${sb.id} is shared by ${dependents.map((d) => d.id).join(', ')}`);
     this.dropFresh(sb.id);
-    await this.locked(`sandbox:${sb.id}`, async () => {
-      const eps = this.store.all<EndpointRecord>('endpoint').filter((e) => e.sandboxId === sb.id);
+    this.stopAnnouncing(sb.id);
+    // Joins lock the namespace's owner (container mode shares it): so does this.
+    await this.locked(`sandbox:${sb.mode === 'container' ? sb.joinedTo : sb.id}`, async () => {
+      const eps = this.store.by<EndpointRecord>('endpoint', 'sandbox', sb.id);
       // The namespace going away takes the veths with it: only the firewall
       // and the records need work per endpoint.
       const quick = sb.mode === 'own';
@@ -669,14 +783,14 @@ export class Controller {
   private sandboxEndpoints(sb: SandboxRecord): EndpointRecord[] {
     // Endpoints in the same namespace (container mode shares it).
     const root = sb.mode === 'container' ? sb.joinedTo! : sb.id;
-    const members = new Set([root, ...this.store.all<SandboxRecord>('sandbox').filter((s) => s.joinedTo === root).map((s) => s.id)]);
-    return this.store.all<EndpointRecord>('endpoint').filter((e) => e.sandboxId && members.has(e.sandboxId));
+    const members = [root, ...this.store.by<SandboxRecord>('sandbox', 'joinedTo', root).map((s) => s.id)];
+    return members.flatMap((id) => this.store.by<EndpointRecord>('endpoint', 'sandbox', id));
   }
 
   private async writeSandboxFiles(sb: SandboxRecord): Promise<void> {
     const dir = path.dirname(sb.hostsPath);
-    // Small files written synchronously: cheaper than queueing behind the
-    // journal's fsync on the libuv pool.
+    // Small files written synchronously (on tmpfs by default, see runDir):
+    // cheaper than queueing behind the journal's fsync on the libuv pool.
     fs.mkdirSync(dir, { recursive: true });
     const eps = this.sandboxEndpoints(sb);
     const hosts = ['127.0.0.1\tlocalhost', '::1\tlocalhost ip6-localhost ip6-loopback', 'fe00::\tip6-localnet', 'ff00::\tip6-mcastprefix', 'ff02::1\tip6-allnodes', 'ff02::2\tip6-allrouters'];
@@ -695,14 +809,28 @@ export class Controller {
     }
     fs.writeFileSync(sb.hostsPath, hosts.join('\n') + '\n');
     fs.writeFileSync(sb.resolvConfPath, resolv);
-    // `ip netns exec` bind-mounts /etc/netns/NAME/* over /etc: names work there too.
+  }
+
+  /**
+   * `ip netns exec` bind-mounts /etc/netns/NAME/* over /etc: a link from there
+   * to the sandbox's directory makes names work there too, and stays current.
+   */
+  private linkEtcNetns(sb: SandboxRecord): void {
     const etc = this.opts.etcNetnsDir === undefined ? '/etc/netns' : this.opts.etcNetnsDir;
-    const nsName = sb.mode === 'own' ? sb.netnsName : sb.mode === 'container' ? this.store.get<SandboxRecord>('sandbox', sb.joinedTo!)?.netnsName : undefined;
-    if (etc && nsName && sb.mode === 'own') {
+    if (!etc || sb.mode !== 'own' || !sb.netnsName) return;
+    const at = path.join(etc, sb.netnsName);
+    const target = path.dirname(sb.hostsPath);
+    try {
+      fs.symlinkSync(target, at);
+    } catch (e: any) {
       try {
-        fs.mkdirSync(path.join(etc, nsName), { recursive: true });
-        fs.writeFileSync(path.join(etc, nsName, 'resolv.conf'), resolv);
-        fs.writeFileSync(path.join(etc, nsName, 'hosts'), hosts.join('\n') + '\n');
+        if (e.code === 'ENOENT') {
+          fs.mkdirSync(etc, { recursive: true });
+          fs.symlinkSync(target, at);
+        } else if (e.code === 'EEXIST') {
+          // Left by a crash (reconcile removes ours), or by someone else: replace only a link.
+          if (fs.lstatSync(at).isSymbolicLink()) { fs.unlinkSync(at); fs.symlinkSync(target, at); }
+        }
       } catch { /* read-only /etc: the paths above still work for runtimes */ }
     }
   }
@@ -721,14 +849,14 @@ export class Controller {
     const sb = this.getSandbox(ref);
     return {
       ...sb,
-      endpoints: this.store.all<EndpointRecord>('endpoint').filter((e) => e.sandboxId === sb.id).map((e) => ({ ...e, network: this.store.get<NetworkRecord>('network', e.networkId)?.name })),
+      endpoints: this.store.by<EndpointRecord>('endpoint', 'sandbox', sb.id).map((e) => ({ ...e, network: this.store.get<NetworkRecord>('network', e.networkId)?.name })),
     };
   }
 
   // ------------------------------------------------------------ endpoints
 
   private findEndpoint(ref: string): EndpointRecord | undefined {
-    return this.store.get<EndpointRecord>('endpoint', ref) ?? this.store.all<EndpointRecord>('endpoint').find((e) => e.name === ref);
+    return this.store.get<EndpointRecord>('endpoint', ref) ?? this.store.by<EndpointRecord>('endpoint', 'name', ref)[0];
   }
 
   private getEndpoint(ref: string): EndpointRecord {
@@ -746,7 +874,7 @@ export class Controller {
     const n = this.getNetwork(networkRef);
     if (this.deleting.has(n.id)) throw notFound('network', networkRef);
     if (!o || typeof o.name !== 'string' || !/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/.test(o.name)) throw invalid(`invalid endpoint name: ${JSON.stringify(o?.name)}`);
-    if (this.store.all<EndpointRecord>('endpoint').some((e) => e.networkId === n.id && e.name === o.name)) throw exists(`endpoint on network ${n.name}`, o.name);
+    if (this.store.by('endpoint', 'networkName', `${n.id}/${o.name}`).length) throw exists(`endpoint on network ${n.name}`, o.name);
     const aliases = o.aliases ?? [];
     for (const a of aliases) if (typeof a !== 'string' || !/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/.test(a)) throw invalid(`invalid alias: ${JSON.stringify(a)}`);
     if (o.ports?.length && n.driver !== 'bridge') throw invalid(`port publishing needs a bridge network (${n.name} is ${n.driver})`);
@@ -774,6 +902,11 @@ export class Controller {
         const b = this.ports.allocate(s);
         ep.ports.push(b);
         done.push(() => this.ports.release(b));
+        // A host IP of one family needs a container address of that family.
+        if (!isAnyAddress(b.hostIp)) {
+          const v6 = b.hostIp.includes(':');
+          if (v6 ? !a.v6 : !a.v4) throw invalid(`host IP ${b.hostIp} is IPv${v6 ? 6 : 4} but network ${n.name} has no IPv${v6 ? 6 : 4} subnet`);
+        }
       }
       await this.store.put('endpoint', ep.id, ep);
     } catch (e) {
@@ -818,7 +951,8 @@ export class Controller {
           if (n.driver === 'bridge') ep.hostIfname = this.hostIfname(ep);
           void this.store.put('endpoint', ep.id, { ...ep }).catch(() => {});
           // Closed after the undo steps, which may need it (see the catch).
-          ns = await this.sandboxNetns(sb.id);
+          const root = sb.mode === 'container' ? sb.joinedTo! : sb.id;
+          ns = this.takeFresh(root) ?? await this.sandboxNetns(sb.id);
           if (n.driver === 'bridge') await this.plugBridge(n, ep, ns, undo);
           else await this.plugMacvlan(n, ep, ns, undo);
           if (this.fw && ep.ports.length) {
@@ -846,10 +980,9 @@ export class Controller {
 
   /** `veth` + 7 hex, as Docker names the host end; unique among ours. */
   private hostIfname(ep: EndpointRecord): string {
-    const taken = new Set(this.store.all<EndpointRecord>('endpoint').map((e) => e.hostIfname));
     for (let i = 0; i + 7 <= ep.id.length; i++) {
       const n = `veth${ep.id.slice(i, i + 7)}`;
-      if (!taken.has(n)) return n;
+      if (!this.store.by('endpoint', 'hostIfname', n).length) return n;
     }
     return `veth${crypto.randomBytes(4).toString('hex').slice(0, 7)}`;
   }
@@ -868,17 +1001,85 @@ export class Controller {
     // final name, MAC and MTU; the host end is attached to the bridge.
     await this.rt.link.add({
       // Tagged by group (the name maps to the endpoint in the state).
-      kind: 'veth', name: ep.hostIfname!, master: bridgeIndex, mtu: n.mtu, group: CNM_LINK_GROUP,
-      peer: { name: ep.ifname!, netns: ns, address: ep.mac, mtu: n.mtu },
+      // One queue each way (what a veth ends up with anyway), asked for at
+      // creation: shrinking the default one-per-CPU costs an RCU wait under RTNL.
+      kind: 'veth', name: ep.hostIfname!, master: bridgeIndex, mtu: n.mtu, group: CNM_LINK_GROUP, numTxQueues: 1, numRxQueues: 1,
+      peer: { name: ep.ifname!, netns: ns, address: ep.mac, mtu: n.mtu, numTxQueues: 1, numRxQueues: 1 },
     }, { echo: false });
     undo.push(() => this.rt.link.delete(ep.hostIfname!));
     // No IPv6 link-local on the host end: its DAD and router solicitations
     // would flood every port of the bridge (quadratic work at 1,000 ports).
     // Hairpin: a DNATed packet may have to leave by the port it came in (a
     // container reaching its own published port through the host address).
-    await this.rt.link.set(ep.hostIfname!, { addrGenMode: 'none', bridgePort: { hairpin: true, ...(n.icc === false ? { isolated: true } : {}) } });
-    await this.rt.link.set(ep.hostIfname!, { up: true });
-    await this.configureInside(n, ep, ns);
+    const hostEnd = this.rt.link.set(ep.hostIfname!, { addrGenMode: 'none', bridgePort: { hairpin: true, ...(n.icc === false ? { isolated: true } : {}) } });
+    hostEnd.catch(() => {});  // awaited in configureInside; observed here in case that fails first
+    await this.configureInside(n, ep, ns, hostEnd, async (index) => {
+      // The host end comes up last, so the carrier arrives with both ends
+      // configured. (Host end first, then the container's, costs the bridge
+      // about a third more kernel time per join at 1,000 ports, measured.)
+      await this.rt.link.set(ep.hostIfname!, { up: true });
+      if (this.needsAnnounce(n, ep)) this.announce(ep.sandboxId!, ns, index, ep.mac!);
+    });
+  }
+
+  /**
+   * Whether a join must announce its MAC. The kernel's own announcement
+   * (arp_notify) goes out when the container end comes up, before the host
+   * end gives it a carrier, so it is lost. A MAC derived from the address is
+   * what any neighbour remembers for it, unless the address last belonged to
+   * a given MAC: the network keeps those addresses (customMacIps).
+   */
+  private needsAnnounce(n: NetworkRecord, ep: EndpointRecord): boolean {
+    if (!ep.mac || !ep.ipv4) return false;
+    const custom = new Set(n.customMacIps ?? []);
+    const derived = ep.mac === macFromIp(ep.ipv4);
+    const need = !derived || custom.has(ep.ipv4);
+    const changed = derived ? custom.delete(ep.ipv4) : !custom.has(ep.ipv4) && !!custom.add(ep.ipv4);
+    if (changed) {
+      n.customMacIps = [...custom];
+      void this.store.put('network', n.id, n).catch(() => {});
+    }
+    return need;
+  }
+
+  /** Announcements in progress, by sandbox: stopped when it is deleted (they hold its namespace). */
+  private announcing = new Map<string, Set<() => void>>();
+
+  private stopAnnouncing(sandboxId?: string): void {
+    for (const [id, stops] of [...this.announcing]) if (sandboxId === undefined || id === sandboxId) for (const stop of [...stops]) stop();
+  }
+
+  /**
+   * Gratuitous ARPs, as Docker sends after a join (three, a second apart):
+   * setting the same MAC again makes the kernel announce it (arp_notify).
+   */
+  private announce(sandboxId: string, ns: Netns, index: number, mac: string): void {
+    let stopped = false;
+    let rt: Rtnl | undefined;
+    let handle: Netns | undefined;
+    const stop = () => {
+      stopped = true;
+      rt?.close();
+      handle?.close();
+      const stops = this.announcing.get(sandboxId);
+      stops?.delete(stop);
+      if (stops && !stops.size) this.announcing.delete(sandboxId);
+    };
+    if (!this.announcing.has(sandboxId)) this.announcing.set(sandboxId, new Set());
+    this.announcing.get(sandboxId)!.add(stop);
+    void (async () => {
+      try {
+        handle = await Netns.open(ns);
+        if (stopped) return;
+        rt = await Rtnl.open({ netns: handle });
+        for (let i = 0; i < 3 && !stopped && !this.closed; i++) {
+          if (i) await new Promise((r) => setTimeout(r, 1000).unref());
+          if (!stopped) await rt.link.set(index, { address: mac });
+        }
+      } catch { /* stopped, or the sandbox went away meanwhile */ } finally {
+        stop();
+      }
+    })();
   }
 
   private async plugMacvlan(n: NetworkRecord, ep: EndpointRecord, ns: Netns, undo: (() => Promise<void>)[]): Promise<void> {
@@ -891,32 +1092,35 @@ export class Controller {
     await this.configureInside(n, ep, ns);
   }
 
-  private async configureInside(n: NetworkRecord, ep: EndpointRecord, ns: Netns): Promise<void> {
+  /**
+   * Addresses, link up and default route inside the sandbox. The requests go
+   * out together on one socket (the kernel runs them in order), so a join
+   * waits for two round trips, not one per step.
+   */
+  private async configureInside(n: NetworkRecord, ep: EndpointRecord, ns: Netns, before?: Promise<void>, after?: (index: number) => Promise<void>): Promise<void> {
     const a = this.ipam.get(n.id)!;
-    // Take the fresh handle out of the cache: its expiry timer must not close it under us.
-    const cached = this.fresh.get(ep.sandboxId!);
-    if (cached) { clearTimeout(cached.timer); this.fresh.delete(ep.sandboxId!); }
-    const useCached = !!cached && cached.ns.equals(ns);
-    if (cached && !useCached) { cached.rt.close(); cached.ns.close(); }
-    const rt = useCached ? cached!.rt : await Rtnl.open({ netns: ns });
+    // Adopts the socket made with a fresh namespace, if it is still there.
+    const rt = await Rtnl.open({ netns: ns });
     try {
+      // RTM_NEWADDR takes no name: one lookup, overlapped with the host end's settings.
+      const [link] = await settled([rt.link.get(ep.ifname!), before]);
       const ops: Promise<void>[] = [];
-      if (ep.ipv4) ops.push(rt.addr.add(ep.ifname!, a.v4!.cidr(ep.ipv4)));
-      if (ep.ipv6) ops.push(rt.addr.add(ep.ifname!, { address: a.v6!.cidr(ep.ipv6), flags: ['nodad'] }));
-      // IPv4-only network: no IPv6 link-local inside either (Docker disables IPv6 there).
-      if (!ep.ipv6) ops.push(rt.link.set(ep.ifname!, { addrGenMode: 'none' }));
-      await Promise.all(ops);
-      // arp_notify: gratuitous ARP when the address or link changes, as netavark does.
-      await rt.link.set(ep.ifname!, { up: true, ipv4Conf: { arp_notify: 1 } });
+      // Before up: IPv6 link-local only on IPv6 networks (Docker disables
+      // IPv6 otherwise); arp_notify, so coming up with the address announces it.
+      const conf: LinkSetRequest = { ipv4Conf: { arp_notify: 1 } };
+      if (!ep.ipv6) conf.addrGenMode = 'none';
+      ops.push(rt.link.set(link.index, conf));
+      if (ep.ipv4) ops.push(rt.addr.add(link.index, a.v4!.cidr(ep.ipv4)));
+      if (ep.ipv6) ops.push(rt.addr.add(link.index, { address: a.v6!.cidr(ep.ipv6), flags: ['nodad'] }));
+      ops.push(rt.link.set(link.index, { up: true }));
       if (ep.gatewayEndpoint) {
-        const gws: Promise<void>[] = [];
-        if (a.v4?.gateway) gws.push(rt.route.replace({ dst: 'default', gateway: a.v4.gateway, dev: ep.ifname! }));
-        if (a.v6?.gateway) gws.push(rt.route.replace({ dst: 'default', family: 6, gateway: a.v6.gateway, dev: ep.ifname! }));
-        await Promise.all(gws);
+        if (a.v4?.gateway) ops.push(rt.route.replace({ dst: 'default', gateway: a.v4.gateway, dev: link.index }));
+        if (a.v6?.gateway) ops.push(rt.route.replace({ dst: 'default', family: 6, gateway: a.v6.gateway, dev: link.index }));
       }
+      await settled(ops);
+      await after?.(link.index);
     } finally {
       rt.close();
-      if (useCached) cached!.ns.close();
     }
   }
 
@@ -976,7 +1180,7 @@ export class Controller {
   }
 
   endpoints(networkId?: string): Endpoint[] {
-    return this.store.all<EndpointRecord>('endpoint').filter((e) => !networkId || e.networkId === networkId).map((e) => new Endpoint(this, e.id));
+    return (networkId ? this.store.by<EndpointRecord>('endpoint', 'network', networkId) : this.store.all<EndpointRecord>('endpoint')).map((e) => new Endpoint(this, e.id));
   }
 
   /** Our nftables ruleset, as text. */
@@ -985,16 +1189,21 @@ export class Controller {
   }
 
   /** Stops serving (DNS) and closes handles; kernel objects and state stay, like stopping dockerd. */
-  async close(): Promise<void> {
+  async close(beforeUnlock?: () => void): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     for (const id of [...this.fresh.keys()]) this.dropFresh(id);
     for (const d of this.dns.values()) d.close();
     this.dns.clear();
-    await this.store.sync();
-    await this.store.close();
-    this.rt.close();
-    this.fw?.close();
+    this.stopAnnouncing();
+    try {
+      await this.store.sync();
+      await this.store.close();
+    } finally {
+      this.rt.close();
+      this.fw?.close();
+      try { beforeUnlock?.(); } finally { this.lock.release(); }
+    }
   }
 
   /** Removes everything this controller made (sandboxes, networks, rules) and its state. */
@@ -1011,8 +1220,12 @@ export class Controller {
       await this.store.del('network', n.id);
     }
     if (this.fw) await this.fw.destroy();
-    await this.close();
-    fs.rmSync(this.stateDir, { recursive: true, force: true });
+    // The state goes while the lock is held (an opener waiting on it then
+    // finds its lock file gone and starts over: see StateLock).
+    await this.close(() => {
+      fs.rmSync(path.join(this.runDir, 'sandboxes'), { recursive: true, force: true });
+      fs.rmSync(this.stateDir, { recursive: true, force: true });
+    });
   }
 }
 

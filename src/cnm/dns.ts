@@ -118,10 +118,20 @@ export class DnsServer {
       });
       s.on('error', () => {});
     });
-    await new Promise<void>((resolve, reject) => {
-      tcp.once('error', reject);
-      tcp.listen(this.port, this.address, () => { tcp.off('error', reject); resolve(); });
-    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        tcp.once('error', reject);
+        tcp.listen(this.port, this.address, () => { tcp.off('error', reject); resolve(); });
+      });
+    } catch (e: any) {
+      // Another server for this network (another process's) holds TCP: UDP,
+      // which several may share, is enough for names; truncated answers are
+      // not something ours need.
+      if (e.code === 'EADDRINUSE') return;
+      udp.close();
+      this.udp = undefined;
+      throw e;
+    }
     tcp.unref();
     this.tcp = tcp;
   }

@@ -47,6 +47,8 @@ export interface NetworkRecord {
   // macvlan
   parent?: string;
   macvlanMode?: string;
+  /** Addresses last held by an endpoint with a given (not derived) MAC: the next holder announces itself. */
+  customMacIps?: string[];
 }
 
 export type SandboxMode = 'own' | 'host' | 'adopted' | 'container';
