@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // `cnm`: Docker's network commands over the CNM controller. The one place a
 // process is spawned is `cnm run`: the user's own program, inside the sandbox.
-import { spawn } from 'child_process';
+import { ChildProcess, spawn } from 'child_process';
+import * as os from 'os';
 import * as crypto from 'crypto';
-import { Controller } from './cnm/controller';
+import { Controller, serveNamesFromState } from './cnm/controller';
 import type { DriverName } from './cnm/types';
 
 const USAGE = `usage: cnm [--state-dir DIR] [--json] COMMAND
@@ -74,7 +75,11 @@ async function main(argv: string[]): Promise<number> {
   if (!group) { process.stdout.write(USAGE); return 2; }
   const out = (v: unknown, text: () => string) => console.log(json ? JSON.stringify(v, null, 2) : text());
 
-  const ctl = await Controller.open({ stateDir });
+  // One controller per state directory at a time (a lock): each command
+  // holds it only as long as it works. Names are served by `cnm run`.
+  const open = (lockTimeoutMs?: number) => Controller.open({ stateDir, dns: false, lockTimeoutMs });
+  if (group === 'run') return runCommand(open, [cmd, ...rest].filter((x) => x !== undefined), json);
+  const ctl = await open();
   try {
     if (group === 'network') {
       switch (cmd) {
@@ -156,8 +161,6 @@ async function main(argv: string[]): Promise<number> {
           return 0;
         }
       }
-    } else if (group === 'run') {
-      return await runCommand(ctl, [cmd, ...rest].filter((x) => x !== undefined), json);
     }
     throw new UsageError(`unknown command: ${[group, cmd].filter(Boolean).join(' ')}`);
   } finally {
@@ -165,43 +168,91 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-async function runCommand(ctl: Controller, argv: string[], json: boolean): Promise<number> {
+/**
+ * Sets the sandbox up, lets go of the state while the program runs (other
+ * commands, another `cnm run`, work meanwhile), serves the network's names
+ * from the state on disk, then takes the state again to tear down.
+ */
+async function runCommand(open: (lockTimeoutMs?: number) => Promise<Controller>, argv: string[], json: boolean): Promise<number> {
   const p = parse(argv, ['--network', '--net', '-p', '--publish', '--name', '--hostname', '--ip', '--alias'], ['--rm']);
   if (!p.args.length) throw new UsageError('run needs a command after --');
   const id = one(p, '--name') ?? crypto.randomBytes(6).toString('hex');
   const netName = one(p, '--network') ?? one(p, '--net') ?? 'bridge';
-  const sb = await ctl.createSandbox({ id, hostname: one(p, '--hostname') });
-  let code = 1;
+  // A signal during set-up lets it finish (or roll back), then tears down;
+  // during the run it goes to the program.
+  let child: ChildProcess | undefined;
+  let interrupted: NodeJS.Signals | undefined;
+  const onSignal = (sig: NodeJS.Signals) => { interrupted ??= sig; child?.kill(sig); };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  let epId: string | undefined;
+  let made = false;
+  let nsName: string | undefined;
+  let networkId: string;
+  let ctl = await open();
   try {
+    networkId = ctl.network(netName).id;
+    const sb = await ctl.createSandbox({ id, hostname: one(p, '--hostname') });
+    made = true;
     const ep = await ctl.network(netName).createEndpoint({
       name: id, ip: one(p, '--ip'), aliases: p.flags.get('--alias'),
       ports: [...(p.flags.get('-p') ?? []), ...(p.flags.get('--publish') ?? [])],
     });
-    try {
-      await ep.join(sb);
-      const info = { sandbox: id, netns: sb.key, ip: ep.ipv4, ports: ep.ports };
-      if (json) console.error(JSON.stringify(info));
-      else console.error(`cnm: ${id} on ${netName}: ${ep.ipv4 ?? ''}${ep.ports.map((b) => ` ${b.hostIp}:${b.hostPort}->${b.containerPort}/${b.proto}`).join('')}`);
-      const nsName = sb.record.netnsName;
-      const child = nsName
-        ? spawn('ip', ['netns', 'exec', nsName, ...p.args], { stdio: 'inherit' })
-        : spawn(p.args[0], p.args.slice(1), { stdio: 'inherit' });
-      const stop = () => child.kill('SIGTERM');
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
-      code = await new Promise<number>((resolve) => {
-        child.on('error', (e) => { console.error(`cnm: error: ${e.message}`); resolve(127); });
-        child.on('exit', (c, sig) => resolve(c ?? (sig ? 128 : 1)));
-      });
-    } finally {
-      await sb.delete().catch(() => {});
-      await ep.delete().catch(() => {});
-    }
+    epId = ep.id;
+    await ep.join(sb);
+    const info = { sandbox: id, netns: sb.key, ip: ep.ipv4, ports: ep.ports };
+    if (json) console.error(JSON.stringify(info));
+    else console.error(`cnm: ${id} on ${netName}: ${ep.ipv4 ?? ''}${ep.ports.map((b) => ` ${b.hostIp}:${b.hostPort}->${b.containerPort}/${b.proto}`).join('')}`);
+    nsName = sb.record.netnsName;
   } catch (e) {
-    await sb.delete().catch(() => {});
+    if (made) await teardown(ctl, id, epId);
+    await ctl.close();
     throw e;
   }
+  await ctl.close();
+  let code = interrupted ? 128 + (os.constants.signals[interrupted] ?? 0) : 1;
+  if (!interrupted) {
+    const dns = await serveNamesFromState(ctl.stateDir, networkId).catch((e) => {
+      console.error(`cnm: warning: no name resolution for ${netName}: ${e.message}`);
+      return undefined;
+    });
+    try {
+      child = nsName
+        ? spawn('ip', ['netns', 'exec', nsName, ...p.args], { stdio: 'inherit' })
+        : spawn(p.args[0], p.args.slice(1), { stdio: 'inherit' });
+      code = await new Promise<number>((resolve) => {
+        child!.on('error', (e) => { console.error(`cnm: error: ${e.message}`); resolve(127); });
+        // Like a shell: 128 + the signal's number when the program was killed.
+        child!.on('exit', (c, sig) => resolve(c ?? (sig ? 128 + (os.constants.signals[sig] ?? 0) : 1)));
+      });
+    } finally {
+      dns?.close();
+    }
+  }
+  // Teardown waits as long as it takes for the state (another command may hold it).
+  try {
+    ctl = await open(10 * 60 * 1000);
+    try {
+      if (!(await teardown(ctl, id, epId))) code = code || 1;
+    } finally {
+      await ctl.close();
+    }
+  } catch (e: any) {
+    console.error(`cnm: error: could not remove sandbox ${id} (${e.message}); \`cnm sandbox rm ${id}\` removes it and its endpoint`);
+    code = code || 1;
+  }
   return code;
+}
+
+/** Removes a run's sandbox and its endpoint, each whatever happens to the other. */
+async function teardown(ctl: Controller, id: string, epId: string | undefined): Promise<boolean> {
+  let ok = true;
+  try { await ctl.sandbox(id).delete(); } catch (e: any) {
+    if (e.code !== 'ENOENT') { ok = false; console.error(`cnm: error: removing sandbox ${id}: ${e.message}`); }
+  }
+  const ep = epId ? ctl.endpoints().find((e) => e.id === epId) : undefined;
+  try { await ep?.delete(); } catch (e: any) { ok = false; console.error(`cnm: error: removing endpoint ${id}: ${e.message}`); }
+  return ok;
 }
 
 main(process.argv.slice(2)).then((code) => process.exit(code), (e: any) => {

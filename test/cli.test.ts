@@ -3,6 +3,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { run } from './net-helpers';
+import { eventually } from './helpers';
 
 const CLI = path.join(__dirname, '..', 'src', 'cli.js');
 
@@ -10,13 +11,18 @@ describe('cnm CLI', function () {
   this.timeout(60000);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cnm-cli-'));
   const cnm = (...args: string[]) => run(process.execPath, [CLI, '--state-dir', dir, ...args]);
+  // `cnm --json ...` parsed; a failed command fails the test with its own message.
+  const json = async (...args: string[]) => {
+    const r = await cnm('--json', ...args);
+    assert.strictEqual(r.code, 0, `cnm --json ${args.join(' ')}: ${r.err}`);
+    return JSON.parse(r.out);
+  };
 
   it('creates, lists, inspects and removes networks; errors are one line and non-zero', async () => {
     const c = await cnm('network', 'create', '--subnet', '10.88.0.0/24', '-o', 'com.docker.network.bridge.name=clibr0', 'clinet');
     assert.strictEqual(c.code, 0, c.err);
     assert.match(c.out.trim(), /^[0-9a-f]{64}$/);
-    const ls = await cnm('--json', 'network', 'ls');
-    const nets = JSON.parse(ls.out);
+    const nets = await json('network', 'ls');
     assert.ok(nets.some((n: any) => n.Name === 'clinet' && n.Subnet === '10.88.0.0/24'));
     const table = await cnm('network', 'ls');
     assert.match(table.out, /^NETWORK ID\s+NAME\s+DRIVER/);
@@ -41,7 +47,7 @@ describe('cnm CLI', function () {
     const con = await cnm('network', 'connect', '--ip', '10.89.0.50', '--alias', 'lon', 'second', 'lonely');
     assert.strictEqual(con.code, 0, con.err);
     assert.match(con.out, /eth0 10\.89\.0\.50/);
-    const sbs = JSON.parse((await cnm('--json', 'sandbox', 'ls')).out);
+    const sbs = await json('sandbox', 'ls');
     assert.deepStrictEqual(sbs.map((x: any) => [x.id, x.endpoints[0].ipv4]), [['lonely', '10.89.0.50']]);
     assert.strictEqual((await cnm('network', 'rm', 'second')).code, 1, 'in use');
     assert.strictEqual((await cnm('network', 'disconnect', 'second', 'lonely')).code, 0);
@@ -50,9 +56,34 @@ describe('cnm CLI', function () {
     assert.strictEqual((await cnm('network', 'rm', 'second')).code, 0);
     const exit3 = await cnm('run', '--network', 'clinet', '--', 'sh', '-c', 'exit 3');
     assert.strictEqual(exit3.code, 3);
-    assert.strictEqual(JSON.parse((await cnm('--json', 'sandbox', 'ls')).out).length, 0);
+    assert.strictEqual((await json('sandbox', 'ls')).length, 0);
     assert.strictEqual((await cnm('network', 'rm', 'clinet')).code, 0);
     assert.strictEqual((await cnm('network', 'rm', 'clinet')).code, 1);
+  });
+
+  it('two `cnm run` at once: the second reaches the first by name, other commands work meanwhile, both clean up', async () => {
+    assert.strictEqual((await cnm('network', 'create', '--subnet', '10.87.0.0/24', 'pair')).code, 0);
+    // The first serves until the second has asked (a file in the shared /tmp says so).
+    const flag = path.join(dir, 'asked');
+    const first = cnm('run', '--network', 'pair', '--name', 'srv', '--', 'sh', '-c', `for i in $(seq 100); do [ -e ${flag} ] && exit 0; sleep 0.1; done; exit 9`);
+    await eventually(async () => {
+      const sbs = await json('sandbox', 'ls');
+      assert.deepStrictEqual(sbs.map((x: any) => x.id), ['srv']);
+    }, 10000);
+    const t = Date.now();
+    assert.strictEqual((await cnm('network', 'create', '--subnet', '10.86.0.0/24', 'meanwhile')).code, 0);
+    assert.ok(Date.now() - t < 5000, 'network create waited for the running program');
+    const second = await cnm('run', '--network', 'pair', '--name', 'cli', '--', 'sh', '-c', `getent hosts srv; touch ${flag}`);
+    assert.strictEqual(second.code, 0, second.err);
+    assert.doesNotMatch(second.err, /warning/, 'both runs serve the network\'s names');
+    assert.match(second.out, /10\.87\.0\.2\s+srv/);
+    const firstDone = await first;
+    assert.strictEqual(firstDone.code, 0, firstDone.err);
+    assert.strictEqual((await json('sandbox', 'ls')).length, 0);
+    // What another command made while the first ran survives the first's exit.
+    assert.ok((await json('network', 'ls')).some((n: any) => (n.Name ?? n.name) === 'meanwhile'));
+    assert.strictEqual((await cnm('network', 'rm', 'meanwhile')).code, 0);
+    assert.strictEqual((await cnm('network', 'rm', 'pair')).code, 0);
   });
 
   after(async () => {
