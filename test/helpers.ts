@@ -63,8 +63,12 @@ export function uniq(prefix: string): string {
   return `${prefix}${process.pid % 1000}x${counter}`.slice(0, 15);
 }
 
-/** Retries an assertion until it passes or `ms` elapse (namespace teardown is asynchronous). */
-export async function eventually(fn: () => void | Promise<void>, ms = 5000): Promise<void> {
+/**
+ * Retries an assertion until it passes or `ms` elapse. The default is long:
+ * what is waited for is often the kernel's asynchronous namespace cleanup (a
+ * workqueue), which on a loaded machine has taken over 5 s.
+ */
+export async function eventually(fn: () => void | Promise<void>, ms = 20000): Promise<void> {
   const end = Date.now() + ms;
   for (;;) {
     try {
