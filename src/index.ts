@@ -11,7 +11,7 @@ export { CnmError, NetlinkError, ValidationError } from './errors';
 export { NetlinkConnection } from './netlink/connection';
 export * as constants from './netlink/constants';
 export { Controller, Network, Sandbox, Endpoint, macFromIp, CNM_LINK_GROUP } from './cnm/controller';
-export type { ControllerOptions } from './cnm/controller';
+export type { ControllerOptions, ReconcileReport } from './cnm/controller';
 export type * from './cnm/types';
 export { parsePublish } from './cnm/ports';
 export type { PortSpec, PortBinding } from './cnm/ports';

@@ -139,9 +139,19 @@ export function macFromIp(ip: string): string {
   return ['02', '42', ...ip.split('.').map((o) => Number(o).toString(16).padStart(2, '0'))].join(':');
 }
 
+/** What reconcile found and undid: names of links and namespaces, ids of records. */
+export interface ReconcileReport {
+  removedLinks: string[];
+  removedNetns: string[];
+  droppedSandboxes: string[];
+  droppedEndpoints: string[];
+}
+
 export class Controller {
   readonly stateDir: string;
   readonly runDir: string;
+  /** What `open` had to undo or repair (after a crash: the half-made objects). */
+  recovered: ReconcileReport = { removedLinks: [], removedNetns: [], droppedSandboxes: [], droppedEndpoints: [] };
   private store: Store;
   private rt: Rtnl;
   private fw: Firewall | null;
@@ -241,7 +251,7 @@ export class Controller {
       for (const p of e.ports) this.ports.restore(p);
     }
     if (!this.findNetwork('bridge')) await this.createDefaults();
-    await this.reconcile();
+    this.recovered = await this.reconcile();
     for (const n of this.store.all<NetworkRecord>('network')) await this.startDns(n);
   }
 
@@ -275,8 +285,8 @@ export class Controller {
    * vanished is dropped or repaired, and tagged kernel objects the state
    * does not know are removed.
    */
-  async reconcile(): Promise<{ removedLinks: string[]; removedNetns: string[]; droppedSandboxes: string[]; droppedEndpoints: string[] }> {
-    const report = { removedLinks: [] as string[], removedNetns: [] as string[], droppedSandboxes: [] as string[], droppedEndpoints: [] as string[] };
+  async reconcile(): Promise<ReconcileReport> {
+    const report: ReconcileReport = { removedLinks: [], removedNetns: [], droppedSandboxes: [], droppedEndpoints: [] };
     // Sandboxes: pending or whose namespace is gone.
     for (const sb of this.store.all<SandboxRecord>('sandbox')) {
       const gone = sb.mode === 'own' ? !fs.existsSync(sb.netnsPath!) :
