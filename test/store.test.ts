@@ -32,21 +32,25 @@ describe('cnm state store', () => {
     await again.close();
   });
 
-  it('a failed write is undone in memory and leaves the journal readable', async () => {
+  it('a failed write is undone in memory, with the changes queued behind it, and leaves the journal readable', async () => {
     const d = dir();
     const s = Store.open(d);
     await s.put('sandbox', 'a', { v: 1 });
     const realFs = require('fs');
     const orig = realFs.write;
+    // Changes made while the failing write runs build on it: they fail with it.
+    let later: Promise<void>[] = [];
     realFs.write = (fd: number, data: Buffer, cb: (e: Error | null) => void) => {
       realFs.write = orig;
+      later = [s.put('sandbox', 'a', { v: 2.5 }), s.put('sandbox', 'c', { v: 4 })];
       orig(fd, data.subarray(0, 5), () => cb(Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' })));
     };
     await assert.rejects(s.put('sandbox', 'a', { v: 2 }), (e: any) => e.code === 'ENOSPC');
-    assert.deepStrictEqual(s.get('sandbox', 'a'), { v: 1 });
+    for (const p of later) await assert.rejects(p, (e: any) => e.code === 'ENOSPC');
+    assert.deepStrictEqual([s.get('sandbox', 'a'), s.get('sandbox', 'c')], [{ v: 1 }, undefined]);
     await s.put('sandbox', 'b', { v: 3 });
     const again = Store.open(d);
-    assert.deepStrictEqual([again.get('sandbox', 'a'), again.get('sandbox', 'b')], [{ v: 1 }, { v: 3 }]);
+    assert.deepStrictEqual([again.get('sandbox', 'a'), again.get('sandbox', 'b'), again.get('sandbox', 'c')], [{ v: 1 }, { v: 3 }, undefined]);
     await again.close();
   });
 

@@ -160,10 +160,16 @@ export class Store {
       for (const w of waiters) w.resolve();
     } catch (e: any) {
       // Not durable: cut a torn tail off the journal (later lines must stay
-      // readable) and take the changes back out of memory.
+      // readable) and take the changes back out of memory, newest first.
+      // Changes queued meanwhile fail too: they were made on top of these
+      // (a later put of the same record would otherwise reach the journal
+      // while memory went back to before both).
       try { if (this.fd >= 0) fs.ftruncateSync(this.fd, this.journalSize); } catch { /* reported below */ }
-      for (const u of undos.reverse()) u();
-      for (const w of waiters) w.reject(e);
+      this.pending.splice(0);
+      const later = this.undos.splice(0);
+      const laterWaiters = this.waiters.splice(0);
+      for (const u of [...later.reverse(), ...undos.reverse()]) u();
+      for (const w of [...waiters, ...laterWaiters]) w.reject(e);
     } finally {
       this.flushing = false;
     }
