@@ -391,9 +391,15 @@ export class NetlinkConnection {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    const err = new NetlinkError('connection closed', 'EBADF', 9);
-    for (const r of [...this.inflight.values(), ...this.queue, ...this.dumpQueue]) r.reject(err);
-    for (const b of new Set(this.batches.values())) b.reject(err);
+    // Made only when someone waits: a stack trace per closed socket (one per
+    // sandbox) was a visible cost on the loop.
+    const waiting = [...this.inflight.values(), ...this.queue, ...this.dumpQueue];
+    const batches = new Set(this.batches.values());
+    if (waiting.length || batches.size) {
+      const err = new NetlinkError('connection closed', 'EBADF', 9);
+      for (const r of waiting) r.reject(err);
+      for (const b of batches) b.reject(err);
+    }
     this.batches.clear();
     this.inflight.clear();
     this.queue = [];
