@@ -396,6 +396,35 @@ describe('cnm: state, recovery and bad input', function () {
       assert.throws(() => ctl.sandbox('nosuch'), (e: any) => e.code === 'ENOENT');
       await rejects(ctl.createSandbox({ id: 'bad id' }), 'EINVAL');
       await rejects(ctl.createSandbox({ id: 'adopt', key: '/run/netns/missing' }), 'ENOENT');
+      await rejects(ctl.createSandbox({ id: 'adopt', key: -1 }), 'EINVAL', /key/);
+      await rejects(ctl.createSandbox({ id: 'adopt', key: {} as any }), 'EINVAL', /key/);
+      // The host's own namespace is not a sandbox to plug veths and routes into.
+      await rejects(ctl.createSandbox({ id: 'adopt', key: process.pid }), 'EINVAL', /host/);
+      await rejects(ctl.createSandbox({ id: 'adopt', key: '/proc/self/ns/net' }), 'EINVAL', /host/);
+      // A sandbox sharing a host-mode one is in the host's namespace too.
+      await ctl.createSandbox({ id: 'hostsb', host: true });
+      await ctl.createSandbox({ id: 'rides', joinSandbox: 'hostsb' });
+      const hostRoutes = ipj(['route', 'show']);
+      await rejects(net.createEndpoint({ name: 'eh' }).then((ep) => ep.join('rides')), 'EINVAL', /host/);
+      assert.deepStrictEqual(ipj(['route', 'show']), hostRoutes);
+      await ctl.sandbox('rides').delete();
+      await ctl.sandbox('hostsb').delete();
+      await ctl.endpoints().find((e) => e.record.name === 'eh')!.delete();
+      // A namespace of the sandbox's name made by someone else is refused and left alone.
+      execFileSync('ip', ['netns', 'add', 'cnm-squat']);
+      await rejects(ctl.createSandbox({ id: 'squat' }), 'EEXIST');
+      assert.ok(Netns.list().includes('cnm-squat'));
+      execFileSync('ip', ['netns', 'delete', 'cnm-squat']);
+      // Ids that share a long prefix get namespaces of their own.
+      const long = 'a'.repeat(60);
+      const l1 = await ctl.createSandbox({ id: `${long}1` });
+      const l2 = await ctl.createSandbox({ id: `${long}2` });
+      assert.notStrictEqual(l1.record.netnsName, l2.record.netnsName);
+      await l1.delete();
+      await l2.delete();
+      await ctl.createNetwork({ name: 'v6a', subnet: '10.210.0.0/24', subnet6: 'fd00:6::/64' });
+      await rejects(ctl.createNetwork({ name: 'v6b', subnet: '10.211.0.0/24', subnet6: 'fd00:6::/80' }), 'EBUSY', /overlaps/);
+      await ctl.network('v6a').delete();
       const sb = await ctl.createSandbox({ id: 'once' });
       await rejects(ctl.createSandbox({ id: 'once' }), 'EEXIST');
       await rejects(net.delete(), 'EBUSY');

@@ -519,6 +519,8 @@ export class Controller {
           const s6 = o.subnet6 ?? ulaSubnet(`${id}`, taken);
           const p6 = parsePrefix(s6);
           if (p6.family !== 6) throw invalid(`subnet6 ${s6} is not IPv6`);
+          const clash6 = taken.find((t) => overlaps(t, p6));
+          if (clash6) throw busy(`subnet6 ${s6} overlaps with another network (${prefixText(clash6)})`);
           alloc.v6 = new SubnetAllocator({ subnet: s6, used: [] });
           alloc.v6.gateway = o.gateway6 ? alloc.v6.reserve(o.gateway6, 'gateway6') : alloc.v6.allocate();
         }
@@ -728,22 +730,36 @@ export class Controller {
       rec.joinedTo = other.mode === 'container' ? other.joinedTo : other.id;
     } else if (o.key !== undefined) {
       rec.mode = 'adopted';
-      const ns = await Netns.open(typeof o.key === 'string' ? { path: o.key } : o.key);
-      rec.netnsPath = typeof o.key === 'string' ? o.key : `/proc/${o.key.pid}/ns/net`;
-      ns.close();
+      // A path, or a pid (a number or { pid }), like a runtime's SetKey.
+      const pid = typeof o.key === 'number' ? o.key : typeof o.key === 'object' && o.key !== null ? (o.key as any).pid : undefined;
+      if (typeof o.key !== 'string' && !(Number.isInteger(pid) && pid > 0)) throw invalid(`invalid sandbox key: ${JSON.stringify(o.key)} (a namespace path or a pid)`);
+      const ns = await Netns.open(typeof o.key === 'string' ? { path: o.key } : { pid });
+      try {
+        // Joins there would change the host's own interfaces and routes.
+        const host = Netns.current();
+        const same = ns.equals(host);
+        host.close();
+        if (same) throw invalid(`sandbox key ${JSON.stringify(o.key)} is the host's network namespace: use { host: true }`);
+      } finally {
+        ns.close();
+      }
+      rec.netnsPath = typeof o.key === 'string' ? o.key : `/proc/${pid}/ns/net`;
     } else {
-      rec.netnsName = `${NETNS_PREFIX}${o.id.slice(0, 40)}`;
+      // The whole id: ids are unique, so names are (a cut id could collide).
+      rec.netnsName = `${NETNS_PREFIX}${o.id}`;
       rec.netnsPath = path.join(netnsRunDir(), rec.netnsName);
     }
     // Recorded as pending first (durability is not awaited: a crash before
     // it lands leaves a tagged namespace that reconcile removes).
     void this.store.put('sandbox', rec.id, { ...rec }).catch(() => {});
+    let made = false;
     try {
       if (rec.mode === 'own') {
         // The creating thread brings lo up and makes the rtnetlink socket the
         // join will use. (No sysctls: every /proc/sys/net lookup walks a
         // dentry chain as long as the number of namespaces.)
         const ns = await Netns.create(rec.netnsName, { loUp: true, rtnlSocket: true });
+        made = true;
         this.keepFresh(rec.id, ns);
       } else if (rec.mode === 'adopted') {
         const ns = await Netns.open({ path: rec.netnsPath! });
@@ -760,8 +776,9 @@ export class Controller {
       await this.store.put('sandbox', rec.id, rec);
     } catch (e) {
       this.dropFresh(rec.id);
-      if (rec.mode === 'own' && fs.existsSync(rec.netnsPath!)) await Netns.delete(rec.netnsName!).catch(() => {});
-      this.removeSandboxFiles(rec);
+      // Only what this call made: an existing namespace of that name (EEXIST) is someone else's.
+      if (made) await Netns.delete(rec.netnsName!).catch(() => {});
+      this.removeSandboxFiles(rec, made || rec.mode !== 'own');
       await this.store.del('sandbox', rec.id);
       throw e;
     }
@@ -850,9 +867,9 @@ export class Controller {
     if (etc && nsName.startsWith(NETNS_PREFIX)) fs.rmSync(path.join(etc, nsName), { recursive: true, force: true });
   }
 
-  private removeSandboxFiles(sb: SandboxRecord): void {
+  private removeSandboxFiles(sb: SandboxRecord, etcLink = true): void {
     fs.rmSync(path.dirname(sb.hostsPath), { recursive: true, force: true });
-    if (sb.netnsName) this.removeEtcNetns(sb.netnsName);
+    if (sb.netnsName && etcLink) this.removeEtcNetns(sb.netnsName);
   }
 
   inspectSandbox(ref: string): any {
@@ -943,8 +960,11 @@ export class Controller {
       const n = this.getNetwork(ep.networkId);
       const peers = this.sandboxEndpoints(sb);
       if (peers.some((p) => p.networkId === n.id)) throw exists(`sandbox ${sb.id} endpoint on network`, n.name);
-      if (sb.mode === 'host' && n.driver !== 'host') throw invalid(`sandbox ${sb.id} uses the host's namespace: it can only join the host network`);
-      if (n.driver === 'host' && sb.mode !== 'host') throw invalid(`the host network needs a host-mode sandbox ({ host: true })`);
+      // Container mode shares its owner's namespace: the owner's mode decides
+      // (a sandbox sharing a host-mode one is in the host's namespace).
+      const root = sb.mode === 'container' ? this.getSandbox(sb.joinedTo!) : sb;
+      if (root.mode === 'host' && n.driver !== 'host') throw invalid(`sandbox ${sb.id} uses the host's namespace: it can only join the host network`);
+      if (n.driver === 'host' && root.mode !== 'host') throw invalid(`the host network needs a host-mode sandbox ({ host: true })`);
       if (n.driver === 'null' && peers.length) throw invalid('a sandbox on the none network cannot join other networks');
       if (peers.some((p) => this.store.get<NetworkRecord>('network', p.networkId)?.driver === 'null')) throw invalid(`sandbox ${sb.id} is on the none network`);
       const undo: (() => Promise<void>)[] = [];

@@ -59,7 +59,7 @@ export interface SandboxCreateOptions {
   name?: string;
   hostname?: string;
   /** Adopt an existing namespace (path like /proc/PID/ns/net or /run/netns/X, or a pid). */
-  key?: string | { pid: number };
+  key?: string | number | { pid: number };
   /** Container mode: share another sandbox's namespace (like a pod). */
   joinSandbox?: string | { id: string };
   /** Host mode: the host's own namespace. */
