@@ -189,8 +189,11 @@ describe('cnm: published ports, NAT and isolation', function () {
     const { DnsServer } = require('../src/cnm/dns');
     const upstream = new DnsServer('198.51.100.1', (name: string, type: string) => (name === 'example.test' && type === 'A' ? ['203.0.113.7'] : undefined), []);
     await upstream.start();
+    // One state directory per namespace: this test's controller replaces the
+    // one beforeEach made (afterEach destroys it).
+    await ctl.destroy();
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cnm-dns-'));
-    const c2 = await Controller.open({ stateDir: dir, upstreamDns: ['198.51.100.1'] });
+    const c2 = ctl = await Controller.open({ stateDir: dir, upstreamDns: ['198.51.100.1'] });
     try {
       const n = await c2.createNetwork({ name: 'fwd' });
       const sb = await c2.createSandbox({ id: 'asker' });
@@ -202,7 +205,6 @@ describe('cnm: published ports, NAT and isolation', function () {
       assert.match(own.out, /^172\.\d+\.0\.2\s+asker/);
     } finally {
       upstream.close();
-      await c2.destroy();
     }
   });
 

@@ -370,6 +370,29 @@ describe('cnm: state, recovery and bad input', function () {
     assert.deepStrictEqual(Netns.list(), []);
   });
 
+  it('one state directory per namespace: a second is refused while the first exists, and takes over once it is gone', async () => {
+    const a = tmpState();
+    const b = tmpState();
+    const first = await Controller.open({ stateDir: a });
+    await first.createNetwork({ name: 'mine', options: { 'com.docker.network.bridge.name': 'br-first' } });
+    await first.close();
+    // The second one's reconcile would remove all of it: refused, nothing touched.
+    await rejects(Controller.open({ stateDir: b }), 'EBUSY', new RegExp(a));
+    assert.ok(hostLinks().includes('br-first'));
+    // (nft 1.0.6 leaves table comments out of its JSON: read the text.)
+    const tables = () => ['ip', 'ip6'].map((f) => [f, /comment "(.*)"/.exec(execFileSync('nft', ['list', 'table', f, 'cnm-netlink'], { encoding: 'utf8' }))?.[1]]);
+    assert.deepStrictEqual(tables(), [['ip', `cnm-netlink: container networking (state: ${a})`], ['ip6', `cnm-netlink: container networking (state: ${a})`]]);
+    // The first state directory removed without a destroy: its objects are nobody's.
+    fs.rmSync(a, { recursive: true });
+    const second = await Controller.open({ stateDir: b });
+    try {
+      assert.ok(!hostLinks().includes('br-first'));
+      assert.deepStrictEqual(tables(), [['ip', `cnm-netlink: container networking (state: ${b})`], ['ip6', `cnm-netlink: container networking (state: ${b})`]]);
+    } finally {
+      await second.destroy();
+    }
+  });
+
   it('bad input: typed errors and no residue', async () => {
     const ctl = await Controller.open({ stateDir: tmpState() });
     try {

@@ -220,7 +220,7 @@ export class Controller {
     try {
       rt = await Rtnl.open();
       if (opts.firewall !== undefined) fw = opts.firewall;
-      else fw = await (await import('./nftables')).NftFirewall.open();
+      else fw = await (await import('./nftables')).NftFirewall.open(stateDir);
       const c = new Controller(store, rt, fw, opts, lock);
       try {
         await c.restore();

@@ -20,12 +20,14 @@
 // 10,001st costs what the first did (no rule list grows). Every element
 // carries its endpoint's id as comment, every rule its network's.
 import * as fs from 'fs';
+import { CnmError } from '../errors';
 import { Nft } from '../nft';
 import type { Rule } from '../nft/rule';
 import type { Transaction } from '../nft/transaction';
 import type { Firewall, NetworkRules, PortRule } from './firewall';
 
 export const TABLE = 'cnm-netlink';
+const BASE_COMMENT = 'cnm-netlink: container networking';
 
 /** What differs between the two tables. */
 interface Fam {
@@ -53,16 +55,41 @@ interface TableState { post: Rule[]; vin: any[]; vout: any[]; chains: string[] }
 export class NftFirewall implements Firewall {
   private constructor(private nft: Nft) {}
 
-  static async open(): Promise<NftFirewall> {
+  /**
+   * `owner` (the controller's state directory) is written into the tables'
+   * comment: another state directory's controller is refused while that
+   * directory exists, since its reconcile would remove everything the first
+   * one made (one state directory per network namespace, as one dockerd).
+   */
+  static async open(owner?: string): Promise<NftFirewall> {
     const nft = await Nft.open();
     const fw = new NftFirewall(nft);
     try {
+      await fw.claim(owner);
       await fw.ensureBase();
     } catch (e) {
       nft.close();
       throw e;
     }
     return fw;
+  }
+
+  private comment = BASE_COMMENT;
+
+  private async claim(owner?: string): Promise<void> {
+    // Userdata holds 256 bytes: a longer path goes unrecorded (no check).
+    if (!owner || Buffer.byteLength(owner) > 200) return;
+    this.comment = `${BASE_COMMENT} (state: ${owner})`;
+    const tables = (await this.nft.listTables()).filter((t) => t.name === TABLE);
+    const holder = tables.map((t) => /\(state: (.*)\)$/.exec(t.comment ?? '')?.[1]).find((o) => o !== undefined);
+    // Tables of an older version name no owner: nothing to compare.
+    if (holder === undefined || holder === owner) return;
+    if (fs.existsSync(holder)) {
+      throw new CnmError(`the cnm-netlink objects of this network namespace belong to the state directory ${holder}: open that one (--state-dir ${holder}), or destroy it first`, 'EBUSY', 16);
+    }
+    // The owner's state is gone, so are its records: its objects are nobody's.
+    // Fresh tables (with our name on them) replace them in one transaction.
+    await this.nft.transaction((tx) => { for (const t of tables) tx.deleteTable({ family: t.family, name: TABLE }); });
   }
 
   /** Creates the tables, maps and base chains if missing (idempotent). */
@@ -85,7 +112,7 @@ export class NftFirewall implements Firewall {
     if (!missing.length) return;
     await this.nft.transaction((tx) => {
       for (const { F, T, addr } of missing) {
-        tx.addTable({ family: F, name: TABLE, comment: 'cnm-netlink: container networking' } as any);
+        tx.addTable({ family: F, name: TABLE, comment: this.comment } as any);
         tx.addSet({ ...T, name: 'ports_any', type: 'inet_proto . inet_service', map: `${addr} . inet_service` });
         tx.addSet({ ...T, name: 'ports_ip', type: `${addr} . inet_proto . inet_service`, map: `${addr} . inet_service` });
         tx.addSet({ ...T, name: 'published', type: `${addr} . inet_proto . inet_service` });
