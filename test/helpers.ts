@@ -32,9 +32,12 @@ export function bridgej(args: string[], ns?: string): any[] {
   return out.trim() ? JSON.parse(out) : [];
 }
 
-/** Sends `count` pings from inside a namespace; true if all answered. */
-export function ping(ns: string, addr: string, count = 1): boolean {
-  const r = spawnSync('ip', ['netns', 'exec', ns, 'ping', '-c', String(count), '-i', '0.2', '-W', '1', addr], { encoding: 'utf8' });
+/**
+ * Pings from inside a namespace until `count` answers came, for at most
+ * `deadlineS` seconds (short when no answer is expected); true if they came.
+ */
+export function ping(ns: string, addr: string, count = 1, deadlineS = 10): boolean {
+  const r = spawnSync('ip', ['netns', 'exec', ns, 'ping', '-c', String(count), '-i', '0.2', '-w', String(deadlineS), addr], { encoding: 'utf8' });
   return r.status === 0;
 }
 

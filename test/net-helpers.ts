@@ -16,8 +16,12 @@ export async function tcpServer(ns: Netns | null, address: string, port: number,
   return server;
 }
 
-/** Connects from `ns` (or here) and returns what the server said, or throws. */
-export function tcpGet(ns: Netns | null, host: string, port: number, timeoutMs = 2000): Promise<string> {
+/**
+ * Connects from `ns` (or here) and returns what the server said, or throws.
+ * The default wait is long: right after links come up, the first SYN can be
+ * lost (its retry comes 1 s later, the next 3 s after); a pass returns at once.
+ */
+export function tcpGet(ns: Netns | null, host: string, port: number, timeoutMs = 10000): Promise<string> {
   return new Promise((resolve, reject) => {
     const s = ns ? new net.Socket({ fd: ns.socket(net.isIPv6(host) ? 6 : 4, 'tcp'), readable: true, writable: true }) : new net.Socket();
     let data = '';
@@ -39,24 +43,26 @@ export async function udpServer(nsName: string, address: string, port: number, r
   const child = require('child_process').spawn('ip', ['netns', 'exec', nsName, process.execPath, '-e',
     `const d=require('dgram').createSocket('udp4');d.on('message',(m,r)=>d.send(${JSON.stringify(reply)},r.port,r.address));d.bind(${port},'${address}',()=>console.log('ready'))`], { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => { child.kill(); reject(new Error('udp server did not start')); }, 5000);
+    const t = setTimeout(() => { child.kill(); reject(new Error('udp server did not start')); }, 20000);
     child.stdout.once('data', () => { clearTimeout(t); resolve(); });
     child.once('exit', (c: number) => { clearTimeout(t); reject(new Error(`udp server exited ${c}`)); });
   });
   return { close: () => child.kill() };
 }
 
-/** Sends one datagram from here and waits for an answer. */
-export function udpAsk(host: string, port: number, timeoutMs = 1500): Promise<string> {
+/** Sends a datagram from here every 250 ms until one is answered or `timeoutMs` pass. */
+export function udpAsk(host: string, port: number, timeoutMs = 10000): Promise<string> {
   return new Promise((resolve, reject) => {
     const s = dgram.createSocket('udp4');
-    const timer = setTimeout(() => { s.close(); reject(new Error('udp timeout')); }, timeoutMs);
-    s.on('message', (m) => { clearTimeout(timer); s.close(); resolve(m.toString()); });
-    s.send('ping', port, host);
+    const send = () => s.send('ping', port, host);
+    const again = setInterval(send, 250);
+    const timer = setTimeout(() => { clearInterval(again); s.close(); reject(new Error('udp timeout')); }, timeoutMs);
+    s.on('message', (m) => { clearTimeout(timer); clearInterval(again); s.close(); resolve(m.toString()); });
+    send();
   });
 }
 
-/** Runs a command (async, so an in-process DNS server can answer meanwhile). */
-export function run(cmd: string, args: string[]): Promise<{ code: number; out: string; err: string }> {
-  return new Promise((resolve) => execFile(cmd, args, { timeout: 10000 }, (e: any, out, err) => resolve({ code: e ? (e.code ?? 1) : 0, out, err })));
+/** Runs a command (async, so an in-process DNS server can answer meanwhile); killed after `timeoutMs`. */
+export function run(cmd: string, args: string[], timeoutMs = 30000): Promise<{ code: number; out: string; err: string }> {
+  return new Promise((resolve) => execFile(cmd, args, { timeout: timeoutMs }, (e: any, out, err) => resolve({ code: e ? (e.code ?? 1) : 0, out, err })));
 }

@@ -5,7 +5,7 @@ import { uniq } from './helpers';
 
 // Real TCP through rules we install: client c1 -- router r -- server c2,
 // each a namespace; sockets are made inside them (no processes spawned).
-async function tcpGet(ns: Netns, host: string, port: number, timeoutMs = 1500): Promise<string> {
+async function tcpGet(ns: Netns, host: string, port: number, timeoutMs = 10000): Promise<string> {
   const fd = ns.socket(4, 'tcp');
   return new Promise((resolve, reject) => {
     const s = new net.Socket({ fd, readable: true, writable: true });

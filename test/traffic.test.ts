@@ -25,7 +25,7 @@ describe('traffic', () => {
       }
       assert.ok(ping(names[1], '10.50.0.3', 2), 'c1 -> c2');
       assert.ok(ping(names[2], '10.50.0.2', 1), 'c2 -> c1');
-      assert.ok(!ping(names[1], '10.50.0.9', 1), 'nobody at .9');
+      assert.ok(!ping(names[1], '10.50.0.9', 1, 1), 'nobody at .9');
       // TCP without spawning: sockets made inside the namespaces.
       const server = net.createServer((s) => s.end('hello from c2'));
       await new Promise<void>((r) => server.listen({ fd: c2.socket(4, 'tcp', { address: '10.50.0.3', port: 8080 }) }, r));
