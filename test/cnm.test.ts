@@ -311,6 +311,30 @@ describe('cnm: state, recovery and bad input', function () {
     }
   });
 
+  it('a bridge that vanished while the controller was closed comes back: address, rules, ports attached, names answered', async () => {
+    const dir = tmpState();
+    let ctl = await Controller.open({ stateDir: dir });
+    const net = await ctl.createNetwork({ name: 'again', subnet: '10.124.0.0/24', options: { 'com.docker.network.bridge.name': 'br-again' } });
+    const sb = await ctl.createSandbox({ id: 'again1' });
+    const ep = await net.createEndpoint({ name: 'again1', aliases: ['back'] });
+    await ep.join(sb);
+    const hostEnd = ep.record.hostIfname!;
+    await ctl.close();
+    execFileSync('ip', ['link', 'delete', 'br-again']);
+    ctl = await Controller.open({ stateDir: dir });
+    try {
+      const br = ipj(['addr', 'show', 'dev', 'br-again'])[0];
+      assert.ok(br.addr_info.some((a: any) => a.local === '10.124.0.1'), 'gateway address');
+      assert.strictEqual(ipj(['link', 'show', 'dev', hostEnd])[0].master, 'br-again');
+      assert.strictEqual(execFileSync('nft', ['list', 'chain', 'ip', 'cnm-netlink', `in-${net.id.slice(0, 12)}`], { encoding: 'utf8' }).includes('drop'), true);
+      // The container reaches its gateway again, and its name server answers.
+      const got = await run('ip', ['netns', 'exec', sb.record.netnsName!, 'getent', 'hosts', 'back']);
+      assert.match(got.out, /^10\.124\.0\.2\s+/, got.err);
+    } finally {
+      await ctl.destroy();
+    }
+  });
+
   it('kill -9 in the middle of creating 1,000 endpoints at once: reopening leaves nothing behind, nothing handed out twice', async () => {
     const dir = tmpState();
     // All 1,000 in flight together, as a runtime starting a stack does: at

@@ -252,7 +252,10 @@ export class Controller {
     }
     if (!this.findNetwork('bridge')) await this.createDefaults();
     this.recovered = await this.reconcile();
-    for (const n of this.store.all<NetworkRecord>('network')) await this.startDns(n);
+    for (const n of this.store.all<NetworkRecord>('network')) {
+      if (n.driver === 'bridge') await this.restoreBridge(n).catch(() => { /* the next join retries, and reports */ });
+      await this.startDns(n);
+    }
   }
 
   private loadIpam(n: NetworkRecord): void {
@@ -608,6 +611,28 @@ export class Controller {
     if (this.fw) {
       await this.fw.addNetwork(this.networkRules(n));
       undo.push(() => this.fw!.removeNetwork(this.networkRules(n)));
+    }
+  }
+
+  /**
+   * A network's bridge comes back if it vanished (a reboot, an `ip link
+   * del`), as dockerd brings its bridges back: with its addresses and rules,
+   * and the host ends of joined endpoints attached again. (The default
+   * bridge waits for its first endpoint, unless it has some.)
+   */
+  private async restoreBridge(n: NetworkRecord): Promise<void> {
+    const eps = this.store.by<EndpointRecord>('endpoint', 'network', n.id).filter((e) => e.sandboxId && e.hostIfname);
+    let br = await this.rt.link.find(n.bridge!);
+    if (!br && n.builtin && !eps.length) return;
+    if (!br) {
+      await this.ensureBridge(n);
+      br = await this.rt.link.get(n.bridge!);
+    }
+    for (const ep of eps) {
+      const l = await this.rt.link.find(ep.hostIfname!);
+      if (!l || l.master === br.index) continue;
+      await this.rt.link.set(ep.hostIfname!, { master: br.index });
+      await this.rt.link.set(ep.hostIfname!, { up: true, bridgePort: { hairpin: true, ...(n.icc === false ? { isolated: true } : {}) } });
     }
   }
 
@@ -1022,7 +1047,11 @@ export class Controller {
     if (bridgeIndex === undefined) {
       // Several first joins at once (the default bridge is made lazily): one makes it.
       bridgeIndex = await this.locked(`bridge:${n.id}`, async () => {
-        if (!(await this.rt.link.find(n.bridge!))) await this.ensureBridge(n);
+        if (!(await this.rt.link.find(n.bridge!))) {
+          await this.ensureBridge(n);
+          // Its name server could not start while the gateway address was missing.
+          await this.startDns(n);
+        }
         return (await this.rt.link.get(n.bridge!)).index;
       });
       this.bridgeIndex.set(n.id, bridgeIndex);

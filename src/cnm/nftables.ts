@@ -299,12 +299,15 @@ export class NftFirewall implements Firewall {
     const owners = new Set(ports.map((p) => tag(p.owner)));
     for (const f of FAMS) {
       const st = await this.tableState(f);
-      const strayNets = new Set<string>();
-      for (const r of st.post) if (r.comment && !known.has(r.comment)) strayNets.add(r.comment.slice(4));
-      for (const e of [...st.vin, ...st.vout]) if (e.comment && !known.has(e.comment)) strayNets.add(e.comment.slice(4));
+      // Unknown networks by short id (what chain names carry) -> full id
+      // (what comments carry), each dropped once.
+      const strayNets = new Map<string, string>();
+      const fromComment = (c?: string) => { if (c?.startsWith('cnm:') && !known.has(c)) strayNets.set(short(c.slice(4)), c.slice(4)); };
+      for (const r of st.post) fromComment(r.comment);
+      for (const e of [...st.vin, ...st.vout]) fromComment(e.comment);
       for (const c of st.chains) {
         const m = /^(in|out)-([0-9a-f]{12})$/.exec(c);
-        if (m && !knownShort.has(m[2])) strayNets.add(m[2]);
+        if (m && !knownShort.has(m[2]) && !strayNets.has(m[2])) strayNets.set(m[2], m[2]);
       }
       const stray: { set: string; key: any }[] = [];
       for (const set of PORT_SETS) {
@@ -316,10 +319,7 @@ export class NftFirewall implements Firewall {
       const missing = networks.filter((n) => !st.chains.includes(`in-${short(n.id)}`));
       if (strayNets.size || stray.length || missing.length) {
         await this.nft.transaction((tx) => {
-          for (const id of strayNets) {
-            const full = [...st.post, ...st.vin, ...st.vout].map((x: any) => x.comment as string | undefined).find((c) => c?.startsWith(`cnm:${id}`))?.slice(4) ?? id;
-            this.dropNetwork(tx, f, full, st);
-          }
+          for (const id of strayNets.values()) this.dropNetwork(tx, f, id, st);
           for (const set of PORT_SETS) {
             const keys = stray.filter((s) => s.set === set).map((s) => s.key);
             if (keys.length) tx.deleteElements({ ...f.T, set }, keys);
