@@ -335,6 +335,27 @@ describe('cnm: state, recovery and bad input', function () {
     }
   });
 
+  it('a sandbox deleted while a process still runs in its namespace leaves no veth on the bridge', async () => {
+    const ctl = await Controller.open({ stateDir: tmpState() });
+    try {
+      const net = await ctl.createNetwork({ name: 'linger', subnet: '10.125.0.0/24' });
+      const sb = await ctl.createSandbox({ id: 'linger1' });
+      const ep = await net.createEndpoint({ name: 'linger1' });
+      await ep.join(sb);
+      // A process left behind in the namespace (a daemon the program started) keeps it alive.
+      const held = require('child_process').spawn('ip', ['netns', 'exec', sb.record.netnsName!, 'sleep', '60']);
+      await eventually(() => assert.ok(fs.readlinkSync(`/proc/${held.pid}/ns/net`) !== fs.readlinkSync('/proc/self/ns/net')));
+      const hostEnd = ep.record.hostIfname!;
+      await sb.delete();
+      await ep.delete();
+      // Its address may go to the next container: the old eth0 must not answer for it.
+      assert.ok(!hostLinks().includes(hostEnd), 'the veth of the deleted sandbox is still on the bridge');
+      held.kill();
+    } finally {
+      await ctl.destroy();
+    }
+  });
+
   it('kill -9 in the middle of creating 1,000 endpoints at once: reopening leaves nothing behind, nothing handed out twice', async () => {
     const dir = tmpState();
     // All 1,000 in flight together, as a runtime starting a stack does: at

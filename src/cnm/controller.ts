@@ -821,14 +821,46 @@ export class Controller {
     await this.locked(`sandbox:${sb.mode === 'container' ? sb.joinedTo : sb.id}`, async () => {
       const eps = this.store.by<EndpointRecord>('endpoint', 'sandbox', sb.id);
       // The namespace going away takes the veths with it: only the firewall
-      // and the records need work per endpoint.
-      const quick = sb.mode === 'own';
+      // and the records need work per endpoint. Unless a process still runs
+      // in it (a daemon the program left behind): then the namespace lives on,
+      // and so would its veths, on the bridge with an address handed out
+      // again; they are removed one by one (slow: an RCU wait each).
+      const quick = sb.mode === 'own' && eps.length > 0 && !(await this.netnsInUse(sb.netnsPath!));
       for (const ep of eps) await this.leaveEndpoint(ep.id, { skipKernel: quick });
       if (sb.mode === 'own') {
         await Netns.delete(sb.netnsName!).catch((e) => { if (e.code !== 'ENOENT') throw e; });
       }
       this.removeSandboxFiles(sb);
       await this.store.del('sandbox', sb.id);
+    });
+  }
+
+  // Sandboxes deleted together share one walk of /proc.
+  private inUseQueries = new Map<number, ((held: boolean) => void)[]>();
+
+  /** Whether a process has its network namespace at `nsPath` (one /proc walk per tick). */
+  private netnsInUse(nsPath: string): Promise<boolean> {
+    let ino: number;
+    try { ino = fs.statSync(nsPath).ino; } catch { return Promise.resolve(false); }
+    return new Promise((resolve) => {
+      if (!this.inUseQueries.size) {
+        setImmediate(() => {
+          const q = this.inUseQueries;
+          this.inUseQueries = new Map();
+          const held = new Set<number>();
+          for (const pid of fs.readdirSync('/proc')) {
+            if (!/^\d+$/.test(pid)) continue;
+            try {
+              const m = /^net:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${pid}/ns/net`));
+              if (m && q.has(Number(m[1]))) held.add(Number(m[1]));
+            } catch { /* gone meanwhile, or not ours to read */ }
+          }
+          for (const [i, rs] of q) for (const r of rs) r(held.has(i));
+        });
+      }
+      const rs = this.inUseQueries.get(ino) ?? [];
+      rs.push(resolve);
+      this.inUseQueries.set(ino, rs);
     });
   }
 
