@@ -439,6 +439,18 @@ describe('cnm: state, recovery and bad input', function () {
     }
   });
 
+  it('a container\'s resolv.conf servers: the host\'s without loopback, systemd-resolved\'s upstreams, or Docker\'s defaults', () => {
+    const { containerNameservers } = require('../src/cnm/dns');
+    const d = tmpState();
+    const f = (name: string, text: string) => { fs.writeFileSync(path.join(d, name), text); return path.join(d, name); };
+    const plain = f('plain', 'nameserver 192.0.2.53\nnameserver 127.0.0.1\nnameserver ::1\n');
+    const stub = f('stub', 'nameserver 127.0.0.53\noptions edns0\n');
+    const resolved = f('resolved', 'nameserver 192.0.2.1\nnameserver 2001:db8::53\n');
+    assert.deepStrictEqual(containerNameservers([plain, resolved]), ['192.0.2.53']);
+    assert.deepStrictEqual(containerNameservers([stub, resolved]), ['192.0.2.1', '2001:db8::53']);
+    assert.deepStrictEqual(containerNameservers([stub, path.join(d, 'missing')]), ['8.8.8.8', '8.8.4.4']);
+  });
+
   it('bad input: typed errors and no residue', async () => {
     const ctl = await Controller.open({ stateDir: tmpState() });
     try {
