@@ -282,6 +282,20 @@ describe('cnm: drivers and modes', function () {
     assert.deepStrictEqual(ipj(['link', 'show'], ns).map((l: any) => l.ifname).sort(), ['eth0', 'lo']);
     await eb.delete();
   });
+
+  it('leaving the gateway network hands both default routes (IPv4 and IPv6) to the next network', async () => {
+    const one = await ctl.createNetwork({ name: 'one', subnet: '10.126.0.0/24', subnet6: 'fd00:126::/64' });
+    const two = await ctl.createNetwork({ name: 'two', subnet: '10.127.0.0/24', subnet6: 'fd00:127::/64' });
+    const sb = await ctl.createSandbox({ id: 'handover' });
+    const e1 = await one.createEndpoint({ name: 'handover' });
+    await e1.join(sb);
+    await (await two.createEndpoint({ name: 'handover' })).join(sb);
+    const ns = sb.record.netnsName!;
+    const gws = () => [...ipj(['-4', 'route', 'show', 'default'], ns), ...ipj(['-6', 'route', 'show', 'default'], ns)].map((r: any) => r.gateway);
+    assert.deepStrictEqual(gws(), ['10.126.0.1', 'fd00:126::1']);
+    await e1.leave();
+    assert.deepStrictEqual(gws(), ['10.127.0.1', 'fd00:127::1']);
+  });
 });
 
 describe('cnm: state, recovery and bad input', function () {

@@ -826,7 +826,7 @@ export class Controller {
       // and so would its veths, on the bridge with an address handed out
       // again; they are removed one by one (slow: an RCU wait each).
       const quick = sb.mode === 'own' && eps.length > 0 && !(await this.netnsInUse(sb.netnsPath!));
-      for (const ep of eps) await this.leaveEndpoint(ep.id, { skipKernel: quick });
+      for (const ep of eps) await this.leaveUnlocked(ep.id, { skipKernel: quick });
       if (sb.mode === 'own') {
         await Netns.delete(sb.netnsName!).catch((e) => { if (e.code !== 'ENOENT') throw e; });
       }
@@ -1216,7 +1216,16 @@ export class Controller {
   }
 
   /** Like libnetwork's Leave: unplugs, keeps the allocation. */
-  async leaveEndpoint(epRef: string, opts: { skipKernel?: boolean } = {}): Promise<void> {
+  async leaveEndpoint(epRef: string): Promise<void> {
+    const ep0 = this.getEndpoint(epRef);
+    if (!ep0.sandboxId) throw invalid(`endpoint ${ep0.name} is not joined`);
+    // Under the namespace's lock, as joins are: a leave racing a join must
+    // not hand the default route to a half-made endpoint.
+    const sb = this.store.get<SandboxRecord>('sandbox', ep0.sandboxId);
+    await this.locked(`sandbox:${sb?.mode === 'container' ? sb.joinedTo : ep0.sandboxId}`, () => this.leaveUnlocked(ep0.id));
+  }
+
+  private async leaveUnlocked(epRef: string, opts: { skipKernel?: boolean } = {}): Promise<void> {
     const ep = this.getEndpoint(epRef);
     if (!ep.sandboxId) throw invalid(`endpoint ${ep.name} is not joined`);
     const sb = this.store.get<SandboxRecord>('sandbox', ep.sandboxId);
@@ -1257,6 +1266,7 @@ export class Controller {
     const rt = await Rtnl.open({ netns: ns });
     try {
       if (a.v4?.gateway) await rt.route.replace({ dst: 'default', gateway: a.v4.gateway, dev: ep.ifname! });
+      if (a.v6?.gateway) await rt.route.replace({ dst: 'default', family: 6, gateway: a.v6.gateway, dev: ep.ifname! });
     } finally {
       rt.close();
     }
