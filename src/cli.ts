@@ -191,8 +191,10 @@ async function runCommand(open: (lockTimeoutMs?: number) => Promise<Controller>,
   let networkId: string;
   let ctl = await open();
   try {
-    networkId = ctl.network(netName).id;
-    const sb = await ctl.createSandbox({ id, hostname: one(p, '--hostname') });
+    const network = ctl.network(netName);
+    networkId = network.id;
+    // --network host: the program runs in the host's namespace, as with Docker.
+    const sb = await ctl.createSandbox({ id, hostname: one(p, '--hostname'), host: network.record.driver === 'host' });
     made = true;
     const ep = await ctl.network(netName).createEndpoint({
       name: id, ip: one(p, '--ip'), aliases: p.flags.get('--alias'),

@@ -55,6 +55,10 @@ describe('cnm CLI', function () {
     assert.strictEqual((await cnm('network', 'disconnect', 'second', 'lonely')).code, 1);
     assert.strictEqual((await cnm('sandbox', 'rm', 'lonely')).code, 0);
     assert.strictEqual((await cnm('network', 'rm', 'second')).code, 0);
+    // --network host: the program runs in the host's namespace.
+    const onHost = await cnm('run', '--network', 'host', '--name', 'hosted', '--', 'readlink', '/proc/self/ns/net');
+    assert.strictEqual(onHost.code, 0, onHost.err);
+    assert.strictEqual(onHost.out.trim(), fs.readlinkSync('/proc/self/ns/net'));
     const exit3 = await cnm('run', '--network', 'clinet', '--', 'sh', '-c', 'exit 3');
     assert.strictEqual(exit3.code, 3);
     assert.strictEqual((await json('sandbox', 'ls')).length, 0);

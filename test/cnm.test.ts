@@ -149,6 +149,13 @@ describe('cnm: drivers and modes', function () {
     assert.strictEqual(await tcpGet(b, '127.0.0.1', 9000), 'over lo');
     srv.close();
     a.close(); b.close();
+    // A sidecar made before the pod joins a user network sees its name server and address too.
+    const late = await ctl.createSandbox({ id: 'early', joinSandbox: 'pod' });
+    const net2 = await ctl.createNetwork({ name: 'podnet2', subnet: '10.128.0.0/24' });
+    await (await net2.createEndpoint({ name: 'pod2' })).join(pod);
+    assert.match(fs.readFileSync(late.record.resolvConfPath, 'utf8'), /nameserver 10\.128\.0\.1/);
+    assert.match(fs.readFileSync(late.record.hostsPath, 'utf8'), /10\.128\.0\.2\s/);
+    await late.delete();
     await rejects(pod.delete(), 'EBUSY');
     await side.delete();
   });
@@ -400,6 +407,8 @@ describe('cnm: state, recovery and bad input', function () {
       const sbs = ctl.sandboxes().map((s) => s.record);
       assert.ok(eps.length >= 150 && eps.length < 1000, `${eps.length} endpoints survived`);
       assert.ok(eps.every((e) => !e.pending));
+      // No sandbox directory without its sandbox.
+      assert.deepStrictEqual(fs.readdirSync(path.join(ctl.runDir, 'sandboxes')).sort(), sbs.map((x) => x.id).sort());
       // The kill caught creations half-way, and open rolled them back.
       const r = ctl.recovered;
       assert.ok(r.droppedSandboxes.length + r.droppedEndpoints.length + r.removedLinks.length + r.removedNetns.length > 0, JSON.stringify(r));

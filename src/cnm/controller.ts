@@ -307,6 +307,11 @@ export class Controller {
         report.droppedSandboxes.push(sb.id);
       }
     }
+    // Sandbox directories whose record never landed (a crash mid-create).
+    const sbDir = path.join(this.runDir, 'sandboxes');
+    for (const d of fs.existsSync(sbDir) ? fs.readdirSync(sbDir) : []) {
+      if (!this.store.get('sandbox', d)) fs.rmSync(path.join(sbDir, d), { recursive: true, force: true });
+    }
     // Endpoints: pending ones are rolled back; joined ones must have their link.
     const links = await this.rt.link.list();
     const byName = new Map(links.map((l) => [l.name, l]));
@@ -871,6 +876,13 @@ export class Controller {
     return members.flatMap((id) => this.store.by<EndpointRecord>('endpoint', 'sandbox', id));
   }
 
+  /** hosts and resolv.conf of every sandbox sharing `sb`'s namespace (container mode): they all see its networks. */
+  private async writeNamespaceFiles(sb: SandboxRecord): Promise<void> {
+    const root = sb.mode === 'container' ? this.store.get<SandboxRecord>('sandbox', sb.joinedTo!) : sb;
+    const members = root ? [root, ...this.store.by<SandboxRecord>('sandbox', 'joinedTo', root.id)] : [sb];
+    for (const m of members) await this.writeSandboxFiles(m);
+  }
+
   private async writeSandboxFiles(sb: SandboxRecord): Promise<void> {
     const dir = path.dirname(sb.hostsPath);
     // Small files written synchronously (on tmpfs by default, see runDir):
@@ -1049,7 +1061,7 @@ export class Controller {
         }
         ep.pending = undefined;
         await this.store.put('endpoint', ep.id, ep);
-        await this.writeSandboxFiles(sb);
+        await this.writeNamespaceFiles(sb);
       } catch (e) {
         for (const u of undo.reverse()) await u().catch(() => {});
         ep.pending = undefined;
@@ -1257,7 +1269,7 @@ export class Controller {
           try { await this.configureGateway(next, ns); } finally { ns.close(); }
         }
       }
-      await this.writeSandboxFiles(sb);
+      await this.writeNamespaceFiles(sb);
     }
   }
 
