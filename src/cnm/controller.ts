@@ -1048,7 +1048,12 @@ export class Controller {
           ep.ifname = `eth${i}`;
           ep.gatewayEndpoint = !n.internal && !peers.some((p) => p.gatewayEndpoint);
           if (n.driver === 'bridge') ep.hostIfname = this.hostIfname(ep);
-          void this.store.put('endpoint', ep.id, { ...ep }).catch(() => {});
+          // Recorded as pending first. A veth is tagged (its group), so a crash
+          // before this lands leaves something reconcile finds anyway; a
+          // macvlan lives untagged inside the sandbox: wait for the record.
+          const pendingPut = this.store.put('endpoint', ep.id, { ...ep });
+          if (n.driver === 'macvlan') await pendingPut;
+          else pendingPut.catch(() => {});
           // Closed after the undo steps, which may need it (see the catch).
           const root = sb.mode === 'container' ? sb.joinedTo! : sb.id;
           ns = this.takeFresh(root) ?? await this.sandboxNetns(sb.id);
