@@ -2,7 +2,7 @@ import * as assert from 'assert';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { run } from './net-helpers';
+import { run, tcpGet } from './net-helpers';
 import { eventually } from './helpers';
 
 const CLI = path.join(__dirname, '..', 'src', 'cli.js');
@@ -91,6 +91,19 @@ describe('cnm CLI', function () {
     assert.ok((await json('network', 'ls')).some((n: any) => (n.Name ?? n.name) === 'meanwhile'));
     assert.strictEqual((await cnm('network', 'rm', 'meanwhile')).code, 0);
     assert.strictEqual((await cnm('network', 'rm', 'pair')).code, 0);
+  });
+
+  it('run -p publishes the port while the program runs: the host reaches it on localhost', async () => {
+    assert.strictEqual((await cnm('network', 'create', '--subnet', '10.85.0.0/24', 'pub')).code, 0);
+    const server = `const s = require('net').createServer((c) => { c.end('hi from web'); setTimeout(() => process.exit(0), 100); }); s.listen(80); setTimeout(() => process.exit(9), 50000);`;
+    const web = cnmLong('run', '--network', 'pub', '-p', '18080:80', '--name', 'web', '--', process.execPath, '-e', server);
+    let got = '';
+    await eventually(async () => { got = await tcpGet(null, '127.0.0.1', 18080, 1000); });
+    assert.strictEqual(got, 'hi from web');
+    const done = await web;
+    assert.strictEqual(done.code, 0, done.err);
+    assert.match(done.err, /0\.0\.0\.0:18080->80\/tcp/);
+    assert.strictEqual((await cnm('network', 'rm', 'pub')).code, 0);
   });
 
   after(async () => {

@@ -290,6 +290,43 @@ describe('cnm: drivers and modes', function () {
     await eb.delete();
   });
 
+  it('IPAM: Docker\'s default pools in order, then 192.168.0.0/16 in /20s; configurable pools; subnets on host routes skipped', async () => {
+    // 172.17 is the default bridge's; user networks take 172.18 ... 172.31.
+    const subnets: string[] = [];
+    for (let i = 0; i < 15; i++) subnets.push((await ctl.createNetwork({ name: `pool${i}` })).inspect().IPAM.Config[0].Subnet);
+    assert.deepStrictEqual(subnets, [...Array.from({ length: 14 }, (_, i) => `172.${18 + i}.0.0/16`), '192.168.0.0/20']);
+    for (let i = 0; i < 15; i++) await ctl.network(`pool${i}`).delete();
+    // Pools like dockerd's default-address-pools; a subnet a host route uses is skipped.
+    await ctl.destroy();
+    ctl = await Controller.open({ stateDir: tmpState(), upstreamDns: [], pools: [{ base: '10.140.0.0/22', size: 24 }] });
+    execFileSync('ip', ['route', 'add', '10.140.1.0/24', 'dev', 'lo']);
+    try {
+      const got: string[] = [];
+      for (let i = 0; i < 3; i++) got.push((await ctl.createNetwork({ name: `cfg${i}` })).inspect().IPAM.Config[0].Subnet);
+      assert.deepStrictEqual(got, ['10.140.0.0/24', '10.140.2.0/24', '10.140.3.0/24']);
+      await rejects(ctl.createNetwork({ name: 'cfg3' }), 'ENOSPC');
+    } finally {
+      execFileSync('ip', ['route', 'del', '10.140.1.0/24', 'dev', 'lo']);
+    }
+  });
+
+  it('bridge options: MTU on the bridge and both veth ends; no masquerade with enable_ip_masquerade=false; host_binding_ipv4 as the default host IP', async () => {
+    const mtu = await ctl.createNetwork({ name: 'small', subnet: '10.141.0.0/24', options: { 'com.docker.network.driver.mtu': '1400', 'com.docker.network.bridge.name': 'br-small' } });
+    const sb = await ctl.createSandbox({ id: 'mtu1' });
+    const ep = await mtu.createEndpoint({ name: 'mtu1' });
+    await ep.join(sb);
+    assert.deepStrictEqual([ipj(['link', 'show', 'dev', 'br-small'])[0].mtu, ipj(['link', 'show', 'dev', ep.record.hostIfname!])[0].mtu, ipj(['link', 'show', 'dev', 'eth0'], sb.record.netnsName!)[0].mtu], [1400, 1400, 1400]);
+    await ctl.createNetwork({ name: 'nomasq', subnet: '10.142.0.0/24', options: { 'com.docker.network.bridge.enable_ip_masquerade': 'false' } });
+    const post = execFileSync('nft', ['list', 'chain', 'ip', 'cnm-netlink', 'postrouting'], { encoding: 'utf8' });
+    // Outbound masquerade (leaving by another interface) only where enabled; hairpin rules stay.
+    assert.match(post, /ip saddr 10\.141\.0\.0\/24 oifname != "br-small" masquerade/);
+    assert.doesNotMatch(post, /ip saddr 10\.142\.0\.0\/24 oifname !=/);
+    assert.match(post, /ip saddr 10\.142\.0\.0\/24 ct status dnat masquerade/);
+    const bound = await ctl.createNetwork({ name: 'bound', subnet: '10.143.0.0/24', options: { 'com.docker.network.bridge.host_binding_ipv4': '127.0.0.1' } });
+    const bep = await bound.createEndpoint({ name: 'bound1', ports: ['8088:80'] });
+    assert.strictEqual(bep.ports[0].hostIp, '127.0.0.1');
+  });
+
   it('leaving the gateway network hands both default routes (IPv4 and IPv6) to the next network', async () => {
     const one = await ctl.createNetwork({ name: 'one', subnet: '10.126.0.0/24', subnet6: 'fd00:126::/64' });
     const two = await ctl.createNetwork({ name: 'two', subnet: '10.127.0.0/24', subnet6: 'fd00:127::/64' });
