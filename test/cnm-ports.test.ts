@@ -214,6 +214,14 @@ describe('cnm: published ports, NAT and isolation', function () {
       assert.match(ext.out, /^203\.0\.113\.7\s+example\.test/);
       const own = await run('ip', ['netns', 'exec', sb.record.netnsName!, 'getent', 'hosts', 'asker']);
       assert.match(own.out, /^172\.\d+\.0\.2\s+asker/);
+      // An internal network's server forwards nothing (the host's resolvers
+      // would be its way out, CVE-2024-29018), but answers its own names.
+      const shut = await c2.createNetwork({ name: 'fwd-internal', internal: true });
+      const sb2 = await c2.createSandbox({ id: 'shut' });
+      await (await shut.createEndpoint({ name: 'shut' })).join(sb2);
+      const blocked = await run('ip', ['netns', 'exec', sb2.record.netnsName!, 'getent', 'hosts', 'example.test']);
+      assert.strictEqual(blocked.code, 2, blocked.out);
+      assert.match((await run('ip', ['netns', 'exec', sb2.record.netnsName!, 'getent', 'hosts', 'shut'])).out, /\sshut/);
     } finally {
       upstream.close();
     }

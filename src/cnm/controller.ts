@@ -95,7 +95,7 @@ export async function serveNamesFromState(stateDir: string, networkRef: string, 
   const n = st.get<NetworkRecord>('network', networkRef) ?? st.all<NetworkRecord>('network').find((x) => x.name === networkRef);
   const gw = n?.ipv4Subnet?.gateway;
   if (!n || !n.dns || n.driver !== 'bridge' || !gw) return undefined;
-  const server = new DnsServer(gw, (name, type) => resolveInState(view.get(), n.id, name, type), upstream ?? embeddedUpstreams());
+  const server = new DnsServer(gw, (name, type) => resolveInState(view.get(), n.id, name, type), n.internal ? null : upstream ?? embeddedUpstreams());
   await server.start();
   return server;
 }
@@ -645,7 +645,7 @@ export class Controller {
     if (this.opts.dns === false || !n.dns || n.driver !== 'bridge' || this.dns.has(n.id)) return;
     const gw = this.ipam.get(n.id)?.v4?.gateway;
     if (!gw) return;
-    const server = new DnsServer(gw, (name, type) => this.resolveName(n.id, name, type), this.opts.upstreamDns ?? embeddedUpstreams());
+    const server = new DnsServer(gw, (name, type) => this.resolveName(n.id, name, type), n.internal ? null : this.opts.upstreamDns ?? embeddedUpstreams());
     try {
       await server.start();
       this.dns.set(n.id, server);

@@ -41,7 +41,8 @@ export function parseQuery(buf: Buffer): { id: number; flags: number; q: Questio
 /** Builds an answer for the query in `query` (question copied as-is). */
 export function buildAnswer(query: Buffer, qEnd: number, rcode: number, type: number, ips: string[], ttl = 600): Buffer {
   const head = Buffer.from(query.subarray(0, qEnd));
-  const flags = 0x8000 | (query.readUInt16BE(2) & 0x0100) | 0x0400 | 0x0080 | rcode;  // QR, RD copied, AA, RA
+  // QR, RD copied, AA, and RA unless refused (no recursion offered).
+  const flags = 0x8000 | (query.readUInt16BE(2) & 0x0100) | 0x0400 | (rcode === 5 ? 0 : 0x0080) | rcode;
   head.writeUInt16BE(flags, 2);
   head.writeUInt16BE(1, 4);
   head.writeUInt16BE(ips.length, 6);
@@ -109,7 +110,8 @@ export class DnsServer {
   private tcp?: net.Server;
   readonly address: string;
 
-  constructor(address: string, private lookup: Lookup, private upstreams: string[], private port = 53) {
+  /** `upstreams` null: no forwarding at all (internal networks), unknown names are REFUSED. */
+  constructor(address: string, private lookup: Lookup, private upstreams: string[] | null, private port = 53) {
     this.address = address;
   }
 
@@ -177,6 +179,10 @@ export class DnsServer {
   }
 
   private async forward(msg: Buffer, q: Question): Promise<Buffer> {
+    // REFUSED, as Docker answers on internal networks (CVE-2024-29018: this
+    // server runs in the host's namespace, so forwarding would be a way out);
+    // a resolver then tries the container's next server, if it has one.
+    if (this.upstreams === null) return buildAnswer(msg, q.end, 5, q.type, []);
     for (const server of this.upstreams) {
       const reply = await new Promise<Buffer | undefined>((resolve) => {
         const s = dgram.createSocket(net.isIP(server) === 6 ? 'udp6' : 'udp4');
