@@ -302,12 +302,13 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
     // with EINVAL and leaves it as the socket's pending error. Nothing is
     // lost (the dump finished), so the read is retried; the error is
     // cleared by being reported once.
+    int einval = 0;  // bounded: a persistent EINVAL would be a real error
     for (int d = 0; d < maxDgrams; d++) {
       // Size the datagram first: replies larger than the buffer (VF info,
       // big nft rules) must not be truncated.
       ssize_t want = recv(fd_, nullptr, 0, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
       if (want < 0) {
-        if (errno == EINTR || errno == EINVAL) { d--; continue; }
+        if (errno == EINTR || (errno == EINVAL && ++einval < 8)) { d--; continue; }
         if (errno == EAGAIN || errno == EWOULDBLOCK) break;
         if (errno == ENOBUFS) {
           Napi::Object o = Napi::Object::New(env);
@@ -329,7 +330,7 @@ class NetlinkSocket : public Napi::ObjectWrap<NetlinkSocket> {
       mh.msg_iovlen = 1;
       ssize_t n = recvmsg(fd_, &mh, MSG_DONTWAIT);
       if (n < 0) {
-        if (errno == EINTR || errno == EINVAL) { d--; continue; }
+        if (errno == EINTR || (errno == EINVAL && ++einval < 8)) { d--; continue; }
         if (errno == EAGAIN) break;
         if (errno == ENOBUFS) { d--; continue; }
         ThrowErrno(env, errno, "recvmsg");
