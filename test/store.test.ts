@@ -45,7 +45,10 @@ describe('cnm state store', () => {
       later = [s.put('sandbox', 'a', { v: 2.5 }), s.put('sandbox', 'c', { v: 4 })];
       orig(fd, data.subarray(0, 5), () => cb(Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' })));
     };
-    await assert.rejects(s.put('sandbox', 'a', { v: 2 }), (e: any) => e.code === 'ENOSPC');
+    // Changed in place before the put, as callers do: memory still goes back.
+    const rec = s.get('sandbox', 'a');
+    rec.v = 2;
+    await assert.rejects(s.put('sandbox', 'a', rec), (e: any) => e.code === 'ENOSPC');
     for (const p of later) await assert.rejects(p, (e: any) => e.code === 'ENOSPC');
     assert.deepStrictEqual([s.get('sandbox', 'a'), s.get('sandbox', 'c')], [{ v: 1 }, undefined]);
     await s.put('sandbox', 'b', { v: 3 });

@@ -23,8 +23,6 @@ export class Store {
   /** Bytes in the journal that are known durable. */
   private journalSize = 0;
   private pending: string[] = [];
-  /** Undo of each pending line's in-memory change, for a failed write. */
-  private undos: (() => void)[] = [];
   private waiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
   private scheduled = false;
   private journalEntries = 0;
@@ -57,6 +55,13 @@ export class Store {
 
   private get snapshotPath(): string { return path.join(this.dir, 'state.json'); }
   private get journalPath(): string { return path.join(this.dir, 'journal.jsonl'); }
+
+  /** Forgets memory and reads the state from disk again. */
+  private reload(): void {
+    for (const m of this.data.values()) m.clear();
+    for (const byName of this.indexes.values()) for (const ix of byName.values()) { ix.keyOf.clear(); ix.ids.clear(); }
+    this.load();
+  }
 
   private load(): void {
     try {
@@ -124,12 +129,8 @@ export class Store {
   private write(e: Entry): Promise<void> {
     // After close the lock is gone: a late write must not reach the journal.
     if (this.closed) return Promise.reject(new Error(`state store ${this.dir} is closed`));
-    const m = this.data.get(e.kind);
-    const had = m?.has(e.id) ?? false;
-    const prev = m?.get(e.id);
     this.apply(e);
     this.pending.push(JSON.stringify(e));
-    this.undos.push(() => this.setRaw(e.kind, e.id, had ? prev : undefined));
     return new Promise((resolve, reject) => {
       this.waiters.push({ resolve, reject });
       if (!this.scheduled && !this.flushing) {
@@ -147,7 +148,6 @@ export class Store {
     if (this.flushing || !this.pending.length) return;
     this.flushing = true;
     const lines = this.pending.splice(0);
-    const undos = this.undos.splice(0);
     const waiters = this.waiters.splice(0);
     try {
       if (this.fd < 0) this.fd = fs.openSync(this.journalPath, 'a', 0o600);
@@ -160,15 +160,14 @@ export class Store {
       for (const w of waiters) w.resolve();
     } catch (e: any) {
       // Not durable: cut a torn tail off the journal (later lines must stay
-      // readable) and take the changes back out of memory, newest first.
-      // Changes queued meanwhile fail too: they were made on top of these
-      // (a later put of the same record would otherwise reach the journal
-      // while memory went back to before both).
+      // readable) and set memory back to what the disk holds. (Undoing change
+      // by change cannot: callers change fetched records in place before
+      // putting them.) Changes queued meanwhile fail too: they were made on
+      // top of these.
       try { if (this.fd >= 0) fs.ftruncateSync(this.fd, this.journalSize); } catch { /* reported below */ }
       this.pending.splice(0);
-      const later = this.undos.splice(0);
       const laterWaiters = this.waiters.splice(0);
-      for (const u of [...later.reverse(), ...undos.reverse()]) u();
+      this.reload();
       for (const w of [...waiters, ...laterWaiters]) w.reject(e);
     } finally {
       this.flushing = false;
@@ -180,7 +179,6 @@ export class Store {
   private flushSync(): void {
     if (!this.pending.length) return;
     const lines = this.pending.splice(0);
-    this.undos.splice(0);
     const waiters = this.waiters.splice(0);
     if (this.fd < 0) this.fd = fs.openSync(this.journalPath, 'a', 0o600);
     const data = lines.join('\n') + '\n';
