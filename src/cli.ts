@@ -182,7 +182,14 @@ async function runCommand(open: (lockTimeoutMs?: number) => Promise<Controller>,
   // during the run it goes to the program.
   let child: ChildProcess | undefined;
   let interrupted: NodeJS.Signals | undefined;
-  const onSignal = (sig: NodeJS.Signals) => { interrupted ??= sig; child?.kill(sig); };
+  // While teardown waits for the state (another command holds it), a signal
+  // gives up waiting: the sandbox stays, and the message says how to remove it.
+  let giveUp: ((sig: NodeJS.Signals) => void) | undefined;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (giveUp) return giveUp(sig);
+    interrupted ??= sig;
+    child?.kill(sig);
+  };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   let epId: string | undefined;
@@ -219,21 +226,35 @@ async function runCommand(open: (lockTimeoutMs?: number) => Promise<Controller>,
       return undefined;
     });
     try {
-      child = nsName
-        ? spawn('ip', ['netns', 'exec', nsName, ...p.args], { stdio: 'inherit' })
-        : spawn(p.args[0], p.args.slice(1), { stdio: 'inherit' });
-      code = await new Promise<number>((resolve) => {
-        child!.on('error', (e) => { console.error(`cnm: error: ${e.message}`); resolve(127); });
-        // Like a shell: 128 + the signal's number when the program was killed.
-        child!.on('exit', (c, sig) => resolve(c ?? (sig ? 128 + (os.constants.signals[sig] ?? 0) : 1)));
-      });
+      // A signal while the name server started: the program never runs.
+      if (interrupted) code = 128 + (os.constants.signals[interrupted] ?? 0);
+      else {
+        child = nsName
+          ? spawn('ip', ['netns', 'exec', nsName, ...p.args], { stdio: 'inherit' })
+          : spawn(p.args[0], p.args.slice(1), { stdio: 'inherit' });
+        code = await new Promise<number>((resolve) => {
+          child!.on('error', (e) => { console.error(`cnm: error: ${e.message}`); resolve(127); });
+          // Like a shell: 128 + the signal's number when the program was killed.
+          child!.on('exit', (c, sig) => resolve(c ?? (sig ? 128 + (os.constants.signals[sig] ?? 0) : 1)));
+        });
+      }
     } finally {
       dns?.close();
     }
   }
-  // Teardown waits as long as it takes for the state (another command may hold it).
+  // Teardown waits as long as it takes for the state (another command may
+  // hold it), or until a signal says to stop waiting.
   try {
-    ctl = await open(10 * 60 * 1000);
+    const stop = new Promise<never>((_, reject) => {
+      giveUp = (sig) => reject(Object.assign(new Error(`stopped waiting for the state on ${sig}`), { signal: sig }));
+    });
+    const opening = open(10 * 60 * 1000);
+    ctl = await Promise.race([opening, stop]).catch((e) => {
+      // Opened after all: closed, so the state is not held by a leaving process.
+      opening.then((c) => c.close(), () => {});
+      throw e;
+    });
+    giveUp = undefined;
     try {
       if (!(await teardown(ctl, id, epId))) code = code || 1;
     } finally {

@@ -393,6 +393,21 @@ describe('cnm: state, recovery and bad input', function () {
     }
   });
 
+  it('deleting a sandbox and its endpoint at once: both go, the address is free again', async () => {
+    const ctl = await Controller.open({ stateDir: tmpState() });
+    try {
+      const net = await ctl.createNetwork({ name: 'race', subnet: '10.129.0.0/24' });
+      const sb = await ctl.createSandbox({ id: 'race1' });
+      const ep = await net.createEndpoint({ name: 'race1' });
+      await ep.join(sb);
+      await Promise.all([sb.delete(), ep.delete()]);
+      assert.deepStrictEqual([ctl.sandboxes().length, ctl.endpoints().length], [0, 0]);
+      assert.strictEqual((await net.createEndpoint({ name: 'race2' })).ipv4, '10.129.0.2');
+    } finally {
+      await ctl.destroy();
+    }
+  });
+
   it('a sandbox deleted while a process still runs in its namespace leaves no veth on the bridge', async () => {
     const ctl = await Controller.open({ stateDir: tmpState() });
     try {
@@ -496,6 +511,20 @@ describe('cnm: state, recovery and bad input', function () {
       assert.deepStrictEqual(tables(), [['ip', `cnm-netlink: container networking (state: ${b})`], ['ip6', `cnm-netlink: container networking (state: ${b})`]]);
     } finally {
       await second.destroy();
+    }
+    // Two starting at once on an empty ruleset: one gets the namespace.
+    const both = await Promise.allSettled([Controller.open({ stateDir: tmpState() }), Controller.open({ stateDir: tmpState() })]);
+    assert.deepStrictEqual(both.map((r) => r.status).sort(), ['fulfilled', 'rejected']);
+    assert.strictEqual((both.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason.code, 'EBUSY');
+    await (both.find((r) => r.status === 'fulfilled') as PromiseFulfilledResult<Controller>).value.destroy();
+    // Empty tables of an older version (no owner in the comment) are taken over.
+    execFileSync('nft', ['add', 'table', 'ip', 'cnm-netlink']);
+    const c = tmpState();
+    const third = await Controller.open({ stateDir: c });
+    try {
+      assert.deepStrictEqual(tables()[0], ['ip', `cnm-netlink: container networking (state: ${c})`]);
+    } finally {
+      await third.destroy();
     }
   });
 

@@ -627,12 +627,17 @@ export class Controller {
    */
   private async restoreBridge(n: NetworkRecord): Promise<void> {
     const eps = this.store.by<EndpointRecord>('endpoint', 'network', n.id).filter((e) => e.sandboxId && e.hostIfname);
-    let br = await this.rt.link.find(n.bridge!);
-    if (!br && n.builtin && !eps.length) return;
-    if (!br) {
-      await this.ensureBridge(n);
-      br = await this.rt.link.get(n.bridge!);
+    if (await this.rt.link.find(n.bridge!)) return;
+    if (n.builtin && !eps.length) return;
+    const undo: (() => Promise<void>)[] = [];
+    try {
+      await this.ensureBridge(n, undo);
+    } catch (e) {
+      // Half made, it would look done to the next join: gone, that join retries.
+      for (const u of undo.reverse()) await u().catch(() => {});
+      throw e;
     }
+    const br = await this.rt.link.get(n.bridge!);
     for (const ep of eps) {
       const l = await this.rt.link.find(ep.hostIfname!);
       if (!l || l.master === br.index) continue;
@@ -1097,7 +1102,12 @@ export class Controller {
       // Several first joins at once (the default bridge is made lazily): one makes it.
       bridgeIndex = await this.locked(`bridge:${n.id}`, async () => {
         if (!(await this.rt.link.find(n.bridge!))) {
-          await this.ensureBridge(n);
+          const undo: (() => Promise<void>)[] = [];
+          // Half made, the bridge would look done to the next join: undone.
+          await this.ensureBridge(n, undo).catch(async (e) => {
+            for (const u of undo.reverse()) await u().catch(() => {});
+            throw e;
+          });
           // Its name server could not start while the gateway address was missing.
           await this.startDns(n);
         }
@@ -1233,13 +1243,20 @@ export class Controller {
   }
 
   /** Like libnetwork's Leave: unplugs, keeps the allocation. */
-  async leaveEndpoint(epRef: string): Promise<void> {
+  async leaveEndpoint(epRef: string, opts: { ifJoined?: boolean } = {}): Promise<void> {
     const ep0 = this.getEndpoint(epRef);
-    if (!ep0.sandboxId) throw invalid(`endpoint ${ep0.name} is not joined`);
+    if (!ep0.sandboxId) {
+      if (opts.ifJoined) return;
+      throw invalid(`endpoint ${ep0.name} is not joined`);
+    }
     // Under the namespace's lock, as joins are: a leave racing a join must
     // not hand the default route to a half-made endpoint.
     const sb = this.store.get<SandboxRecord>('sandbox', ep0.sandboxId);
-    await this.locked(`sandbox:${sb?.mode === 'container' ? sb.joinedTo : ep0.sandboxId}`, () => this.leaveUnlocked(ep0.id));
+    await this.locked(`sandbox:${sb?.mode === 'container' ? sb.joinedTo : ep0.sandboxId}`, async () => {
+      // A deleteSandbox that held the lock may have made it leave meanwhile.
+      if (opts.ifJoined && !this.store.get<EndpointRecord>('endpoint', ep0.id)?.sandboxId) return;
+      await this.leaveUnlocked(ep0.id);
+    });
   }
 
   private async leaveUnlocked(epRef: string, opts: { skipKernel?: boolean } = {}): Promise<void> {
@@ -1292,7 +1309,7 @@ export class Controller {
   /** Releases the endpoint's addresses and ports (leaves first if joined). */
   async deleteEndpoint(epRef: string): Promise<void> {
     const ep = this.getEndpoint(epRef);
-    if (ep.sandboxId) await this.leaveEndpoint(ep.id);
+    if (ep.sandboxId) await this.leaveEndpoint(ep.id, { ifJoined: true });
     this.releaseEndpoint(ep);
     await this.store.del('endpoint', ep.id);
   }

@@ -66,6 +66,14 @@ export class NftFirewall implements Firewall {
     const fw = new NftFirewall(nft);
     try {
       await fw.claim(owner);
+      try {
+        await fw.ensureBase();
+      } catch (e: any) {
+        if (e.code !== 'EEXIST') throw e;
+      }
+      // Of two controllers opening at once, the one whose tables were made
+      // has its name on them: the other learns it here.
+      await fw.claim(owner);
       await fw.ensureBase();
     } catch (e) {
       nft.close();
@@ -82,9 +90,15 @@ export class NftFirewall implements Firewall {
     this.comment = `${BASE_COMMENT} (state: ${owner})`;
     const tables = (await this.nft.listTables()).filter((t) => t.name === TABLE);
     const holder = tables.map((t) => /\(state: (.*)\)$/.exec(t.comment ?? '')?.[1]).find((o) => o !== undefined);
-    // Tables of an older version name no owner: nothing to compare.
-    if (holder === undefined || holder === owner) return;
-    if (fs.existsSync(holder)) {
+    if (holder === owner) return;
+    if (holder === undefined) {
+      // Tables of an older version name no owner (a comment cannot be
+      // changed): empty of anyone's networks, they are replaced by ours;
+      // holding some, they stay as they are, unchecked.
+      if (!tables.length) return;
+      const chains = (await Promise.all(tables.map((t) => this.nft.listChains({ family: t.family as 'ip' | 'ip6', table: TABLE })))).flat();
+      if (chains.some((c) => /^(in|out)-/.test(c.name))) return;
+    } else if (fs.existsSync(holder)) {
       throw new CnmError(`the cnm-netlink objects of this network namespace belong to the state directory ${holder}: open that one (--state-dir ${holder}), or destroy it first`, 'EBUSY', 16);
     }
     // The owner's state is gone, so are its records: its objects are nobody's.
@@ -95,8 +109,9 @@ export class NftFirewall implements Firewall {
   /** Creates the tables, maps and base chains if missing (idempotent). */
   private async ensureBase(): Promise<void> {
     const missing: Fam[] = [];
+    const absent = new Set<Fam>();
     for (const f of FAMS) {
-      const chains = await this.nft.listChains(f.T).catch((e) => { if (e.code === 'ENOENT') return []; throw e; });
+      const chains = await this.nft.listChains(f.T).catch((e) => { if (e.code === 'ENOENT') { absent.add(f); return []; } throw e; });
       if (!chains.some((c) => c.name === 'forward')) missing.push(f);
     }
     // A table made by an earlier version lacks the [::1] exclusion: put it in.
@@ -112,7 +127,9 @@ export class NftFirewall implements Firewall {
     if (!missing.length) return;
     await this.nft.transaction((tx) => {
       for (const { F, T, addr } of missing) {
-        tx.addTable({ family: F, name: TABLE, comment: this.comment } as any);
+        // Exclusive when absent: of two controllers starting at once on
+        // different state directories, one makes the tables (see open).
+        tx.addTable({ family: F, name: TABLE, comment: this.comment } as any, { create: absent.has(missing.find((m) => m.F === F)!) });
         tx.addSet({ ...T, name: 'ports_any', type: 'inet_proto . inet_service', map: `${addr} . inet_service` });
         tx.addSet({ ...T, name: 'ports_ip', type: `${addr} . inet_proto . inet_service`, map: `${addr} . inet_service` });
         tx.addSet({ ...T, name: 'published', type: `${addr} . inet_proto . inet_service` });
