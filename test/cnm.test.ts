@@ -424,6 +424,16 @@ describe('cnm: state, recovery and bad input', function () {
       // Its address may go to the next container: the old eth0 must not answer for it.
       assert.ok(!hostLinks().includes(hostEnd), 'the veth of the deleted sandbox is still on the bridge');
       held.kill();
+      // The same when only an open handle (a runtime's fd) keeps it.
+      const sb2 = await ctl.createSandbox({ id: 'linger2' });
+      const ep2 = await net.createEndpoint({ name: 'linger2' });
+      await ep2.join(sb2);
+      const handle = await sb2.netns();
+      const hostEnd2 = ep2.record.hostIfname!;
+      await sb2.delete();
+      await ep2.delete();
+      assert.ok(!hostLinks().includes(hostEnd2), 'the veth of a sandbox held by an fd is still on the bridge');
+      handle.close();
     } finally {
       await ctl.destroy();
     }

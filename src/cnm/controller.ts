@@ -848,7 +848,7 @@ export class Controller {
   // Sandboxes deleted together share one walk of /proc.
   private inUseQueries = new Map<number, ((held: boolean) => void)[]>();
 
-  /** Whether a process has its network namespace at `nsPath` (one /proc walk per tick). */
+  /** Whether anything but its /run/netns mount keeps the namespace at `nsPath` alive (one /proc walk per tick). */
   private netnsInUse(nsPath: string): Promise<boolean> {
     let ino: number;
     try { ino = fs.statSync(nsPath).ino; } catch { return Promise.resolve(false); }
@@ -858,13 +858,32 @@ export class Controller {
           const q = this.inUseQueries;
           this.inUseQueries = new Map();
           const held = new Set<number>();
-          for (const pid of fs.readdirSync('/proc')) {
-            if (!/^\d+$/.test(pid)) continue;
+          const see = (link: string) => {
+            const m = /^net:\[(\d+)\]$/.exec(link);
+            if (m && q.has(Number(m[1]))) held.add(Number(m[1]));
+          };
+          const links = (dir: string) => { try { return fs.readdirSync(dir); } catch { return []; } };
+          const read = (p: string) => {
             try {
-              const m = /^net:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${pid}/ns/net`));
-              if (m && q.has(Number(m[1]))) held.add(Number(m[1]));
-            } catch { /* gone meanwhile, or not ours to read */ }
+              const l = fs.readlinkSync(p);
+              // An fd opened through a bind mount reads as that path: stat says what it is.
+              if (l.startsWith('/')) see(`net:[${fs.statSync(p).ino}]`);
+              else see(l);
+            } catch { /* gone meanwhile */ }
+          };
+          // A thread in it (setns), or an open handle to it (a runtime's fd).
+          for (const pid of links('/proc')) {
+            if (!/^\d+$/.test(pid)) continue;
+            for (const tid of links(`/proc/${pid}/task`)) read(`/proc/${pid}/task/${tid}/ns/net`);
+            for (const fd of links(`/proc/${pid}/fd`)) read(`/proc/${pid}/fd/${fd}`);
           }
+          // A bind mount other than the /run/netns one being removed.
+          try {
+            for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+              const f = line.split(' ');
+              if (f[3]?.startsWith('net:[') && !f[4]?.startsWith(netnsRunDir() + '/')) see(f[3]);
+            }
+          } catch { /* no mountinfo: threads and fds were checked */ }
           for (const [i, rs] of q) for (const r of rs) r(held.has(i));
         });
       }
