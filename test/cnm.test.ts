@@ -3,7 +3,7 @@ import * as assert from 'assert';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { Controller, Netns, Rtnl } from '../src';
+import { Controller, Endpoint, Netns, Network, Rtnl, Sandbox } from '../src';
 import { eventually, hostLinks, ipj, rejects } from './helpers';
 import { canConnect, run, tcpGet, tcpServer } from './net-helpers';
 
@@ -17,6 +17,14 @@ function nftMapElements(map: string): [number, string][] {
     const key = k.elem?.val ?? k;
     return [key.concat[1], v.concat[0]];
   });
+}
+
+/** A sandbox of that id, joined to `net` by an endpoint of the same name. */
+async function joined(ctl: Controller, net: Network, id: string): Promise<{ sb: Sandbox; ep: Endpoint }> {
+  const sb = await ctl.createSandbox({ id });
+  const ep = await net.createEndpoint({ name: id });
+  await ep.join(sb);
+  return { sb, ep };
 }
 
 function tmpState(): string {
@@ -397,9 +405,7 @@ describe('cnm: state, recovery and bad input', function () {
     const ctl = await Controller.open({ stateDir: tmpState() });
     try {
       const net = await ctl.createNetwork({ name: 'race', subnet: '10.129.0.0/24' });
-      const sb = await ctl.createSandbox({ id: 'race1' });
-      const ep = await net.createEndpoint({ name: 'race1' });
-      await ep.join(sb);
+      const { sb, ep } = await joined(ctl, net, 'race1');
       await Promise.all([sb.delete(), ep.delete()]);
       assert.deepStrictEqual([ctl.sandboxes().length, ctl.endpoints().length], [0, 0]);
       assert.strictEqual((await net.createEndpoint({ name: 'race2' })).ipv4, '10.129.0.2');
@@ -412,9 +418,7 @@ describe('cnm: state, recovery and bad input', function () {
     const ctl = await Controller.open({ stateDir: tmpState() });
     try {
       const net = await ctl.createNetwork({ name: 'linger', subnet: '10.125.0.0/24' });
-      const sb = await ctl.createSandbox({ id: 'linger1' });
-      const ep = await net.createEndpoint({ name: 'linger1' });
-      await ep.join(sb);
+      const { sb, ep } = await joined(ctl, net, 'linger1');
       // A process left behind in the namespace (a daemon the program started) keeps it alive.
       const held = require('child_process').spawn('ip', ['netns', 'exec', sb.record.netnsName!, 'sleep', '60']);
       await eventually(() => assert.ok(fs.readlinkSync(`/proc/${held.pid}/ns/net`) !== fs.readlinkSync('/proc/self/ns/net')));
@@ -425,9 +429,7 @@ describe('cnm: state, recovery and bad input', function () {
       assert.ok(!hostLinks().includes(hostEnd), 'the veth of the deleted sandbox is still on the bridge');
       held.kill();
       // The same when only an open handle (a runtime's fd) keeps it.
-      const sb2 = await ctl.createSandbox({ id: 'linger2' });
-      const ep2 = await net.createEndpoint({ name: 'linger2' });
-      await ep2.join(sb2);
+      const { sb: sb2, ep: ep2 } = await joined(ctl, net, 'linger2');
       const handle = await sb2.netns();
       const hostEnd2 = ep2.record.hostIfname!;
       await sb2.delete();
