@@ -80,6 +80,57 @@ const limited = limiter(Math.min(8, 2 * CPUS));
 // thread each for thousands at once would be too many threads.
 const unmounting = limiter(64);
 
+// Namespaces asked about together share one walk of /proc.
+let heldQueries = new Map<number, ((held: boolean) => void)[]>();
+
+/**
+ * Whether anything but its own /run/netns mount keeps the namespace pinned at
+ * `nsPath` alive: a process or thread in it, an open handle (also one opened
+ * through a bind mount), another bind mount in this mount namespace. Calls
+ * made in the same tick share one walk of /proc.
+ */
+export function netnsHeldElsewhere(nsPath: string): Promise<boolean> {
+  let ino: number;
+  try { ino = fs.statSync(nsPath).ino; } catch { return Promise.resolve(false); }
+  return new Promise((resolve) => {
+    if (!heldQueries.size) setImmediate(walkProcForNetns);
+    const rs = heldQueries.get(ino) ?? [];
+    rs.push(resolve);
+    heldQueries.set(ino, rs);
+  });
+}
+
+function walkProcForNetns(): void {
+  const q = heldQueries;
+  heldQueries = new Map();
+  const held = new Set<number>();
+  const see = (link: string) => {
+    const m = /^net:\[(\d+)\]$/.exec(link);
+    if (m && q.has(Number(m[1]))) held.add(Number(m[1]));
+  };
+  const entries = (dir: string) => { try { return fs.readdirSync(dir); } catch { return []; } };
+  const read = (p: string) => {
+    try {
+      const l = fs.readlinkSync(p);
+      // An fd opened through a bind mount reads as that path: stat says what it is.
+      if (l.startsWith('/')) see(`net:[${fs.statSync(p).ino}]`);
+      else see(l);
+    } catch { /* gone meanwhile */ }
+  };
+  for (const pid of entries('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    for (const tid of entries(`/proc/${pid}/task`)) read(`/proc/${pid}/task/${tid}/ns/net`);
+    for (const fd of entries(`/proc/${pid}/fd`)) read(`/proc/${pid}/fd/${fd}`);
+  }
+  try {
+    for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+      const f = line.split(' ');
+      if (f[3]?.startsWith('net:[') && !f[4]?.startsWith(netnsRunDir() + '/')) see(f[3]);
+    }
+  } catch { /* no mountinfo: threads and fds were checked */ }
+  for (const [i, rs] of q) for (const r of rs) r(held.has(i));
+}
+
 export type NetnsSpec = string | { path: string } | { pid: number } | Netns;
 
 /** Set-up done by the thread that creates a namespace, before anyone else sees it. */

@@ -4,7 +4,7 @@
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { Netns, netnsRunDir } from '../netns';
+import { Netns, netnsHeldElsewhere, netnsRunDir } from '../netns';
 import { Rtnl } from '../rtnl';
 import type { LinkSetRequest } from '../rtnl/link';
 import { validateIfname, validateMac } from '../util/ip';
@@ -831,65 +831,17 @@ export class Controller {
     await this.locked(`sandbox:${sb.mode === 'container' ? sb.joinedTo : sb.id}`, async () => {
       const eps = this.store.by<EndpointRecord>('endpoint', 'sandbox', sb.id);
       // The namespace going away takes the veths with it: only the firewall
-      // and the records need work per endpoint. Unless a process still runs
-      // in it (a daemon the program left behind): then the namespace lives on,
-      // and so would its veths, on the bridge with an address handed out
-      // again; they are removed one by one (slow: an RCU wait each).
-      const quick = sb.mode === 'own' && eps.length > 0 && !(await this.netnsInUse(sb.netnsPath!));
+      // and the records need work per endpoint. Unless something else keeps
+      // it (a daemon the program left, a handle, a mount): then the namespace
+      // lives on, and so would its veths, on the bridge with an address handed
+      // out again; they are removed one by one (slow: an RCU wait each).
+      const quick = sb.mode === 'own' && eps.length > 0 && !(await netnsHeldElsewhere(sb.netnsPath!));
       for (const ep of eps) await this.leaveUnlocked(ep.id, { skipKernel: quick });
       if (sb.mode === 'own') {
         await Netns.delete(sb.netnsName!).catch((e) => { if (e.code !== 'ENOENT') throw e; });
       }
       this.removeSandboxFiles(sb);
       await this.store.del('sandbox', sb.id);
-    });
-  }
-
-  // Sandboxes deleted together share one walk of /proc.
-  private inUseQueries = new Map<number, ((held: boolean) => void)[]>();
-
-  /** Whether anything but its /run/netns mount keeps the namespace at `nsPath` alive (one /proc walk per tick). */
-  private netnsInUse(nsPath: string): Promise<boolean> {
-    let ino: number;
-    try { ino = fs.statSync(nsPath).ino; } catch { return Promise.resolve(false); }
-    return new Promise((resolve) => {
-      if (!this.inUseQueries.size) {
-        setImmediate(() => {
-          const q = this.inUseQueries;
-          this.inUseQueries = new Map();
-          const held = new Set<number>();
-          const see = (link: string) => {
-            const m = /^net:\[(\d+)\]$/.exec(link);
-            if (m && q.has(Number(m[1]))) held.add(Number(m[1]));
-          };
-          const links = (dir: string) => { try { return fs.readdirSync(dir); } catch { return []; } };
-          const read = (p: string) => {
-            try {
-              const l = fs.readlinkSync(p);
-              // An fd opened through a bind mount reads as that path: stat says what it is.
-              if (l.startsWith('/')) see(`net:[${fs.statSync(p).ino}]`);
-              else see(l);
-            } catch { /* gone meanwhile */ }
-          };
-          // A thread in it (setns), or an open handle to it (a runtime's fd).
-          for (const pid of links('/proc')) {
-            if (!/^\d+$/.test(pid)) continue;
-            for (const tid of links(`/proc/${pid}/task`)) read(`/proc/${pid}/task/${tid}/ns/net`);
-            for (const fd of links(`/proc/${pid}/fd`)) read(`/proc/${pid}/fd/${fd}`);
-          }
-          // A bind mount other than the /run/netns one being removed.
-          try {
-            for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-              const f = line.split(' ');
-              if (f[3]?.startsWith('net:[') && !f[4]?.startsWith(netnsRunDir() + '/')) see(f[3]);
-            }
-          } catch { /* no mountinfo: threads and fds were checked */ }
-          for (const [i, rs] of q) for (const r of rs) r(held.has(i));
-        });
-      }
-      const rs = this.inUseQueries.get(ino) ?? [];
-      rs.push(resolve);
-      this.inUseQueries.set(ino, rs);
     });
   }
 
