@@ -203,7 +203,7 @@ async function runCommand(open: (lockTimeoutMs?: number) => Promise<Controller>,
     // --network host: the program runs in the host's namespace, as with Docker.
     const sb = await ctl.createSandbox({ id, hostname: one(p, '--hostname'), host: network.record.driver === 'host' });
     made = true;
-    const ep = await ctl.network(netName).createEndpoint({
+    const ep = await network.createEndpoint({
       name: id, ip: one(p, '--ip'), aliases: p.flags.get('--alias'),
       ports: [...(p.flags.get('-p') ?? []), ...(p.flags.get('--publish') ?? [])],
     });

@@ -66,15 +66,11 @@ export class NftFirewall implements Firewall {
     const fw = new NftFirewall(nft);
     try {
       await fw.claim(owner);
-      try {
-        await fw.ensureBase();
-      } catch (e: any) {
-        if (e.code !== 'EEXIST') throw e;
-      }
+      const made = await fw.ensureBase().then(() => true, (e) => { if (e.code === 'EEXIST') return false; throw e; });
       // Of two controllers opening at once, the one whose tables were made
       // has its name on them: the other learns it here.
       await fw.claim(owner);
-      await fw.ensureBase();
+      if (!made) await fw.ensureBase();
     } catch (e) {
       nft.close();
       throw e;
@@ -126,10 +122,11 @@ export class NftFirewall implements Firewall {
     }
     if (!missing.length) return;
     await this.nft.transaction((tx) => {
-      for (const { F, T, addr } of missing) {
+      for (const f of missing) {
+        const { F, T, addr } = f;
         // Exclusive when absent: of two controllers starting at once on
         // different state directories, one makes the tables (see open).
-        tx.addTable({ family: F, name: TABLE, comment: this.comment } as any, { create: absent.has(missing.find((m) => m.F === F)!) });
+        tx.addTable({ family: F, name: TABLE, comment: this.comment } as any, { create: absent.has(f) });
         tx.addSet({ ...T, name: 'ports_any', type: 'inet_proto . inet_service', map: `${addr} . inet_service` });
         tx.addSet({ ...T, name: 'ports_ip', type: `${addr} . inet_proto . inet_service`, map: `${addr} . inet_service` });
         tx.addSet({ ...T, name: 'published', type: `${addr} . inet_proto . inet_service` });
