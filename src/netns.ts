@@ -6,6 +6,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { native } from './native';
 import { NetlinkError, ValidationError } from './errors';
+import { NETLINK_ROUTE } from './netlink/constants';
 
 const MS_BIND = 4096;
 const MS_REC = 16384;
@@ -146,8 +147,6 @@ export interface NetnsCreateOptions {
   rtnlSocket?: boolean;
 }
 
-const NETLINK_ROUTE_PROTOCOL = 0;
-
 function sysctlPath(key: string): string {
   if (typeof key !== 'string' || key.includes('..')) throw new ValidationError(`invalid sysctl key: ${key}`);
   const rel = key.replace(/^\/proc\/sys\//, '').replace(/^net[./]/, '').replace(/\./g, '/');
@@ -181,7 +180,7 @@ export class Netns {
     const setup = {
       sysctls: Object.entries(opts.sysctls ?? {}).map(([k, v]) => [sysctlPath(k), String(v)] as [string, string]),
       loUp: !!opts.loUp,
-      netlinkProtocol: opts.rtnlSocket ? NETLINK_ROUTE_PROTOCOL : undefined,
+      netlinkProtocol: opts.rtnlSocket ? NETLINK_ROUTE : undefined,
     };
     if (name === undefined) return Netns.made(await limited(() => native.netnsNewAsync(undefined, setup)));
     validateNetnsName(name);
