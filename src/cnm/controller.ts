@@ -95,9 +95,18 @@ export async function serveNamesFromState(stateDir: string, networkRef: string, 
   const n = st.get<NetworkRecord>('network', networkRef) ?? st.all<NetworkRecord>('network').find((x) => x.name === networkRef);
   const gw = n?.ipv4Subnet?.gateway;
   if (!n || !n.dns || n.driver !== 'bridge' || !gw) return undefined;
-  const server = new DnsServer(gw, (name, type) => resolveInState(view.get(), n.id, name, type), n.internal ? null : upstream ?? embeddedUpstreams());
+  const server = new DnsServer(gw, (name, type) => resolveInState(view.get(), n.id, name, type), upstreamsFor(n, upstream));
   await server.start();
   return server;
+}
+
+/**
+ * Where a network's name server forwards what it does not know: nowhere on
+ * internal networks (it runs in the host's namespace, so forwarding would be
+ * their way out, CVE-2024-29018), else the configured or the host's servers.
+ */
+function upstreamsFor(n: NetworkRecord, configured?: string[]): string[] | null {
+  return n.internal ? null : configured ?? embeddedUpstreams();
 }
 
 const KERNEL_IPV6 = fs.existsSync('/proc/sys/net/ipv6');
@@ -134,6 +143,14 @@ export function linkLocalOf(mac: string): string {
   return new URL(`http://[fe80::${w.map((x) => x.toString(16)).join(':')}]`).hostname.slice(1, -1);
 }
 
+/**
+ * A host end's bridge port: hairpin (a DNATed packet may leave by the port it
+ * came in), isolated when the network has icc off.
+ */
+function portFlags(n: NetworkRecord): { hairpin: boolean; isolated?: boolean } {
+  return { hairpin: true, ...(n.icc === false ? { isolated: true } : {}) };
+}
+
 /** MAC from an IPv4 address, as Docker before 28: 02:42 + the address bytes. */
 export function macFromIp(ip: string): string {
   return ['02', '42', ...ip.split('.').map((o) => Number(o).toString(16).padStart(2, '0'))].join(':');
@@ -147,11 +164,13 @@ export interface ReconcileReport {
   droppedEndpoints: string[];
 }
 
+const emptyReport = (): ReconcileReport => ({ removedLinks: [], removedNetns: [], droppedSandboxes: [], droppedEndpoints: [] });
+
 export class Controller {
   readonly stateDir: string;
   readonly runDir: string;
   /** What `open` had to undo or repair (after a crash: the half-made objects). */
-  recovered: ReconcileReport = { removedLinks: [], removedNetns: [], droppedSandboxes: [], droppedEndpoints: [] };
+  recovered: ReconcileReport = emptyReport();
   private store: Store;
   private rt: Rtnl;
   private fw: Firewall | null;
@@ -289,7 +308,7 @@ export class Controller {
    * does not know are removed.
    */
   async reconcile(): Promise<ReconcileReport> {
-    const report: ReconcileReport = { removedLinks: [], removedNetns: [], droppedSandboxes: [], droppedEndpoints: [] };
+    const report = emptyReport();
     // Sandboxes: pending or whose namespace is gone.
     for (const sb of this.store.all<SandboxRecord>('sandbox')) {
       const gone = sb.mode === 'own' ? !fs.existsSync(sb.netnsPath!) :
@@ -575,8 +594,24 @@ export class Controller {
     });
   }
 
-  /** Creates the bridge, its gateway address and firewall rules if missing. */
+  /**
+   * Creates the bridge, its gateway address and firewall rules if missing.
+   * On failure it undoes what it made (half made, a bridge would look done to
+   * the next join); on success the undo steps go to `undo`, for the caller's
+   * later steps.
+   */
   private async ensureBridge(n: NetworkRecord, undo: (() => Promise<void>)[] = []): Promise<void> {
+    const mine: (() => Promise<void>)[] = [];
+    try {
+      await this.makeBridge(n, mine);
+    } catch (e) {
+      for (const u of mine.reverse()) await u().catch(() => {});
+      throw e;
+    }
+    undo.push(...mine);
+  }
+
+  private async makeBridge(n: NetworkRecord, undo: (() => Promise<void>)[]): Promise<void> {
     const a = this.ipam.get(n.id)!;
     const existing = await this.rt.link.find(n.bridge!);
     if (existing && existing.kind !== 'bridge') throw exists('link (not a bridge)', n.bridge!);
@@ -629,20 +664,13 @@ export class Controller {
     const eps = this.store.by<EndpointRecord>('endpoint', 'network', n.id).filter((e) => e.sandboxId && e.hostIfname);
     if (await this.rt.link.find(n.bridge!)) return;
     if (n.builtin && !eps.length) return;
-    const undo: (() => Promise<void>)[] = [];
-    try {
-      await this.ensureBridge(n, undo);
-    } catch (e) {
-      // Half made, it would look done to the next join: gone, that join retries.
-      for (const u of undo.reverse()) await u().catch(() => {});
-      throw e;
-    }
+    await this.ensureBridge(n);
     const br = await this.rt.link.get(n.bridge!);
     for (const ep of eps) {
       const l = await this.rt.link.find(ep.hostIfname!);
       if (!l || l.master === br.index) continue;
       await this.rt.link.set(ep.hostIfname!, { master: br.index });
-      await this.rt.link.set(ep.hostIfname!, { up: true, bridgePort: { hairpin: true, ...(n.icc === false ? { isolated: true } : {}) } });
+      await this.rt.link.set(ep.hostIfname!, { up: true, bridgePort: portFlags(n) });
     }
   }
 
@@ -650,7 +678,7 @@ export class Controller {
     if (this.opts.dns === false || !n.dns || n.driver !== 'bridge' || this.dns.has(n.id)) return;
     const gw = this.ipam.get(n.id)?.v4?.gateway;
     if (!gw) return;
-    const server = new DnsServer(gw, (name, type) => this.resolveName(n.id, name, type), n.internal ? null : this.opts.upstreamDns ?? embeddedUpstreams());
+    const server = new DnsServer(gw, (name, type) => this.resolveName(n.id, name, type), upstreamsFor(n, this.opts.upstreamDns));
     try {
       await server.start();
       this.dns.set(n.id, server);
@@ -1073,12 +1101,7 @@ export class Controller {
       // Several first joins at once (the default bridge is made lazily): one makes it.
       bridgeIndex = await this.locked(`bridge:${n.id}`, async () => {
         if (!(await this.rt.link.find(n.bridge!))) {
-          const undo: (() => Promise<void>)[] = [];
-          // Half made, the bridge would look done to the next join: undone.
-          await this.ensureBridge(n, undo).catch(async (e) => {
-            for (const u of undo.reverse()) await u().catch(() => {});
-            throw e;
-          });
+          await this.ensureBridge(n);
           // Its name server could not start while the gateway address was missing.
           await this.startDns(n);
         }
@@ -1100,7 +1123,7 @@ export class Controller {
     // would flood every port of the bridge (quadratic work at 1,000 ports).
     // Hairpin: a DNATed packet may have to leave by the port it came in (a
     // container reaching its own published port through the host address).
-    const hostEnd = this.rt.link.set(ep.hostIfname!, { addrGenMode: 'none', bridgePort: { hairpin: true, ...(n.icc === false ? { isolated: true } : {}) } });
+    const hostEnd = this.rt.link.set(ep.hostIfname!, { addrGenMode: 'none', bridgePort: portFlags(n) });
     hostEnd.catch(() => {});  // awaited in configureInside; observed here in case that fails first
     await this.configureInside(n, ep, ns, hostEnd, async (index) => {
       // The host end comes up last, so the carrier arrives with both ends
