@@ -3,7 +3,8 @@
 import type { SubnetState } from './ipam';
 import type { PortBinding, PortSpec } from './ports';
 
-export type DriverName = 'bridge' | 'host' | 'null' | 'macvlan';
+import type { DriverName } from './drivers';
+export type { DriverName };
 
 export interface NetworkCreateOptions {
   name: string;

@@ -1,6 +1,5 @@
-// The packet-path part of the CNM layer, over our nftables layer. Filled in
-// by the nftables-backed implementation; this file defines what the
-// controller needs from it.
+// The packet-path part of the CNM layer: what drivers need from a firewall
+// backend (nftables, or none), like netavark's firewall driver trait.
 export interface NetworkRules {
   id: string;
   bridge: string;
@@ -37,4 +36,19 @@ export interface Firewall {
   /** Deletes every object of ours. */
   destroy(): Promise<void>;
   close(): void;
+}
+
+/**
+ * No firewall (`firewall: null`): networks and ports are plumbed, nothing is
+ * filtered or translated, like netavark's `none` firewall driver.
+ */
+export class NoopFirewall implements Firewall {
+  async addNetwork(): Promise<void> {}
+  async removeNetwork(): Promise<void> {}
+  async addPorts(): Promise<void> {}
+  async removePorts(): Promise<void> {}
+  async reconcile(): Promise<void> {}
+  async describe(): Promise<string> { return ''; }
+  async destroy(): Promise<void> {}
+  close(): void {}
 }

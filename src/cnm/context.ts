@@ -1,0 +1,179 @@
+// What every part of the CNM layer shares: the state, the kernel handles,
+// the allocators and the services, handed to drivers and objects alike (as
+// netavark hands its drivers a DriverInfo).
+import * as crypto from 'crypto';
+import { Netns } from '../netns';
+import type { Rtnl } from '../rtnl';
+import type { Announcer } from './announce';
+import type { ControllerOptions } from './controller';
+import type { Driver } from './driver';
+import { driverFor } from './drivers';
+import { notFound } from './errors';
+import type { Firewall } from './firewall';
+import type { FreshNetns } from './fresh-netns';
+import { SubnetAllocator } from './ipam';
+import type { KeyedLock } from './locks';
+import type { NameService } from './names';
+import type { PortAllocator } from './ports';
+import type { IndexSpec, Store } from './store';
+import type { EndpointRecord, NetworkRecord, SandboxRecord } from './types';
+
+/** IFLA_GROUP of every link we create: our links can always be found. */
+export const CNM_LINK_GROUP = 0xc17;
+/** Prefix of IFLA_IFALIAS on our links: `cnm-netlink:<endpoint or network id>`. */
+export const ALIAS_PREFIX = 'cnm-netlink:';
+/** Prefix of the namespaces we name (`cnm-<sandbox id>`). */
+export const NETNS_PREFIX = 'cnm-';
+
+/** Lookups the hot paths make, kept O(1) at thousands of records. */
+export const STORE_INDEXES: IndexSpec = {
+  sandbox: { name: (s: SandboxRecord) => s.name, joinedTo: (s: SandboxRecord) => s.joinedTo },
+  endpoint: {
+    sandbox: (e: EndpointRecord) => e.sandboxId,
+    network: (e: EndpointRecord) => e.networkId,
+    networkName: (e: EndpointRecord) => `${e.networkId}/${e.name}`,
+    name: (e: EndpointRecord) => e.name,
+    hostIfname: (e: EndpointRecord) => e.hostIfname,
+  },
+};
+
+export const newId = (): string => crypto.randomBytes(32).toString('hex');
+export const now = (): string => new Date().toISOString();
+
+/** A network's subnets: addresses handed out, gateways. */
+export interface NetAlloc { v4?: SubnetAllocator; v6?: SubnetAllocator }
+
+/** Whether a link is ours: tagged by group or alias. */
+export const isOurLink = (l: { alias?: string; group: number }): boolean => l.group === CNM_LINK_GROUP || !!l.alias?.startsWith(ALIAS_PREFIX);
+
+export interface CnmServices {
+  store: Store;
+  rt: Rtnl;
+  fw: Firewall;
+  opts: ControllerOptions;
+  runDir: string;
+  locks: KeyedLock;
+  ports: PortAllocator;
+  fresh: FreshNetns;
+  announcer: Announcer;
+  names: NameService;
+}
+
+export class CnmContext implements CnmServices {
+  store!: Store;
+  rt!: Rtnl;
+  fw!: Firewall;
+  opts!: ControllerOptions;
+  runDir!: string;
+  locks!: KeyedLock;
+  ports!: PortAllocator;
+  fresh!: FreshNetns;
+  announcer!: Announcer;
+  names!: NameService;
+  /** Each network's subnets (shared with the name service). */
+  readonly ipam: Map<string, NetAlloc>;
+  /** Networks being deleted: no new endpoints. */
+  readonly deleting = new Set<string>();
+  closed = false;
+
+  constructor(s: CnmServices, ipam = new Map<string, NetAlloc>()) {
+    Object.assign(this, s);
+    this.ipam = ipam;
+  }
+
+  /** A network's subnets as recorded (the addresses in use come from its endpoints). */
+  loadIpam(n: NetworkRecord): void {
+    this.ipam.set(n.id, {
+      v4: n.ipv4Subnet ? new SubnetAllocator(n.ipv4Subnet) : undefined,
+      v6: n.ipv6Subnet ? new SubnetAllocator(n.ipv6Subnet) : undefined,
+    });
+  }
+
+  driverOf(n: NetworkRecord): Driver { return driverFor(n.driver); }
+
+  // ------------------------------------------------------------ lookups
+
+  /** By id, then name, then a unique id prefix of 6+ characters (as Docker resolves them). */
+  lookup<T extends { id: string; name: string }>(kind: 'network' | 'sandbox', ref: string): T | undefined {
+    const direct = this.store.get<T>(kind, ref);
+    if (direct) return direct;
+    const byName = kind === 'sandbox' ? this.store.by<T>(kind, 'name', ref)[0] : this.store.all<T>(kind).find((x) => x.name === ref);
+    if (byName || ref.length < 6) return byName;
+    const m = this.store.all<T>(kind).filter((x) => x.id.startsWith(ref));
+    return m.length === 1 ? m[0] : undefined;
+  }
+
+  findNetwork(ref: string): NetworkRecord | undefined { return this.lookup<NetworkRecord>('network', ref); }
+
+  network(ref: string): NetworkRecord {
+    const n = this.findNetwork(ref);
+    if (!n) throw notFound('network', ref);
+    return n;
+  }
+
+  findSandbox(ref: string): SandboxRecord | undefined { return this.lookup<SandboxRecord>('sandbox', ref); }
+
+  sandbox(ref: string): SandboxRecord {
+    const s = this.findSandbox(ref);
+    if (!s) throw notFound('sandbox', ref);
+    return s;
+  }
+
+  findEndpoint(ref: string): EndpointRecord | undefined {
+    return this.store.get<EndpointRecord>('endpoint', ref) ?? this.store.by<EndpointRecord>('endpoint', 'name', ref)[0];
+  }
+
+  endpoint(ref: string): EndpointRecord {
+    const e = this.findEndpoint(ref);
+    if (!e) throw notFound('endpoint', ref);
+    return e;
+  }
+
+  // ------------------------------------------------------------ namespaces
+
+  /** The sandbox that owns `sb`'s namespace (container mode shares its owner's). */
+  rootOf(sb: SandboxRecord): SandboxRecord {
+    return sb.mode === 'container' ? this.sandbox(sb.joinedTo!) : sb;
+  }
+
+  /** The lock of a namespace: joins, leaves and deletions in it take turns. */
+  nsLockKey(sb: SandboxRecord): string {
+    return `sandbox:${sb.mode === 'container' ? sb.joinedTo : sb.id}`;
+  }
+
+  /** Every sandbox sharing `sb`'s namespace, its owner first. */
+  namespaceMembers(sb: SandboxRecord): SandboxRecord[] {
+    const root = sb.mode === 'container' ? this.store.get<SandboxRecord>('sandbox', sb.joinedTo!) : sb;
+    return root ? [root, ...this.store.by<SandboxRecord>('sandbox', 'joinedTo', root.id)] : [sb];
+  }
+
+  /** Endpoints in `sb`'s namespace (container mode shares it). */
+  namespaceEndpoints(sb: SandboxRecord): EndpointRecord[] {
+    return this.namespaceMembers(sb).flatMap((m) => this.store.by<EndpointRecord>('endpoint', 'sandbox', m.id));
+  }
+
+  /** Opens the namespace a sandbox lives in (its own, shared, adopted or the host's). */
+  async sandboxNetns(sb: SandboxRecord): Promise<Netns> {
+    const root = this.rootOf(sb);
+    if (root.mode === 'host') return Netns.current();
+    return Netns.open({ path: root.netnsPath! });
+  }
+
+  /** The just-made handle of a sandbox's namespace if still cached, else a new one. */
+  async takeNetns(sb: SandboxRecord): Promise<Netns> {
+    return this.fresh.take(this.rootOf(sb).id) ?? this.sandboxNetns(sb);
+  }
+}
+
+/** Waits for all (none is left running unobserved), then throws the first failure. */
+export async function settled<T extends unknown[]>(ps: { [K in keyof T]: Promise<T[K]> | T[K] }): Promise<T> {
+  const rs = await Promise.allSettled(ps as unknown as Promise<unknown>[]);
+  const bad = rs.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
+  if (bad) throw bad.reason;
+  return rs.map((r) => (r as PromiseFulfilledResult<unknown>).value) as T;
+}
+
+/** Runs undo steps newest first, ignoring their failures (the original error is what matters). */
+export async function rollback(undo: (() => Promise<void>)[]): Promise<void> {
+  for (const u of undo.reverse()) await u().catch(() => {});
+}

@@ -1,0 +1,99 @@
+// The driver contract, like libnetwork's driverapi.Driver and netavark's
+// NetworkDriver: a driver turns network and endpoint records into kernel
+// objects. The controller, networks, endpoints and sandboxes never ask which
+// driver they have; they ask what it can do (its capabilities).
+import type { Netns } from '../netns';
+import type { Link } from '../rtnl/link';
+import type { CnmContext } from './context';
+import { invalid } from './errors';
+import type { NetworkRules } from './firewall';
+import type { EndpointRecord, NetworkCreateOptions, NetworkRecord } from './types';
+
+export interface DriverCapabilities {
+  /**
+   * Addresses come from IPAM. `gateway`: 'required' when the gateway address
+   * lives on our own device (a bridge), 'optional' when it is an outside
+   * router (macvlan; `gateway: null` means none). `avoidHostRoutes`: pool
+   * subnets that overlap the host's routes are skipped.
+   */
+  ipam?: { gateway: 'required' | 'optional'; avoidHostRoutes: boolean };
+  /** Joins make an interface inside the sandbox (eth0, eth1, ...) with a MAC. */
+  iface: boolean;
+  /** Ports can be published (-p), through the firewall. */
+  ports: boolean;
+  /** User-defined networks of it get the embedded name server. */
+  names: boolean;
+  /** Whose namespace a joining sandbox must be in: its own, or the host's. */
+  namespace: 'sandbox' | 'host';
+  /** Only the built-in instance exists (host, none). */
+  builtinOnly: boolean;
+  /** A sandbox on it can be on no other network (none). */
+  exclusive: boolean;
+  /**
+   * Its kernel objects of a half-made join are not tagged where reconcile
+   * looks (a macvlan is born inside the sandbox): the join waits for its
+   * pending record to be durable before it makes them.
+   */
+  untaggedJoin?: boolean;
+}
+
+/** What the kernel holds, read once per reconcile and shared by the drivers' hooks. */
+export interface KernelView {
+  links: Map<string, Link>;
+}
+
+/**
+ * What a join leaves for the endpoint to finish: the endpoint configures
+ * the interface inside the sandbox (address, up, routes), as libnetwork's
+ * sandbox does with what the driver's Join reported.
+ */
+export interface JoinResult {
+  /** Host-side work still under way that must be done before the interface is configured. */
+  ready?: Promise<void>;
+  /** Runs once the interface inside is up (index inside the sandbox). */
+  afterUp?: (index: number) => Promise<void>;
+}
+
+export interface Driver {
+  readonly name: string;
+  readonly caps: DriverCapabilities;
+  /**
+   * Checks the network's options and fills the driver's fields of the record
+   * (EINVAL naming the option). Runs before anything is made.
+   */
+  validate(ctx: CnmContext, n: NetworkRecord, o: NetworkCreateOptions): Promise<void>;
+  /** Makes the network's kernel objects; on failure undoes its own half-made steps. */
+  createNetwork(ctx: CnmContext, n: NetworkRecord): Promise<void>;
+  /** Removes the network's kernel objects (its endpoints are gone). */
+  deleteNetwork(ctx: CnmContext, n: NetworkRecord): Promise<void>;
+  /** After a restart: brings back what vanished meanwhile (a reboot, an `ip link del`). */
+  restoreNetwork(ctx: CnmContext, n: NetworkRecord): Promise<void>;
+  /** Before a join's pending record is written: names the host-side objects (so reconcile can find them). */
+  prepareJoin?(ctx: CnmContext, n: NetworkRecord, ep: EndpointRecord): void;
+  /**
+   * Makes the endpoint's interface, named `ep.ifname`, inside the sandbox
+   * (`ns`), attached on the host side. Undo steps go to `undo`.
+   */
+  join(ctx: CnmContext, n: NetworkRecord, ep: EndpointRecord, ns: Netns, undo: (() => Promise<void>)[]): Promise<JoinResult>;
+  /** Removes what join made; `ns` is the sandbox's namespace (opened on demand). */
+  leave(ctx: CnmContext, n: NetworkRecord, ep: EndpointRecord, ns: () => Promise<Netns>): Promise<void>;
+
+  // Reconcile hooks: what reconcile must know about the driver's kernel objects.
+  /** Undoes a join that a crash left half made. */
+  rollbackJoin?(ctx: CnmContext, n: NetworkRecord, ep: EndpointRecord, k: KernelView): Promise<void>;
+  /** False when a joined endpoint's kernel objects vanished (reconcile joins it again). */
+  joinIntact?(n: NetworkRecord, ep: EndpointRecord, k: KernelView): boolean;
+  /** Host links the network itself owns (its bridge), besides its endpoints' host ends. */
+  networkLinks?(n: NetworkRecord): string[];
+  /** The network's firewall rules, when its kernel objects exist (else none yet). */
+  firewallRules?(ctx: CnmContext, n: NetworkRecord, k?: KernelView): NetworkRules | undefined;
+  /** The driver's entries in `network inspect`'s Options. */
+  inspectOptions?(n: NetworkRecord): Record<string, string>;
+}
+
+/** Docker's boolean option parsing (Go's strconv.ParseBool). */
+export function parseBoolOption(key: string, v: string): boolean {
+  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(v)) return true;
+  if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(v)) return false;
+  throw invalid(`invalid value for option ${key}: ${JSON.stringify(v)} (a boolean: true or false)`);
+}

@@ -1,0 +1,66 @@
+// The macvlan driver: each endpoint is a macvlan of a host interface, born
+// inside the sandbox (like `ip link add eth0 link uplink0 type macvlan mode
+// bridge netns X`). The gateway is an outside router; nothing is NATed.
+import { Rtnl } from '../../rtnl';
+import type { Driver } from '../driver';
+import { invalid } from '../errors';
+import type { SandboxRecord } from '../types';
+
+const MODES = ['bridge', 'private', 'vepa', 'passthru'];
+const KNOWN = new Set(['parent', 'macvlan_mode']);
+
+/** Deletes an interface inside a namespace. */
+async function deleteInside(ns: import('../../netns').Netns, ifname: string): Promise<void> {
+  const rt = await Rtnl.open({ netns: ns });
+  try {
+    await rt.link.delete(ifname).catch((e) => { if (e.code !== 'ENODEV') throw e; });
+  } finally {
+    rt.close();
+  }
+}
+
+export const macvlanDriver: Driver = {
+  name: 'macvlan',
+  caps: {
+    ipam: { gateway: 'optional', avoidHostRoutes: false },
+    iface: true, ports: false, names: false, namespace: 'sandbox', builtinOnly: false, exclusive: false,
+    untaggedJoin: true,
+  },
+
+  async validate(ctx, n) {
+    for (const k of Object.keys(n.options)) {
+      if (k.startsWith('com.docker.') || !KNOWN.has(k)) throw invalid(`unknown option for the macvlan driver: ${k}`);
+    }
+    n.parent = n.options.parent;
+    if (!n.parent) throw invalid('macvlan needs options.parent (the host interface)');
+    await ctx.rt.link.get(n.parent);  // ENODEV if missing
+    n.macvlanMode = n.options.macvlan_mode ?? 'bridge';
+    if (!MODES.includes(n.macvlanMode)) throw invalid(`invalid macvlan_mode: ${JSON.stringify(n.macvlanMode)} (${MODES.join(', ')})`);
+  },
+
+  async createNetwork() {},
+  async deleteNetwork() {},
+  async restoreNetwork() {},
+
+  async join(ctx, n, ep, ns, undo) {
+    // The parent is resolved in the host namespace.
+    await ctx.rt.link.add({ kind: 'macvlan', name: ep.ifname!, parent: n.parent!, netns: ns, address: ep.mac, macvlan: { mode: n.macvlanMode as 'bridge' } }, { echo: false });
+    undo.push(() => deleteInside(ns, ep.ifname!));
+    return {};
+  },
+
+  async leave(_ctx, _n, ep, ns) {
+    if (!ep.ifname) return;
+    const h = await ns();
+    try { await deleteInside(h, ep.ifname); } finally { h.close(); }
+  },
+
+  // A half-made macvlan lives inside a sandbox that survived the crash.
+  async rollbackJoin(ctx, _n, ep) {
+    const sb = ep.sandboxId ? ctx.store.get<SandboxRecord>('sandbox', ep.sandboxId) : undefined;
+    if (!ep.ifname || !sb) return;
+    const ns = await ctx.sandboxNetns(sb).catch(() => undefined);
+    if (!ns) return;
+    try { await deleteInside(ns, ep.ifname).catch(() => {}); } finally { ns.close(); }
+  },
+};

@@ -1,0 +1,225 @@
+// An endpoint: a network's interface in a sandbox. It owns its verbs, as in
+// libnetwork: join (plug it into a sandbox), leave (unplug, keeping its
+// addresses), delete (release them).
+import type { Netns } from '../netns';
+import { newId, now, rollback, type CnmContext } from './context';
+import { busy, exists, invalid, invalidType, notFound } from './errors';
+import { portRules } from './firewall/rules';
+import { configureInterface, setDefaultRoute } from './iface';
+import { macFromIp } from './mac';
+import { isAnyAddress, parsePublish, type PortBinding } from './ports';
+import { writeNamespaceFiles } from './sandbox-files';
+import type { EndpointCreateOptions, EndpointRecord, NetworkRecord, SandboxRecord } from './types';
+import { validateMac } from '../util/ip';
+import { checkFields } from './validate';
+
+const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
+const ALIAS = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
+const CREATE_FIELDS = { name: 'string', ip: 'string', ip6: 'string', mac: 'string', aliases: 'string[]', ports: 'any' } as const;
+
+export async function createEndpoint(ctx: CnmContext, n: NetworkRecord, o: EndpointCreateOptions): Promise<EndpointRecord> {
+  if (ctx.deleting.has(n.id)) throw notFound('network', n.name);
+  checkFields(o, 'endpoint options', CREATE_FIELDS);
+  if (typeof o.name !== 'string') throw invalidType('endpoint options.name', 'a string', o.name);
+  if (!NAME.test(o.name)) throw invalid(`invalid endpoint name: ${JSON.stringify(o.name)}`);
+  if (ctx.store.by('endpoint', 'networkName', `${n.id}/${o.name}`).length) throw exists(`endpoint on network ${n.name}`, o.name);
+  const aliases = o.aliases ?? [];
+  for (const a of aliases) if (!ALIAS.test(a)) throw invalid(`invalid alias: ${JSON.stringify(a)}`);
+  if (o.ports !== undefined && !Array.isArray(o.ports)) throw invalidType('endpoint options.ports', 'a list', o.ports);
+  const caps = ctx.driverOf(n).caps;
+  if (o.ports?.length && !caps.ports) throw invalid(`port publishing needs a network whose driver publishes ports (${n.name} is ${n.driver})`);
+  if (o.ports?.length && n.internal) throw invalid(`network ${n.name} is internal: ports cannot be published`);
+  if (o.mac !== undefined && !caps.iface) throw invalid(`network ${n.name} (${n.driver}) makes no interface: no MAC address`);
+  const a = ctx.ipam.get(n.id) ?? {};
+  const ep: EndpointRecord = { id: newId(), name: o.name, networkId: n.id, created: now(), aliases: [...aliases], ports: [] };
+  const done: (() => void)[] = [];
+  try {
+    if (a.v4) {
+      ep.ipv4 = o.ip !== undefined ? a.v4.reserve(o.ip, 'IP address') : a.v4.allocate();
+      done.push(() => a.v4!.release(ep.ipv4!));
+    } else if (o.ip !== undefined) {
+      throw invalid(`network ${n.name} has no IPv4 subnet`);
+    }
+    if (a.v6) {
+      ep.ipv6 = o.ip6 !== undefined ? a.v6.reserve(o.ip6, 'IPv6 address') : a.v6.allocate();
+      done.push(() => a.v6!.release(ep.ipv6!));
+    } else if (o.ip6 !== undefined) {
+      throw invalid(`network ${n.name} has no IPv6 subnet`);
+    }
+    if (caps.iface) ep.mac = o.mac !== undefined ? validateMac(o.mac) : ep.ipv4 ? macFromIp(ep.ipv4) : undefined;
+    for (const spec of o.ports ?? []) {
+      const s = typeof spec === 'string' ? parsePublish(spec) : { ...spec };
+      if (s.hostIp === undefined && n.hostBindingIpv4) s.hostIp = n.hostBindingIpv4;
+      const b = ctx.ports.allocate(s);
+      ep.ports.push(b);
+      done.push(() => ctx.ports.release(b));
+      // A host IP of one family needs a container address of that family.
+      if (!isAnyAddress(b.hostIp)) {
+        const v6 = b.hostIp.includes(':');
+        if (v6 ? !a.v6 : !a.v4) throw invalid(`host IP ${b.hostIp} is IPv${v6 ? 6 : 4} but network ${n.name} has no IPv${v6 ? 6 : 4} subnet`);
+      }
+    }
+    await ctx.store.put('endpoint', ep.id, ep);
+  } catch (e) {
+    for (const d of done.reverse()) d();
+    throw e;
+  }
+  return ep;
+}
+
+/** Gives an endpoint's addresses and host ports back. */
+export function releaseEndpoint(ctx: CnmContext, ep: EndpointRecord): void {
+  const a = ctx.ipam.get(ep.networkId);
+  if (ep.ipv4 && a?.v4?.isUsed(ep.ipv4)) a.v4.release(ep.ipv4);
+  if (ep.ipv6 && a?.v6?.isUsed(ep.ipv6)) a.v6.release(ep.ipv6);
+  for (const p of ep.ports) ctx.ports.release(p);
+}
+
+/** The record of an endpoint that is in no sandbox. */
+function unplugged(ep: EndpointRecord): void {
+  ep.pending = undefined;
+  ep.sandboxId = undefined;
+  ep.ifname = undefined;
+  ep.hostIfname = undefined;
+  ep.gatewayEndpoint = undefined;
+}
+
+/** Like libnetwork's Join: plugs the endpoint into the sandbox's namespace. */
+export async function joinEndpoint(ctx: CnmContext, epId: string, sb: SandboxRecord): Promise<void> {
+  await ctx.locks.run(ctx.nsLockKey(sb), async () => {
+    const ep = ctx.endpoint(epId);
+    if (ep.sandboxId) throw busy(`endpoint ${ep.name} is already joined to sandbox ${ep.sandboxId}`);
+    const n = ctx.network(ep.networkId);
+    const driver = ctx.driverOf(n);
+    const peers = ctx.namespaceEndpoints(sb);
+    if (peers.some((p) => p.networkId === n.id)) throw exists(`sandbox ${sb.id} endpoint on network`, n.name);
+    // Container mode shares its owner's namespace: the owner's mode decides
+    // (a sandbox sharing a host-mode one is in the host's namespace).
+    const root = ctx.rootOf(sb);
+    if (root.mode === 'host' && driver.caps.namespace !== 'host') throw invalid(`sandbox ${sb.id} uses the host's namespace: it can only join the host network`);
+    if (driver.caps.namespace === 'host' && root.mode !== 'host') throw invalid(`the ${n.name} network needs a host-mode sandbox ({ host: true })`);
+    if (driver.caps.exclusive && peers.length) throw invalid(`a sandbox on the ${n.name} network cannot join other networks`);
+    const exclusive = peers.map((p) => ctx.store.get<NetworkRecord>('network', p.networkId)).find((pn) => pn && ctx.driverOf(pn).caps.exclusive);
+    if (exclusive) throw invalid(`sandbox ${sb.id} is on the ${exclusive.name} network`);
+    const undo: (() => Promise<void>)[] = [];
+    let ns: Netns | undefined;
+    ep.pending = true;
+    ep.sandboxId = sb.id;
+    try {
+      if (driver.caps.iface) {
+        const used = new Set(peers.map((p) => p.ifname));
+        let i = 0;
+        while (used.has(`eth${i}`)) i++;
+        ep.ifname = `eth${i}`;
+        ep.gatewayEndpoint = !n.internal && !peers.some((p) => p.gatewayEndpoint);
+        driver.prepareJoin?.(ctx, n, ep);
+        // Recorded as pending first. What most drivers make is tagged, so a
+        // crash before this lands leaves something reconcile finds anyway;
+        // an untagged join waits for the record.
+        const pendingPut = ctx.store.put('endpoint', ep.id, { ...ep });
+        if (driver.caps.untaggedJoin) await pendingPut;
+        else pendingPut.catch(() => {});
+        // Closed after the undo steps, which may need it (see the catch).
+        ns = await ctx.takeNetns(sb);
+        const made = await driver.join(ctx, n, ep, ns, undo);
+        await configureInterface(ctx, ep, ns, made);
+        if (ep.ports.length) {
+          await ctx.fw.addPorts(portRules(ep));
+          undo.push(() => ctx.fw.removePorts(portRules(ep)));
+        }
+      }
+      ep.pending = undefined;
+      await ctx.store.put('endpoint', ep.id, ep);
+      writeNamespaceFiles(ctx, sb);
+    } catch (e) {
+      await rollback(undo);
+      unplugged(ep);
+      await ctx.store.put('endpoint', ep.id, ep);
+      throw e;
+    } finally {
+      ns?.close();
+    }
+  });
+}
+
+/** Like libnetwork's Leave: unplugs, keeps the allocation. `ifJoined`: a no-op when not joined. */
+export async function leaveEndpoint(ctx: CnmContext, epId: string, opts: { ifJoined?: boolean } = {}): Promise<void> {
+  const ep0 = ctx.endpoint(epId);
+  if (!ep0.sandboxId) {
+    if (opts.ifJoined) return;
+    throw invalid(`endpoint ${ep0.name} is not joined`);
+  }
+  // Under the namespace's lock, as joins are: a leave racing a join must
+  // not hand the default route to a half-made endpoint.
+  const sb = ctx.store.get<SandboxRecord>('sandbox', ep0.sandboxId);
+  await ctx.locks.run(sb ? ctx.nsLockKey(sb) : `sandbox:${ep0.sandboxId}`, async () => {
+    // A sandbox deletion that held the lock may have made it leave meanwhile.
+    if (opts.ifJoined && !ctx.store.get<EndpointRecord>('endpoint', ep0.id)?.sandboxId) return;
+    await leaveLocked(ctx, ep0.id);
+  });
+}
+
+/**
+ * Leave, with the namespace's lock held. `skipKernel`: the namespace is
+ * about to die, taking the interfaces with it (only rules and records need work).
+ */
+export async function leaveLocked(ctx: CnmContext, epId: string, opts: { skipKernel?: boolean } = {}): Promise<void> {
+  const ep = ctx.endpoint(epId);
+  if (!ep.sandboxId) throw invalid(`endpoint ${ep.name} is not joined`);
+  const sb = ctx.store.get<SandboxRecord>('sandbox', ep.sandboxId);
+  const n = ctx.store.get<NetworkRecord>('network', ep.networkId);
+  if (ep.ports.length) await ctx.fw.removePorts(portRules(ep));
+  if (!opts.skipKernel && n) {
+    const sbId = ep.sandboxId;
+    await ctx.driverOf(n).leave(ctx, n, ep, () => (sb ? ctx.sandboxNetns(sb) : Promise.reject(notFound('sandbox', sbId))));
+  }
+  const wasGateway = ep.gatewayEndpoint;
+  unplugged(ep);
+  await ctx.store.put('endpoint', ep.id, ep);
+  if (!sb || opts.skipKernel) return;
+  // Hand the default route to another endpoint, as Docker does.
+  if (wasGateway) {
+    const next = ctx.namespaceEndpoints(sb).find((p) => {
+      const pn = ctx.store.get<NetworkRecord>('network', p.networkId);
+      return pn && !pn.internal && ctx.driverOf(pn).caps.iface;
+    });
+    if (next) {
+      next.gatewayEndpoint = true;
+      await ctx.store.put('endpoint', next.id, next);
+      const ns = await ctx.sandboxNetns(sb);
+      try { await setDefaultRoute(ctx, next, ns); } finally { ns.close(); }
+    }
+  }
+  writeNamespaceFiles(ctx, sb);
+}
+
+/** Releases the endpoint's addresses and ports (leaves first if joined). */
+export async function deleteEndpoint(ctx: CnmContext, epId: string): Promise<void> {
+  const ep = ctx.endpoint(epId);
+  if (ep.sandboxId) await leaveEndpoint(ctx, ep.id, { ifJoined: true });
+  releaseEndpoint(ctx, ep);
+  await ctx.store.del('endpoint', ep.id);
+}
+
+export class Endpoint {
+  constructor(private ctx: CnmContext, readonly id: string) {}
+  get record(): EndpointRecord { return { ...this.ctx.endpoint(this.id) }; }
+  get name(): string { return this.record.name; }
+  get ipv4(): string | undefined { return this.record.ipv4; }
+  get ipv6(): string | undefined { return this.record.ipv6; }
+  get mac(): string | undefined { return this.record.mac; }
+  get ports(): PortBinding[] { return this.record.ports; }
+  /** Interface name inside the sandbox once joined. */
+  get ifname(): string | undefined { return this.record.ifname; }
+  join(sandbox: { id: string } | string): Promise<void> {
+    const ref = typeof sandbox === 'string' ? sandbox : sandbox?.id;
+    if (typeof ref !== 'string') return Promise.reject(invalidType('sandbox', 'a Sandbox or a sandbox id', sandbox));
+    try {
+      return joinEndpoint(this.ctx, this.ctx.endpoint(this.id).id, this.ctx.sandbox(ref));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+  leave(): Promise<void> { return leaveEndpoint(this.ctx, this.id); }
+  delete(): Promise<void> { return deleteEndpoint(this.ctx, this.id); }
+}

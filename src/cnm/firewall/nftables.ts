@@ -1,0 +1,219 @@
+// The nftables firewall backend: keeps our two tables (see nft-ruleset.ts for
+// their shape, built there without the kernel) in step with the networks and
+// published ports, one atomic transaction per change.
+import * as fs from 'fs';
+import { CnmError } from '../../errors';
+import { Nft } from '../../nft';
+import type { Firewall, NetworkRules, PortRule } from './index';
+import {
+  BASE_COMMENT, FAMS, Fam, OUTPUT6, PORT_SETS, TABLE, TableState, V6, describeRule, dropNetwork, putBase, putNetwork, putPorts, short, tag,
+} from './nft-ruleset';
+
+export { TABLE };
+
+export class NftFirewall implements Firewall {
+  private constructor(private nft: Nft) {}
+
+  /**
+   * `owner` (the controller's state directory) is written into the tables'
+   * comment: another state directory's controller is refused while that
+   * directory exists, since its reconcile would remove everything the first
+   * one made (one state directory per network namespace, as one dockerd).
+   */
+  static async open(owner?: string): Promise<NftFirewall> {
+    const nft = await Nft.open();
+    const fw = new NftFirewall(nft);
+    try {
+      await fw.claim(owner);
+      const made = await fw.ensureBase().then(() => true, (e) => { if (e.code === 'EEXIST') return false; throw e; });
+      // Of two controllers opening at once, the one whose tables were made
+      // has its name on them: the other learns it here.
+      await fw.claim(owner);
+      if (!made) await fw.ensureBase();
+    } catch (e) {
+      nft.close();
+      throw e;
+    }
+    return fw;
+  }
+
+  private comment = BASE_COMMENT;
+
+  private async claim(owner?: string): Promise<void> {
+    // Userdata holds 256 bytes: a longer path goes unrecorded (no check).
+    if (!owner || Buffer.byteLength(owner) > 200) return;
+    this.comment = `${BASE_COMMENT} (state: ${owner})`;
+    const tables = (await this.nft.listTables()).filter((t) => t.name === TABLE);
+    const holder = tables.map((t) => /\(state: (.*)\)$/.exec(t.comment ?? '')?.[1]).find((o) => o !== undefined);
+    if (holder === owner) return;
+    if (holder === undefined) {
+      // Tables of an older version name no owner (a comment cannot be
+      // changed): empty of anyone's networks, they are replaced by ours;
+      // holding some, they stay as they are, unchecked.
+      if (!tables.length) return;
+      const chains = (await Promise.all(tables.map((t) => this.nft.listChains({ family: t.family as 'ip' | 'ip6', table: TABLE })))).flat();
+      if (chains.some((c) => /^(in|out)-/.test(c.name))) return;
+    } else if (fs.existsSync(holder)) {
+      throw new CnmError(`the cnm-netlink objects of this network namespace belong to the state directory ${holder}: open that one (--state-dir ${holder}), or destroy it first`, 'EBUSY', 16);
+    }
+    // The owner's state is gone, so are its records: its objects are nobody's.
+    // Fresh tables (with our name on them) replace them in one transaction.
+    await this.nft.transaction((tx) => { for (const t of tables) tx.deleteTable({ family: t.family, name: TABLE }); });
+  }
+
+  /** Creates the tables, maps and base chains if missing (idempotent). */
+  private async ensureBase(): Promise<void> {
+    const missing: Fam[] = [];
+    const absent = new Set<Fam>();
+    for (const f of FAMS) {
+      const chains = await this.nft.listChains(f.T).catch((e) => { if (e.code === 'ENOENT') { absent.add(f); return []; } throw e; });
+      if (!chains.some((c) => c.name === 'forward')) missing.push(f);
+    }
+    // A table made by an earlier version lacks the [::1] exclusion: put it in.
+    if (FAMS.includes(V6) && !missing.includes(V6)) {
+      const out = await this.nft.listRules({ ...V6.T, chain: 'output' });
+      if (!out.some((r) => JSON.stringify(r.stmts).includes('::1'))) {
+        await this.nft.transaction((tx) => {
+          tx.flushChain({ ...V6.T, name: 'output' });
+          tx.addRule({ ...V6.T, chain: 'output', stmts: OUTPUT6 as any });
+        });
+      }
+    }
+    if (!missing.length) return;
+    await this.nft.transaction((tx) => {
+      for (const f of missing) putBase(tx, f, this.comment, absent.has(f));
+    });
+  }
+
+  /** Rules, chains and verdict-map entries of one network in both tables, in one transaction. */
+  async addNetwork(n: NetworkRules): Promise<void> {
+    await this.nft.transaction((tx) => { for (const f of FAMS) putNetwork(tx, n, f); });
+  }
+
+  /** What a network's removal needs to know of one table. */
+  private async tableState(f: Fam): Promise<TableState> {
+    return {
+      post: await this.nft.listRules({ ...f.T, chain: 'postrouting' }),
+      vin: await this.nft.listElements({ ...f.T, set: 'fwd_in' }),
+      vout: await this.nft.listElements({ ...f.T, set: 'fwd_out' }),
+      chains: (await this.nft.listChains(f.T)).map((c) => c.name),
+    };
+  }
+
+  async removeNetwork(n: NetworkRules): Promise<void> {
+    const states = await Promise.all(FAMS.map((f) => this.tableState(f)));
+    await this.nft.transaction((tx) => FAMS.forEach((f, i) => dropNetwork(tx, f, n.id, states[i])));
+  }
+
+  /** One element per mapping (plus its container-side twin): O(1) whatever exists. */
+  addPorts(rules: PortRule[]): Promise<void> { return this.queuePorts(rules, false); }
+
+  removePorts(rules: PortRule[]): Promise<void> { return this.queuePorts(rules, true); }
+
+  // Port changes made in the same tick (1,000 containers started with one
+  // Promise.all) share one transaction: one kernel commit instead of 1,000.
+  // If the shared one fails, each change is retried alone so only the bad
+  // one fails and its caller gets the kernel's error.
+  private pendingPorts: { rules: PortRule[]; del: boolean; resolve: () => void; reject: (e: Error) => void }[] = [];
+
+  private queuePorts(rules: PortRule[], del: boolean): Promise<void> {
+    if (!rules.length) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      if (!this.pendingPorts.length) setImmediate(() => void this.flushPorts());
+      this.pendingPorts.push({ rules, del, resolve, reject });
+    });
+  }
+
+  private flushing: Promise<void> = Promise.resolve();
+
+  // Flushes run one after another: a later change never overtakes an earlier
+  // one (a removal must not commit before the retry of its addition).
+  private flushPorts(): Promise<void> {
+    this.flushing = this.flushing.then(() => this.flushPortsNow());
+    return this.flushing;
+  }
+
+  private async flushPortsNow(): Promise<void> {
+    const batch = this.pendingPorts.splice(0);
+    if (!batch.length) return;
+    try {
+      await this.nft.transaction((tx) => { for (const b of batch) putPorts(tx, b.rules, b.del); });
+      for (const b of batch) b.resolve();
+    } catch (e) {
+      if (batch.length === 1) { batch[0].reject(e as Error); return; }
+      for (const b of batch) {
+        await this.nft.transaction((tx) => putPorts(tx, b.rules, b.del)).then(b.resolve, b.reject);
+      }
+    }
+  }
+
+  /** Drops our rules, chains and elements whose owner the controller does not know. */
+  async reconcile(networks: NetworkRules[], ports: PortRule[]): Promise<void> {
+    const known = new Set(networks.map((n) => tag(n.id)));
+    const knownShort = new Set(networks.map((n) => short(n.id)));
+    const owners = new Set(ports.map((p) => tag(p.owner)));
+    for (const f of FAMS) {
+      const st = await this.tableState(f);
+      // Unknown networks by short id (what chain names carry) -> full id
+      // (what comments carry), each dropped once.
+      const strayNets = new Map<string, string>();
+      const fromComment = (c?: string) => { if (c?.startsWith('cnm:') && !known.has(c)) strayNets.set(short(c.slice(4)), c.slice(4)); };
+      for (const r of st.post) fromComment(r.comment);
+      for (const e of [...st.vin, ...st.vout]) fromComment(e.comment);
+      for (const c of st.chains) {
+        const m = /^(in|out)-([0-9a-f]{12})$/.exec(c);
+        if (m && !knownShort.has(m[2]) && !strayNets.has(m[2])) strayNets.set(m[2], m[2]);
+      }
+      const stray: { set: string; key: any }[] = [];
+      for (const set of PORT_SETS) {
+        for (const e of await this.nft.listElements({ ...f.T, set })) if (!e.comment || !owners.has(e.comment)) stray.push({ set, key: e.key });
+      }
+      // Networks the state knows whose rules are missing from this table:
+      // what is left of them goes and they are put back, in the same
+      // transaction as the rest (no moment without their filter rules).
+      const missing = networks.filter((n) => !st.chains.includes(`in-${short(n.id)}`));
+      if (strayNets.size || stray.length || missing.length) {
+        await this.nft.transaction((tx) => {
+          for (const id of strayNets.values()) dropNetwork(tx, f, id, st);
+          for (const set of PORT_SETS) {
+            const keys = stray.filter((s) => s.set === set).map((s) => s.key);
+            if (keys.length) tx.deleteElements({ ...f.T, set }, keys);
+          }
+          for (const n of missing) {
+            dropNetwork(tx, f, n.id, st);
+            putNetwork(tx, n, f);
+          }
+        });
+      }
+    }
+    // Adding an element that exists is not an error: this repairs lost ones.
+    await this.addPorts(ports);
+  }
+
+  /** Our tables as `nft list table` would show them, condensed. */
+  async describe(): Promise<string> {
+    const lines: string[] = [];
+    for (const { F, T } of FAMS) {
+      const rs = await this.nft.ruleset(F);
+      lines.push(`table ${F} ${TABLE}`);
+      for (const s of rs.sets.filter((x) => x.table === TABLE)) {
+        const els = await this.nft.listElements({ ...T, set: s.name });
+        const show = (v: any) => (Array.isArray(v) ? v.join(' . ') : typeof v === 'object' ? (v.jump ? `jump ${v.jump}` : JSON.stringify(v)) : String(v));
+        lines.push(`  ${s.map ? 'map' : 'set'} ${s.name} { ${els.map((e) => `${show(e.key)}${e.data !== undefined ? ` : ${show(e.data)}` : ''}`).join(', ')} }`);
+      }
+      for (const c of rs.chains.filter((x) => x.table === TABLE)) {
+        lines.push(`  chain ${c.name}${c.hook ? ` (${c.type} hook ${c.hook} priority ${c.priority})` : ''}`);
+        for (const r of rs.rules.filter((x) => x.table === TABLE && x.chain === c.name)) lines.push(`    ${describeRule(r)}`);
+      }
+    }
+    return lines.join('\n');
+  }
+
+  async destroy(): Promise<void> {
+    for (const { F } of FAMS) {
+      await this.nft.transaction((tx) => { tx.deleteTable({ family: F, name: TABLE }); }).catch((e) => { if (e.code !== 'ENOENT') throw e; });
+    }
+  }
+
+  close(): void { this.nft.close(); }
+}

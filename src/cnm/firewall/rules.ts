@@ -1,0 +1,21 @@
+// What the firewall needs of an endpoint's published ports.
+import type { EndpointRecord } from '../types';
+import { isAnyAddress } from '../ports';
+import type { PortRule } from './index';
+
+/**
+ * A mapping on every address ('0.0.0.0' or '::', as Docker's default)
+ * reaches the container over each family it has; one on a host IP, over
+ * that IP's family.
+ */
+export function portRules(e: EndpointRecord): PortRule[] {
+  const out: PortRule[] = [];
+  for (const p of e.ports) {
+    const any = isAnyAddress(p.hostIp);
+    const v6 = p.hostIp.includes(':');
+    const base = { owner: e.id, proto: p.proto, hostPort: p.hostPort, containerPort: p.containerPort };
+    if (e.ipv4 && (any || !v6)) out.push({ ...base, hostIp: any ? '0.0.0.0' : p.hostIp, containerIp: e.ipv4 });
+    if (e.ipv6 && (any || v6)) out.push({ ...base, hostIp: any ? '::' : p.hostIp, containerIp: e.ipv6 });
+  }
+  return out;
+}

@@ -1,0 +1,148 @@
+// A network: a driver instance, like `docker network`. It owns its verbs:
+// creating endpoints on it, inspecting it, deleting it.
+import { newId, now, rollback, type CnmContext } from './context';
+import type { DriverCapabilities } from './driver';
+import { driverFor, isDriverName, DRIVER_NAMES } from './drivers';
+import { Endpoint, createEndpoint } from './endpoint';
+import { busy, exists, invalid, invalidType } from './errors';
+import type { SubnetAllocator } from './ipam';
+import { allocateSubnets } from './subnets';
+import type { DriverName, EndpointCreateOptions, EndpointRecord, NetworkCreateOptions, NetworkRecord, SandboxRecord } from './types';
+import { checkFields } from './validate';
+
+const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
+
+const CREATE_FIELDS = {
+  name: 'string', driver: 'string', subnet: 'string', gateway: 'string', ipRange: 'string', ipv6: 'boolean',
+  subnet6: 'string', gateway6: 'string', internal: 'boolean', options: 'record', labels: 'record',
+} as const;
+
+/** Docker's `network inspect` JSON for one network. */
+export interface NetworkInspect {
+  Name: string;
+  Id: string;
+  Created: string;
+  Scope: 'local';
+  Driver: DriverName;
+  EnableIPv4: boolean;
+  EnableIPv6: boolean;
+  IPAM: { Driver: 'default'; Options: Record<string, string>; Config: { Subnet: string; Gateway?: string; IPRange?: string }[] };
+  Internal: boolean;
+  Attachable: boolean;
+  Ingress: boolean;
+  Containers: Record<string, { Name: string; EndpointID: string; MacAddress: string; IPv4Address: string; IPv6Address: string }>;
+  Options: Record<string, string>;
+  Labels: Record<string, string>;
+}
+
+/** Like `docker network create`: validates everything, then makes the driver's kernel objects. */
+export async function createNetwork(ctx: CnmContext, o: NetworkCreateOptions, builtin = false): Promise<NetworkRecord> {
+  checkFields(o, 'network options', CREATE_FIELDS, ['gateway']);
+  if (typeof o.name !== 'string') throw invalidType('network options.name', 'a string', o.name);
+  if (!NAME.test(o.name)) throw invalid(`invalid network name: ${JSON.stringify(o.name)}`);
+  const driverName = o.driver ?? 'bridge';
+  if (!isDriverName(driverName)) throw invalid(`unknown network driver: ${JSON.stringify(driverName)} (${DRIVER_NAMES.join(', ')})`);
+  const driver = driverFor(driverName);
+  if (!builtin && driver.caps.builtinOnly) throw invalid(`only one instance of "${driverName}" network is allowed`);
+  return ctx.locks.run('networks', async () => {
+    if (ctx.findNetwork(o.name)) throw exists('network', o.name);
+    const id = newId();
+    const rec: NetworkRecord = {
+      id, name: o.name, driver: driverName, created: now(), internal: !!o.internal, ipv6: !!o.ipv6,
+      options: { ...(o.options ?? {}) }, labels: { ...(o.labels ?? {}) }, builtin: builtin || undefined,
+      dns: driver.caps.names && !builtin,
+    };
+    await driver.validate(ctx, rec, o);
+    const alloc = await allocateSubnets(ctx, rec, o, driver.caps);
+    ctx.ipam.set(id, alloc);
+    const undo: (() => Promise<void>)[] = [];
+    try {
+      await driver.createNetwork(ctx, rec);
+      undo.push(() => driver.deleteNetwork(ctx, rec));
+      await saveNetwork(ctx, rec);
+      await ctx.names.start(rec);
+    } catch (e) {
+      await rollback(undo);
+      ctx.ipam.delete(id);
+      await ctx.store.del('network', id).catch(() => {});
+      throw e;
+    }
+    return rec;
+  });
+}
+
+/**
+ * Only the subnet, range and gateway are the network's; which addresses are
+ * used is derived from the endpoints on restore.
+ */
+export async function saveNetwork(ctx: CnmContext, n: NetworkRecord): Promise<void> {
+  const a = ctx.ipam.get(n.id);
+  const conf = (x?: SubnetAllocator) => x && { ...x.state(), used: x.gateway ? [x.gateway] : [] };
+  n.ipv4Subnet = conf(a?.v4);
+  n.ipv6Subnet = conf(a?.v6);
+  await ctx.store.put('network', n.id, n);
+}
+
+export class Network {
+  constructor(private ctx: CnmContext, readonly id: string) {}
+  get record(): NetworkRecord { return { ...this.ctx.network(this.id) }; }
+  get name(): string { return this.record.name; }
+  get driver(): DriverName { return this.record.driver; }
+  /** Bridge device name (bridge driver). */
+  get bridge(): string | undefined { return this.record.bridge; }
+  get subnet(): string | undefined { return this.record.ipv4Subnet?.subnet; }
+  get gateway(): string | undefined { return this.record.ipv4Subnet?.gateway; }
+  /** What its driver can do (which sandboxes may join, ports, names, ...). */
+  get capabilities(): DriverCapabilities { return this.ctx.driverOf(this.ctx.network(this.id)).caps; }
+
+  /** Like libnetwork's CreateEndpoint: allocates addresses, MAC and host ports. */
+  async createEndpoint(o: EndpointCreateOptions): Promise<Endpoint> {
+    const ep = await createEndpoint(this.ctx, this.ctx.network(this.id), o);
+    return new Endpoint(this.ctx, ep.id);
+  }
+
+  endpoints(): Endpoint[] {
+    return this.ctx.store.by<EndpointRecord>('endpoint', 'network', this.id).map((e) => new Endpoint(this.ctx, e.id));
+  }
+
+  /** Docker's `network inspect` JSON. */
+  inspect(): NetworkInspect {
+    const n = this.ctx.network(this.id);
+    const a = this.ctx.ipam.get(n.id);
+    const config: NetworkInspect['IPAM']['Config'] = [];
+    if (n.ipv4Subnet) config.push({ Subnet: n.ipv4Subnet.subnet, Gateway: n.ipv4Subnet.gateway, ...(n.ipv4Subnet.range ? { IPRange: n.ipv4Subnet.range } : {}) });
+    if (n.ipv6Subnet) config.push({ Subnet: n.ipv6Subnet.subnet, Gateway: n.ipv6Subnet.gateway });
+    const containers: NetworkInspect['Containers'] = {};
+    for (const ep of this.ctx.store.by<EndpointRecord>('endpoint', 'network', n.id)) {
+      if (!ep.sandboxId) continue;
+      const sb = this.ctx.store.get<SandboxRecord>('sandbox', ep.sandboxId);
+      containers[ep.sandboxId] = {
+        Name: sb?.name ?? ep.name, EndpointID: ep.id, MacAddress: ep.mac ?? '',
+        IPv4Address: ep.ipv4 && a?.v4 ? a.v4.cidr(ep.ipv4) : '', IPv6Address: ep.ipv6 && a?.v6 ? a.v6.cidr(ep.ipv6) : '',
+      };
+    }
+    return {
+      Name: n.name, Id: n.id, Created: n.created, Scope: 'local', Driver: n.driver,
+      EnableIPv4: true, EnableIPv6: n.ipv6, IPAM: { Driver: 'default', Options: {}, Config: config }, Internal: n.internal,
+      Attachable: false, Ingress: false, Containers: containers,
+      Options: { ...n.options, ...this.ctx.driverOf(n).inspectOptions?.(n) }, Labels: { ...n.labels },
+    };
+  }
+
+  /** Like `docker network rm`: refused while endpoints exist. */
+  async delete(): Promise<void> {
+    const ctx = this.ctx;
+    const n = ctx.network(this.id);
+    if (n.builtin) throw invalid(`${n.name} is a pre-defined network and cannot be removed`);
+    await ctx.locks.run('networks', async () => {
+      const eps = ctx.store.by<EndpointRecord>('endpoint', 'network', n.id);
+      if (eps.length) throw busy(`network ${n.name} has active endpoints (${eps.map((e) => e.name).join(', ')})`);
+      // From here on no endpoint may be created on it (createEndpoint checks).
+      ctx.deleting.add(n.id);
+      ctx.names.stop(n.id);
+      await ctx.driverOf(n).deleteNetwork(ctx, n);
+      ctx.ipam.delete(n.id);
+      await ctx.store.del('network', n.id);
+    }).finally(() => ctx.deleting.delete(n.id));
+  }
+}

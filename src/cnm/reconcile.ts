@@ -1,0 +1,109 @@
+// Makes the kernel match the state after a restart or a crash: half-made
+// sandboxes and endpoints are rolled back, state whose kernel objects
+// vanished is dropped or repaired, and tagged kernel objects the state does
+// not know are removed. The drivers say what of theirs to look for.
+import * as fs from 'fs';
+import * as path from 'path';
+import { Netns } from '../netns';
+import { NETNS_PREFIX, isOurLink, type CnmContext } from './context';
+import type { KernelView } from './driver';
+import { joinEndpoint, releaseEndpoint } from './endpoint';
+import type { NetworkRules } from './firewall';
+import { portRules } from './firewall/rules';
+import { removeEtcNetns, removeSandboxFiles } from './sandbox-files';
+import type { EndpointRecord, NetworkRecord, SandboxRecord } from './types';
+
+/** What reconcile found and undid: names of links and namespaces, ids of records. */
+export interface ReconcileReport {
+  removedLinks: string[];
+  removedNetns: string[];
+  droppedSandboxes: string[];
+  droppedEndpoints: string[];
+}
+
+export const emptyReport = (): ReconcileReport => ({ removedLinks: [], removedNetns: [], droppedSandboxes: [], droppedEndpoints: [] });
+
+async function kernelView(ctx: CnmContext): Promise<KernelView> {
+  return { links: new Map((await ctx.rt.link.list()).map((l) => [l.name, l])) };
+}
+
+async function dropEndpoint(ctx: CnmContext, ep: EndpointRecord, report: ReconcileReport): Promise<void> {
+  releaseEndpoint(ctx, ep);
+  await ctx.store.del('endpoint', ep.id);
+  report.droppedEndpoints.push(ep.id);
+}
+
+/** Sandboxes still pending, or whose namespace is gone, go with their endpoints. */
+async function reconcileSandboxes(ctx: CnmContext, report: ReconcileReport): Promise<void> {
+  for (const sb of ctx.store.all<SandboxRecord>('sandbox')) {
+    const gone = sb.mode === 'own' || sb.mode === 'adopted' ? !fs.existsSync(sb.netnsPath!) :
+      sb.mode === 'container' ? !ctx.store.get('sandbox', sb.joinedTo!) : false;
+    if (!sb.pending && !gone) continue;
+    for (const ep of ctx.store.by<EndpointRecord>('endpoint', 'sandbox', sb.id)) await dropEndpoint(ctx, ep, report);
+    if (sb.mode === 'own' && fs.existsSync(sb.netnsPath!)) await Netns.delete(sb.netnsName!).catch(() => {});
+    removeSandboxFiles(ctx, sb);
+    await ctx.store.del('sandbox', sb.id);
+    report.droppedSandboxes.push(sb.id);
+  }
+  // Sandbox directories whose record never landed (a crash mid-create).
+  const sbDir = path.join(ctx.runDir, 'sandboxes');
+  for (const d of fs.existsSync(sbDir) ? fs.readdirSync(sbDir) : []) {
+    if (!ctx.store.get('sandbox', d)) fs.rmSync(path.join(sbDir, d), { recursive: true, force: true });
+  }
+}
+
+/** Pending endpoints are rolled back; joined ones whose kernel objects vanished are joined again. */
+async function reconcileEndpoints(ctx: CnmContext, k: KernelView, report: ReconcileReport): Promise<void> {
+  for (const ep of ctx.store.all<EndpointRecord>('endpoint')) {
+    const n = ctx.store.get<NetworkRecord>('network', ep.networkId);
+    if (ep.pending) {
+      if (n) await ctx.driverOf(n).rollbackJoin?.(ctx, n, ep, k);
+      await dropEndpoint(ctx, ep, report);
+      continue;
+    }
+    if (!n) {
+      await dropEndpoint(ctx, ep, report);
+      continue;
+    }
+    const sb = ep.sandboxId ? ctx.store.get<SandboxRecord>('sandbox', ep.sandboxId) : undefined;
+    if (!ep.sandboxId || ctx.driverOf(n).joinIntact?.(n, ep, k) !== false) continue;
+    // The sandbox exists but the endpoint's interface vanished: join again (repair).
+    ep.sandboxId = undefined;
+    ep.ifname = undefined;
+    ep.hostIfname = undefined;
+    await ctx.store.put('endpoint', ep.id, ep);
+    if (sb) await joinEndpoint(ctx, ep.id, sb).catch(() => {});
+  }
+}
+
+/** Tagged links and named namespaces nobody knows. */
+async function removeStrays(ctx: CnmContext, report: ReconcileReport): Promise<void> {
+  const known = new Set<string>();
+  for (const e of ctx.store.all<EndpointRecord>('endpoint')) if (e.hostIfname) known.add(e.hostIfname);
+  for (const n of ctx.store.all<NetworkRecord>('network')) for (const l of ctx.driverOf(n).networkLinks?.(n) ?? []) known.add(l);
+  for (const l of await ctx.rt.link.list()) {
+    if (!isOurLink(l) || known.has(l.name)) continue;
+    await ctx.rt.link.delete(l.index).catch(() => {});
+    report.removedLinks.push(l.name);
+  }
+  const knownNs = new Set(ctx.store.all<SandboxRecord>('sandbox').map((s) => s.netnsName).filter(Boolean));
+  for (const name of Netns.list()) {
+    if (!name.startsWith(NETNS_PREFIX) || knownNs.has(name)) continue;
+    await Netns.delete(name).catch(() => {});
+    removeEtcNetns(ctx, name);
+    report.removedNetns.push(name);
+  }
+}
+
+export async function reconcile(ctx: CnmContext): Promise<ReconcileReport> {
+  const report = emptyReport();
+  await reconcileSandboxes(ctx, report);
+  await reconcileEndpoints(ctx, await kernelView(ctx), report);
+  await removeStrays(ctx, report);
+  const k = await kernelView(ctx);
+  const networks = ctx.store.all<NetworkRecord>('network')
+    .map((n) => ctx.driverOf(n).firewallRules?.(ctx, n, k)).filter((r): r is NetworkRules => !!r);
+  const ports = ctx.store.all<EndpointRecord>('endpoint').filter((e) => e.sandboxId).flatMap((e) => portRules(e));
+  await ctx.fw.reconcile(networks, ports);
+  return report;
+}

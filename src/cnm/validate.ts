@@ -1,0 +1,32 @@
+// Checks of the CNM layer's option objects, before anything is made: wrong
+// types are ERR_INVALID_ARG_TYPE, unknown fields EINVAL; nothing is coerced.
+import { invalid, invalidType } from './errors';
+
+export type FieldType = 'string' | 'boolean' | 'integer' | 'string[]' | 'record' | 'any';
+
+const TYPES: Record<FieldType, [string, (v: unknown) => boolean]> = {
+  string: ['a string', (v) => typeof v === 'string'],
+  boolean: ['a boolean', (v) => typeof v === 'boolean'],
+  integer: ['an integer', (v) => Number.isInteger(v)],
+  'string[]': ['a list of strings', (v) => Array.isArray(v) && v.every((x) => typeof x === 'string')],
+  record: ['an object of strings', (v) => isPlainObject(v) && Object.values(v).every((x) => typeof x === 'string')],
+  any: ['anything', () => true],
+};
+
+export const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) && [Object.prototype, null].includes(Object.getPrototypeOf(v));
+
+/**
+ * `o` must be an object whose fields are all in `spec`, each of its type
+ * (undefined is absence; `nullable` fields may also be null).
+ */
+export function checkFields(o: unknown, what: string, spec: Record<string, FieldType>, nullable: string[] = []): void {
+  if (!isPlainObject(o)) throw invalidType(what, 'an object', o);
+  for (const [k, v] of Object.entries(o)) {
+    const t = spec[k];
+    if (!t) throw invalid(`${what}: unknown field ${JSON.stringify(k)} (${Object.keys(spec).join(', ')})`);
+    if (v === undefined || (v === null && nullable.includes(k))) continue;
+    const [expected, ok] = TYPES[t];
+    if (!ok(v)) throw invalidType(`${what}.${k}`, expected, v);
+  }
+}
