@@ -126,25 +126,6 @@ describe('cnm: drivers and modes', function () {
     assert.ok(!fs.readFileSync(d1.resolvConfPath, 'utf8').includes('172.17.0.1'));
   });
 
-  it('none: only loopback', async () => {
-    const sb = await ctl.createSandbox({ id: 'lonely' });
-    await (await ctl.network('none').createEndpoint({ name: 'lonely' })).join(sb);
-    const links = ipj(['link', 'show'], sb.record.netnsName!);
-    assert.deepStrictEqual(links.map((l: any) => l.ifname), ['lo']);
-    assert.ok(links[0].flags.includes('UP'));
-    await rejects((await ctl.network('bridge').createEndpoint({ name: 'x' })).join(sb), 'EINVAL');
-  });
-
-  it('host: the sandbox is the host namespace', async () => {
-    const sb = await ctl.createSandbox({ id: 'hosty', host: true });
-    await (await ctl.network('host').createEndpoint({ name: 'hosty' })).join(sb);
-    const ns = await sb.netns();
-    const here = Netns.current();
-    assert.ok(ns.equals(here));
-    ns.close(); here.close();
-    await rejects(ctl.createNetwork({ name: 'host2', driver: 'host' }), 'EINVAL');
-  });
-
   it('container mode: two sandboxes share one namespace and talk over lo', async () => {
     const net = await ctl.createNetwork({ name: 'podnet' });
     const pod = await ctl.createSandbox({ id: 'pod' });
@@ -166,34 +147,6 @@ describe('cnm: drivers and modes', function () {
     await late.delete();
     await rejects(pod.delete(), 'EBUSY');
     await side.delete();
-  });
-
-  it('macvlan: sandboxes on a parent interface reach each other', async () => {
-    const rt = await Rtnl.open();
-    await rt.link.add({ kind: 'veth', name: 'uplink0', peer: { name: 'uplink1' } });
-    await rt.link.set('uplink1', { up: true });
-    await rt.link.set('uplink0', { up: true });
-    try {
-      const net = await ctl.createNetwork({ name: 'mv', driver: 'macvlan', subnet: '192.168.77.0/24', options: { parent: 'uplink0', macvlan_mode: 'bridge' } });
-      const a = await ctl.createSandbox({ id: 'mva' });
-      const b = await ctl.createSandbox({ id: 'mvb' });
-      await (await net.createEndpoint({ name: 'mva' })).join(a);
-      await (await net.createEndpoint({ name: 'mvb', ip: '192.168.77.50' })).join(b);
-      const l = ipj(['-d', 'link', 'show', 'dev', 'eth0'], a.record.netnsName!)[0];
-      assert.deepStrictEqual([l.linkinfo.info_kind, l.linkinfo.info_data.mode], ['macvlan', 'bridge']);
-      const na = await a.netns();
-      const nb = await b.netns();
-      const srv = await tcpServer(nb, '192.168.77.50', 80, () => 'macvlan ok');
-      assert.strictEqual(await tcpGet(na, '192.168.77.50', 80), 'macvlan ok');
-      srv.close();
-      na.close(); nb.close();
-      await rejects(ctl.createNetwork({ name: 'mv2', driver: 'macvlan', options: { parent: 'nosuch0' } }), 'ENODEV');
-    } finally {
-      await ctl.sandbox('mva').delete().catch(() => {});
-      await ctl.sandbox('mvb').delete().catch(() => {});
-      await rt.link.delete('uplink0');
-      rt.close();
-    }
   });
 
   it('link-local addresses are spelled as the kernel reports them', () => {
@@ -501,6 +454,32 @@ describe('cnm: state, recovery and bad input', function () {
     // Hundreds of namespaces for the kernel to clean up, in its own time.
     await eventually(() => assert.deepStrictEqual(hostLinks(), []), 60000);
     assert.deepStrictEqual(Netns.list(), []);
+  });
+
+  it('a crash between a namespace\'s unmount and the unlink of its file: reopening deletes the sandbox the rest of the way and says so', async () => {
+    const dir = tmpState();
+    let ctl = await Controller.open({ stateDir: dir, upstreamDns: [] });
+    try {
+      const net = await ctl.createNetwork({ name: 'halfgone', subnet: '10.124.0.0/24' });
+      const { sb, ep } = await joined(ctl, net, 'cut');
+      const keep = await joined(ctl, net, 'kept');
+      const nsPath = sb.record.netnsPath!;
+      const ip = ep.ipv4;
+      await ctl.close();
+      // What deleteSandbox had done when it was killed: the unmount, not the unlink.
+      execFileSync('umount', [nsPath]);
+      assert.ok(fs.existsSync(nsPath));
+      ctl = await Controller.open({ stateDir: dir, upstreamDns: [] });
+      assert.deepStrictEqual(ctl.recovered.droppedSandboxes, ['cut']);
+      assert.deepStrictEqual(ctl.recovered.droppedEndpoints, [ep.id]);
+      assert.ok(!fs.existsSync(nsPath));
+      assert.deepStrictEqual(ctl.sandboxes().map((s) => s.id), ['kept']);
+      assert.strictEqual(ctl.sandbox('kept').record.netnsPath, keep.sb.record.netnsPath);
+      // Its address is free again.
+      assert.strictEqual((await ctl.network('halfgone').createEndpoint({ name: 'next' })).ipv4, ip);
+    } finally {
+      await ctl.destroy();
+    }
   });
 
   it('one state directory per namespace: a second is refused while the first exists, and takes over once it is gone', async () => {

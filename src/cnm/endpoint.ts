@@ -26,6 +26,10 @@ export async function createEndpoint(ctx: CnmContext, n: NetworkRecord, o: Endpo
   const aliases = o.aliases ?? [];
   for (const a of aliases) if (!ALIAS.test(a)) throw invalid(`invalid alias: ${JSON.stringify(a)}`);
   if (o.ports !== undefined && !Array.isArray(o.ports)) throw invalidType('endpoint options.ports', 'a list', o.ports);
+  // An address, as Docker's IPAMConfig takes it: the prefix is the network's.
+  for (const k of ['ip', 'ip6'] as const) {
+    if (o[k]?.includes('/')) throw invalid(`endpoint options.${k}: ${JSON.stringify(o[k])} must be an address without a prefix length (the network's is used)`);
+  }
   const caps = ctx.driverOf(n).caps;
   if (o.ports?.length && !caps.ports) throw invalid(`port publishing needs a network whose driver publishes ports (${n.name} is ${n.driver})`);
   if (o.ports?.length && n.internal) throw invalid(`network ${n.name} is internal: ports cannot be published`);

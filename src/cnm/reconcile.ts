@@ -33,14 +33,31 @@ async function dropEndpoint(ctx: CnmContext, ep: EndpointRecord, report: Reconci
   report.droppedEndpoints.push(ep.id);
 }
 
-/** Sandboxes still pending, or whose namespace is gone, go with their endpoints. */
+/** statfs(2) type of the namespace filesystem: a pinned namespace is an nsfs bind mount. */
+const NSFS_MAGIC = 0x6e736673;
+
+/** Whether `p` is a live namespace (a crash between unmount and unlink leaves a plain file). */
+function isNamespace(p: string): boolean {
+  try {
+    return fs.statfsSync(p).type === NSFS_MAGIC;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Sandboxes still pending, or whose namespace is gone, go with their
+ * endpoints; one whose deletion a crash cut short (unmounted, not yet
+ * unlinked) is deleted the rest of the way.
+ */
 async function reconcileSandboxes(ctx: CnmContext, report: ReconcileReport): Promise<void> {
   for (const sb of ctx.store.all<SandboxRecord>('sandbox')) {
-    const gone = sb.mode === 'own' || sb.mode === 'adopted' ? !fs.existsSync(sb.netnsPath!) :
+    const gone = sb.mode === 'own' || sb.mode === 'adopted' ? !isNamespace(sb.netnsPath!) :
       sb.mode === 'container' ? !ctx.store.get('sandbox', sb.joinedTo!) : false;
     if (!sb.pending && !gone) continue;
     for (const ep of ctx.store.by<EndpointRecord>('endpoint', 'sandbox', sb.id)) await dropEndpoint(ctx, ep, report);
-    if (sb.mode === 'own' && fs.existsSync(sb.netnsPath!)) await Netns.delete(sb.netnsName!).catch(() => {});
+    if (sb.mode === 'own' && isNamespace(sb.netnsPath!)) await Netns.delete(sb.netnsName!).catch(() => {});
+    else if (sb.mode === 'own') fs.rmSync(sb.netnsPath!, { force: true });
     removeSandboxFiles(ctx, sb);
     await ctx.store.del('sandbox', sb.id);
     report.droppedSandboxes.push(sb.id);

@@ -1,0 +1,52 @@
+// The macvlan driver: endpoints are macvlans of a host interface (a veth here: the kernel has no dummy).
+import * as assert from 'assert';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { Controller, Netns, Rtnl } from '../src';
+import { eventually, hostLinks, ipj, rejects } from './helpers';
+import { tcpGet, tcpServer } from './net-helpers';
+
+function tmpState(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'cnm-state-'));
+}
+
+describe('driver: macvlan', function () {
+  this.timeout(60000);
+  let ctl: Controller;
+  beforeEach(async () => { ctl = await Controller.open({ stateDir: tmpState(), upstreamDns: [] }); });
+  afterEach(async () => {
+    await ctl.destroy();
+    await eventually(() => assert.deepStrictEqual(hostLinks(), []));
+    assert.deepStrictEqual(Netns.list(), []);
+  });
+
+  it('macvlan: sandboxes on a parent interface reach each other', async () => {
+    const rt = await Rtnl.open();
+    await rt.link.add({ kind: 'veth', name: 'uplink0', peer: { name: 'uplink1' } });
+    await rt.link.set('uplink1', { up: true });
+    await rt.link.set('uplink0', { up: true });
+    try {
+      const net = await ctl.createNetwork({ name: 'mv', driver: 'macvlan', subnet: '192.168.77.0/24', options: { parent: 'uplink0', macvlan_mode: 'bridge' } });
+      const a = await ctl.createSandbox({ id: 'mva' });
+      const b = await ctl.createSandbox({ id: 'mvb' });
+      await (await net.createEndpoint({ name: 'mva' })).join(a);
+      await (await net.createEndpoint({ name: 'mvb', ip: '192.168.77.50' })).join(b);
+      const l = ipj(['-d', 'link', 'show', 'dev', 'eth0'], a.record.netnsName!)[0];
+      assert.deepStrictEqual([l.linkinfo.info_kind, l.linkinfo.info_data.mode], ['macvlan', 'bridge']);
+      const na = await a.netns();
+      const nb = await b.netns();
+      const srv = await tcpServer(nb, '192.168.77.50', 80, () => 'macvlan ok');
+      assert.strictEqual(await tcpGet(na, '192.168.77.50', 80), 'macvlan ok');
+      srv.close();
+      na.close(); nb.close();
+      await rejects(ctl.createNetwork({ name: 'mv2', driver: 'macvlan', options: { parent: 'nosuch0' } }), 'ENODEV');
+    } finally {
+      await ctl.sandbox('mva').delete().catch(() => {});
+      await ctl.sandbox('mvb').delete().catch(() => {});
+      await rt.link.delete('uplink0');
+      rt.close();
+    }
+  });
+
+});
