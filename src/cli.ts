@@ -98,8 +98,8 @@ async function main(argv: string[]): Promise<number> {
         }
         case 'ls': {
           const nets = ctl.networks().map((n) => n.inspect());
-          out(nets.map((n) => ({ ID: n.Id.slice(0, 12), Name: n.Name, Driver: n.Driver, Scope: n.Scope, Subnet: n.IPAM.Config[0]?.Subnet ?? '' })),
-            () => table([['NETWORK ID', 'NAME', 'DRIVER', 'SCOPE', 'SUBNET'], ...nets.map((n) => [n.Id.slice(0, 12), n.Name, n.Driver, n.Scope, n.IPAM.Config[0]?.Subnet ?? ''])]));
+          out(nets.map((n) => ({ ID: n.Id.slice(0, 12), Name: n.Name, Driver: n.Driver, Scope: n.Scope, Subnet: n.IPAM.Config?.[0]?.Subnet ?? '' })),
+            () => table([['NETWORK ID', 'NAME', 'DRIVER', 'SCOPE', 'SUBNET'], ...nets.map((n) => [n.Id.slice(0, 12), n.Name, n.Driver, n.Scope, n.IPAM.Config?.[0]?.Subnet ?? ''])]));
           return 0;
         }
         case 'inspect': {

@@ -57,7 +57,7 @@ async function main(): Promise<void> {
     console.log('$ cnm network create demo-net');
     const netw = await ctl.createNetwork({ name: 'demo-net' });
     const i = netw.inspect();
-    console.log(`  ${i.Id.slice(0, 12)} subnet ${i.IPAM.Config[0].Subnet} gateway ${i.IPAM.Config[0].Gateway} bridge ${netw.bridge}`);
+    console.log(`  ${i.Id.slice(0, 12)} subnet ${i.IPAM.Config![0].Subnet} gateway ${i.IPAM.Config![0].Gateway} bridge ${netw.bridge}`);
 
     console.log('$ cnm run --network demo-net --name web -p 8080:80 (an HTTP server)');
     const web = await ctl.createSandbox({ id: 'web' });

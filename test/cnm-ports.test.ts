@@ -110,12 +110,12 @@ describe('cnm: published ports, NAT and isolation', function () {
       // adding its own default route, an outside host that routes back.
       const secret = ctl.network('secret');
       execFileSync('ip', ['-n', s.sb.record.netnsName!, 'route', 'add', 'default', 'via', secret.gateway!]);
-      execFileSync('ip', ['-n', 'outside', 'route', 'add', secret.inspect().IPAM.Config[0].Subnet, 'via', '198.51.100.1']);
+      execFileSync('ip', ['-n', 'outside', 'route', 'add', secret.inspect().IPAM.Config![0].Subnet, 'via', '198.51.100.1']);
       try {
         assert.ok(!(await canConnect(s.ns, '198.51.100.2', 80)), 'internal network reaches nothing outside');
         assert.ok(await canConnect(a.ns, '198.51.100.2', 80), 'the same path from a normal network works');
       } finally {
-        execFileSync('ip', ['-n', 'outside', 'route', 'del', secret.inspect().IPAM.Config[0].Subnet]);
+        execFileSync('ip', ['-n', 'outside', 'route', 'del', secret.inspect().IPAM.Config![0].Subnet]);
       }
     } finally {
       srv.close();

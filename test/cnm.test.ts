@@ -44,16 +44,25 @@ describe('cnm: drivers and modes', function () {
   it('has Docker\'s default networks', () => {
     assert.deepStrictEqual(ctl.networks().map((n) => n.name), ['bridge', 'host', 'none']);
     const b = ctl.network('bridge').inspect();
-    assert.deepStrictEqual([b.Driver, b.IPAM.Config[0].Subnet, b.IPAM.Config[0].Gateway, b.Options['com.docker.network.bridge.name']], ['bridge', '172.17.0.0/16', '172.17.0.1', 'cnm0']);
-    assert.strictEqual(ctl.network('none').inspect().Driver, 'null');
+    assert.deepStrictEqual([b.Driver, b.IPAM.Config![0].Subnet, b.IPAM.Config![0].Gateway, b.Options['com.docker.network.bridge.name']], ['bridge', '172.17.0.0/16', '172.17.0.1', 'cnm0']);
+    assert.deepStrictEqual(b.Options, {
+      'com.docker.network.bridge.default_bridge': 'true', 'com.docker.network.bridge.enable_icc': 'true',
+      'com.docker.network.bridge.enable_ip_masquerade': 'true', 'com.docker.network.bridge.host_binding_ipv4': '0.0.0.0',
+      'com.docker.network.bridge.name': 'cnm0', 'com.docker.network.driver.mtu': '1500',
+    });
+    assert.deepStrictEqual([b.IPAM.Options, b.ConfigFrom, b.ConfigOnly], [null, { Network: '' }, false]);
+    const none = ctl.network('none').inspect();
+    assert.deepStrictEqual([none.Driver, none.IPAM.Config, none.EnableIPv4], ['null', null, false]);
   });
 
   it('bridge: a user network with two containers, as docker run does it', async () => {
     const net = await ctl.createNetwork({ name: 'app', labels: { team: 'x' } });
     const info = net.inspect();
-    assert.strictEqual(info.IPAM.Config[0].Subnet, '172.18.0.0/16');
-    assert.strictEqual(info.IPAM.Config[0].Gateway, '172.18.0.1');
+    assert.strictEqual(info.IPAM.Config![0].Subnet, '172.18.0.0/16');
+    assert.strictEqual(info.IPAM.Config![0].Gateway, '172.18.0.1');
     assert.deepStrictEqual(info.Labels, { team: 'x' });
+    // Docker shows a user network's options as given: no bridge name added.
+    assert.deepStrictEqual([info.Options, info.IPAM.Options], [{}, {}]);
     assert.match(info.Id, /^[0-9a-f]{64}$/);
     const br = ipj(['-d', 'link', 'show', 'dev', net.bridge!])[0];
     assert.strictEqual(br.linkinfo.info_kind, 'bridge');
@@ -157,7 +166,7 @@ describe('cnm: drivers and modes', function () {
 
   it('IPv6: a dual-stack network gives both addresses and routes', async () => {
     const net = await ctl.createNetwork({ name: 'v6net', ipv6: true, subnet6: 'fd42:1::/64' });
-    assert.deepStrictEqual(net.inspect().IPAM.Config.map((c: any) => c.Subnet), [net.subnet, 'fd42:1::/64']);
+    assert.deepStrictEqual(net.inspect().IPAM.Config!.map((c: any) => c.Subnet), [net.subnet, 'fd42:1::/64']);
     const a = await ctl.createSandbox({ id: 'six1' });
     const b = await ctl.createSandbox({ id: 'six2' });
     const ea = await net.createEndpoint({ name: 'six1' });
@@ -254,7 +263,7 @@ describe('cnm: drivers and modes', function () {
   it('IPAM: Docker\'s default pools in order, then 192.168.0.0/16 in /20s; configurable pools; subnets on host routes skipped', async () => {
     // 172.17 is the default bridge's; user networks take 172.18 ... 172.31.
     const subnets: string[] = [];
-    for (let i = 0; i < 15; i++) subnets.push((await ctl.createNetwork({ name: `pool${i}` })).inspect().IPAM.Config[0].Subnet);
+    for (let i = 0; i < 15; i++) subnets.push((await ctl.createNetwork({ name: `pool${i}` })).inspect().IPAM.Config![0].Subnet);
     assert.deepStrictEqual(subnets, [...Array.from({ length: 14 }, (_, i) => `172.${18 + i}.0.0/16`), '192.168.0.0/20']);
     for (let i = 0; i < 15; i++) await ctl.network(`pool${i}`).delete();
     // Pools like dockerd's default-address-pools; a subnet a host route uses is skipped.
@@ -263,7 +272,7 @@ describe('cnm: drivers and modes', function () {
     execFileSync('ip', ['route', 'add', '10.140.1.0/24', 'dev', 'lo']);
     try {
       const got: string[] = [];
-      for (let i = 0; i < 3; i++) got.push((await ctl.createNetwork({ name: `cfg${i}` })).inspect().IPAM.Config[0].Subnet);
+      for (let i = 0; i < 3; i++) got.push((await ctl.createNetwork({ name: `cfg${i}` })).inspect().IPAM.Config![0].Subnet);
       assert.deepStrictEqual(got, ['10.140.0.0/24', '10.140.2.0/24', '10.140.3.0/24']);
       await rejects(ctl.createNetwork({ name: 'cfg3' }), 'ENOSPC');
     } finally {
@@ -318,7 +327,7 @@ describe('cnm: state, recovery and bad input', function () {
     ctl = await Controller.open({ stateDir: dir });
     try {
       const n2 = ctl.network('persist');
-      assert.strictEqual(n2.inspect().IPAM.Config[0].Gateway, '10.123.0.254');
+      assert.strictEqual(n2.inspect().IPAM.Config![0].Gateway, '10.123.0.254');
       assert.strictEqual(Object.keys(n2.inspect().Containers).length, 1);
       const sb2 = ctl.sandbox('p1');
       assert.strictEqual(sb2.key, '/run/netns/cnm-p1');

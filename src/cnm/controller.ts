@@ -45,6 +45,8 @@ export interface ControllerOptions {
   etcNetnsDir?: string | null;
   /** Firewall backend (default: nftables; null: none, nothing filtered or translated). */
   firewall?: Firewall | null;
+  /** The host's resolv.conf: its search and options go to the sandboxes, its servers are the upstreams (default /etc/resolv.conf). */
+  resolvConf?: string;
   /** Upstream DNS servers for names we do not know (default: the host's resolv.conf). */
   upstreamDns?: string[];
   /** Start embedded DNS servers (default true). */

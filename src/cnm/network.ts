@@ -26,10 +26,13 @@ export interface NetworkInspect {
   Driver: DriverName;
   EnableIPv4: boolean;
   EnableIPv6: boolean;
-  IPAM: { Driver: 'default'; Options: Record<string, string>; Config: { Subnet: string; Gateway?: string; IPRange?: string }[] };
+  /** Options and Config are null where Docker shows null: the built-in networks' options, host's and none's config. */
+  IPAM: { Driver: 'default'; Options: Record<string, string> | null; Config: { Subnet: string; Gateway?: string; IPRange?: string }[] | null };
   Internal: boolean;
   Attachable: boolean;
   Ingress: boolean;
+  ConfigFrom: { Network: string };
+  ConfigOnly: boolean;
   Containers: Record<string, { Name: string; EndpointID: string; MacAddress: string; IPv4Address: string; IPv6Address: string }>;
   Options: Record<string, string>;
   Labels: Record<string, string>;
@@ -121,11 +124,13 @@ export class Network {
         IPv4Address: ep.ipv4 && a?.v4 ? a.v4.cidr(ep.ipv4) : '', IPv6Address: ep.ipv6 && a?.v6 ? a.v6.cidr(ep.ipv6) : '',
       };
     }
+    const driver = this.ctx.driverOf(n);
     return {
       Name: n.name, Id: n.id, Created: n.created, Scope: 'local', Driver: n.driver,
-      EnableIPv4: true, EnableIPv6: n.ipv6, IPAM: { Driver: 'default', Options: {}, Config: config }, Internal: n.internal,
-      Attachable: false, Ingress: false, Containers: containers,
-      Options: { ...n.options, ...this.ctx.driverOf(n).inspectOptions?.(n) }, Labels: { ...n.labels },
+      EnableIPv4: !!driver.caps.ipam, EnableIPv6: n.ipv6,
+      IPAM: { Driver: 'default', Options: n.builtin ? null : {}, Config: driver.caps.ipam ? config : null },
+      Internal: n.internal, Attachable: false, Ingress: false, ConfigFrom: { Network: '' }, ConfigOnly: false,
+      Containers: containers, Options: { ...n.options, ...driver.inspectOptions?.(n) }, Labels: { ...n.labels },
     };
   }
 

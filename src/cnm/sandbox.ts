@@ -7,13 +7,18 @@ import { Rtnl } from '../rtnl';
 import { NETNS_PREFIX, now, type CnmContext } from './context';
 import { leaveLocked } from './endpoint';
 import { busy, exists, invalid, invalidType } from './errors';
+import { checkDnsOptions, checkDnsSearch, checkDnsServers, checkExtraHosts } from './resolv-conf';
 import { linkEtcNetns, removeSandboxFiles, writeSandboxFiles } from './sandbox-files';
 import type { EndpointRecord, NetworkRecord, SandboxCreateOptions, SandboxRecord } from './types';
 import { checkFields, isPlainObject } from './validate';
 
 const ID = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
 const HOSTNAME = /^[a-zA-Z0-9]([a-zA-Z0-9-.]{0,61}[a-zA-Z0-9])?$/;
-const CREATE_FIELDS = { id: 'string', name: 'string', hostname: 'string', key: 'any', joinSandbox: 'any', host: 'boolean' } as const;
+const CREATE_FIELDS = {
+  id: 'string', name: 'string', hostname: 'string', key: 'any', joinSandbox: 'any', host: 'boolean',
+  dns: 'any', dnsSearch: 'any', dnsOptions: 'any', extraHosts: 'any',
+} as const;
+const DNS_FIELDS = ['dns', 'dnsSearch', 'dnsOptions', 'extraHosts'] as const;
 
 /** A sandbox as `cnm sandbox inspect` shows it: its record and its endpoints. */
 export interface SandboxInspect extends SandboxRecord {
@@ -44,9 +49,14 @@ export async function createSandbox(ctx: CnmContext, o: SandboxCreateOptions): P
   const rec: SandboxRecord = {
     id: o.id, name, hostname: o.hostname ?? (o.id.length > 12 ? o.id.slice(0, 12) : o.id), mode: 'own', created: now(),
     hostsPath: path.join(dir, 'hosts'), resolvConfPath: path.join(dir, 'resolv.conf'), pending: true,
+    dns: o.dns && checkDnsServers(o.dns), dnsSearch: o.dnsSearch && checkDnsSearch(o.dnsSearch),
+    dnsOptions: o.dnsOptions && checkDnsOptions(o.dnsOptions), extraHosts: o.extraHosts && checkExtraHosts(o.extraHosts),
   };
   if (o.host) rec.mode = 'host';
   else if (o.joinSandbox !== undefined) {
+    // The owner's files are shared, as Docker refuses --dns and friends with --network container:X.
+    const given = DNS_FIELDS.filter((k) => o[k] !== undefined);
+    if (given.length) throw invalid(`${given.join(', ')} cannot be set on a sandbox sharing another's namespace (joinSandbox): set them on that one`);
     const ref = typeof o.joinSandbox === 'string' ? o.joinSandbox : isPlainObject(o.joinSandbox) ? o.joinSandbox.id : undefined;
     if (typeof ref !== 'string') throw invalidType('sandbox options.joinSandbox', 'a Sandbox or a sandbox id', o.joinSandbox);
     const other = ctx.sandbox(ref);

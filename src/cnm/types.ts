@@ -65,6 +65,14 @@ export interface SandboxCreateOptions {
   joinSandbox?: string | { id: string };
   /** Host mode: the host's own namespace. */
   host?: boolean;
+  /** `--dns`: name servers (with embedded DNS: where it forwards what it does not know). */
+  dns?: string[];
+  /** `--dns-search`: search domains (default: the host's; ['.'] for none). */
+  dnsSearch?: string[];
+  /** `--dns-option`: resolv.conf options (default: the host's). */
+  dnsOptions?: string[];
+  /** `--add-host`: 'NAME:IP' entries for the hosts file; IP may be 'host-gateway'. */
+  extraHosts?: string[];
 }
 
 export interface SandboxRecord {
@@ -81,6 +89,10 @@ export interface SandboxRecord {
   joinedTo?: string;
   hostsPath: string;
   resolvConfPath: string;
+  dns?: string[];
+  dnsSearch?: string[];
+  dnsOptions?: string[];
+  extraHosts?: { name: string; ip: string }[];
   /** Set while being created; a record still marked after a crash is rolled back. */
   pending?: boolean;
 }

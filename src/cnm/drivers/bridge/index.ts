@@ -5,7 +5,7 @@ import * as crypto from 'crypto';
 import { CNM_LINK_GROUP, isOurLink, type CnmContext } from '../../context';
 import type { Driver, JoinResult, KernelView } from '../../driver';
 import type { EndpointRecord, NetworkRecord } from '../../types';
-import { BRIDGE_NAME, parseBridgeOptions } from './options';
+import { BRIDGE_NAME, ENABLE_ICC, ENABLE_MASQ, HOST_BINDING, MTU, parseBridgeOptions } from './options';
 import { bridgeRules } from './rules';
 import { runSetup, type Undo } from './setup';
 import { setupDevice, setupDeviceUp } from './setup-device';
@@ -156,5 +156,13 @@ export const bridgeDriver: Driver = {
   // Rules belong to bridges that exist (the default one waits for its first endpoint).
   firewallRules: (ctx, n, k) => (k && !k.links.has(n.bridge!) ? undefined : bridgeRules(ctx, n)),
 
-  inspectOptions: (n) => ({ [BRIDGE_NAME]: n.bridge! }),
+  // The default bridge shows its settings, as Docker's does; a user network shows what was given.
+  inspectOptions: (n): Record<string, string> => (n.builtin ? {
+    'com.docker.network.bridge.default_bridge': 'true',
+    [ENABLE_ICC]: String(n.icc ?? true),
+    [ENABLE_MASQ]: String(n.masquerade ?? true),
+    [HOST_BINDING]: n.hostBindingIpv4 ?? '0.0.0.0',
+    [BRIDGE_NAME]: n.bridge!,
+    [MTU]: String(n.mtu ?? 1500),
+  } : {}),
 };
