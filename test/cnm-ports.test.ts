@@ -123,6 +123,42 @@ describe('cnm: published ports, NAT and isolation', function () {
     }
   });
 
+  it('gateway modes: routed is reached from another host by route, without NAT, published ports only; nat-unprotected opens every port; isolated has no gateway', async () => {
+    await ctl.createNetwork({ name: 'direct', subnet: '10.150.0.0/24', options: { 'com.docker.network.bridge.gateway_mode_ipv4': 'routed' } });
+    await ctl.createNetwork({ name: 'open', subnet: '10.151.0.0/24', options: { 'com.docker.network.bridge.gateway_mode_ipv4': 'nat-unprotected' } });
+    await ctl.createNetwork({ name: 'island', subnet: '10.152.0.0/24', options: { 'com.docker.network.bridge.gateway_mode_ipv4': 'isolated' } });
+    const r = await container('direct', 'r', { ports: ['8090:80'] });
+    const u = await container('open', 'u', { ports: ['8091:80'] });
+    const i = await container('island', 'i');
+    // The other host routes the container subnets through this one (direct routing).
+    for (const net of ['10.150.0.0/24', '10.151.0.0/24']) execFileSync('ip', ['-n', 'outside', 'route', 'add', net, 'via', '198.51.100.1']);
+    const servers = [
+      await tcpServer(r.ns, '0.0.0.0', 80, (peer) => `routed saw ${peer}`), await tcpServer(r.ns, '0.0.0.0', 81, () => 'unpublished'),
+      await tcpServer(u.ns, '0.0.0.0', 81, () => 'unprotected'),
+      await tcpServer(outside, '198.51.100.2', 80, (peer) => `outside saw ${peer}`),
+    ];
+    try {
+      // Routed: the server sees the client's own address; only the published port is open.
+      assert.strictEqual(await tcpGet(outside, r.ep.ipv4!, 80), 'routed saw 198.51.100.2');
+      assert.ok(!(await canConnect(outside, r.ep.ipv4!, 81)), 'an unpublished port of a routed network is closed');
+      // No NAT on the way out either, and no DNAT on the host port.
+      assert.strictEqual(await tcpGet(r.ns, '198.51.100.2', 80), `outside saw ${r.ep.ipv4}`);
+      assert.ok(!(await canConnect(outside, '198.51.100.1', 8090)), 'routed mode publishes no host port');
+      // nat-unprotected: masquerade out, and any container port is reachable by routing.
+      assert.strictEqual(await tcpGet(outside, u.ep.ipv4!, 81), 'unprotected');
+      assert.strictEqual(await tcpGet(u.ns, '198.51.100.2', 80), 'outside saw 198.51.100.1');
+      // Isolated: no gateway address on the bridge, no default route.
+      const island = ctl.network('island');
+      assert.ok(!ipj(['addr', 'show', 'dev', island.bridge!])[0].addr_info.some((a: any) => a.family === 'inet'));
+      assert.deepStrictEqual(ipj(['route', 'show', 'default'], i.sb.record.netnsName!), []);
+      assert.ok(!(await canConnect(i.ns, '198.51.100.2', 80)));
+    } finally {
+      for (const s of servers) s.close();
+      for (const net of ['10.150.0.0/24', '10.151.0.0/24']) execFileSync('ip', ['-n', 'outside', 'route', 'del', net]);
+      for (const c of [r, u, i]) c.ns.close();
+    }
+  });
+
   it('isolates networks from each other; enable_icc=false isolates containers', async () => {
     await ctl.createNetwork({ name: 'red' });
     await ctl.createNetwork({ name: 'blue' });

@@ -128,8 +128,8 @@ export async function joinEndpoint(ctx: CnmContext, epId: string, sb: SandboxRec
         const made = await driver.join(ctx, n, ep, ns, undo);
         await configureInterface(ctx, ep, ns, made);
         if (ep.ports.length) {
-          await ctx.fw.addPorts(portRules(ep));
-          undo.push(() => ctx.fw.removePorts(portRules(ep)));
+          await ctx.fw.addPorts(portRules(ep, n));
+          undo.push(() => ctx.fw.removePorts(portRules(ep, n)));
         }
       }
       ep.pending = undefined;
@@ -172,7 +172,7 @@ export async function leaveLocked(ctx: CnmContext, epId: string, opts: { skipKer
   if (!ep.sandboxId) throw invalid(`endpoint ${ep.name} is not joined`);
   const sb = ctx.store.get<SandboxRecord>('sandbox', ep.sandboxId);
   const n = ctx.store.get<NetworkRecord>('network', ep.networkId);
-  if (ep.ports.length) await ctx.fw.removePorts(portRules(ep));
+  if (ep.ports.length) await ctx.fw.removePorts(portRules(ep, n));
   if (!opts.skipKernel && n) {
     const sbId = ep.sandboxId;
     await ctx.driverOf(n).leave(ctx, n, ep, () => (sb ? ctx.sandboxNetns(sb) : Promise.reject(notFound('sandbox', sbId))));

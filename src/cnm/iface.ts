@@ -6,13 +6,13 @@ import { Rtnl } from '../rtnl';
 import type { LinkSetRequest } from '../rtnl/link';
 import { settled, type CnmContext, type NetAlloc } from './context';
 import type { JoinResult } from './driver';
-import type { EndpointRecord } from './types';
+import type { EndpointRecord, NetworkRecord } from './types';
 
-/** The default routes through a network's gateways, on `dev`. */
-function defaultRoutes(rt: Rtnl, a: NetAlloc, dev: number | string): Promise<void>[] {
+/** The default routes through a network's gateways, on `dev` (none through an isolated family's). */
+function defaultRoutes(rt: Rtnl, n: NetworkRecord | undefined, a: NetAlloc, dev: number | string): Promise<void>[] {
   const out: Promise<void>[] = [];
-  if (a.v4?.gateway) out.push(rt.route.replace({ dst: 'default', gateway: a.v4.gateway, dev }));
-  if (a.v6?.gateway) out.push(rt.route.replace({ dst: 'default', family: 6, gateway: a.v6.gateway, dev }));
+  if (a.v4?.gateway && n?.gatewayMode4 !== 'isolated') out.push(rt.route.replace({ dst: 'default', gateway: a.v4.gateway, dev }));
+  if (a.v6?.gateway && n?.gatewayMode6 !== 'isolated') out.push(rt.route.replace({ dst: 'default', family: 6, gateway: a.v6.gateway, dev }));
   return out;
 }
 
@@ -37,7 +37,7 @@ export async function configureInterface(ctx: CnmContext, ep: EndpointRecord, ns
     if (ep.ipv4) ops.push(rt.addr.add(link.index, a.v4!.cidr(ep.ipv4)));
     if (ep.ipv6) ops.push(rt.addr.add(link.index, { address: a.v6!.cidr(ep.ipv6), flags: ['nodad'] }));
     ops.push(rt.link.set(link.index, { up: true }));
-    if (ep.gatewayEndpoint) ops.push(...defaultRoutes(rt, a, link.index));
+    if (ep.gatewayEndpoint) ops.push(...defaultRoutes(rt, ctx.store.get<NetworkRecord>('network', ep.networkId), a, link.index));
     await settled(ops);
     await join.afterUp?.(link.index);
   } finally {
@@ -49,7 +49,7 @@ export async function configureInterface(ctx: CnmContext, ep: EndpointRecord, ns
 export async function setDefaultRoute(ctx: CnmContext, ep: EndpointRecord, ns: Netns): Promise<void> {
   const rt = await Rtnl.open({ netns: ns });
   try {
-    await settled(defaultRoutes(rt, ctx.ipam.get(ep.networkId)!, ep.ifname!));
+    await settled(defaultRoutes(rt, ctx.store.get<NetworkRecord>('network', ep.networkId), ctx.ipam.get(ep.networkId)!, ep.ifname!));
   } finally {
     rt.close();
   }

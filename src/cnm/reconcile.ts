@@ -120,7 +120,7 @@ export async function reconcile(ctx: CnmContext): Promise<ReconcileReport> {
   const k = await kernelView(ctx);
   const networks = ctx.store.all<NetworkRecord>('network')
     .map((n) => ctx.driverOf(n).firewallRules?.(ctx, n, k)).filter((r): r is NetworkRules => !!r);
-  const ports = ctx.store.all<EndpointRecord>('endpoint').filter((e) => e.sandboxId).flatMap((e) => portRules(e));
+  const ports = ctx.store.all<EndpointRecord>('endpoint').filter((e) => e.sandboxId).flatMap((e) => portRules(e, ctx.store.get<NetworkRecord>('network', e.networkId)));
   await ctx.fw.reconcile(networks, ports);
   return report;
 }

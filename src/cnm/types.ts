@@ -1,5 +1,6 @@
 // Records the controller persists. Field names follow Docker's where Docker
 // has one.
+import type { GatewayMode } from './firewall';
 import type { SubnetState } from './ipam';
 import type { PortBinding, PortSpec } from './ports';
 
@@ -45,6 +46,8 @@ export interface NetworkRecord {
   icc?: boolean;
   masquerade?: boolean;
   hostBindingIpv4?: string;
+  gatewayMode4?: GatewayMode;
+  gatewayMode6?: GatewayMode;
   // macvlan
   parent?: string;
   macvlanMode?: string;

@@ -42,6 +42,10 @@ const CASES: Case[] = [
   { name: 'host-binding', options: { 'com.docker.network.bridge.host_binding_ipv4': '127.0.0.1' }, ports: ['8080:80', '9000:9000/udp'] },
   { name: 'host-ipv4-snat', options: { 'com.docker.network.host_ipv4': '192.0.2.10' }, ports: ['8080:80'] },
   { name: 'ipv6', ipv6: true, ports: ['8080:80', '[2001:db8::1]:8443:443'] },
+  { name: 'routed', options: { 'com.docker.network.bridge.gateway_mode_ipv4': 'routed' }, ports: ['8080:80'] },
+  { name: 'nat-unprotected', options: { 'com.docker.network.bridge.gateway_mode_ipv4': 'nat-unprotected' }, ports: ['8080:80'] },
+  { name: 'isolated', options: { 'com.docker.network.bridge.gateway_mode_ipv4': 'isolated' } },
+  { name: 'ipv6-routed-v4-nat', ipv6: true, options: { 'com.docker.network.bridge.gateway_mode_ipv6': 'routed' }, ports: ['8080:80'] },
 ];
 
 function render(c: Case): string {
@@ -50,6 +54,7 @@ function render(c: Case): string {
     id: NET_ID, name: c.name, driver: 'bridge', created: '2026-01-01T00:00:00.000Z', internal: !!c.internal, ipv6: !!c.ipv6,
     options: c.options ?? {}, labels: {}, dns: true, bridge: 'br-a1b2c3d4e5f6',
     icc: opts.icc, masquerade: opts.masquerade, hostBindingIpv4: opts.hostBindingIpv4, mtu: opts.mtu,
+    gatewayMode4: opts.gatewayMode4, gatewayMode6: opts.gatewayMode6,
     ipv4Subnet: { subnet: '192.0.2.0/24', gateway: '192.0.2.1', used: ['192.0.2.1'] },
     ipv6Subnet: c.ipv6 ? { subnet: 'fd00:db8::/64', gateway: 'fd00:db8::1', used: ['fd00:db8::1'] } : undefined,
   };
@@ -68,7 +73,7 @@ function render(c: Case): string {
     const { tx, lines } = recorder();
     putBase(tx, f, BASE_COMMENT, true);
     putNetwork(tx, bridgeRules(ctx, n), f);
-    putPorts(tx, portRules(ep), false, [f]);
+    putPorts(tx, portRules(ep, n), false, [f]);
     out.push(`# table ${f.F} cnm-netlink`, ...lines);
   }
   return out.join('\n') + '\n';
@@ -97,6 +102,8 @@ describe('unit: bridge firewall golden files', () => {
       { 'com.docker.network.bridge.host_binding_ipv4': '::1' },
       { 'com.docker.network.bridge.name': 'a/b' },
       { 'com.docker.network.bridge.nosuch': 'x' },
+      { 'com.docker.network.bridge.gateway_mode_ipv4': 'bogus' },
+      { 'com.docker.network.bridge.gateway_mode_ipv6': 'NAT' },
     ];
     for (const o of bad) assert.throws(() => parseBridgeOptions(o), (e: any) => e.code === 'EINVAL' && e.message.includes(Object.keys(o)[0]), JSON.stringify(o));
   });

@@ -11,7 +11,21 @@ export interface NetworkRules {
   internal: boolean;
   /** SNAT source instead of masquerade (com.docker.network.host_ipv4). */
   hostIpv4?: string;
+  /** Docker's gateway_mode_ipv4 / _ipv6 (default nat). */
+  gatewayMode4?: GatewayMode;
+  gatewayMode6?: GatewayMode;
 }
+
+/**
+ * How a bridge network meets the outside, per family, as Docker 28's
+ * gateway modes: `nat` (masquerade out, DNAT for published ports, nothing
+ * else reachable from outside), `nat-unprotected` (the same, but every
+ * container port reachable by routing), `routed` (no NAT: published ports
+ * reachable directly on the container's address, through a route to this
+ * host), `isolated` (no gateway address, no way in or out).
+ */
+export type GatewayMode = 'nat' | 'nat-unprotected' | 'routed' | 'isolated';
+export const GATEWAY_MODES: GatewayMode[] = ['nat', 'nat-unprotected', 'routed', 'isolated'];
 
 export interface PortRule {
   /** Endpoint id that owns the mapping. */
@@ -22,6 +36,8 @@ export interface PortRule {
   hostPort: number;
   containerIp: string;
   containerPort: number;
+  /** False in routed mode: the container port is opened, nothing is translated. */
+  dnat?: boolean;
 }
 
 export interface Firewall {

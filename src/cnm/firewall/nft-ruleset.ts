@@ -81,6 +81,9 @@ export function putBase(tx: TxLike, f: Fam, comment: string, create: boolean): v
 export function networkRules(n: NetworkRules, f: Fam): { chain: string; rules: Omit<Rule, 'family' | 'table'>[] }[] {
   const br = n.bridge;
   const subnet = f === V4 ? n.subnet4 : n.subnet6;
+  const mode = (f === V4 ? n.gatewayMode4 : n.gatewayMode6) ?? 'nat';
+  const nat = mode === 'nat' || mode === 'nat-unprotected';
+  const internal = n.internal || mode === 'isolated';
   const post: Omit<Rule, 'family' | 'table'>[] = [
     // Hairpin: a container reaching a published port (its own or a
     // neighbour's) through a host address. The DNATed packet goes back into
@@ -89,7 +92,7 @@ export function networkRules(n: NetworkRules, f: Fam): { chain: string; rules: O
     // The host's own 127.0.0.1 reaching a published port.
     ...(f === V4 ? [{ chain: 'postrouting', stmts: [{ match: 'oifname', value: br }, { match: 'ip saddr', value: '127.0.0.0/8' }, { masquerade: {} }], comment: tag(n.id) } as any] : []),
   ];
-  if (n.masquerade && subnet) {
+  if (n.masquerade && nat && subnet) {
     post.push({ chain: 'postrouting', comment: tag(n.id), stmts: [
       { match: f.saddr, value: subnet }, { match: 'oifname', op: '!=', value: br },
       f === V4 && n.hostIpv4 ? { nat: 'snat', family: 'ip', addr: n.hostIpv4 } : { masquerade: {} },
@@ -97,18 +100,17 @@ export function networkRules(n: NetworkRules, f: Fam): { chain: string; rules: O
   }
   const inChain = `in-${short(n.id)}`;
   const outChain = `out-${short(n.id)}`;
-  // The filter chains are the same in both families: an IPv4-only network
-  // is closed to IPv6 the same way.
+  // An IPv4-only network is closed to IPv6 the same way (nat mode).
   return [
     { chain: 'postrouting', rules: post },
     { chain: inChain, rules: [
       { chain: inChain, stmts: [{ match: 'ct state', value: ['established', 'related'] }, { verdict: 'accept' }], comment: tag(n.id) },
       { chain: inChain, stmts: [{ match: 'iifname', value: br }, { verdict: n.icc ? 'accept' : 'drop' }], comment: tag(n.id) },
-      ...(n.internal ? [] : [{ chain: inChain, stmts: [{ match: [f.daddr, 'meta l4proto', 'th dport'], set: 'published' }, { verdict: 'accept' }], comment: tag(n.id) } as any]),
-      { chain: inChain, stmts: [{ verdict: 'drop' }], comment: tag(n.id) },
+      ...(internal ? [] : [{ chain: inChain, stmts: [{ match: [f.daddr, 'meta l4proto', 'th dport'], set: 'published' }, { verdict: 'accept' }], comment: tag(n.id) } as any]),
+      { chain: inChain, stmts: [{ verdict: mode === 'nat-unprotected' && !internal ? 'accept' : 'drop' }], comment: tag(n.id) },
     ] },
     { chain: outChain, rules: [
-      ...(n.internal ? [{ chain: outChain, stmts: [{ match: 'oifname', op: '!=', value: br }, { verdict: 'drop' }], comment: tag(n.id) } as any] : []),
+      ...(internal ? [{ chain: outChain, stmts: [{ match: 'oifname', op: '!=', value: br }, { verdict: 'drop' }], comment: tag(n.id) } as any] : []),
       { chain: outChain, stmts: [{ verdict: 'accept' }], comment: tag(n.id) },
     ] },
   ];
@@ -157,7 +159,7 @@ export function putPorts(tx: TxLike, rules: PortRule[], del: boolean, fams: Fam[
     for (const r of rules) {
       const e = portElements(r);
       if (e.f !== f) continue;
-      bySet.set(e.set, [...(bySet.get(e.set) ?? []), e.mapping]);
+      if (r.dnat !== false) bySet.set(e.set, [...(bySet.get(e.set) ?? []), e.mapping]);
       pub.set(JSON.stringify(e.published.key), e.published);
     }
     // Removal tolerates elements already gone (nft's `destroy`), so a leave

@@ -67,6 +67,8 @@ export const bridgeDriver: Driver = {
     n.masquerade = opts.masquerade;
     n.hostBindingIpv4 = opts.hostBindingIpv4;
     n.mtu = opts.mtu;
+    n.gatewayMode4 = opts.gatewayMode4;
+    n.gatewayMode6 = opts.gatewayMode6;
     void o;
   },
 

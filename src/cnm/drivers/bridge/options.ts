@@ -4,6 +4,7 @@ import * as net from 'net';
 import { validateIfname } from '../../../util/ip';
 import { parseBoolOption } from '../../driver';
 import { invalid } from '../../errors';
+import { GATEWAY_MODES, type GatewayMode } from '../../firewall';
 
 export const BRIDGE_NAME = 'com.docker.network.bridge.name';
 export const ENABLE_ICC = 'com.docker.network.bridge.enable_icc';
@@ -11,8 +12,10 @@ export const ENABLE_MASQ = 'com.docker.network.bridge.enable_ip_masquerade';
 export const HOST_BINDING = 'com.docker.network.bridge.host_binding_ipv4';
 export const MTU = 'com.docker.network.driver.mtu';
 export const HOST_IPV4 = 'com.docker.network.host_ipv4';
+export const GATEWAY_MODE_IPV4 = 'com.docker.network.bridge.gateway_mode_ipv4';
+export const GATEWAY_MODE_IPV6 = 'com.docker.network.bridge.gateway_mode_ipv6';
 
-const KNOWN = new Set([BRIDGE_NAME, ENABLE_ICC, ENABLE_MASQ, HOST_BINDING, MTU, HOST_IPV4]);
+const KNOWN = new Set([BRIDGE_NAME, ENABLE_ICC, ENABLE_MASQ, HOST_BINDING, MTU, HOST_IPV4, GATEWAY_MODE_IPV4, GATEWAY_MODE_IPV6]);
 
 export interface BridgeOptions {
   bridge?: string;
@@ -21,6 +24,8 @@ export interface BridgeOptions {
   hostBindingIpv4?: string;
   hostIpv4?: string;
   mtu?: number;
+  gatewayMode4?: GatewayMode;
+  gatewayMode6?: GatewayMode;
 }
 
 export function parseBridgeOptions(o: Record<string, string>): BridgeOptions {
@@ -36,6 +41,11 @@ export function parseBridgeOptions(o: Record<string, string>): BridgeOptions {
     if (o[key] === undefined) continue;
     if (!net.isIPv4(o[key])) throw invalid(`invalid ${key}: ${JSON.stringify(o[key])} (an IPv4 address)`);
     out[field] = o[key];
+  }
+  for (const [key, field] of [[GATEWAY_MODE_IPV4, 'gatewayMode4'], [GATEWAY_MODE_IPV6, 'gatewayMode6']] as const) {
+    if (o[key] === undefined) continue;
+    if (!GATEWAY_MODES.includes(o[key] as GatewayMode)) throw invalid(`invalid ${key}: ${JSON.stringify(o[key])} (${GATEWAY_MODES.join(', ')})`);
+    out[field] = o[key] as GatewayMode;
   }
   if (o[MTU] !== undefined) {
     // Decimal digits only, as Docker's strconv.Atoi ('0x5dc' and ' 1500' are refused).

@@ -11,6 +11,6 @@ export function bridgeRules(ctx: CnmContext, n: NetworkRecord): NetworkRules {
     subnet4: a?.v4?.subnet ?? n.ipv4Subnet?.subnet, gateway4: a?.v4?.gateway ?? n.ipv4Subnet?.gateway,
     subnet6: a?.v6?.subnet ?? n.ipv6Subnet?.subnet,
     icc: n.icc ?? true, masquerade: (n.masquerade ?? true) && !n.internal, internal: n.internal,
-    hostIpv4: n.options[HOST_IPV4],
+    hostIpv4: n.options[HOST_IPV4], gatewayMode4: n.gatewayMode4, gatewayMode6: n.gatewayMode6,
   };
 }

@@ -5,7 +5,8 @@ import type { Undo } from './setup';
 
 export async function setupIPv4(ctx: CnmContext, n: NetworkRecord, undo: Undo[]): Promise<void> {
   const v4 = ctx.ipam.get(n.id)?.v4;
-  if (!v4?.gateway) return;
+  // Isolated: no gateway on the bridge, so no way out through it.
+  if (!v4?.gateway || n.gatewayMode4 === 'isolated') return;
   const addrs = await ctx.rt.addr.list({ link: n.bridge!, family: 4 });
   if (addrs.some((x) => x.local === v4.gateway)) return;
   const cidr = v4.cidr(v4.gateway);

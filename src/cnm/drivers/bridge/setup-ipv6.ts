@@ -8,7 +8,7 @@ export async function setupIPv6(ctx: CnmContext, n: NetworkRecord, undo: Undo[])
   const v6 = ctx.ipam.get(n.id)?.v6;
   if (!v6) return;
   const addrs = await ctx.rt.addr.list({ link: n.bridge!, family: 6 });
-  if (v6.gateway && !addrs.some((x) => x.local === v6.gateway)) {
+  if (v6.gateway && n.gatewayMode6 !== 'isolated' && !addrs.some((x) => x.local === v6.gateway)) {
     const cidr = v6.cidr(v6.gateway);
     await ctx.rt.addr.add(n.bridge!, { address: cidr, flags: ['nodad'] });
     undo.push(() => ctx.rt.addr.delete(n.bridge!, cidr));
