@@ -193,8 +193,12 @@ static Napi::Value ProcFileInNetns(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), r.text);
 }
 
-// socketInNetns(nsFd, family, type, addr?, port?) -> fd of a socket created
-// (and optionally bound) inside the namespace; Node can adopt it by fd.
+// socketInNetns(nsFd, family, type, addr?, port?, proto?, flags?) -> fd of a
+// socket created (and optionally bound) inside the namespace; Node can adopt
+// it by fd. flags: SOCK_FLAG_NO_REUSEADDR (a stream socket gets SO_REUSEADDR
+// unless asked not to: a bound one without it holds its port against every
+// later bind), SOCK_FLAG_V6ONLY.
+enum { SOCK_FLAG_NO_REUSEADDR = 1, SOCK_FLAG_V6ONLY = 2 };
 static Napi::Value SocketInNetns(const Napi::CallbackInfo& info) {
   int nsFd = info[0].As<Napi::Number>().Int32Value();
   int family = info[1].As<Napi::Number>().Int32Value();
@@ -202,12 +206,16 @@ static Napi::Value SocketInNetns(const Napi::CallbackInfo& info) {
   std::string addr = info[3].IsString() ? info[3].As<Napi::String>().Utf8Value() : "";
   int port = info[4].IsNumber() ? info[4].As<Napi::Number>().Int32Value() : -1;
   int proto = info[5].IsNumber() ? info[5].As<Napi::Number>().Int32Value() : 0;
+  int flags = info[6].IsNumber() ? info[6].As<Napi::Number>().Int32Value() : 0;
   ThreadResult r = OnThread([&](ThreadResult& r) {
     if (nsFd >= 0 && setns(nsFd, CLONE_NEWNET) < 0) { r.err = errno; r.step = "setns"; return; }
     int fd = socket(family, type | SOCK_CLOEXEC, proto);
     if (fd < 0) { r.err = errno; r.step = "socket"; return; }
     int one = 1;
-    if (type == SOCK_STREAM) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (type == SOCK_STREAM && !(flags & SOCK_FLAG_NO_REUSEADDR)) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (family == AF_INET6 && (flags & SOCK_FLAG_V6ONLY) && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0) {
+      r.err = errno; r.step = "setsockopt"; close(fd); return;
+    }
     if (port >= 0 || !addr.empty()) {
       struct sockaddr_storage ss = {};
       socklen_t len;

@@ -47,7 +47,7 @@ export interface Binding {
   mount(source: string | null, target: string, fstype: string | null, flags: number, data?: string): void;
   umountAsync(target: string, flags?: number): Promise<void>;
   procFileInNetns(nsFd: number, path: string, value?: string): string;
-  socketInNetns(nsFd: number, family: number, type: number, addr?: string, port?: number, proto?: number): number;
+  socketInNetns(nsFd: number, family: number, type: number, addr?: string, port?: number, proto?: number, flags?: number): number;
   closeFd(fd: number): void;
   flock(fd: number, lock: boolean): boolean;
   linkAdd(req: object, flags: number): Buffer;

@@ -287,10 +287,13 @@ export class Netns {
   /**
    * Creates a socket inside this namespace (optionally bound); returns its fd.
    * Node adopts it with `new net.Socket({ fd })` or `server.listen({ fd })`.
+   * TCP sockets get SO_REUSEADDR unless `reuseAddr: false` (then a bound one
+   * holds its port against every later bind); `v6only` sets IPV6_V6ONLY.
    */
-  socket(family: 4 | 6, type: 'tcp' | 'udp' | 'raw', bind?: { address?: string; port?: number }, proto = 0): number {
+  socket(family: 4 | 6, type: 'tcp' | 'udp' | 'raw', bind?: { address?: string; port?: number; reuseAddr?: boolean; v6only?: boolean }, proto = 0): number {
     const t = type === 'tcp' ? 1 : type === 'udp' ? 2 : 3;
-    return native.socketInNetns(this.fd, family === 6 ? 10 : 2, t, bind?.address, bind?.port ?? (bind ? 0 : -1), proto);
+    const flags = (bind?.reuseAddr === false ? 1 : 0) | (bind?.v6only ? 2 : 0);
+    return native.socketInNetns(this.fd, family === 6 ? 10 : 2, t, bind?.address, bind?.port ?? (bind ? 0 : -1), proto, flags);
   }
 
   /** Removes a named namespace, like `ip netns delete`; closes this handle. */

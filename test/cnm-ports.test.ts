@@ -159,6 +159,30 @@ describe('cnm: published ports, NAT and isolation', function () {
     }
   });
 
+  it('a published host port is held: a host process cannot take it, and a port a host process holds is not published', async () => {
+    const net = await ctl.createNetwork({ name: 'held', subnet: '10.153.0.0/24' });
+    const squatter = await tcpServer(null, '0.0.0.0', 8095, () => 'host process');
+    try {
+      await rejects(net.createEndpoint({ name: 'late', ports: ['8095:80'] }), 'EADDRINUSE', /8095\/tcp is in use by another process/);
+      assert.deepStrictEqual(net.endpoints(), []);
+      // A range skips it.
+      const ranged = await net.createEndpoint({ name: 'ranged', ports: [{ hostPort: '8095-8096', containerPort: 80 }] });
+      assert.strictEqual(ranged.ports[0].hostPort, 8096);
+      await ranged.delete();
+    } finally {
+      squatter.close();
+    }
+    const ep = await net.createEndpoint({ name: 'first', ports: ['8097:80', '8097:53/udp'] });
+    await rejects(tcpServer(null, '0.0.0.0', 8097, () => 'x'), 'EADDRINUSE');
+    // Held, not listening: before a join gives it a destination, a connection is refused, not accepted.
+    await rejects(tcpGet(null, '127.0.0.1', 8097, 2000), 'ECONNREFUSED');
+    await rejects(tcpServer(null, '127.0.0.1', 8097, () => 'x'), 'EADDRINUSE');
+    await rejects(new Promise((resolve, reject) => { const u = require('dgram').createSocket('udp4'); u.once('error', (e: any) => { u.close(); reject(e); }); u.bind(8097, '0.0.0.0', () => { u.close(); resolve(undefined); }); }), 'EADDRINUSE');
+    await ep.delete();
+    // Given back with the endpoint.
+    (await tcpServer(null, '0.0.0.0', 8097, () => 'x')).close();
+  });
+
   it('isolates networks from each other; enable_icc=false isolates containers', async () => {
     await ctl.createNetwork({ name: 'red' });
     await ctl.createNetwork({ name: 'blue' });

@@ -14,6 +14,7 @@ import type { FreshNetns } from './fresh-netns';
 import { SubnetAllocator } from './ipam';
 import type { KeyedLock } from './locks';
 import type { NameService } from './names';
+import type { PortReservations } from './port-reservation';
 import type { PortAllocator } from './ports';
 import type { IndexSpec, Store } from './store';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from './types';
@@ -54,6 +55,7 @@ export interface CnmServices {
   runDir: string;
   locks: KeyedLock;
   ports: PortAllocator;
+  reservations: PortReservations;
   fresh: FreshNetns;
   announcer: Announcer;
   names: NameService;
@@ -67,6 +69,7 @@ export class CnmContext implements CnmServices {
   runDir!: string;
   locks!: KeyedLock;
   ports!: PortAllocator;
+  reservations!: PortReservations;
   fresh!: FreshNetns;
   announcer!: Announcer;
   names!: NameService;

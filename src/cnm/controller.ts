@@ -10,11 +10,13 @@ import { Announcer } from './announce';
 import { CnmContext, STORE_INDEXES } from './context';
 import { Endpoint, deleteEndpoint, joinEndpoint, leaveEndpoint } from './endpoint';
 import { NoopFirewall, type Firewall } from './firewall';
+import { translatesHostPorts } from './firewall/rules';
 import { FreshNetns } from './fresh-netns';
 import type { AddressPool } from './ipam';
 import { KeyedLock } from './locks';
 import { NameService } from './names';
 import { Network, createNetwork, type NetworkInspect } from './network';
+import { PortReservations } from './port-reservation';
 import { PortAllocator } from './ports';
 import { emptyReport, reconcile, type ReconcileReport } from './reconcile';
 import { Sandbox, createSandbox, deleteSandbox, type SandboxInspect } from './sandbox';
@@ -87,7 +89,7 @@ export class Controller {
       fw = opts.firewall === undefined ? await (await import('./firewall/nftables')).NftFirewall.open(stateDir) : opts.firewall ?? new NoopFirewall();
       const ipam = new Map();
       ctx = new CnmContext({
-        store, rt, fw, opts, runDir, locks: new KeyedLock(), ports: new PortAllocator(), fresh: new FreshNetns(),
+        store, rt, fw, opts, runDir, locks: new KeyedLock(), ports: new PortAllocator(), reservations: new PortReservations(), fresh: new FreshNetns(),
         announcer: new Announcer(store), names: new NameService(store, ipam, opts),
       }, ipam);
       const c = new Controller(ctx, lock);
@@ -95,6 +97,7 @@ export class Controller {
       return c;
     } catch (e) {
       ctx?.names.close();
+      ctx?.reservations.close();
       ctx?.fresh.dropAll();
       rt?.close();
       fw?.close();
@@ -116,6 +119,12 @@ export class Controller {
     }
     if (!ctx.findNetwork('bridge')) await this.createDefaults();
     this.recovered = await reconcile(ctx);
+    // Published ports are held again (one a host process took meanwhile stays DNATed, unheld).
+    for (const e of ctx.store.all<EndpointRecord>('endpoint')) {
+      const n = ctx.store.get<NetworkRecord>('network', e.networkId);
+      if (!n || !translatesHostPorts(n, !!e.ipv6)) continue;
+      for (const p of e.ports) try { ctx.reservations.reserve(p, !!e.ipv6); } catch { /* see above */ }
+    }
     for (const n of ctx.store.all<NetworkRecord>('network')) {
       await ctx.driverOf(n).restoreNetwork(ctx, n).catch(() => { /* the next join retries, and reports */ });
       await ctx.names.start(n);
@@ -197,6 +206,7 @@ export class Controller {
     ctx.closed = true;
     ctx.fresh.dropAll();
     ctx.names.close();
+    ctx.reservations.close();
     ctx.announcer.close();
     try {
       await ctx.store.sync();

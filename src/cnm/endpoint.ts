@@ -4,10 +4,10 @@
 import type { Netns } from '../netns';
 import { newId, now, rollback, type CnmContext } from './context';
 import { busy, exists, invalid, invalidType, notFound } from './errors';
-import { portRules } from './firewall/rules';
+import { portRules, translatesHostPorts } from './firewall/rules';
 import { configureInterface, setDefaultRoute } from './iface';
 import { macFromIp } from './mac';
-import { isAnyAddress, parsePublish, type PortBinding } from './ports';
+import { isAnyAddress, parsePublish, type PortBinding, type PortSpec } from './ports';
 import { writeNamespaceFiles } from './sandbox-files';
 import type { EndpointCreateOptions, EndpointRecord, NetworkRecord, SandboxRecord } from './types';
 import { validateMac } from '../util/ip';
@@ -51,17 +51,19 @@ export async function createEndpoint(ctx: CnmContext, n: NetworkRecord, o: Endpo
       throw invalid(`network ${n.name} has no IPv6 subnet`);
     }
     if (caps.iface) ep.mac = o.mac !== undefined ? validateMac(o.mac) : ep.ipv4 ? macFromIp(ep.ipv4) : undefined;
+    // Routed: no host port is translated, so none is held.
+    const hold = translatesHostPorts(n, !!a.v6);
     for (const spec of o.ports ?? []) {
       const s = typeof spec === 'string' ? parsePublish(spec) : { ...spec };
       if (s.hostIp === undefined && n.hostBindingIpv4) s.hostIp = n.hostBindingIpv4;
-      const b = ctx.ports.allocate(s);
+      const b = allocatePort(ctx, s, !!a.v6, hold, (x) => {
+        // A host IP of one family needs a container address of that family.
+        if (isAnyAddress(x.hostIp)) return;
+        const v6 = x.hostIp.includes(':');
+        if (v6 ? !a.v6 : !a.v4) throw invalid(`host IP ${x.hostIp} is IPv${v6 ? 6 : 4} but network ${n.name} has no IPv${v6 ? 6 : 4} subnet`);
+      });
       ep.ports.push(b);
-      done.push(() => ctx.ports.release(b));
-      // A host IP of one family needs a container address of that family.
-      if (!isAnyAddress(b.hostIp)) {
-        const v6 = b.hostIp.includes(':');
-        if (v6 ? !a.v6 : !a.v4) throw invalid(`host IP ${b.hostIp} is IPv${v6 ? 6 : 4} but network ${n.name} has no IPv${v6 ? 6 : 4} subnet`);
-      }
+      done.push(() => { ctx.ports.release(b); ctx.reservations.release(b); });
     }
     await ctx.store.put('endpoint', ep.id, ep);
   } catch (e) {
@@ -71,12 +73,44 @@ export async function createEndpoint(ctx: CnmContext, n: NetworkRecord, o: Endpo
   return ep;
 }
 
+/**
+ * Takes a host port and holds it with a socket. A port in a range (or an
+ * ephemeral one) that a host process holds is skipped; a given one fails
+ * with EADDRINUSE naming it.
+ */
+function allocatePort(ctx: CnmContext, s: PortSpec, ipv6: boolean, hold: boolean, check: (b: PortBinding) => void): PortBinding {
+  const fixed = typeof s.hostPort === 'number' && s.hostPort !== 0;
+  const skipped: PortBinding[] = [];
+  try {
+    for (;;) {
+      const b = ctx.ports.allocate(s);
+      try {
+        check(b);
+        if (hold) ctx.reservations.reserve(b, ipv6);
+        return b;
+      } catch (e) {
+        if (fixed || (e as NodeJS.ErrnoException).code !== 'EADDRINUSE') {
+          ctx.ports.release(b);
+          throw e;
+        }
+        // Kept allocated while the search goes on, so the next try gets another.
+        skipped.push(b);
+      }
+    }
+  } finally {
+    for (const x of skipped) ctx.ports.release(x);
+  }
+}
+
 /** Gives an endpoint's addresses and host ports back. */
 export function releaseEndpoint(ctx: CnmContext, ep: EndpointRecord): void {
   const a = ctx.ipam.get(ep.networkId);
   if (ep.ipv4 && a?.v4?.isUsed(ep.ipv4)) a.v4.release(ep.ipv4);
   if (ep.ipv6 && a?.v6?.isUsed(ep.ipv6)) a.v6.release(ep.ipv6);
-  for (const p of ep.ports) ctx.ports.release(p);
+  for (const p of ep.ports) {
+    ctx.ports.release(p);
+    ctx.reservations.release(p);
+  }
 }
 
 /** The record of an endpoint that is in no sandbox. */

@@ -22,3 +22,6 @@ export function portRules(e: EndpointRecord, n?: NetworkRecord): PortRule[] {
   }
   return out;
 }
+
+/** Whether any of a network's families translates host ports (not all routed): then they are held. */
+export const translatesHostPorts = (n: NetworkRecord, ipv6: boolean): boolean => n.gatewayMode4 !== 'routed' || (ipv6 && n.gatewayMode6 !== 'routed');
