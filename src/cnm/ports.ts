@@ -59,7 +59,7 @@ export function parsePublish(s: string): PortSpec {
   if (m[1]) {
     const ip = m[1].replace(/^\[|\]$/g, '');
     // Brackets for IPv6 only, and a real address inside (no zone, no "1.2.3").
-    if (net.isIP(ip) !== (m[1].startsWith('[') ? 6 : 4)) throw invalid(`invalid host IP in port mapping: ${s}`);
+    if (net.isIP(ip) !== (m[1].startsWith('[') ? 6 : 4) || ip.includes('%')) throw invalid(`invalid host IP in port mapping: ${s}`);
     spec.hostIp = ip;
   }
   return spec;

@@ -66,7 +66,8 @@ export function validateU32(v: number, what: string, min = 0, max = 0xffffffff):
 /** Network-order bytes of an address (4 or 16). */
 export function ipBytes(addr: string): number[] {
   const fam = net.isIP(addr);
-  if (!fam) throw new ValidationError(`invalid address: ${JSON.stringify(addr)}`);
+  // A zone ("fe80::1%eth0") names a link, not part of the address.
+  if (!fam || addr.includes('%')) throw new ValidationError(`invalid address: ${JSON.stringify(addr)}`);
   // ipaddr.js reads the deprecated "::a.b.c.d" as "::ffff:a.b.c.d"; inet_pton does not.
   const compat = /^::(\d+\.\d+\.\d+\.\d+)$/.exec(addr);
   if (compat) return [...Array(12).fill(0), ...ipaddr.IPv4.parse(compat[1]).toByteArray()];
