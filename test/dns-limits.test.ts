@@ -263,6 +263,57 @@ describe('embedded DNS: sockets, forwarding, limits', function () {
     assert.strictEqual(server.stats.forwardTimeouts, server.stats.forwarded);
   });
 
+  it('one client cannot take every forward, nor one server the process budget', async () => {
+    const hole = dgram.createSocket('udp4');
+    hole.on('message', () => {});
+    await new Promise<void>((res) => hole.bind(53, '127.0.0.3', res));
+    cleanup.push(() => hole.close());
+    const budget = new DnsBudget(1024, 30);
+    const limits = { forwardPerClient: 20, forwardPerServer: 100, forwardTimeoutMs: 1500 };
+    const one = new DnsServer('127.0.0.20', names, ['127.0.0.3'], 53, { limits, budget });
+    const two = new DnsServer('127.0.0.21', names, ['127.0.0.3'], 53, { limits, budget });
+    cleanup.push(() => { one.close(); two.close(); });
+    await one.start();
+    await two.start();
+    const sock = (addr: string) => new Promise<dgram.Socket>((res) => { const c = dgram.createSocket('udp4'); c.bind(0, addr, () => res(c)); });
+    const [a, b, c] = await Promise.all([sock('127.0.0.50'), sock('127.0.0.51'), sock('127.0.0.52')]);
+    cleanup.push(() => { a.close(); b.close(); c.close(); });
+    const servfail = new Map<dgram.Socket, number>();
+    for (const x of [a, b, c]) x.on('message', () => servfail.set(x, (servfail.get(x) ?? 0) + 1));
+    const until = async (f: () => boolean, ms = 1000) => { for (let t = 0; t < ms && !f(); t += 10) await sleep(10); };
+    for (let i = 0; i < 50; i++) a.send(q(`a${i}.example`, 'A', i), 53, '127.0.0.20');
+    await until(() => (servfail.get(a) ?? 0) >= 30);
+    assert.deepStrictEqual([one.load.forwards, servfail.get(a)], [20, 30], 'client a: 20 in flight, the rest SERVFAIL at once');
+    // Another client of the same server still gets its queries forwarded.
+    for (let i = 0; i < 5; i++) b.send(q(`b${i}.example`, 'A', i), 53, '127.0.0.20');
+    await until(() => one.load.forwards >= 25);
+    assert.deepStrictEqual([one.load.forwards, servfail.get(b) ?? 0], [25, 0]);
+    // The process budget (30 here) is shared: the other server has 5 left.
+    for (let i = 0; i < 8; i++) c.send(q(`c${i}.example`, 'A', i), 53, '127.0.0.21');
+    await until(() => (servfail.get(c) ?? 0) >= 3);
+    assert.deepStrictEqual([two.load.forwards, servfail.get(c), budget.forwardsInUse], [5, 3, 30]);
+    await until(() => budget.forwardsInUse === 0, limits.forwardTimeoutMs + 1500);
+    assert.strictEqual(budget.forwardsInUse, 0, 'all given back after the deadline');
+  });
+
+  it('serves IPv6 sockets made inside a namespace ([::1]:53), dig -6 from inside', async () => {
+    const name = uniq('dns6');
+    const ns = await Netns.create(name, { loUp: true });
+    cleanup.push(() => ns.delete());
+    const server = DnsServer.fromSockets({ udpFd: ns.socket(6, 'udp', { address: '::1', port: 53 }), tcpFd: ns.socket(6, 'tcp', { address: '::1', port: 53 }), family: 6 }, names, null);
+    cleanup.push(() => server.close());
+    await server.start();
+    assert.strictEqual(server.address, '::1');
+    for (const proto of ['+notcp', '+tcp']) {
+      const r = await run('ip', ['netns', 'exec', name, 'dig', '@::1', '+time=2', '+tries=1', proto, 'web', 'A']);
+      assert.match(r.out, /status: NOERROR/, r.out + r.err);
+      assert.match(r.out, /web\.\s+600\s+IN\s+A\s+172\.18\.0\.2/);
+    }
+    // No upstreams (an internal network): other names REFUSED.
+    const r = await run('ip', ['netns', 'exec', name, 'dig', '@::1', '+time=2', '+tries=1', 'example.com']);
+    assert.match(r.out, /status: REFUSED/);
+  });
+
   it('a server that is never started closes the sockets it was handed', async () => {
     const ns = await Netns.create(undefined, { loUp: true });
     cleanup.push(() => ns.close());
