@@ -2,7 +2,7 @@
 // addresses from subnets (lowest free first), network/broadcast reserved,
 // gateway the first usable address unless given.
 import * as crypto from 'crypto';
-import { parseCidr, ip4ToInt, intToIp4, maskOf } from '../util/ip';
+import { parseCidr, parseIp, ipBytes, bytesToIp, ip4ToInt, intToIp4, maskOf } from '../util/ip';
 import { exhausted, inUse, invalid } from './errors';
 
 export interface AddressPool { base: string; size: number }
@@ -23,34 +23,19 @@ export interface Prefix { family: 4 | 6; net: bigint; len: number }
 
 const bits = (f: 4 | 6) => (f === 4 ? 32 : 128);
 
+/** An address as a number (validated first: EINVAL for anything else). */
 export function toBig(addr: string, family: 4 | 6): bigint {
-  if (family === 4) return BigInt(ip4ToInt(addr));
-  const [head, tail] = addr.includes('::') ? addr.split('::') : [addr, undefined];
-  const h = head ? head.split(':') : [];
-  const t = tail !== undefined && tail ? tail.split(':') : [];
-  // Embedded IPv4 tail (::ffff:1.2.3.4).
-  const expand = (parts: string[]) => parts.flatMap((p) => (p.includes('.') ? [(ip4ToInt(p) >>> 16).toString(16), (ip4ToInt(p) & 0xffff).toString(16)] : [p]));
-  const hh = expand(h);
-  const tt = expand(t);
-  const groups = tail !== undefined ? [...hh, ...Array(8 - hh.length - tt.length).fill('0'), ...tt] : hh;
-  return groups.reduce((n, g) => (n << 16n) | BigInt(parseInt(g || '0', 16)), 0n);
+  const c = parseIp(addr);
+  if (c.family !== family) throw invalid(`address ${addr} is not IPv${family}`);
+  return ipBytes(addr).reduce((n, b) => (n << 8n) | BigInt(b), 0n);
 }
 
+/** The number back as text, canonical (RFC 5952 for IPv6, as the kernel prints it). */
 export function fromBig(n: bigint, family: 4 | 6): string {
-  if (family === 4) return intToIp4(Number(n));
-  const g: string[] = [];
-  for (let i = 7; i >= 0; i--) g.push(((n >> BigInt(i * 16)) & 0xffffn).toString(16));
-  // Compress the longest run of zeros, as inet_ntop does.
-  let best = -1, bestLen = 0;
-  for (let i = 0; i < 8;) {
-    if (g[i] !== '0') { i++; continue; }
-    let j = i;
-    while (j < 8 && g[j] === '0') j++;
-    if (j - i > bestLen && j - i > 1) { best = i; bestLen = j - i; }
-    i = j;
-  }
-  if (best < 0) return g.join(':');
-  return `${g.slice(0, best).join(':')}::${g.slice(best + bestLen).join(':')}`;
+  if (n < 0n || n >> BigInt(bits(family))) throw invalid(`not an IPv${family} address: ${n}`);
+  const b = new Array<number>(family === 4 ? 4 : 16);
+  for (let i = b.length - 1; i >= 0; i--) { b[i] = Number(n & 0xffn); n >>= 8n; }
+  return bytesToIp(b);
 }
 
 export function parsePrefix(cidr: string, what = 'subnet'): Prefix {

@@ -1,6 +1,7 @@
 // Host port allocation: a port bound on 0.0.0.0 conflicts with the same port
 // on any host IP and the other way round; 0 picks a free port from a range.
-import { inUse, invalid, exhausted } from './errors';
+import { CnmObjectError, inUse, invalid, exhausted } from './errors';
+import { canonicalIp } from '../util/ip';
 import * as net from 'net';
 
 export type Proto = 'tcp' | 'udp' | 'sctp';
@@ -31,12 +32,36 @@ function checkPort(p: number, what: string): number {
   return p;
 }
 
-/** Parses Docker's `-p` syntax: [ip:][hostPort:]containerPort[/proto]. */
+/**
+ * Parses Docker's `-p` syntax: [ip:][hostPort:]containerPort[/proto], the
+ * host port a number, empty or 0 (any free one), or a range "8000-8010"; an
+ * IPv6 host address in brackets. Ports and addresses are checked here, so a
+ * bad spec is an EINVAL before anything is allocated.
+ */
 export function parsePublish(s: string): PortSpec {
+  if (typeof s !== 'string') throw new CnmObjectError(`port mapping must be a string, got ${typeof s}`, 'ERR_INVALID_ARG_TYPE');
   const m = /^(?:(\[[^\]]+\]|\d+\.\d+\.\d+\.\d+):)?(?:(\d*(?:-\d+)?):)?(\d+)(?:\/(tcp|udp|sctp))?$/.exec(s);
   if (!m) throw invalid(`invalid port mapping: ${s}`);
-  const spec: PortSpec = { containerPort: Number(m[3]), hostPort: m[2] === undefined || m[2] === '' ? 0 : (m[2].includes('-') ? m[2] : Number(m[2])), proto: (m[4] as Proto) ?? 'tcp' };
-  if (m[1]) spec.hostIp = m[1].replace(/^\[|\]$/g, '');
+  const containerPort = checkPort(Number(m[3]), `container port in ${s}`);
+  let hostPort: number | string = 0;
+  if (m[2] !== undefined && m[2] !== '') {
+    const r = /^(\d+)-(\d+)$/.exec(m[2]);
+    if (r) {
+      const lo = checkPort(Number(r[1]), `host port in ${s}`), hi = checkPort(Number(r[2]), `host port in ${s}`);
+      if (lo > hi) throw invalid(`invalid host port range in ${s}`);
+      hostPort = m[2];
+    } else {
+      hostPort = Number(m[2]);
+      if (hostPort !== 0) checkPort(hostPort, `host port in ${s}`);
+    }
+  }
+  const spec: PortSpec = { containerPort, hostPort, proto: (m[4] as Proto) ?? 'tcp' };
+  if (m[1]) {
+    const ip = m[1].replace(/^\[|\]$/g, '');
+    // Brackets for IPv6 only, and a real address inside (no zone, no "1.2.3").
+    if (net.isIP(ip) !== (m[1].startsWith('[') ? 6 : 4) || ip.includes('%')) throw invalid(`invalid host IP in port mapping: ${s}`);
+    spec.hostIp = ip;
+  }
   return spec;
 }
 
@@ -66,8 +91,8 @@ export class PortAllocator {
     if (!['tcp', 'udp', 'sctp'].includes(proto)) throw invalid(`invalid protocol: ${proto}`);
     let hostIp = spec.hostIp ?? '0.0.0.0';
     if (!net.isIP(hostIp)) throw invalid(`invalid host IP: ${hostIp}`);
-    // Every spelling of the IPv6 wildcard (0:0::0, ::0.0.0.0) is '::'.
-    if (net.isIPv6(hostIp) && new URL(`http://[${hostIp}]`).hostname === '[::]') hostIp = '::';
+    // One spelling per address, so "0:0::0" is the wildcard '::' and FD00::1 is fd00::1.
+    hostIp = canonicalIp(hostIp);
     const containerPort = checkPort(spec.containerPort, 'container port');
     let lo: number, hi: number;
     if (typeof spec.hostPort === 'string') {
@@ -91,9 +116,9 @@ export class PortAllocator {
   }
 
   /** Marks an existing binding as taken (restore). */
-  restore(b: PortBinding): void { this.take(b.proto, b.hostPort, b.hostIp); }
+  restore(b: PortBinding): void { this.take(b.proto, b.hostPort, canonicalIp(b.hostIp)); }
 
   release(b: PortBinding): void {
-    this.byKey.get(this.key(b.proto, b.hostPort))?.delete(b.hostIp);
+    this.byKey.get(this.key(b.proto, b.hostPort))?.delete(canonicalIp(b.hostIp));
   }
 }

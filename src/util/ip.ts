@@ -1,6 +1,7 @@
 // Address and name validation. Addresses are strings in and out.
 import * as net from 'net';
 import { ValidationError } from '../errors';
+import * as ipaddr from 'ipaddr.js';
 
 export interface Cidr {
   family: 4 | 6;
@@ -58,17 +59,53 @@ export function validateU32(v: number, what: string, min = 0, max = 0xffffffff):
   return v;
 }
 
-// IPv4 helpers for IPAM and the CNM layer.
+// ---- Address math, over ipaddr.js byte arrays (callers validate text with
+// parseIp/parseCidr first: ipaddr.js also takes forms like "0x7f.1" that the
+// kernel's inet_pton does not). ----
+
+/** Network-order bytes of an address (4 or 16). */
+export function ipBytes(addr: string): number[] {
+  const fam = net.isIP(addr);
+  // A zone ("fe80::1%eth0") names a link, not part of the address.
+  if (!fam || addr.includes('%')) throw new ValidationError(`invalid address: ${JSON.stringify(addr)}`);
+  // ipaddr.js reads the deprecated "::a.b.c.d" as "::ffff:a.b.c.d"; inet_pton does not.
+  const compat = /^::(\d+\.\d+\.\d+\.\d+)$/.exec(addr);
+  if (compat) return [...Array(12).fill(0), ...ipaddr.IPv4.parse(compat[1]).toByteArray()];
+  return (fam === 4 ? ipaddr.IPv4.parse(addr) : ipaddr.IPv6.parse(addr)).toByteArray();
+}
+
+/**
+ * Text of 4 or 16 bytes: dotted quad, or RFC 5952 for IPv6 (what the
+ * kernel's and iproute2's inet_ntop print), IPv4-mapped as ::ffff:a.b.c.d.
+ */
+export function bytesToIp(b: ArrayLike<number>): string {
+  const a = ipaddr.fromByteArray(Array.from(b));
+  if (a.kind() === 'ipv4') return a.toString();
+  const v6 = a as ipaddr.IPv6;
+  return v6.isIPv4MappedAddress() ? `::ffff:${v6.toIPv4Address().toString()}` : v6.toRFC5952String();
+}
+
+/** One spelling per address ("FD00:0::1" and "fd00::1" are both "fd00::1"). */
+export function canonicalIp(addr: string): string {
+  return bytesToIp(ipBytes(addr));
+}
+
+/** Mask bytes of a prefix length, like ipaddr.js's subnetMaskFromPrefixLength. */
+export function maskBytes(family: 4 | 6, prefix: number): number[] {
+  return (family === 4 ? ipaddr.IPv4 : ipaddr.IPv6).subnetMaskFromPrefixLength(prefix).toByteArray();
+}
+
+// IPv4 as 32-bit numbers, for IPAM and the broadcast of `brd +`.
 export function ip4ToInt(a: string): number {
-  return a.split('.').reduce((n, o) => (n * 256 + Number(o)) >>> 0, 0);
+  return ipaddr.IPv4.parse(a).toByteArray().reduce((n, o) => (n * 256 + o) >>> 0, 0);
 }
 export function intToIp4(n: number): string {
-  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
+  return ipaddr.fromByteArray([n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255]).toString();
 }
 export function maskOf(prefix: number): number {
-  return prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
+  return ip4ToInt(ipaddr.IPv4.subnetMaskFromPrefixLength(prefix).toString());
 }
 /** Network address of an IPv4 CIDR, as "a.b.c.d/len". */
 export function network4(c: Cidr): string {
-  return `${intToIp4((ip4ToInt(c.address) & maskOf(c.prefix)) >>> 0)}/${c.prefix}`;
+  return `${ipaddr.IPv4.networkAddressFromCIDR(`${c.address}/${c.prefix}`).toString()}/${c.prefix}`;
 }
