@@ -7,13 +7,18 @@
 // addrgenmode none + hairpin, inside: arp_notify + addrgenmode none, the
 // address, up, the default route; then the host end up; and one element of a
 // DNAT map (nft) each, in one batch. Teardown: the map elements in one batch,
-// then the namespaces (unmounted on a pool of threads, as the library does).
+// then (TEARDOWN docker: Docker's order, endpoints before sandboxes) the host
+// veths, moved to one group and deleted by group (one unregister for all, as
+// LinkReaper does), then the namespaces (unmounted on a pool of threads, as
+// the library does). Without the veth step the kernel unregisters the
+// devices later, on its namespace-cleanup workqueue, outside the timing.
 //
-// Usage: endpoints_pipeline N BRIDGE TABLE MAP [PORT0 [keep]]
+// Usage: endpoints_pipeline N BRIDGE TABLE MAP [PORT0 [TEARDOWN]]
 //   The bridge (10.94.0.1/16, up) and `table ip TABLE { map MAP { type
 //   inet_proto . inet_service : ipv4_addr . inet_service } ... }` are made by
 //   the caller (bench/endpoints.ts). Containers get 10.94.0.2 on; published
-//   port PORT0+i (tcp) -> container port 80. `keep`: no teardown (to inspect).
+//   port PORT0+i (tcp) -> container port 80. TEARDOWN: sb (default: the
+//   namespaces go first), docker, or keep (none, to inspect).
 // Prints one JSON line: {"n":N,"setup":s,"teardown":s,"errors":k}.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -47,6 +52,7 @@
 #define MAXMSG 1024
 
 static int n;
+static int host;
 static const char *bridge_name, *table, *map;
 static int port0 = 21000;
 static unsigned bridge_index;
@@ -367,8 +373,33 @@ static void nft_elements(int del) {
   close(fd);
 }
 
+// Docker order: the veths leave first, all in one group deletion.
+static void delete_veths(void) {
+  const unsigned group = 0x0c17ffff;
+  char *buf = malloc(n * 128 + 256);
+  int len = 0;
+  for (int i = 0; i < n; i++) {
+    struct ifinfomsg ifi = {0};
+    struct nlmsghdr *h = begin(buf + len, RTM_NEWLINK, 0, i * 8 + S_HOSTSET, &ifi, sizeof ifi);
+    char name[IFNAMSIZ];
+    snprintf(name, sizeof name, "cv%d", i);
+    put_str(h, IFLA_IFNAME, name);
+    put_u32(h, IFLA_GROUP, group);
+    len += NLMSG_ALIGN(h->nlmsg_len);
+    if (len > (1 << 16)) { send_all(host, buf, len); len = 0; drain(host, NULL); }
+  }
+  {
+    struct ifinfomsg ifi = {0};
+    struct nlmsghdr *h = begin(buf + len, RTM_DELLINK, 0, 1, &ifi, sizeof ifi);
+    put_u32(h, IFLA_GROUP, group);
+    len += NLMSG_ALIGN(h->nlmsg_len);
+  }
+  send_all(host, buf, len);
+  drain(host, NULL);
+  free(buf);
+}
+
 // --- setup state machine ----------------------------------------------------
-static int host;
 static char *hostbuf;
 static int hostlen;
 static unsigned char *inside_acks;
@@ -457,16 +488,19 @@ int main(int argc, char **argv) {
   for (int k = 0; k < workers; k++) pthread_join(t[k], NULL);
   nft_elements(0);
   double setup = now() - t0;
-  if (argc > 6 && !strcmp(argv[6], "keep")) {
+  const char *mode = argc > 6 ? argv[6] : "sb";
+  if (strcmp(mode, "sb") && strcmp(mode, "docker") && strcmp(mode, "keep")) { fprintf(stderr, "TEARDOWN: sb, docker or keep\n"); return 2; }
+  if (!strcmp(mode, "keep")) {
     printf("{\"n\":%d,\"setup\":%.4f,\"errors\":%d}\n", n, setup, (int)errors);
     return errors ? 1 : 0;
   }
 
   t0 = now();
   nft_elements(1);
+  if (!strcmp(mode, "docker")) delete_veths();
   for (int i = 0; i < n; i++) { close(nssock[i]); close(nsfd[i]); }
   run_threads(rm_worker, 64);
   double teardown = now() - t0;
-  printf("{\"n\":%d,\"setup\":%.4f,\"teardown\":%.4f,\"errors\":%d}\n", n, setup, teardown, (int)errors);
+  printf("{\"n\":%d,\"setup\":%.4f,\"teardown\":%.4f,\"order\":\"%s\",\"errors\":%d}\n", n, setup, teardown, mode, (int)errors);
   return errors ? 1 : 0;
 }
