@@ -100,6 +100,12 @@ describe('link reaper (batched link removal)', function () {
       assert.strictEqual(sets.calls.length, 0, 'no group move for a lone removal');
       assert.deepStrictEqual(dels.calls, [['rs0']]);
       assert.deepStrictEqual(reaper.stats, { single: 1, batches: 0, batched: 0, fallbacks: 0 });
+      // idle(): resolves once nothing is pending or in flight.
+      await addPairs('rs', 2);
+      const both = Promise.all([reaper.remove('rs0'), reaper.remove('rs1')]);
+      await reaper.idle();
+      assert.deepStrictEqual(names().filter((n: string) => n.startsWith('rs')), []);
+      await both;
     } finally {
       sets.restore();
       dels.restore();
