@@ -1,20 +1,31 @@
 // bench/endpoints: N containers, each a fresh namespace with a bridge
 // endpoint (veth, address, default route) and one published port; setup and
-// teardown through the library, and in the same run the same work through
-// one `ip` process per step (the add-ns-to-br.sh way), the CNI bridge +
-// portmap plugins and netavark where installed (those on a sample of M
-// containers, compared per container). Prints ratios and the controller's
-// memory. Run: `npm run bench:endpoints [-- N [M]]`.
+// teardown through the library against a C reference doing the same kernel
+// work with every request pipelined (bench/c/endpoints_pipeline.c), all in
+// one run. The library runs in two configurations (trimmed: `dns: false`,
+// sandbox files on tmpfs; default: a user-defined network with names, state,
+// sandbox files and /etc/netns links on disk) and tears down in two orders
+// (sandbox first; Docker's: `ep.leave(); ep.delete(); sb.delete()` each, all
+// in flight), Docker's order also with the host veths removed through
+// LinkReaper first (what leave does once it is wired in). Then the same work
+// through one `ip` process per step (the add-ns-to-br.sh way), the CNI
+// bridge + portmap plugins and netavark where installed (those on a sample
+// of M containers, compared per container). Prints every ratio against the
+// C reference. Run: `npm run bench:endpoints [-- N [M]]`; MODES=a,b,... picks
+// library runs (trimmed-sb, trimmed-docker, trimmed-reaper, default-sb,
+// default-docker, default-reaper; default all).
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { Controller, Netns } from '../src';
+import { Controller, Netns, Rtnl } from '../src';
+import { LinkReaper } from '../src/cnm/link-reaper';
 
 const N = Number(process.argv[2] ?? 1000);
 const M = Number(process.argv[3] ?? Math.min(N, 100));
 const now = () => Number(process.hrtime.bigint()) / 1e6;
 const progress = (m: string) => process.stderr.write(`  .. ${m}\n`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function sh(cmd: string, args: string[], input?: string, env?: Record<string, string>): string {
   const r = spawnSync(cmd, args, { encoding: 'utf8', input, env: env ? { ...process.env, ...env } : undefined });
@@ -24,36 +35,119 @@ function sh(cmd: string, args: string[], input?: string, env?: Record<string, st
 
 interface Row { name: string; n: number; setup: number; teardown: number; note?: string }
 
-async function benchLibrary(): Promise<Row & { rss: number; heap: number }> {
-  // State on disk (journal fsyncs count); sandbox files on tmpfs, where the
-  // default runDir (/run/cnm-netlink) puts them (scripts/isolated.sh mounts one).
+/**
+ * Waits (untimed) until the kernel has finished the namespaces a teardown
+ * let go: their cleanup runs on a workqueue after the last reference drops,
+ * and would otherwise steal the CPUs from the next measurement.
+ */
+async function settle(rt: Rtnl, what: string): Promise<number> {
+  const t = now();
+  for (;;) {
+    const veths = (await rt.link.list({ kind: 'veth' })).length;
+    if (!veths) break;
+    if (now() - t > 120000) throw new Error(`${what}: ${veths} veths still there after 120 s`);
+    await sleep(100);
+  }
+  const ms = now() - t;
+  if (ms > 500) progress(`${what}: the kernel finished the old namespaces ${(ms / 1000).toFixed(1)} s after teardown`);
+  return ms;
+}
+const after = (ms: number) => `kernel cleanup +${(ms / 1000).toFixed(2)} s`;
+
+function benchC(rt: Rtnl, order: 'sb' | 'docker'): Promise<Row | undefined> | undefined {
+  const bin = path.join(os.tmpdir(), 'cnm-endpoints-pipeline');
+  const src = path.join(__dirname, '..', '..', 'bench', 'c', 'endpoints_pipeline.c');
+  const cc = spawnSync('gcc', ['-O2', '-o', bin, src, '-lpthread'], { encoding: 'utf8' });
+  if (cc.status !== 0) {
+    progress(`C reference skipped (gcc: ${cc.stderr.trim()})`);
+    return undefined;
+  }
+  progress(`C reference: ${N} containers, every request pipelined, teardown ${order === 'sb' ? 'sandbox first' : 'in Docker order'}`);
+  sh('ip', ['link', 'add', 'cref0', 'type', 'bridge']);
+  sh('ip', ['addr', 'add', '10.94.0.1/16', 'dev', 'cref0']);
+  sh('ip', ['link', 'set', 'cref0', 'up']);
+  sh('nft', ['-f', '-'], 'table ip cref {\n map ports {\n type inet_proto . inet_service : ipv4_addr . inet_service\n }\n chain pre {\n type nat hook prerouting priority dstnat\n dnat ip to meta l4proto . th dport map @ports\n }\n}\n');
+  return (async () => {
+    try {
+      const out = sh(bin, [String(N), 'cref0', 'cref', 'ports', '21000', order]);
+      const r = JSON.parse(out.trim().split('\n').pop()!);
+      if (r.errors || r.n !== N) throw new Error(`C reference: ${out}`);
+      const late = await settle(rt, 'C reference');
+      return { name: `C reference, ${order === 'sb' ? 'sandbox first' : 'Docker order'}`, n: N, setup: r.setup * 1000, teardown: r.teardown * 1000, note: after(late) };
+    } finally {
+      sh('nft', ['delete', 'table', 'ip', 'cref']);
+      sh('ip', ['link', 'delete', 'cref0']);
+    }
+  })();
+}
+
+type Config = 'trimmed' | 'default';
+type Order = 'sb' | 'docker' | 'reaper';
+const ORDER_NAME: Record<Order, string> = { sb: 'sandbox first', docker: 'Docker order', reaper: 'Docker order, reaper' };
+
+async function benchLibrary(rt: Rtnl, config: Config, order: Order): Promise<Row & { rss: number; heap: number }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cnm-bench-'));
-  const ctl = await Controller.open({ stateDir: dir, runDir: '/run/cnm-netlink/bench', dns: false });
+  // trimmed: state on disk (journal fsyncs count), sandbox files on tmpfs
+  // (scripts/isolated.sh mounts one on /run/cnm-netlink), no name servers.
+  // default: what users get: names on, everything under a stateDir on disk,
+  // /etc/netns links too (isolated.sh mounts a tmpfs on /etc/netns: a
+  // directory on disk stands in for it).
+  const ctl = config === 'trimmed'
+    ? await Controller.open({ stateDir: dir, runDir: '/run/cnm-netlink/bench', dns: false })
+    : await Controller.open({ stateDir: dir, etcNetnsDir: path.join(dir, 'etc-netns') });
   const net = await ctl.createNetwork({ name: 'bench', subnet: '10.96.0.0/16' });
+  const label = `cnm-netlink ${config}, ${ORDER_NAME[order]}`;
   const rss0 = process.memoryUsage().rss;
-  progress(`cnm-netlink: setting up ${N} containers (namespace + veth + address + route + port), all in flight`);
+  progress(`${label}: setting up ${N} containers (namespace + veth + address + route + port), all in flight`);
   let t = now();
   let done = 0;
   const made = await Promise.all(Array.from({ length: N }, async (_, i) => {
     const sb = await ctl.createSandbox({ id: `b${i}` });
     const ep = await net.createEndpoint({ name: `b${i}`, ports: [{ hostPort: 20000 + i, containerPort: 80 }] });
     await ep.join(sb);
-    if (++done % 250 === 0) progress(`  ${done}/${N}`);
+    if (++done % 250 === 0) progress(`  ${done}/${N} set up`);
     return { sb, ep };
   }));
   const setup = now() - t;
   const mem = process.memoryUsage();
   if (Netns.list().filter((n) => n.startsWith('cnm-')).length !== N) throw new Error('namespaces missing');
-  progress('cnm-netlink: tearing down');
+  progress(`${label}: tearing down`);
+  // Seeded with a listing, as the controller's (made when it opened) will be.
+  const reaper = order === 'reaper' ? new LinkReaper(rt, { links: await rt.link.list() }) : undefined;
+  const hostIfnames = made.map(({ ep }) => ep.record.hostIfname!);
+  let reaped = 0;
+  let lastReaped = 0;
   t = now();
-  await Promise.all(made.map(async ({ sb, ep }) => {
-    await sb.delete();
-    await ep.delete();
-  }));
+  done = 0;
+  const tick = setInterval(() => progress(`  ${done}/${N} torn down after ${((now() - t) / 1000).toFixed(1)} s`), 5000);
+  try {
+    await Promise.all(made.map(async ({ sb, ep }, i) => {
+      if (order === 'sb') {
+        await sb.delete();
+        await ep.delete();
+      } else {
+        // What leave will do with the reaper wired in: its veth goes in a
+        // batch (leave then finds it gone).
+        if (reaper) {
+          await reaper.remove(hostIfnames[i]);
+          if (++reaped === N) lastReaped = now() - t;
+        }
+        await ep.leave();
+        await ep.delete();
+        await sb.delete();
+      }
+      done++;
+    }));
+  } finally {
+    clearInterval(tick);
+  }
   const teardown = now() - t;
   await net.delete();
   await ctl.destroy();
-  return { name: 'cnm-netlink', n: N, setup, teardown, rss: mem.rss, heap: mem.heapUsed, note: `controller RSS +${((mem.rss - rss0) / 1048576).toFixed(0)} MiB` };
+  fs.rmSync(dir, { recursive: true, force: true });
+  const late = await settle(rt, label);
+  const note = reaper ? `reaper: ${reaper.stats.batches} batch(es), ${reaper.stats.single} alone; all veths gone at ${(lastReaped / 1000).toFixed(2)} s` : `RSS +${((mem.rss - rss0) / 1048576).toFixed(0)} MiB`;
+  return { name: label, n: N, setup, teardown, rss: mem.rss, heap: mem.heapUsed, note: `${note}; ${after(late)}` };
 }
 
 function benchIpPerStep(): Row {
@@ -153,27 +247,56 @@ async function main(): Promise<void> {
     console.error('run through `npm run bench:endpoints` (it isolates the benchmark in a fresh namespace)');
     process.exit(2);
   }
-  const lib = await benchLibrary();
-  const rows: Row[] = [lib];
+  const modes = (process.env.MODES ?? 'trimmed-sb,trimmed-docker,trimmed-reaper,default-sb,default-docker,default-reaper').split(',');
+  const rt = await Rtnl.open();
+  // Before the library: namespaces first; after it: Docker's order (veths by
+  // group, then namespaces). Setup is compared with the mean of both runs
+  // (the machine's load drifts), each teardown with its own order's.
+  const cSb = await benchC(rt, 'sb');
+  const libs: (Row & { config: Config; order: Order; rss: number; heap: number })[] = [];
+  for (const m of modes) {
+    const [config, order] = m.split('-') as [Config, Order];
+    if (!['trimmed', 'default'].includes(config) || !['sb', 'docker', 'reaper'].includes(order)) throw new Error(`unknown mode ${m}`);
+    libs.push({ ...(await benchLibrary(rt, config, order)), config, order });
+  }
+  const cDocker = cSb ? await benchC(rt, 'docker') : undefined;
+  rt.close();
+  const peers: Row[] = [];
   for (const f of [benchIpPerStep, benchCni, benchNetavark]) {
     try {
       const r = f();
-      if (r) rows.push(r);
+      if (r) peers.push(r);
     } catch (e: any) {
       progress(`${f.name} failed: ${e.message.split('\n')[0]}`);
     }
   }
   const per = (r: Row, k: 'setup' | 'teardown') => r[k] / r.n;
   const fmt = (ms: number) => `${(ms / 1000).toFixed(3)} s`;
-  console.log(`\ncontainers: cnm-netlink ${N}, peers ${M} each (per-container times compared; kernel ${os.release()}, ${os.cpus().length} CPUs)`);
-  console.log('tool'.padEnd(24), 'n'.padStart(5), 'setup'.padStart(10), 'teardown'.padStart(10), 'setup/ctr'.padStart(11), 'teardown/ctr'.padStart(13), 'setup ratio'.padStart(12), 'teardown ratio'.padStart(15));
+  const cs = [cSb, cDocker].filter((r): r is Row => !!r);
+  const refSetup = cs.length ? cs.reduce((a, r) => a + per(r, 'setup'), 0) / cs.length : per(libs[0], 'setup');
+  const refTeardown = (r: Row & { order?: Order }) => per((r.order && r.order !== 'sb' ? cDocker : cSb) ?? cSb ?? libs[0], 'teardown');
+  const sx = (r: Row) => per(r, 'setup') / refSetup;
+  const tx = (r: Row & { order?: Order }) => per(r, 'teardown') / refTeardown(r);
+  console.log(`\ncontainers: ${N} (peers ${M} each, per-container times compared; kernel ${os.release()}, ${os.cpus().length} CPUs, load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')})`);
+  console.log(cs.length ? `ratios against the C reference: setup against the mean of its two runs (${fmt(refSetup * N)}), teardown against the C run in the same order (the peers' against sandbox first)`
+    : 'no C reference (gcc missing): ratios against the first library run');
+  console.log('tool'.padEnd(42), 'n'.padStart(5), 'setup'.padStart(9), 'teardown'.padStart(9), 'setup/ctr'.padStart(10), 'tdown/ctr'.padStart(10), 'setup x'.padStart(8), 'tdown x'.padStart(8), ' note');
+  const rows: (Row & { order?: Order })[] = [...(cSb ? [cSb] : []), ...(cDocker ? [{ ...cDocker, order: 'docker' as Order }] : []), ...libs, ...peers];
   for (const r of rows) {
-    console.log(r.name.padEnd(24), String(r.n).padStart(5), fmt(r.setup).padStart(10), fmt(r.teardown).padStart(10),
-      `${per(r, 'setup').toFixed(2)} ms`.padStart(11), `${per(r, 'teardown').toFixed(2)} ms`.padStart(13),
-      `${(per(r, 'setup') / per(lib, 'setup')).toFixed(1)}x`.padStart(12), `${(per(r, 'teardown') / per(lib, 'teardown')).toFixed(1)}x`.padStart(15));
+    console.log(r.name.padEnd(42), String(r.n).padStart(5), fmt(r.setup).padStart(9), fmt(r.teardown).padStart(9),
+      `${per(r, 'setup').toFixed(2)} ms`.padStart(10), `${per(r, 'teardown').toFixed(2)} ms`.padStart(10),
+      `${sx(r).toFixed(2)}x`.padStart(8), `${tx(r).toFixed(2)}x`.padStart(8), r.note ? ` ${r.note}` : '');
   }
-  console.log(`\ncnm-netlink ${N} containers: setup ${fmt(lib.setup)} (target < 2 s), teardown ${fmt(lib.teardown)} (target < 1 s)`);
-  console.log(`controller memory at ${N} containers: RSS ${(lib.rss / 1048576).toFixed(0)} MiB, JS heap ${(lib.heap / 1048576).toFixed(0)} MiB (${lib.note})`);
+  if (cs.length) {
+    console.log('\ntargets (issue 8, 1,000 containers): setup <= 1.1x C trimmed, <= 1.2x default; teardown <= 1.5x C and < 0.5 s, either order');
+    const ok = (b: boolean) => (b ? 'met' : 'MISSED');
+    for (const r of libs) {
+      const sMax = r.config === 'trimmed' ? 1.1 : 1.2;
+      console.log(`  ${r.name.padEnd(42)} setup ${sx(r).toFixed(2)}x (${ok(sx(r) <= sMax)}), teardown ${tx(r).toFixed(2)}x, ${fmt(r.teardown)} (${ok(tx(r) <= 1.5 && r.teardown < 500)})`);
+    }
+  }
+  const mem = libs.find((r) => r.config === 'trimmed') ?? libs[0];
+  if (mem) console.log(`\ncontroller memory at ${N} containers (${mem.name}): RSS ${(mem.rss / 1048576).toFixed(0)} MiB, JS heap ${(mem.heap / 1048576).toFixed(0)} MiB`);
 }
 
 main().catch((e) => { console.error(e); process.exit(1); });
