@@ -491,6 +491,33 @@ describe('cnm: state, recovery and bad input', function () {
     }
   });
 
+  it('Docker\'s teardown order (leave, delete, then the sandbox) for 200 containers at once: their veths go in one batch; a removal cut short by a crash is finished on open', async () => {
+    const dir = tmpState();
+    let ctl = await Controller.open({ stateDir: dir, upstreamDns: [], dns: false });
+    try {
+      const net = await ctl.createNetwork({ name: 'order', subnet: '10.125.0.0/22' });
+      const all = await Promise.all(Array.from({ length: 200 }, (_, i) => joined(ctl, net, `o${i}`)));
+      const before = ctl.stats.linkRemovals;
+      await Promise.all(all.map(async ({ sb, ep }) => { await ep.leave(); await ep.delete(); await sb.delete(); }));
+      assert.deepStrictEqual(hostLinks().filter((l) => l.startsWith('veth')), []);
+      // Each leave resolved with its veth gone, and they went to the kernel together.
+      const after = ctl.stats.linkRemovals;
+      const batches = after.batches - before.batches;
+      assert.strictEqual(after.batched - before.batched + after.single - before.single, 200);
+      assert.ok(batches >= 1 && batches <= 4, `${batches} group deletions, ${after.single - before.single} alone`);
+      const rt = await Rtnl.open();
+      // A veth moved to a reaper group by a controller killed before the group deletion.
+      await rt.link.add({ kind: 'veth', name: 'cutshort', group: 0x0c170042, peer: { name: 'cutshortp' } });
+      rt.close();
+      await ctl.close();
+      ctl = await Controller.open({ stateDir: dir, upstreamDns: [], dns: false });
+      assert.deepStrictEqual(ctl.recovered.removedLinks, ['cutshort']);
+      assert.ok(!hostLinks().includes('cutshort'));
+    } finally {
+      await ctl.destroy();
+    }
+  });
+
   it('one state directory per namespace: a second is refused while the first exists, and takes over once it is gone', async () => {
     const a = tmpState();
     const b = tmpState();

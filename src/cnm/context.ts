@@ -12,6 +12,7 @@ import { notFound } from './errors';
 import type { Firewall } from './firewall';
 import type { FreshNetns } from './fresh-netns';
 import { SubnetAllocator } from './ipam';
+import { isReaperGroup, type LinkReaper } from './link-reaper';
 import type { KeyedLock } from './locks';
 import type { NameService } from './names';
 import type { PortReservations } from './port-reservation';
@@ -44,8 +45,9 @@ export const now = (): string => new Date().toISOString();
 /** A network's subnets: addresses handed out, gateways. */
 export interface NetAlloc { v4?: SubnetAllocator; v6?: SubnetAllocator }
 
-/** Whether a link is ours: tagged by group or alias. */
-export const isOurLink = (l: { alias?: string; group: number }): boolean => l.group === CNM_LINK_GROUP || !!l.alias?.startsWith(ALIAS_PREFIX);
+/** Whether a link is ours: tagged by group or alias, or in a reaper's batch group (a removal cut short). */
+export const isOurLink = (l: { alias?: string; group: number }): boolean =>
+  l.group === CNM_LINK_GROUP || isReaperGroup(l.group) || !!l.alias?.startsWith(ALIAS_PREFIX);
 
 export interface CnmServices {
   store: Store;
@@ -57,6 +59,8 @@ export interface CnmServices {
   ports: PortAllocator;
   reservations: PortReservations;
   fresh: FreshNetns;
+  /** Removes host links; removals asked for together go as one group deletion. */
+  reaper: LinkReaper;
   announcer: Announcer;
   names: NameService;
 }
@@ -71,6 +75,7 @@ export class CnmContext implements CnmServices {
   ports!: PortAllocator;
   reservations!: PortReservations;
   fresh!: FreshNetns;
+  reaper!: LinkReaper;
   announcer!: Announcer;
   names!: NameService;
   /** Each network's subnets (shared with the name service). */

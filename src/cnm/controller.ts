@@ -13,6 +13,7 @@ import { NoopFirewall, type Firewall } from './firewall';
 import { translatesHostPorts } from './firewall/rules';
 import { FreshNetns } from './fresh-netns';
 import type { AddressPool } from './ipam';
+import { LinkReaper, type LinkReaperStats } from './link-reaper';
 import { KeyedLock } from './locks';
 import { NameService } from './names';
 import { Network, createNetwork, type NetworkInspect } from './network';
@@ -89,7 +90,7 @@ export class Controller {
       fw = opts.firewall === undefined ? await (await import('./firewall/nftables')).NftFirewall.open(stateDir) : opts.firewall ?? new NoopFirewall();
       const ipam = new Map();
       ctx = new CnmContext({
-        store, rt, fw, opts, runDir, locks: new KeyedLock(), ports: new PortAllocator(), reservations: new PortReservations(), fresh: new FreshNetns(),
+        store, rt, fw, opts, runDir, locks: new KeyedLock(), ports: new PortAllocator(), reservations: new PortReservations(), fresh: new FreshNetns(), reaper: new LinkReaper(rt),
         announcer: new Announcer(store), names: new NameService(store, ipam, opts),
       }, ipam);
       const c = new Controller(ctx, lock);
@@ -194,6 +195,11 @@ export class Controller {
     return this.ctx.names.resolve(networkId, name, type);
   }
 
+  /** Counters of the controller's batching (link removals: how many went alone, how many in group deletions). */
+  get stats(): { linkRemovals: LinkReaperStats } {
+    return { linkRemovals: this.ctx.reaper.stats };
+  }
+
   /** Our nftables ruleset, as text. */
   describeFirewall(): Promise<string> { return this.ctx.fw.describe(); }
 
@@ -209,6 +215,7 @@ export class Controller {
     ctx.reservations.close();
     ctx.announcer.close();
     try {
+      await ctx.reaper.idle();
       await ctx.store.sync();
       await ctx.store.close();
     } finally {

@@ -141,14 +141,13 @@ export const bridgeDriver: Driver = {
     };
   },
 
-  // One RTM_DELLINK takes both ends.
+  // Removing the host end takes both ends; leaves of one tick go to the kernel together.
   async leave(ctx, _n, ep) {
-    if (!ep.hostIfname) return;
-    await ctx.rt.link.delete(ep.hostIfname).catch((e) => { if (e.code !== 'ENODEV') throw e; });
+    if (ep.hostIfname) await ctx.reaper.remove(ep.hostIfname);
   },
 
   async rollbackJoin(ctx, _n, ep, k) {
-    if (ep.hostIfname && k.links.has(ep.hostIfname)) await ctx.rt.link.delete(ep.hostIfname).catch(() => {});
+    if (ep.hostIfname && k.links.has(ep.hostIfname)) await ctx.reaper.remove(ep.hostIfname).catch(() => {});
   },
 
   joinIntact: (_n, ep, k: KernelView) => !ep.hostIfname || k.links.has(ep.hostIfname),
