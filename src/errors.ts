@@ -203,7 +203,24 @@ export function checkEnum<T extends string>(v: unknown, what: string, values: re
 
 /** Refuses keys the request does not know (a misspelt option would be silently ignored). */
 export function checkKeys(o: object, known: readonly string[], what: string): void {
-  for (const k of Object.keys(o)) {
-    if (!known.includes(k)) throw new ValidationError(`${what}: unknown option ${JSON.stringify(k)} (known: ${known.join(', ')})`);
+  for (const [k, v] of Object.entries(o)) {
+    if (v !== undefined && !known.includes(k)) throw new ValidationError(`${what}: unknown option ${JSON.stringify(k)} (known: ${known.join(', ')})`);
   }
+}
+
+/** An IP family as the API takes it: 4 or 6 (5 is EINVAL, '4' a type error). */
+export function checkFamily(v: unknown, what = 'family'): 4 | 6 {
+  if (typeof v !== 'number') throw typeError(what, '4 or 6', v);
+  if (v !== 4 && v !== 6) throw new ValidationError(`${what} must be 4 or 6 (received ${v})`);
+  return v;
+}
+
+/** A number, or a name from `names` (route tables, scopes, protocols...). */
+export function checkNamedNumber(v: unknown, what: string, names: Record<string, number>, max = 255): number {
+  if (typeof v === 'string') {
+    if (!Object.prototype.hasOwnProperty.call(names, v)) throw new ValidationError(`invalid ${what} ${JSON.stringify(v)} (a number or ${Object.keys(names).join(', ')})`);
+    return names[v];
+  }
+  if (typeof v !== 'number') throw typeError(what, `a number or one of ${Object.keys(names).join(', ')}`, v);
+  return checkInt(v, what, 0, max);
 }

@@ -4,7 +4,7 @@ import { native } from '../native';
 import { NetlinkConnection } from '../netlink/connection';
 import { NETLINK_NETFILTER } from '../netlink/constants';
 import { Netns } from '../netns';
-import { ValidationError } from '../errors';
+import { ValidationError, checkBool, checkInt, checkKeys, checkOptions, typeError } from '../errors';
 import { Family, NFT_MSG, SET_FLAGS } from './constants';
 import { checkObjName, familyNum } from './common';
 import { Table, parseTable, tableMsg } from './table';
@@ -63,9 +63,13 @@ export class Nft {
 
   /** Opens a handle; the socket is created inside the namespace. */
   static async open(opts: NftOptions = {}): Promise<Nft> {
+    opts = checkOptions<NftOptions>(opts, 'Nft.open options');
+    checkKeys(opts, ['netns', 'rcvbuf'], 'Nft.open');
+    if (opts.rcvbuf !== undefined) checkInt(opts.rcvbuf, 'rcvbuf', 4096, 0x7fffffff);
     let ns: Netns | undefined;
     let owns = false;
-    if (typeof opts.netns === 'string') { ns = await Netns.open(opts.netns); owns = true; } else ns = opts.netns;
+    if (typeof opts.netns === 'string') { ns = await Netns.open(opts.netns); owns = true; }
+    else if (opts.netns !== undefined) { Netns.fdOf(opts.netns, 'netns'); ns = opts.netns; }
     try {
       return new Nft(new NetlinkConnection(NETLINK_NETFILTER, { netnsFd: ns?.fd, rcvbuf: opts.rcvbuf ?? 16 << 20 }), ns, owns);
     } catch (e) {
