@@ -3,7 +3,7 @@
 // decoded back. Anything the decoder does not recognise stays a raw
 // `{ expr }` statement that re-encodes to the same bytes.
 import * as net from 'net';
-import { ValidationError } from '../errors';
+import { ValidationError, checkArray, typeError } from '../errors';
 import {
   CMP, CT_KEYS, CT_STATES, FIB_FLAGS, FIB_RESULT, META_KEYS, NAT_TYPE, NF_ACCEPT, NF_DROP, NF_NAT_RANGE,
   NFT_CONTINUE, NFT_GOTO, NFT_JUMP, NFT_LOOKUP_F_INV, NFT_REG32_00, NFT_REG_1, NFT_REG_VERDICT, NFT_RETURN,
@@ -203,7 +203,8 @@ export function verdictFrom(code: number, chain?: string): Verdict | number {
 }
 
 export function checkName(s: string, what: string): string {
-  if (typeof s !== 'string' || s.length === 0 || Buffer.byteLength(s) > 255 || s.includes('\0'))
+  if (typeof s !== 'string') throw typeError(what, 'a string', s);
+  if (s.length === 0 || Buffer.byteLength(s) > 255 || s.includes('\0'))
     throw new ValidationError(`invalid ${what}: ${JSON.stringify(s)} (1..255 bytes)`);
   return s;
 }
@@ -347,7 +348,7 @@ function loadKey(ctx: EncCtx, fields: Field[], out: LowExpr[]): void {
 
 function natFlags(flags: NatFlag[] | undefined): number {
   let f = 0;
-  for (const x of flags ?? []) {
+  for (const x of flags === undefined ? [] : checkArray<NatFlag>(flags, 'nat flags')) {
     if (x === 'random') f |= NF_NAT_RANGE.PROTO_RANDOM;
     else if (x === 'fully-random') f |= NF_NAT_RANGE.PROTO_RANDOM_FULLY;
     else if (x === 'persistent') f |= NF_NAT_RANGE.PERSISTENT;
@@ -443,11 +444,11 @@ function encodeReject(ctx: EncCtx, how: string | undefined, out: LowExpr[]): voi
 
 /** Compiles statements to kernel expressions. */
 export function encodeStmts(stmts: Stmt[], family: Family, setInfo?: EncCtx['setInfo'], anon?: EncCtx['anon']): LowExpr[] {
-  if (!Array.isArray(stmts)) throw new ValidationError('rule statements must be an array');
+  if (!Array.isArray(stmts)) throw typeError('stmts', 'a list of statements', stmts);
   const ctx: EncCtx = { family, setInfo, anon };
   const out: LowExpr[] = [];
   for (const s of stmts) {
-    if (!s || typeof s !== 'object') throw new ValidationError(`invalid statement ${JSON.stringify(s)}`);
+    if (!s || typeof s !== 'object' || Array.isArray(s)) throw typeError('statement', 'an object', s);
     if ('match' in s && 'set' in s) {
       const fields = Array.isArray(s.match) ? s.match : [s.match];
       loadKey(ctx, fields, out);
@@ -479,7 +480,8 @@ export function encodeStmts(stmts: Stmt[], family: Family, setInfo?: EncCtx['set
       const o = s.log ?? {};
       const e: LowExpr = { type: 'log' };
       if (o.prefix !== undefined) {
-        if (typeof o.prefix !== 'string' || Buffer.byteLength(o.prefix) > 127) throw new ValidationError(`log prefix: at most 127 bytes`);
+        if (typeof o.prefix !== 'string') throw typeError('log prefix', 'a string', o.prefix);
+        if (Buffer.byteLength(o.prefix) > 127 || o.prefix.includes('\0')) throw new ValidationError(`log prefix: at most 127 bytes, no NUL`);
         e.prefix = o.prefix;
       }
       if (o.group !== undefined) {
@@ -497,7 +499,9 @@ export function encodeStmts(stmts: Stmt[], family: Family, setInfo?: EncCtx['set
       encodeReject(ctx, s.reject?.with, out);
     } else if ('limit' in s) {
       const o = s.limit;
-      if (!o || !Number.isInteger(o.rate) || o.rate <= 0) throw new ValidationError(`limit: rate must be a positive integer`);
+      if (!o || typeof o !== 'object') throw typeError('limit', 'an object', o);
+      if (typeof o.rate !== 'number') throw typeError('limit rate', 'a positive integer', o.rate);
+      if (!Number.isInteger(o.rate) || o.rate <= 0) throw new ValidationError(`limit: rate must be a positive integer`);
       if (!(o.per in LIMIT_UNITS)) throw new ValidationError(`limit: per must be one of ${Object.keys(LIMIT_UNITS).join(', ')}`);
       const burst = o.burst ?? (o.bytes ? 0 : 5);
       if (!Number.isInteger(burst) || burst < 0) throw new ValidationError(`limit: invalid burst ${o.burst}`);

@@ -6,7 +6,7 @@ import { NETLINK_NETFILTER } from '../netlink/constants';
 import { Netns } from '../netns';
 import { ValidationError, checkBool, checkInt, checkKeys, checkOptions, typeError } from '../errors';
 import { Family, NFT_MSG, SET_FLAGS } from './constants';
-import { checkObjName, familyNum } from './common';
+import { checkArg, checkObjName, familyNum } from './common';
 import { Table, parseTable, tableMsg } from './table';
 import { Chain, chainMsg, parseChain } from './chain';
 import { Rule, parseRule, ruleMsg } from './rule';
@@ -43,6 +43,12 @@ export interface Ruleset {
 }
 
 const skey = (f: string, t: string, s: string) => `${f}\0${t}\0${s}`;
+
+/** A list call's options: an object of known keys (a table name is checked where it is used). */
+function listOpts(opts: unknown, keys: string[]): void {
+  checkOptions(opts, 'list options');
+  checkKeys(opts as object, keys, 'list options');
+}
 
 export class Nft {
   readonly netns?: Netns;
@@ -91,6 +97,11 @@ export class Nft {
    * for bad input (nothing sent), or NftGenerationError.
    */
   async transaction(fn: (tx: Transaction) => void | Promise<void>, opts: TransactionOptions = {}): Promise<TransactionResult> {
+    if (typeof fn !== 'function') throw typeError('transaction callback', 'a function', fn);
+    opts = checkOptions<TransactionOptions>(opts, 'transaction options');
+    checkKeys(opts, ['generation', 'echo'], 'transaction options');
+    if (opts.generation !== undefined) checkInt(opts.generation, 'generation', 0, 0xffffffff);
+    if (opts.echo !== undefined) checkBool(opts.echo, 'echo');
     const tx = new Transaction({ echo: opts.echo });
     await fn(tx);
     if (!tx.ops.length) return { generation: await this.generation(), messages: 0 };
@@ -145,13 +156,14 @@ export class Nft {
 
   /** Like `nft list tables [FAMILY]`. */
   async listTables(family?: Family): Promise<Table[]> {
-    const fam = family ? familyNum(family) : 0;
+    const fam = family !== undefined ? familyNum(family) : 0;
     return (await this.dump(native.nftTable(NFT_MSG.GETTABLE, fam, 0, {}), 'nft list tables')).map(parseTable);
   }
 
   /** Like `nft list chains`, optionally of one table. */
   async listChains(opts: { family?: Family; table?: string } = {}): Promise<Chain[]> {
-    const fam = opts.family ? familyNum(opts.family) : 0;
+    listOpts(opts, ['family', 'table']);
+    const fam = opts.family !== undefined ? familyNum(opts.family) : 0;
     const o: any = opts.table ? { table: checkObjName(opts.table, 'table') } : {};
     const all = (await this.dump(native.nftChain(NFT_MSG.GETCHAIN, fam, 0, o), 'nft list chains')).map(parseChain);
     return all.filter((c) => !opts.table || c.table === opts.table);
@@ -159,7 +171,8 @@ export class Nft {
 
   /** Rules with their handles, like `nft -a list chain` / `list table` / `list ruleset`. */
   async listRules(opts: { family?: Family; table?: string; chain?: string } = {}): Promise<Rule[]> {
-    const fam = opts.family ? familyNum(opts.family) : 0;
+    listOpts(opts, ['family', 'table', 'chain']);
+    const fam = opts.family !== undefined ? familyNum(opts.family) : 0;
     if ((opts.table || opts.chain) && !opts.family) throw new ValidationError('listRules: family is required with table/chain');
     if (opts.chain && !opts.table) throw new ValidationError('listRules: chain needs table');
     const o: any = {};
@@ -194,7 +207,9 @@ export class Nft {
 
   /** Like `nft list sets` (without elements; see listElements). Anonymous sets (rules' `{ ... }` lists) only on request. */
   async listSets(opts: { family?: Family; table?: string; anonymous?: boolean } = {}): Promise<NftSet[]> {
-    const fam = opts.family ? familyNum(opts.family) : 0;
+    listOpts(opts, ['family', 'table', 'anonymous']);
+    if (opts.anonymous !== undefined) checkBool(opts.anonymous, 'anonymous');
+    const fam = opts.family !== undefined ? familyNum(opts.family) : 0;
     const o: any = opts.table ? { table: checkObjName(opts.table, 'table') } : {};
     const raw = await this.dump(native.nftSet(NFT_MSG.GETSET, fam, 0, o), 'nft list sets');
     const all = raw.filter((b) => opts.anonymous || !((b.flags ?? 0) & SET_FLAGS.anonymous)).map(parseSet);
@@ -204,6 +219,7 @@ export class Nft {
 
   /** One set or map, like `nft list set` (without elements). */
   async getSet(s: { family: Family; table: string; name: string }): Promise<NftSet> {
+    checkArg(s, 'set');
     const r = await this.conn.request(setMsg(NFT_MSG.GETSET, s, 0), `nft get set ${s.family} ${s.table} ${s.name}`);
     const set = parseSet(r.find((m) => m.kind === 'set'));
     if (set.info) this.sets.set(skey(set.family, set.table, set.name), set.info);
@@ -212,6 +228,10 @@ export class Nft {
 
   /** Elements of a set or map, decoded by its type (intervals as prefixes or ranges). */
   async listElements(s: { family: Family; table: string; set: string }): Promise<Element[]> {
+    checkArg(s, 'set');
+    familyNum(s.family);
+    checkObjName(s.table, 'table');
+    checkObjName(s.set, 'set');
     const set = await this.getSet({ family: s.family, table: s.table, name: s.set });
     const info = (set as any).info as SetInfo | undefined;
     if (!info) throw new ValidationError(`set ${s.set} has a type this library cannot decode (${set.type})`);

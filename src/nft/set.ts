@@ -3,7 +3,7 @@
 // the set carries nft's userdata (key byte order) so `nft list` prints
 // values correctly.
 import { native } from '../native';
-import { ValidationError } from '../errors';
+import { ValidationError, checkInt } from '../errors';
 import {
   Family, NFT_DATA_VERDICT, NFT_MSG, NFT_SET_ELEM_INTERVAL_END, SET_FLAGS, UDATA_SET_COMMENT,
   UDATA_SET_DATABYTEORDER, UDATA_SET_DATA_INTERVAL, UDATA_SET_KEYBYTEORDER, BYTEORDER,
@@ -107,8 +107,7 @@ export function setMsg(cmd: number, s: Partial<NftSet> & { family: Family; table
 }
 
 function checkU32(v: number, what: string): number {
-  if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new ValidationError(`invalid ${what}: ${v}`);
-  return v;
+  return checkInt(v, what, 0, 0xffffffff);
 }
 
 export function parseSet(b: any): NftSet & { info?: SetInfo } {
