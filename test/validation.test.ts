@@ -12,11 +12,12 @@ async function fails(what: string, fn: () => unknown, code: string, re?: RegExp)
   let err: any;
   try {
     await fn();
-  } catch (e) {
+  } catch (e: any) {
     err = e;
   }
+  const isError = err instanceof Error;
   assert.ok(err, `${what}: expected ${code}, but it succeeded`);
-  assert.ok(err instanceof Error === true, `${what}: not an Error: ${err}`);
+  assert.ok(isError, `${what}: not an Error: ${err}`);
   assert.strictEqual(typeof err.code, 'string', `${what}: no string code (${err.constructor?.name}: ${err.message})`);
   assert.strictEqual(err.code, code, `${what}: expected ${code}, got ${err.code}: ${err.message}`);
   if (re) assert.match(err.message, re, what);
