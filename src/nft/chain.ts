@@ -1,7 +1,7 @@
 // Chains, like `nft add chain` (base chains: `{ type nat hook prerouting
 // priority dstnat; policy accept; }`), `nft delete chain`, `nft flush chain`.
 import { native } from '../native';
-import { ValidationError } from '../errors';
+import { ValidationError, typeError } from '../errors';
 import { BRIDGE_PRIORITIES, Family, HOOKS, Hook, NF_ACCEPT, NF_DROP, NFT_MSG, PRIORITIES, UDATA_CHAIN_COMMENT } from './constants';
 import { checkHandle, checkObjName, famOf, familyNum } from './common';
 import { validateIfname } from '../util/ip';
@@ -36,6 +36,7 @@ const HOOKS_BY_FAMILY: Record<string, Hook[]> = {
 };
 
 export function priorityNum(p: number | string, family: Family, what: string): number {
+  if (typeof p !== 'number' && typeof p !== 'string') throw typeError(`${what} priority`, 'a number or a name', p);
   if (typeof p === 'number') {
     if (!Number.isInteger(p) || p < -0x80000000 || p > 0x7fffffff) throw new ValidationError(`invalid ${what} priority ${p}`);
     return p;
@@ -44,7 +45,9 @@ export function priorityNum(p: number | string, family: Family, what: string): n
   const m = typeof p === 'string' ? p.match(/^\s*([a-z]+)\s*(?:([+-])\s*(\d+))?\s*$/) : null;
   const names = family === 'bridge' ? BRIDGE_PRIORITIES : PRIORITIES;
   if (!m || !(m[1] in names)) throw new ValidationError(`invalid ${what} priority ${JSON.stringify(p)} (a number or ${Object.keys(names).join(', ')})`);
-  return names[m[1]] + (m[2] ? (m[2] === '+' ? 1 : -1) * Number(m[3]) : 0);
+  const n = names[m[1]] + (m[2] ? (m[2] === '+' ? 1 : -1) * Number(m[3]) : 0);
+  if (n < -0x80000000 || n > 0x7fffffff) throw new ValidationError(`invalid ${what} priority ${JSON.stringify(p)}: out of the 32-bit range`);
+  return n;
 }
 
 export function chainMsg(cmd: number, c: Partial<Chain> & { family: Family; table: string }, flags: number): Buffer {
