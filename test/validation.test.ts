@@ -219,3 +219,110 @@ describe('validation: coded errors, nothing coerced', () => {
     }
   });
 });
+
+/** Copies `base` with the field at `path` (dotted) set to `v`. */
+function withField(base: any, path: string, v: unknown): any {
+  const out = structuredClone(base);
+  const keys = path.split('.');
+  let o = out;
+  for (const k of keys.slice(0, -1)) o = o[k];
+  o[keys[keys.length - 1]] = v;
+  return out;
+}
+
+/** Every field path of a plain request object (nested objects too, arrays as a whole). */
+function fieldPaths(o: any, prefix = ''): string[] {
+  const out: string[] = [];
+  for (const [k, v] of Object.entries(o)) {
+    out.push(prefix + k);
+    if (v && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Netns)) out.push(...fieldPaths(v, `${prefix}${k}.`));
+  }
+  return out;
+}
+
+describe('validation: every field of every request, given a value of the wrong type', () => {
+  it('is a coded error (ERR_INVALID_ARG_TYPE or EINVAL), never a TypeError, and nothing reaches the kernel', async function () {
+    this.timeout(120000);
+    const name = uniq('fz');
+    const ns = await Netns.create(name);
+    const rt = await Rtnl.open({ netns: ns });
+    const nft = await Nft.open({ netns: ns });
+    try {
+      await rt.link.add({ kind: 'bridge', name: 'fzb' });
+      await rt.link.add({ kind: 'veth', name: 'fzv', peer: { name: 'fzp' } });
+      const other = await Netns.create();
+      // Each base request is valid; each run replaces one field.
+      const bases: [string, any, (req: any) => Promise<unknown>][] = [
+        ['link.add bridge', { kind: 'bridge', name: 'fz0', mtu: 1500, address: '02:00:00:00:00:01', group: 1, txqlen: 100, alias: 'a', up: false,
+          numTxQueues: 1, numRxQueues: 1, master: 'fzb', bridge: { stp: false, forwardDelay: 1500, ageingTime: 30000, mcastSnooping: true } }, (r) => rt.link.add(r)],
+        ['link.add veth', { kind: 'veth', name: 'fz1', peer: { name: 'fz2', mtu: 1500, address: '02:00:00:00:00:02', group: 1, txqlen: 10, up: false, numTxQueues: 1, numRxQueues: 1, netns: other } }, (r) => rt.link.add(r)],
+        ['link.add vxlan', { kind: 'vxlan', name: 'fz3', vxlan: { id: 5, local: '10.1.0.1', remote: '10.1.0.2', port: 4789, learning: false, dev: 'fzb', ttl: 5 } }, (r) => rt.link.add(r)],
+        ['link.add macvlan', { kind: 'macvlan', name: 'fz4', parent: 'fzb', macvlan: { mode: 'bridge' } }, (r) => rt.link.add(r)],
+        ['link.set', { mtu: 1400, address: '02:00:00:00:00:03', group: 2, txqlen: 50, alias: 'b', up: true, master: 'fzb', nomaster: false,
+          bridgePort: { hairpin: true, isolated: false, learning: true, flood: true, neighSuppress: false, cost: 5, priority: 3 },
+          ipv4Conf: { arp_notify: 1 }, addrGenMode: 'none' }, (r) => rt.link.set('fzv', r)],
+        ['addr.add', { address: '10.2.0.1/24', broadcast: '+', label: 'fzv', scope: 'global', flags: ['nodad'], validLft: 100, preferredLft: 50 }, (r) => rt.addr.add('fzv', r)],
+        ['route.add', { dst: '10.3.0.0/24', family: 4, gateway: '10.2.0.9', dev: 'fzv', onlink: true, table: 'main', metric: 5, protocol: 'static', scope: 'global', type: 'unicast', mtu: 1400 }, (r) => rt.route.add(r)],
+        ['neigh.add', { dst: '10.2.0.7', lladdr: '02:00:00:00:00:04', state: 'permanent', router: false }, (r) => rt.neigh.add('fzv', r)],
+        ['fdb.add', { lladdr: '02:00:00:00:00:05', vlan: 1, self: false, master: true, state: 'permanent' }, (r) => rt.neigh.fdbAdd('fzv', r)],
+        ['addTable', { family: 'ip', name: 'fzt', flags: ['dormant'], comment: 'c' }, (r) => nft.transaction((tx) => { tx.addTable(r); })],
+        ['addChain', { family: 'ip', table: 'fzt', name: 'c', type: 'filter', hook: 'input', priority: 0, policy: 'accept', comment: 'c' }, (r) => nft.transaction((tx) => { tx.addChain(r); })],
+        ['addSet', { family: 'ip', table: 'fzt', name: 's', type: 'ipv4_addr', flags: ['interval'], size: 10, timeout: 1000, policy: 'memory', comment: 'c' }, (r) => nft.transaction((tx) => { tx.addSet(r); })],
+        ['addRule', { family: 'ip', table: 'fzt', chain: 'c', comment: 'c', position: 1, stmts: [{ match: 'ip saddr', value: '10.0.0.1' }, { verdict: 'accept' }] }, (r) => nft.transaction((tx) => { tx.addRule(r); })],
+        ['nat rule', { family: 'ip', table: 'fzt', chain: 'c', stmts: [{ match: 'tcp dport', value: 80 }, { nat: 'dnat', addr: '10.0.0.2', port: 8080, flags: ['random'] }] }, (r) => nft.transaction((tx) => { tx.addRule(r); })],
+        ['listRules', { family: 'ip', table: 'fzt', chain: 'c' }, (r) => nft.listRules(r)],
+        ['socket bind', { address: '127.0.0.1', port: 80 }, async (r) => ns.socket(4, 'tcp', r)],
+        ['Rtnl.open', { netns: ns, window: 16, rcvbuf: 1 << 20 }, (r) => Rtnl.open(r).then((h) => { h.close(); })],
+      ];
+      // Per field: values of other types (what each would be coerced from).
+      const bad = (v: unknown): unknown[] => {
+        const all: unknown[] = [null, {}, [], 'x', '1', 1.5, 7, true, () => 1];
+        return all.filter((b) => typeof b !== typeof v || (Array.isArray(b) !== Array.isArray(v)) || (b === null) !== (v === null) ||
+          (typeof v === 'object' && v !== null && !Array.isArray(v) && Object.getPrototypeOf(v) !== Object.getPrototypeOf(b)));
+      };
+      let tried = 0;
+      const wrong: string[] = [];
+      const codes = new Map<string, number>();
+      for (const [what, base, call] of bases) {
+        for (const p of fieldPaths(base)) {
+          const v = p.split('.').reduce((o, k) => o[k], base);
+          for (const b of bad(v)) {
+            // Not wrong types there: master null detaches, ints in a number-or-name field.
+            if (what === 'link.set' && p === 'master' && b === null) continue;
+            if (['scope', 'table', 'protocol', 'type', 'priority'].includes(p) && typeof b === 'number' && Number.isInteger(b)) continue;
+            if (p === 'priority' && b === 'x') continue;
+            // A link is a name or an ifindex: 7 is of a right type (and no such link).
+            if (/(^|\.)(master|dev|parent)$/.test(p) && b === 7) continue;
+            // A namespace is a Netns or a name (then ENOENT).
+            if (what === 'Rtnl.open' && p === 'netns' && typeof b === 'string') continue;
+            // A set type is a name or a list of names ([] is a bad value).
+            if (what === 'addSet' && p === 'type' && Array.isArray(b)) continue;
+            tried++;
+            const label = `${what} ${p}=${typeof b === 'function' ? 'function' : JSON.stringify(b)}`;
+            let err: any;
+            try { await call(withField(base, p, b)); } catch (e: any) { err = e; }
+            const isError = err instanceof Error && !(err instanceof TypeError) && !(err instanceof RangeError);
+            if (!err) { wrong.push(`${label}: accepted`); continue; }
+            if (!isError) { wrong.push(`${label}: ${err?.constructor?.name}: ${err?.message}`); continue; }
+            if (err.code !== 'ERR_INVALID_ARG_TYPE' && err.code !== 'EINVAL') wrong.push(`${label}: ${err.code}: ${err.message}`);
+            else if ((b === null || (typeof b === 'object' && typeof v !== 'object')) && err.code !== 'ERR_INVALID_ARG_TYPE') wrong.push(`${label}: ${err.code} (expected ERR_INVALID_ARG_TYPE): ${err.message}`);
+            codes.set(err.code, (codes.get(err.code) ?? 0) + 1);
+          }
+        }
+      }
+      other.close();
+      assert.deepStrictEqual(wrong, []);
+      assert.ok(tried > 400, `tried ${tried}`);
+      console.log(`      (${tried} wrong-typed fields: ${[...codes].map(([k, n]) => `${n} ${k}`).join(', ')})`);
+      // Nothing was made: the two links of the setup, no address, no table.
+      assert.deepStrictEqual(ipj(['link', 'show'], name).map((l: any) => l.ifname).sort(), ['fzb', 'fzp', 'fzv', 'lo']);
+      assert.strictEqual(ipLink('fzv', name).master, undefined);
+      assert.deepStrictEqual(ipj(['addr', 'show', 'dev', 'fzv'], name)[0].addr_info.filter((a: any) => a.family === 'inet'), []);
+      assert.deepStrictEqual((await nft.listTables()).map((t) => t.name), []);
+    } finally {
+      rt.close();
+      nft.close();
+      await ns.delete();
+    }
+  });
+});

@@ -60,17 +60,20 @@ export function chainMsg(cmd: number, c: Partial<Chain> & { family: Family; tabl
     const base = c.hook !== undefined || c.type !== undefined || c.priority !== undefined;
     if (base) {
       if (c.hook === undefined) throw new ValidationError(`${what}: a base chain needs a hook`);
+      if (typeof c.hook !== 'string') throw typeError(`${what} hook`, 'a string', c.hook);
       if (!HOOKS_BY_FAMILY[c.family]?.includes(c.hook)) throw new ValidationError(`${what}: hook ${JSON.stringify(c.hook)} is not valid in family ${c.family} (${(HOOKS_BY_FAMILY[c.family] ?? []).join(', ')})`);
-      const type = c.type ?? 'filter';
+      const type = c.type === undefined ? 'filter' : c.type;
+      if (typeof type !== 'string') throw typeError(`${what} type`, 'filter, nat or route', type);
       if (!['filter', 'nat', 'route'].includes(type)) throw new ValidationError(`${what}: invalid type ${JSON.stringify(type)}`);
       o.type = type;
       o.hooknum = c.family === 'inet' && c.hook === 'ingress' ? 5 : HOOKS[c.hook];
-      o.prio = priorityNum(c.priority ?? 0, c.family, what);
+      o.prio = priorityNum(c.priority === undefined ? 0 : c.priority, c.family, what);
       if (c.device !== undefined) o.dev = validateIfname(c.device, `${what} device`);
       else if (c.family === 'netdev') throw new ValidationError(`${what}: a netdev chain needs a device`);
     }
     if (c.policy !== undefined) {
       if (!base) throw new ValidationError(`${what}: only base chains have a policy`);
+      if (typeof c.policy !== 'string') throw typeError(`${what} policy`, 'accept or drop', c.policy);
       if (c.policy !== 'accept' && c.policy !== 'drop') throw new ValidationError(`${what}: invalid policy ${JSON.stringify(c.policy)}`);
       o.policy = c.policy === 'accept' ? NF_ACCEPT : NF_DROP;
     }

@@ -263,7 +263,7 @@ function prefixMask(bits: number, len: number): Buffer {
 
 function encodeMatch(ctx: EncCtx, s: MatchStmt, out: LowExpr[]): void {
   const def = fieldDef(s.match);
-  const op = s.op ?? '==';
+  const op = s.op === undefined ? '==' : s.op;
   if (op !== '==' && op !== '!=') throw new ValidationError(`${s.match}: unsupported operator ${JSON.stringify(op)}`);
   dependencies(ctx, def, s.match, out);
   const load = (extra: { len?: number } = {}): LowExpr => loadExpr(def.load, NFT_REG_1, extra.len);
@@ -375,6 +375,10 @@ function portRegs(port: number | undefined, portMax: number | undefined, reg: nu
 
 function encodeNat(ctx: EncCtx, s: NatStmt, out: LowExpr[]): void {
   if (s.nat !== 'dnat' && s.nat !== 'snat') throw new ValidationError(`invalid nat type ${JSON.stringify(s.nat)}`);
+  if (s.addr !== undefined && typeof s.addr !== 'string') throw typeError(`${s.nat} addr`, 'a string', s.addr);
+  if (s.addrMax !== undefined && typeof s.addrMax !== 'string') throw typeError(`${s.nat} addrMax`, 'a string', s.addrMax);
+  if (s.map !== undefined && (!s.map || typeof s.map !== 'object' || Array.isArray(s.map))) throw typeError(`${s.nat} map`, 'an object', s.map);
+  if (s.map?.ports !== undefined && typeof s.map.ports !== 'boolean') throw typeError(`${s.nat} map.ports`, 'a boolean', s.map.ports);
   const what = s.nat;
   let fam = s.family;
   if (!fam) {
@@ -452,7 +456,7 @@ export function encodeStmts(stmts: Stmt[], family: Family, setInfo?: EncCtx['set
     if ('match' in s && 'set' in s) {
       const fields = Array.isArray(s.match) ? s.match : [s.match];
       loadKey(ctx, fields, out);
-      const op = s.op ?? '==';
+      const op = s.op === undefined ? '==' : s.op;
       if (op !== '==' && op !== '!=') throw new ValidationError(`set lookup: unsupported operator ${JSON.stringify(op)}`);
       const e: LowExpr = { type: 'lookup', sreg: NFT_REG_1, set: checkName(s.set, 'set name') };
       if (op === '!=') e.flags = NFT_LOOKUP_F_INV;
@@ -469,15 +473,18 @@ export function encodeStmts(stmts: Stmt[], family: Family, setInfo?: EncCtx['set
     } else if ('nat' in s) {
       encodeNat(ctx, s, out);
     } else if ('masquerade' in s || 'redirect' in s) {
-      const o = ('masquerade' in s ? s.masquerade : s.redirect) ?? {};
       const what = 'masquerade' in s ? 'masquerade' : 'redirect';
+      const o0 = 'masquerade' in s ? s.masquerade : s.redirect;
+      const o = o0 === undefined ? {} : o0;
+      if (!o || typeof o !== 'object' || Array.isArray(o)) throw typeError(what, 'an object', o);
       if (o.port !== undefined && !ctx.l4proto) throw new ValidationError(`${what} to a port needs a transport protocol match first`);
       const e: LowExpr = { type: 'masquerade' in s ? 'masq' : 'redir', ...portRegs(o.port, o.portMax, NFT_REG_1, out, what) };
       const f = natFlags(o.flags) | (e.regProtoMin ? NF_NAT_RANGE.PROTO_SPECIFIED : 0);
       if (f) e.flags = f;
       out.push(e);
     } else if ('log' in s) {
-      const o = s.log ?? {};
+      const o = s.log === undefined ? {} : s.log;
+      if (!o || typeof o !== 'object' || Array.isArray(o)) throw typeError('log', 'an object', o);
       const e: LowExpr = { type: 'log' };
       if (o.prefix !== undefined) {
         if (typeof o.prefix !== 'string') throw typeError('log prefix', 'a string', o.prefix);
@@ -496,6 +503,7 @@ export function encodeStmts(stmts: Stmt[], family: Family, setInfo?: EncCtx['set
       }
       out.push(e);
     } else if ('reject' in s) {
+      if (s.reject !== undefined && (!s.reject || typeof s.reject !== 'object' || Array.isArray(s.reject))) throw typeError('reject', 'an object', s.reject);
       encodeReject(ctx, s.reject?.with, out);
     } else if ('limit' in s) {
       const o = s.limit;
@@ -503,7 +511,9 @@ export function encodeStmts(stmts: Stmt[], family: Family, setInfo?: EncCtx['set
       if (typeof o.rate !== 'number') throw typeError('limit rate', 'a positive integer', o.rate);
       if (!Number.isInteger(o.rate) || o.rate <= 0) throw new ValidationError(`limit: rate must be a positive integer`);
       if (!(o.per in LIMIT_UNITS)) throw new ValidationError(`limit: per must be one of ${Object.keys(LIMIT_UNITS).join(', ')}`);
-      const burst = o.burst ?? (o.bytes ? 0 : 5);
+      if (o.bytes !== undefined && typeof o.bytes !== 'boolean') throw typeError('limit bytes', 'a boolean', o.bytes);
+      if (o.over !== undefined && typeof o.over !== 'boolean') throw typeError('limit over', 'a boolean', o.over);
+      const burst = o.burst === undefined ? (o.bytes ? 0 : 5) : o.burst;
       if (!Number.isInteger(burst) || burst < 0) throw new ValidationError(`limit: invalid burst ${o.burst}`);
       out.push({ type: 'limit', rate: o.rate, unit: LIMIT_UNITS[o.per], burst, limitType: o.bytes ? 1 : 0, flags: o.over ? 1 : 0 });
     } else if ('mangle' in s) {
@@ -511,6 +521,7 @@ export function encodeStmts(stmts: Stmt[], family: Family, setInfo?: EncCtx['set
       out.push({ type: 'immediate', dreg: NFT_REG_1, data: mark.encode(s.value, s.mangle) },
         s.mangle === 'meta mark' ? { type: 'meta', key: META_KEYS.mark, sreg: NFT_REG_1 } : { type: 'ct', key: CT_KEYS.mark, sreg: NFT_REG_1 });
     } else if ('notrack' in s) {
+      if (s.notrack !== true) throw typeError('notrack', 'true', s.notrack);
       out.push({ type: 'notrack' });
     } else if ('expr' in s) {
       if (!s.expr || typeof s.expr.type !== 'string') throw new ValidationError('raw expression needs a type');

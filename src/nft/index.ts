@@ -164,7 +164,7 @@ export class Nft {
   async listChains(opts: { family?: Family; table?: string } = {}): Promise<Chain[]> {
     listOpts(opts, ['family', 'table']);
     const fam = opts.family !== undefined ? familyNum(opts.family) : 0;
-    const o: any = opts.table ? { table: checkObjName(opts.table, 'table') } : {};
+    const o: any = opts.table !== undefined ? { table: checkObjName(opts.table, 'table') } : {};
     const all = (await this.dump(native.nftChain(NFT_MSG.GETCHAIN, fam, 0, o), 'nft list chains')).map(parseChain);
     return all.filter((c) => !opts.table || c.table === opts.table);
   }
@@ -173,11 +173,11 @@ export class Nft {
   async listRules(opts: { family?: Family; table?: string; chain?: string } = {}): Promise<Rule[]> {
     listOpts(opts, ['family', 'table', 'chain']);
     const fam = opts.family !== undefined ? familyNum(opts.family) : 0;
-    if ((opts.table || opts.chain) && !opts.family) throw new ValidationError('listRules: family is required with table/chain');
-    if (opts.chain && !opts.table) throw new ValidationError('listRules: chain needs table');
+    if ((opts.table !== undefined || opts.chain !== undefined) && opts.family === undefined) throw new ValidationError('listRules: family is required with table/chain');
+    if (opts.chain !== undefined && opts.table === undefined) throw new ValidationError('listRules: chain needs table');
     const o: any = {};
-    if (opts.table) o.table = checkObjName(opts.table, 'table');
-    if (opts.chain) o.chain = checkObjName(opts.chain, 'chain');
+    if (opts.table !== undefined) o.table = checkObjName(opts.table, 'table');
+    if (opts.chain !== undefined) o.chain = checkObjName(opts.chain, 'chain');
     const all = (await this.dump(native.nftRule(NFT_MSG.GETRULE, fam, 0, o), 'nft list rules')).map(parseRule);
     const rules = all.filter((r) => (!opts.table || r.table === opts.table) && (!opts.chain || r.chain === opts.chain));
     await this.inlineAnonymousSets(rules);
@@ -210,7 +210,7 @@ export class Nft {
     listOpts(opts, ['family', 'table', 'anonymous']);
     if (opts.anonymous !== undefined) checkBool(opts.anonymous, 'anonymous');
     const fam = opts.family !== undefined ? familyNum(opts.family) : 0;
-    const o: any = opts.table ? { table: checkObjName(opts.table, 'table') } : {};
+    const o: any = opts.table !== undefined ? { table: checkObjName(opts.table, 'table') } : {};
     const raw = await this.dump(native.nftSet(NFT_MSG.GETSET, fam, 0, o), 'nft list sets');
     const all = raw.filter((b) => opts.anonymous || !((b.flags ?? 0) & SET_FLAGS.anonymous)).map(parseSet);
     for (const s of all) if (s.info) this.sets.set(skey(s.family, s.table, s.name), s.info);

@@ -124,6 +124,7 @@ export class Transaction {
 
   private rule(r: Rule, flags: number, verb: string): AddedRule {
     checkArg(r, 'rule');
+    if (r.stmts !== undefined && !Array.isArray(r.stmts)) throw typeError('stmts', 'a list of statements', r.stmts);
     // A handle only names the rule to replace (rules read back carry one).
     if (verb !== 'replace' && r.handle !== undefined) { r = { ...r }; delete r.handle; }
     const out: AddedRule = { family: r.family, table: r.table, chain: r.chain };

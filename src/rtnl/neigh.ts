@@ -79,7 +79,7 @@ export class NeighApi {
       if (req.state !== undefined || req.lladdr !== undefined || router) throw new ValidationError('a proxy entry has no state, lladdr or router flag');
       r.flags = NTF.proxy;
     } else {
-      r.state = NUD[checkEnum(req.state ?? 'permanent', 'state', Object.keys(NUD) as NeighState[])];
+      r.state = NUD[checkEnum(req.state === undefined ? 'permanent' : req.state, 'state', Object.keys(NUD) as NeighState[])];
       if (req.lladdr !== undefined) r.lladdr = validateMac(req.lladdr, 'lladdr');
       if (router) r.flags = NTF.router;
     }
@@ -143,7 +143,7 @@ export class NeighApi {
     if (self) flags |= NTF.self;
     if (master || !self) flags |= NTF.master;
     r.flags = flags;
-    r.state = NUD[checkEnum(req.state ?? 'permanent', 'state', Object.keys(NUD) as NeighState[])];
+    r.state = NUD[checkEnum(req.state === undefined ? 'permanent' : req.state, 'state', Object.keys(NUD) as NeighState[])];
     if (req.dst !== undefined) r.dst = parseIp(req.dst, 'fdb dst').address;
     if (req.vlan !== undefined) r.vlan = validateU32(req.vlan, 'vlan', 1, 4094);
     if (req.vni !== undefined) r.vni = validateU32(req.vni, 'vni', 0, 0xffffff);
