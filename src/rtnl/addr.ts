@@ -93,25 +93,22 @@ export class AddrApi {
 
   /** Adds an address, like `ip addr add 10.0.0.2/24 dev X`. */
   async add(link: LinkRef, req: AddrRequest | string): Promise<void> {
-    const now = this.links.indexNow(link);
     const r = this.build(req);
-    r.index = now ?? await this.links.index(link);
+    r.index = this.links.indexNow(link) ?? await this.links.index(link);
     await this.conn.request(native.addrAdd(r, NLM_F_CREATE | NLM_F_EXCL), `addr.add ${r.local}`);
   }
 
   /** Adds or updates, like `ip addr replace`. */
   async replace(link: LinkRef, req: AddrRequest | string): Promise<void> {
-    const now = this.links.indexNow(link);
     const r = this.build(req);
-    r.index = now ?? await this.links.index(link);
+    r.index = this.links.indexNow(link) ?? await this.links.index(link);
     await this.conn.request(native.addrAdd(r, NLM_F_CREATE | NLM_F_REPLACE), `addr.replace ${r.local}`);
   }
 
   /** Removes an address, like `ip addr del`. */
   async delete(link: LinkRef, req: AddrRequest | string): Promise<void> {
-    const now = this.links.indexNow(link);
     const r = this.build(req);
-    r.index = now ?? await this.links.index(link);
+    r.index = this.links.indexNow(link) ?? await this.links.index(link);
     await this.conn.request(native.addrDelete(r, 0), `addr.delete ${r.local}`);
   }
 
