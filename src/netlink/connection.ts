@@ -3,7 +3,7 @@
 // with NLM_F_DUMP_INTR retries, and ENOBUFS recovery. Messages that match no
 // request (multicast notifications) go to `onEvent`.
 import { native, NativeSocket, RawMessage } from '../native';
-import { NetlinkError, checkInt, checkOptions, kernelError, typeError } from '../errors';
+import { NetlinkError, checkInt, checkOptions, codeOf, kernelError, typeError } from '../errors';
 import {
   NLMSG_DONE, NLMSG_ERROR, NLMSG_NOOP, NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST,
 } from './constants';
@@ -184,7 +184,8 @@ export class NetlinkConnection {
     }
     const index = b.index.get(m.seq)!;
     if (m.type === NLMSG_ERROR) {
-      if (m.error) b.result.errors.push({ index, errno: m.error, code: m.code, extack: m.extack, extackOffset: m.extackOffset });
+      // The addon's code table is short: name the errno here.
+      if (m.error) b.result.errors.push({ index, errno: m.error, code: codeOf(m.error), extack: m.extack, extackOffset: m.extackOffset });
       return;
     }
     b.result.replies[index].push(m.body ?? m);
