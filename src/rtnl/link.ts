@@ -218,7 +218,7 @@ function common(req: CommonAttrs & { name?: string }, out: any, p: string): void
   if (req.up !== undefined) out.up = checkBool(req.up, `${p}up`);
 }
 
-/** The ifindex of an open Netns given as `netns`. */
+/** The fd of an open Netns given as `netns` (EBADF once closed, a type error for anything else). */
 function netnsFd(ns: unknown, what: string): number {
   return Netns.fdOf(ns, what);
 }
