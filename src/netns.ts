@@ -5,7 +5,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { native } from './native';
-import { NetlinkError, ValidationError } from './errors';
+import { NetlinkError, ValidationError, checkBool, checkCString, checkEnum, checkInt, checkKeys, checkObject, checkOptions, typeError } from './errors';
+import { parseIp } from './util/ip';
 import { NETLINK_ROUTE } from './netlink/constants';
 
 const MS_BIND = 4096;
@@ -19,7 +20,8 @@ export function netnsRunDir(): string {
 
 /** Checks a namespace name the way `ip netns add` does (a file name). */
 export function validateNetnsName(name: string): void {
-  if (typeof name !== 'string' || name.length === 0 || name.length > 255 || name.includes('/') ||
+  if (typeof name !== 'string') throw typeError('network namespace name', 'a string', name);
+  if (name.length === 0 || name.length > 255 || name.includes('/') ||
       name === '.' || name === '..' || name.includes('\0')) {
     throw new ValidationError(`invalid network namespace name: ${JSON.stringify(name)}`);
   }
@@ -148,15 +150,21 @@ export interface NetnsCreateOptions {
 }
 
 function sysctlPath(key: string): string {
-  if (typeof key !== 'string' || key.includes('..')) throw new ValidationError(`invalid sysctl key: ${key}`);
+  if (typeof key !== 'string') throw typeError('sysctl key', 'a string', key);
+  if (key.includes('..')) throw new ValidationError(`invalid sysctl key: ${key}`);
   const rel = key.replace(/^\/proc\/sys\//, '').replace(/^net[./]/, '').replace(/\./g, '/');
   if (!/^[A-Za-z0-9_\-/@]+$/.test(rel) || rel.includes('..')) throw new ValidationError(`invalid sysctl key: ${key}`);
   return `/proc/sys/net/${rel}`;
 }
 
+/** A sysctl value: a string or an integer, written as is (no booleans, no objects). */
+function sysctlValue(v: unknown, key: string): string {
+  if (typeof v === 'number') return String(checkInt(v, `sysctl ${key}`, -0x80000000, 0xffffffff));
+  return checkCString(v, `sysctl ${key}`, 4096);
+}
+
 export class Netns {
-  /** fd referring to the namespace (keeps it alive while open). */
-  readonly fd: number;
+  private readonly nsFd: number;
   /** Name under the run dir, for named namespaces. */
   readonly name?: string;
   /** Path the namespace was opened from. */
@@ -166,7 +174,7 @@ export class Netns {
   private rtnlFd?: number;
 
   private constructor(fd: number, name?: string, p?: string) {
-    this.fd = fd;
+    this.nsFd = fd;
     this.name = name;
     this.path = p;
   }
@@ -176,11 +184,14 @@ export class Netns {
    * name (it dies when closed and nothing else holds it).
    */
   static async create(name?: string, opts: NetnsCreateOptions = {}): Promise<Netns> {
+    opts = checkOptions<NetnsCreateOptions>(opts, 'Netns.create options');
+    checkKeys(opts, ['sysctls', 'loUp', 'rtnlSocket'], 'Netns.create');
+    const sysctls = opts.sysctls === undefined ? {} : checkObject<Record<string, string | number>>(opts.sysctls, 'sysctls');
     // Created on a dedicated thread while the loop goes on (see netns.cc).
     const setup = {
-      sysctls: Object.entries(opts.sysctls ?? {}).map(([k, v]) => [sysctlPath(k), String(v)] as [string, string]),
-      loUp: !!opts.loUp,
-      netlinkProtocol: opts.rtnlSocket ? NETLINK_ROUTE : undefined,
+      sysctls: Object.entries(sysctls).map(([k, v]) => [sysctlPath(k), sysctlValue(v, k)] as [string, string]),
+      loUp: opts.loUp === undefined ? false : checkBool(opts.loUp, 'loUp'),
+      netlinkProtocol: opts.rtnlSocket !== undefined && checkBool(opts.rtnlSocket, 'rtnlSocket') ? NETLINK_ROUTE : undefined,
     };
     if (name === undefined) return Netns.made(await limited(() => native.netnsNewAsync(undefined, setup)));
     validateNetnsName(name);
@@ -200,6 +211,25 @@ export class Netns {
     }
   }
 
+  /**
+   * fd referring to the namespace (keeps it alive while open). After
+   * close() it is EBADF: the number may already name another namespace,
+   * and a veth peer sent there would land in the wrong place.
+   */
+  get fd(): number {
+    if (this.closed) throw new NetlinkError(`network namespace ${this.name ? `"${this.name}"` : this.path ?? '(anonymous)'} is closed`, 'EBADF', 9);
+    return this.nsFd;
+  }
+
+  /** Whether close() was called (then every use is EBADF). */
+  get isClosed(): boolean { return this.closed; }
+
+  /** The fd of an open Netns given as an option (`netns:`), else a coded error. */
+  static fdOf(ns: unknown, what = 'netns'): number {
+    if (!(ns instanceof Netns)) throw typeError(what, 'a Netns', ns);
+    return ns.fd;
+  }
+
   private static made(r: { fd: number; sockFd?: number }, name?: string, p?: string): Netns {
     const ns = new Netns(r.fd, name, p);
     ns.rtnlFd = r.sockFd;
@@ -208,6 +238,7 @@ export class Netns {
 
   /** Hands over the NETLINK_ROUTE socket made at creation (once), or undefined. */
   takeRtnlSocket(): number | undefined {
+    void this.fd;  // EBADF once closed
     const fd = this.rtnlFd;
     this.rtnlFd = undefined;
     return fd;
@@ -222,11 +253,16 @@ export class Netns {
       validateNetnsName(spec);
       name = spec;
       p = path.join(netnsRunDir(), spec);
-    } else if ('pid' in spec) {
-      if (!Number.isInteger(spec.pid) || spec.pid <= 0) throw new ValidationError(`invalid pid: ${spec.pid}`);
+    } else if (spec !== null && typeof spec === 'object' && 'pid' in spec) {
+      checkKeys(spec, ['pid'], 'Netns.open');
+      if (checkInt(spec.pid, 'pid', 0, 0x7fffffff) <= 0) throw new ValidationError(`invalid pid: ${spec.pid}`);
       p = `/proc/${spec.pid}/ns/net`;
+    } else if (spec !== null && typeof spec === 'object' && 'path' in spec) {
+      checkKeys(spec, ['path'], 'Netns.open');
+      p = checkCString(spec.path, 'path');
+      if (!p) throw new ValidationError('path is empty');
     } else {
-      p = spec.path;
+      throw typeError('Netns.open argument', 'a name, { path }, { pid } or a Netns', spec);
     }
     let fd: number;
     try {
@@ -268,6 +304,7 @@ export class Netns {
   }
 
   equals(other: Netns): boolean {
+    if (!(other instanceof Netns)) throw typeError('other', 'a Netns', other);
     const a = this.id();
     const b = other.id();
     return a.dev === b.dev && a.ino === b.ino;
@@ -280,8 +317,9 @@ export class Netns {
    */
   sysctl(key: string, value?: string | number): string {
     const p = sysctlPath(key);
-    const out = native.procFileInNetns(this.fd, p, value === undefined ? undefined : String(value));
-    return value === undefined ? out.trim() : String(value);
+    const v = value === undefined ? undefined : sysctlValue(value, key);
+    const out = native.procFileInNetns(this.fd, p, v);
+    return v === undefined ? out.trim() : v;
   }
 
   /**
@@ -291,13 +329,31 @@ export class Netns {
    * holds its port against every later bind); `v6only` sets IPV6_V6ONLY.
    */
   socket(family: 4 | 6, type: 'tcp' | 'udp' | 'raw', bind?: { address?: string; port?: number; reuseAddr?: boolean; v6only?: boolean }, proto = 0): number {
-    const t = type === 'tcp' ? 1 : type === 'udp' ? 2 : 3;
+    if (typeof family !== 'number') throw typeError('family', '4 or 6', family);
+    if (family !== 4 && family !== 6) throw new ValidationError(`family must be 4 or 6 (received ${family})`);
+    const t = { tcp: 1, udp: 2, raw: 3 }[checkEnum(type, 'socket type', ['tcp', 'udp', 'raw'] as const)];
+    checkInt(proto, 'protocol', 0, 255);
+    let address: string | undefined;
+    let port = -1;
+    if (bind !== undefined) {
+      checkObject(bind, 'bind');
+      checkKeys(bind, ['address', 'port', 'reuseAddr', 'v6only'], 'bind');
+      for (const k of ['reuseAddr', 'v6only'] as const) if (bind[k] !== undefined && typeof bind[k] !== 'boolean') throw typeError(`bind.${k}`, 'a boolean', bind[k]);
+      if (bind.address !== undefined) {
+        const a = parseIp(bind.address, 'bind address');
+        if (a.family !== family) throw new ValidationError(`bind address ${bind.address} is not IPv${family}`);
+        address = a.address;
+      }
+      // The kernel keeps the low 16 bits: 70000 would bind 4464.
+      port = bind.port === undefined ? 0 : checkInt(bind.port, 'port', 0, 65535);
+    }
     const flags = (bind?.reuseAddr === false ? 1 : 0) | (bind?.v6only ? 2 : 0);
-    return native.socketInNetns(this.fd, family === 6 ? 10 : 2, t, bind?.address, bind?.port ?? (bind ? 0 : -1), proto, flags);
+    return native.socketInNetns(this.fd, family === 6 ? 10 : 2, t, address, port, proto, flags);
   }
 
   /** Removes a named namespace, like `ip netns delete`; closes this handle. */
   async delete(): Promise<void> {
+    void this.fd;  // EBADF once closed
     if (!this.name) throw new ValidationError('only named namespaces can be deleted; close() an anonymous one');
     const p = path.join(netnsRunDir(), this.name);
     this.close();
@@ -317,6 +373,6 @@ export class Netns {
     this.closed = true;
     if (this.rtnlFd !== undefined) native.closeFd(this.rtnlFd);
     this.rtnlFd = undefined;
-    fs.closeSync(this.fd);
+    fs.closeSync(this.nsFd);
   }
 }

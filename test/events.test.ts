@@ -77,8 +77,11 @@ describe('events', () => {
     let overruns = 0;
     ev.on('overrun', (e: any) => { overruns++; assert.strictEqual(e.error.code, 'ENOBUFS'); });
     try {
-      // Block the loop while the kernel fills our queue.
-      await Promise.all(Array.from({ length: 300 }, (_, i) => rt.link.add({ kind: 'bridge', name: `fl${i}` }, { echo: false })));
+      // Block the loop while the writer thread has the kernel make them and
+      // fill our queue (on a loaded machine the loop could otherwise keep up).
+      const adds = Promise.all(Array.from({ length: 300 }, (_, i) => rt.link.add({ kind: 'bridge', name: `fl${i}` }, { echo: false })));
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1000);
+      await adds;
       await eventually(() => assert.ok(overruns >= 1, 'expected an overrun'));
       // Still alive after the overrun.
       await rt.link.add({ kind: 'bridge', name: 'after0' });

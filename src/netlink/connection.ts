@@ -3,7 +3,7 @@
 // with NLM_F_DUMP_INTR retries, and ENOBUFS recovery. Messages that match no
 // request (multicast notifications) go to `onEvent`.
 import { native, NativeSocket, RawMessage } from '../native';
-import { NetlinkError, kernelError } from '../errors';
+import { NetlinkError, checkInt, checkOptions, codeOf, kernelError, typeError } from '../errors';
 import {
   NLMSG_DONE, NLMSG_ERROR, NLMSG_NOOP, NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST,
 } from './constants';
@@ -78,6 +78,12 @@ export class NetlinkConnection {
   readonly stats = { dumpRetries: 0 };
 
   constructor(protocol: number, opts: ConnectionOptions = {}) {
+    checkInt(protocol, 'netlink protocol', 0, 31);
+    opts = checkOptions<ConnectionOptions>(opts, 'connection options');
+    if (opts.window !== undefined) checkInt(opts.window, 'window', 1, 1 << 20);
+    if (opts.rcvbuf !== undefined) checkInt(opts.rcvbuf, 'rcvbuf', 4096, 0x7fffffff);
+    if (opts.netnsFd !== undefined) checkInt(opts.netnsFd, 'netnsFd', 0, 0x7fffffff);
+    if (opts.adoptFd !== undefined) checkInt(opts.adoptFd, 'adoptFd', 0, 0x7fffffff);
     this.protocol = protocol;
     this.window = opts.window ?? 256;
     this.onEvent = opts.onEvent;
@@ -108,6 +114,7 @@ export class NetlinkConnection {
    * kernel answered with (echoes or dump parts), after its ACK/DONE.
    */
   request(buf: Buffer, op: string, opts: { dump?: boolean } = {}): Promise<any[]> {
+    if (!Buffer.isBuffer(buf) || buf.length < 16) return Promise.reject(typeError(`${op}: request`, 'a netlink message (a Buffer of at least 16 bytes)', buf));
     if (this.closed) return Promise.reject(new NetlinkError(`${op}: connection closed`, 'EBADF', 9));
     return new Promise((resolve, reject) => {
       const dump = !!opts.dump;
@@ -177,7 +184,8 @@ export class NetlinkConnection {
     }
     const index = b.index.get(m.seq)!;
     if (m.type === NLMSG_ERROR) {
-      if (m.error) b.result.errors.push({ index, errno: m.error, code: m.code, extack: m.extack, extackOffset: m.extackOffset });
+      // The addon's code table is short: name the errno here.
+      if (m.error) b.result.errors.push({ index, errno: m.error, code: codeOf(m.error), extack: m.extack, extackOffset: m.extackOffset });
       return;
     }
     b.result.replies[index].push(m.body ?? m);

@@ -1,7 +1,7 @@
 // Chains, like `nft add chain` (base chains: `{ type nat hook prerouting
 // priority dstnat; policy accept; }`), `nft delete chain`, `nft flush chain`.
 import { native } from '../native';
-import { ValidationError } from '../errors';
+import { ValidationError, typeError } from '../errors';
 import { BRIDGE_PRIORITIES, Family, HOOKS, Hook, NF_ACCEPT, NF_DROP, NFT_MSG, PRIORITIES, UDATA_CHAIN_COMMENT } from './constants';
 import { checkHandle, checkObjName, famOf, familyNum } from './common';
 import { validateIfname } from '../util/ip';
@@ -36,6 +36,7 @@ const HOOKS_BY_FAMILY: Record<string, Hook[]> = {
 };
 
 export function priorityNum(p: number | string, family: Family, what: string): number {
+  if (typeof p !== 'number' && typeof p !== 'string') throw typeError(`${what} priority`, 'a number or a name', p);
   if (typeof p === 'number') {
     if (!Number.isInteger(p) || p < -0x80000000 || p > 0x7fffffff) throw new ValidationError(`invalid ${what} priority ${p}`);
     return p;
@@ -44,7 +45,9 @@ export function priorityNum(p: number | string, family: Family, what: string): n
   const m = typeof p === 'string' ? p.match(/^\s*([a-z]+)\s*(?:([+-])\s*(\d+))?\s*$/) : null;
   const names = family === 'bridge' ? BRIDGE_PRIORITIES : PRIORITIES;
   if (!m || !(m[1] in names)) throw new ValidationError(`invalid ${what} priority ${JSON.stringify(p)} (a number or ${Object.keys(names).join(', ')})`);
-  return names[m[1]] + (m[2] ? (m[2] === '+' ? 1 : -1) * Number(m[3]) : 0);
+  const n = names[m[1]] + (m[2] ? (m[2] === '+' ? 1 : -1) * Number(m[3]) : 0);
+  if (n < -0x80000000 || n > 0x7fffffff) throw new ValidationError(`invalid ${what} priority ${JSON.stringify(p)}: out of the 32-bit range`);
+  return n;
 }
 
 export function chainMsg(cmd: number, c: Partial<Chain> & { family: Family; table: string }, flags: number): Buffer {
@@ -57,17 +60,20 @@ export function chainMsg(cmd: number, c: Partial<Chain> & { family: Family; tabl
     const base = c.hook !== undefined || c.type !== undefined || c.priority !== undefined;
     if (base) {
       if (c.hook === undefined) throw new ValidationError(`${what}: a base chain needs a hook`);
+      if (typeof c.hook !== 'string') throw typeError(`${what} hook`, 'a string', c.hook);
       if (!HOOKS_BY_FAMILY[c.family]?.includes(c.hook)) throw new ValidationError(`${what}: hook ${JSON.stringify(c.hook)} is not valid in family ${c.family} (${(HOOKS_BY_FAMILY[c.family] ?? []).join(', ')})`);
-      const type = c.type ?? 'filter';
+      const type = c.type === undefined ? 'filter' : c.type;
+      if (typeof type !== 'string') throw typeError(`${what} type`, 'filter, nat or route', type);
       if (!['filter', 'nat', 'route'].includes(type)) throw new ValidationError(`${what}: invalid type ${JSON.stringify(type)}`);
       o.type = type;
       o.hooknum = c.family === 'inet' && c.hook === 'ingress' ? 5 : HOOKS[c.hook];
-      o.prio = priorityNum(c.priority ?? 0, c.family, what);
+      o.prio = priorityNum(c.priority === undefined ? 0 : c.priority, c.family, what);
       if (c.device !== undefined) o.dev = validateIfname(c.device, `${what} device`);
       else if (c.family === 'netdev') throw new ValidationError(`${what}: a netdev chain needs a device`);
     }
     if (c.policy !== undefined) {
       if (!base) throw new ValidationError(`${what}: only base chains have a policy`);
+      if (typeof c.policy !== 'string') throw typeError(`${what} policy`, 'accept or drop', c.policy);
       if (c.policy !== 'accept' && c.policy !== 'drop') throw new ValidationError(`${what}: invalid policy ${JSON.stringify(c.policy)}`);
       o.policy = c.policy === 'accept' ? NF_ACCEPT : NF_DROP;
     }

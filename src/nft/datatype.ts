@@ -2,7 +2,7 @@
 // type, the byte length, byte order, and value <-> bytes. Concatenations
 // ("inet_proto . inet_service") pack each field into 4-byte words.
 import * as net from 'net';
-import { ValidationError } from '../errors';
+import { ValidationError, typeError } from '../errors';
 import { BYTEORDER, CT_STATES } from './constants';
 
 export type Value = string | number;
@@ -161,6 +161,8 @@ export interface KeyType {
 }
 
 export function keyType(spec: string | string[], what = 'set type'): KeyType {
+  if (typeof spec !== 'string' && !Array.isArray(spec)) throw typeError(what, 'a type name or a list of them', spec);
+  if (Array.isArray(spec)) for (const n of spec) if (typeof n !== 'string') throw typeError(`${what} field`, 'a type name', n);
   const names = Array.isArray(spec) ? spec : typeof spec === 'string' ? spec.split('.').map((s) => s.trim()) : [];
   if (!names.length || names.length > 16) throw new ValidationError(`invalid ${what}: ${JSON.stringify(spec)}`);
   const fields = names.map((n) => {

@@ -3,7 +3,7 @@
 // decoded back. Anything the decoder does not recognise stays a raw
 // `{ expr }` statement that re-encodes to the same bytes.
 import * as net from 'net';
-import { ValidationError } from '../errors';
+import { ValidationError, checkArray, typeError } from '../errors';
 import {
   CMP, CT_KEYS, CT_STATES, FIB_FLAGS, FIB_RESULT, META_KEYS, NAT_TYPE, NF_ACCEPT, NF_DROP, NF_NAT_RANGE,
   NFT_CONTINUE, NFT_GOTO, NFT_JUMP, NFT_LOOKUP_F_INV, NFT_REG32_00, NFT_REG_1, NFT_REG_VERDICT, NFT_RETURN,
@@ -203,7 +203,8 @@ export function verdictFrom(code: number, chain?: string): Verdict | number {
 }
 
 export function checkName(s: string, what: string): string {
-  if (typeof s !== 'string' || s.length === 0 || Buffer.byteLength(s) > 255 || s.includes('\0'))
+  if (typeof s !== 'string') throw typeError(what, 'a string', s);
+  if (s.length === 0 || Buffer.byteLength(s) > 255 || s.includes('\0'))
     throw new ValidationError(`invalid ${what}: ${JSON.stringify(s)} (1..255 bytes)`);
   return s;
 }
@@ -262,7 +263,7 @@ function prefixMask(bits: number, len: number): Buffer {
 
 function encodeMatch(ctx: EncCtx, s: MatchStmt, out: LowExpr[]): void {
   const def = fieldDef(s.match);
-  const op = s.op ?? '==';
+  const op = s.op === undefined ? '==' : s.op;
   if (op !== '==' && op !== '!=') throw new ValidationError(`${s.match}: unsupported operator ${JSON.stringify(op)}`);
   dependencies(ctx, def, s.match, out);
   const load = (extra: { len?: number } = {}): LowExpr => loadExpr(def.load, NFT_REG_1, extra.len);
@@ -347,7 +348,7 @@ function loadKey(ctx: EncCtx, fields: Field[], out: LowExpr[]): void {
 
 function natFlags(flags: NatFlag[] | undefined): number {
   let f = 0;
-  for (const x of flags ?? []) {
+  for (const x of flags === undefined ? [] : checkArray<NatFlag>(flags, 'nat flags')) {
     if (x === 'random') f |= NF_NAT_RANGE.PROTO_RANDOM;
     else if (x === 'fully-random') f |= NF_NAT_RANGE.PROTO_RANDOM_FULLY;
     else if (x === 'persistent') f |= NF_NAT_RANGE.PERSISTENT;
@@ -374,6 +375,10 @@ function portRegs(port: number | undefined, portMax: number | undefined, reg: nu
 
 function encodeNat(ctx: EncCtx, s: NatStmt, out: LowExpr[]): void {
   if (s.nat !== 'dnat' && s.nat !== 'snat') throw new ValidationError(`invalid nat type ${JSON.stringify(s.nat)}`);
+  if (s.addr !== undefined && typeof s.addr !== 'string') throw typeError(`${s.nat} addr`, 'a string', s.addr);
+  if (s.addrMax !== undefined && typeof s.addrMax !== 'string') throw typeError(`${s.nat} addrMax`, 'a string', s.addrMax);
+  if (s.map !== undefined && (!s.map || typeof s.map !== 'object' || Array.isArray(s.map))) throw typeError(`${s.nat} map`, 'an object', s.map);
+  if (s.map?.ports !== undefined && typeof s.map.ports !== 'boolean') throw typeError(`${s.nat} map.ports`, 'a boolean', s.map.ports);
   const what = s.nat;
   let fam = s.family;
   if (!fam) {
@@ -443,15 +448,15 @@ function encodeReject(ctx: EncCtx, how: string | undefined, out: LowExpr[]): voi
 
 /** Compiles statements to kernel expressions. */
 export function encodeStmts(stmts: Stmt[], family: Family, setInfo?: EncCtx['setInfo'], anon?: EncCtx['anon']): LowExpr[] {
-  if (!Array.isArray(stmts)) throw new ValidationError('rule statements must be an array');
+  if (!Array.isArray(stmts)) throw typeError('stmts', 'a list of statements', stmts);
   const ctx: EncCtx = { family, setInfo, anon };
   const out: LowExpr[] = [];
   for (const s of stmts) {
-    if (!s || typeof s !== 'object') throw new ValidationError(`invalid statement ${JSON.stringify(s)}`);
+    if (!s || typeof s !== 'object' || Array.isArray(s)) throw typeError('statement', 'an object', s);
     if ('match' in s && 'set' in s) {
       const fields = Array.isArray(s.match) ? s.match : [s.match];
       loadKey(ctx, fields, out);
-      const op = s.op ?? '==';
+      const op = s.op === undefined ? '==' : s.op;
       if (op !== '==' && op !== '!=') throw new ValidationError(`set lookup: unsupported operator ${JSON.stringify(op)}`);
       const e: LowExpr = { type: 'lookup', sreg: NFT_REG_1, set: checkName(s.set, 'set name') };
       if (op === '!=') e.flags = NFT_LOOKUP_F_INV;
@@ -468,18 +473,22 @@ export function encodeStmts(stmts: Stmt[], family: Family, setInfo?: EncCtx['set
     } else if ('nat' in s) {
       encodeNat(ctx, s, out);
     } else if ('masquerade' in s || 'redirect' in s) {
-      const o = ('masquerade' in s ? s.masquerade : s.redirect) ?? {};
       const what = 'masquerade' in s ? 'masquerade' : 'redirect';
+      const o0 = 'masquerade' in s ? s.masquerade : s.redirect;
+      const o = o0 === undefined ? {} : o0;
+      if (!o || typeof o !== 'object' || Array.isArray(o)) throw typeError(what, 'an object', o);
       if (o.port !== undefined && !ctx.l4proto) throw new ValidationError(`${what} to a port needs a transport protocol match first`);
       const e: LowExpr = { type: 'masquerade' in s ? 'masq' : 'redir', ...portRegs(o.port, o.portMax, NFT_REG_1, out, what) };
       const f = natFlags(o.flags) | (e.regProtoMin ? NF_NAT_RANGE.PROTO_SPECIFIED : 0);
       if (f) e.flags = f;
       out.push(e);
     } else if ('log' in s) {
-      const o = s.log ?? {};
+      const o = s.log === undefined ? {} : s.log;
+      if (!o || typeof o !== 'object' || Array.isArray(o)) throw typeError('log', 'an object', o);
       const e: LowExpr = { type: 'log' };
       if (o.prefix !== undefined) {
-        if (typeof o.prefix !== 'string' || Buffer.byteLength(o.prefix) > 127) throw new ValidationError(`log prefix: at most 127 bytes`);
+        if (typeof o.prefix !== 'string') throw typeError('log prefix', 'a string', o.prefix);
+        if (Buffer.byteLength(o.prefix) > 127 || o.prefix.includes('\0')) throw new ValidationError(`log prefix: at most 127 bytes, no NUL`);
         e.prefix = o.prefix;
       }
       if (o.group !== undefined) {
@@ -494,12 +503,17 @@ export function encodeStmts(stmts: Stmt[], family: Family, setInfo?: EncCtx['set
       }
       out.push(e);
     } else if ('reject' in s) {
+      if (s.reject !== undefined && (!s.reject || typeof s.reject !== 'object' || Array.isArray(s.reject))) throw typeError('reject', 'an object', s.reject);
       encodeReject(ctx, s.reject?.with, out);
     } else if ('limit' in s) {
       const o = s.limit;
-      if (!o || !Number.isInteger(o.rate) || o.rate <= 0) throw new ValidationError(`limit: rate must be a positive integer`);
+      if (!o || typeof o !== 'object') throw typeError('limit', 'an object', o);
+      if (typeof o.rate !== 'number') throw typeError('limit rate', 'a positive integer', o.rate);
+      if (!Number.isInteger(o.rate) || o.rate <= 0) throw new ValidationError(`limit: rate must be a positive integer`);
       if (!(o.per in LIMIT_UNITS)) throw new ValidationError(`limit: per must be one of ${Object.keys(LIMIT_UNITS).join(', ')}`);
-      const burst = o.burst ?? (o.bytes ? 0 : 5);
+      if (o.bytes !== undefined && typeof o.bytes !== 'boolean') throw typeError('limit bytes', 'a boolean', o.bytes);
+      if (o.over !== undefined && typeof o.over !== 'boolean') throw typeError('limit over', 'a boolean', o.over);
+      const burst = o.burst === undefined ? (o.bytes ? 0 : 5) : o.burst;
       if (!Number.isInteger(burst) || burst < 0) throw new ValidationError(`limit: invalid burst ${o.burst}`);
       out.push({ type: 'limit', rate: o.rate, unit: LIMIT_UNITS[o.per], burst, limitType: o.bytes ? 1 : 0, flags: o.over ? 1 : 0 });
     } else if ('mangle' in s) {
@@ -507,6 +521,7 @@ export function encodeStmts(stmts: Stmt[], family: Family, setInfo?: EncCtx['set
       out.push({ type: 'immediate', dreg: NFT_REG_1, data: mark.encode(s.value, s.mangle) },
         s.mangle === 'meta mark' ? { type: 'meta', key: META_KEYS.mark, sreg: NFT_REG_1 } : { type: 'ct', key: CT_KEYS.mark, sreg: NFT_REG_1 });
     } else if ('notrack' in s) {
+      if (s.notrack !== true) throw typeError('notrack', 'true', s.notrack);
       out.push({ type: 'notrack' });
     } else if ('expr' in s) {
       if (!s.expr || typeof s.expr.type !== 'string') throw new ValidationError('raw expression needs a type');

@@ -4,9 +4,9 @@ import { native } from '../native';
 import { NetlinkConnection } from '../netlink/connection';
 import { NETLINK_NETFILTER } from '../netlink/constants';
 import { Netns } from '../netns';
-import { ValidationError } from '../errors';
+import { ValidationError, checkBool, checkInt, checkKeys, checkOptions, typeError } from '../errors';
 import { Family, NFT_MSG, SET_FLAGS } from './constants';
-import { checkObjName, familyNum } from './common';
+import { checkArg, checkObjName, familyNum } from './common';
 import { Table, parseTable, tableMsg } from './table';
 import { Chain, chainMsg, parseChain } from './chain';
 import { Rule, parseRule, ruleMsg } from './rule';
@@ -44,6 +44,12 @@ export interface Ruleset {
 
 const skey = (f: string, t: string, s: string) => `${f}\0${t}\0${s}`;
 
+/** A list call's options: an object of known keys (a table name is checked where it is used). */
+function listOpts(opts: unknown, keys: string[]): void {
+  checkOptions(opts, 'list options');
+  checkKeys(opts as object, keys, 'list options');
+}
+
 export class Nft {
   readonly netns?: Netns;
   private conn: NetlinkConnection;
@@ -63,9 +69,13 @@ export class Nft {
 
   /** Opens a handle; the socket is created inside the namespace. */
   static async open(opts: NftOptions = {}): Promise<Nft> {
+    opts = checkOptions<NftOptions>(opts, 'Nft.open options');
+    checkKeys(opts, ['netns', 'rcvbuf'], 'Nft.open');
+    if (opts.rcvbuf !== undefined) checkInt(opts.rcvbuf, 'rcvbuf', 4096, 0x7fffffff);
     let ns: Netns | undefined;
     let owns = false;
-    if (typeof opts.netns === 'string') { ns = await Netns.open(opts.netns); owns = true; } else ns = opts.netns;
+    if (typeof opts.netns === 'string') { ns = await Netns.open(opts.netns); owns = true; }
+    else if (opts.netns !== undefined) { Netns.fdOf(opts.netns, 'netns'); ns = opts.netns; }
     try {
       return new Nft(new NetlinkConnection(NETLINK_NETFILTER, { netnsFd: ns?.fd, rcvbuf: opts.rcvbuf ?? 16 << 20 }), ns, owns);
     } catch (e) {
@@ -87,6 +97,11 @@ export class Nft {
    * for bad input (nothing sent), or NftGenerationError.
    */
   async transaction(fn: (tx: Transaction) => void | Promise<void>, opts: TransactionOptions = {}): Promise<TransactionResult> {
+    if (typeof fn !== 'function') throw typeError('transaction callback', 'a function', fn);
+    opts = checkOptions<TransactionOptions>(opts, 'transaction options');
+    checkKeys(opts, ['generation', 'echo'], 'transaction options');
+    if (opts.generation !== undefined) checkInt(opts.generation, 'generation', 0, 0xffffffff);
+    if (opts.echo !== undefined) checkBool(opts.echo, 'echo');
     const tx = new Transaction({ echo: opts.echo });
     await fn(tx);
     if (!tx.ops.length) return { generation: await this.generation(), messages: 0 };
@@ -141,26 +156,28 @@ export class Nft {
 
   /** Like `nft list tables [FAMILY]`. */
   async listTables(family?: Family): Promise<Table[]> {
-    const fam = family ? familyNum(family) : 0;
+    const fam = family !== undefined ? familyNum(family) : 0;
     return (await this.dump(native.nftTable(NFT_MSG.GETTABLE, fam, 0, {}), 'nft list tables')).map(parseTable);
   }
 
   /** Like `nft list chains`, optionally of one table. */
   async listChains(opts: { family?: Family; table?: string } = {}): Promise<Chain[]> {
-    const fam = opts.family ? familyNum(opts.family) : 0;
-    const o: any = opts.table ? { table: checkObjName(opts.table, 'table') } : {};
+    listOpts(opts, ['family', 'table']);
+    const fam = opts.family !== undefined ? familyNum(opts.family) : 0;
+    const o: any = opts.table !== undefined ? { table: checkObjName(opts.table, 'table') } : {};
     const all = (await this.dump(native.nftChain(NFT_MSG.GETCHAIN, fam, 0, o), 'nft list chains')).map(parseChain);
     return all.filter((c) => !opts.table || c.table === opts.table);
   }
 
   /** Rules with their handles, like `nft -a list chain` / `list table` / `list ruleset`. */
   async listRules(opts: { family?: Family; table?: string; chain?: string } = {}): Promise<Rule[]> {
-    const fam = opts.family ? familyNum(opts.family) : 0;
-    if ((opts.table || opts.chain) && !opts.family) throw new ValidationError('listRules: family is required with table/chain');
-    if (opts.chain && !opts.table) throw new ValidationError('listRules: chain needs table');
+    listOpts(opts, ['family', 'table', 'chain']);
+    const fam = opts.family !== undefined ? familyNum(opts.family) : 0;
+    if ((opts.table !== undefined || opts.chain !== undefined) && opts.family === undefined) throw new ValidationError('listRules: family is required with table/chain');
+    if (opts.chain !== undefined && opts.table === undefined) throw new ValidationError('listRules: chain needs table');
     const o: any = {};
-    if (opts.table) o.table = checkObjName(opts.table, 'table');
-    if (opts.chain) o.chain = checkObjName(opts.chain, 'chain');
+    if (opts.table !== undefined) o.table = checkObjName(opts.table, 'table');
+    if (opts.chain !== undefined) o.chain = checkObjName(opts.chain, 'chain');
     const all = (await this.dump(native.nftRule(NFT_MSG.GETRULE, fam, 0, o), 'nft list rules')).map(parseRule);
     const rules = all.filter((r) => (!opts.table || r.table === opts.table) && (!opts.chain || r.chain === opts.chain));
     await this.inlineAnonymousSets(rules);
@@ -190,8 +207,10 @@ export class Nft {
 
   /** Like `nft list sets` (without elements; see listElements). Anonymous sets (rules' `{ ... }` lists) only on request. */
   async listSets(opts: { family?: Family; table?: string; anonymous?: boolean } = {}): Promise<NftSet[]> {
-    const fam = opts.family ? familyNum(opts.family) : 0;
-    const o: any = opts.table ? { table: checkObjName(opts.table, 'table') } : {};
+    listOpts(opts, ['family', 'table', 'anonymous']);
+    if (opts.anonymous !== undefined) checkBool(opts.anonymous, 'anonymous');
+    const fam = opts.family !== undefined ? familyNum(opts.family) : 0;
+    const o: any = opts.table !== undefined ? { table: checkObjName(opts.table, 'table') } : {};
     const raw = await this.dump(native.nftSet(NFT_MSG.GETSET, fam, 0, o), 'nft list sets');
     const all = raw.filter((b) => opts.anonymous || !((b.flags ?? 0) & SET_FLAGS.anonymous)).map(parseSet);
     for (const s of all) if (s.info) this.sets.set(skey(s.family, s.table, s.name), s.info);
@@ -200,6 +219,7 @@ export class Nft {
 
   /** One set or map, like `nft list set` (without elements). */
   async getSet(s: { family: Family; table: string; name: string }): Promise<NftSet> {
+    checkArg(s, 'set');
     const r = await this.conn.request(setMsg(NFT_MSG.GETSET, s, 0), `nft get set ${s.family} ${s.table} ${s.name}`);
     const set = parseSet(r.find((m) => m.kind === 'set'));
     if (set.info) this.sets.set(skey(set.family, set.table, set.name), set.info);
@@ -208,6 +228,10 @@ export class Nft {
 
   /** Elements of a set or map, decoded by its type (intervals as prefixes or ranges). */
   async listElements(s: { family: Family; table: string; set: string }): Promise<Element[]> {
+    checkArg(s, 'set');
+    familyNum(s.family);
+    checkObjName(s.table, 'table');
+    checkObjName(s.set, 'set');
     const set = await this.getSet({ family: s.family, table: s.table, name: s.set });
     const info = (set as any).info as SetInfo | undefined;
     if (!info) throw new ValidationError(`set ${s.set} has a type this library cannot decode (${set.type})`);

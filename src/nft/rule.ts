@@ -33,7 +33,7 @@ export function ruleMsg(cmd: number, r: Partial<Rule> & { family: Family; table:
   if (r.handle !== undefined) o.handle = checkHandle(r.handle, 'rule');
   if (cmd === NFT_MSG.NEWRULE) {
     if (r.position !== undefined) o.position = checkHandle(r.position, 'rule position');
-    o.exprs = encodeStmts(r.stmts ?? [], r.family, sets, anon);
+    o.exprs = encodeStmts(r.stmts === undefined ? [] : r.stmts, r.family, sets, anon);
     const ud = commentUdata(UDATA_RULE_COMMENT, r.comment);
     if (ud.length) o.userdata = buildUdata(ud);
   }

@@ -3,7 +3,7 @@
 // the set carries nft's userdata (key byte order) so `nft list` prints
 // values correctly.
 import { native } from '../native';
-import { ValidationError } from '../errors';
+import { ValidationError, checkArray, checkInt, typeError } from '../errors';
 import {
   Family, NFT_DATA_VERDICT, NFT_MSG, NFT_SET_ELEM_INTERVAL_END, SET_FLAGS, UDATA_SET_COMMENT,
   UDATA_SET_DATABYTEORDER, UDATA_SET_DATA_INTERVAL, UDATA_SET_KEYBYTEORDER, BYTEORDER,
@@ -66,6 +66,7 @@ export function setInfo(s: Pick<NftSet, 'type' | 'map' | 'flags'>): SetInfo {
   const key = keyType(s.type, 'set key type');
   const verdict = s.map === 'verdict';
   const data = s.map !== undefined && !verdict ? keyType(s.map, 'map data type') : undefined;
+  if (s.flags !== undefined) checkArray(s.flags, 'set flags');
   return { key, data, verdict, interval: !!s.flags?.includes('interval') };
 }
 
@@ -98,6 +99,7 @@ export function setMsg(cmd: number, s: Partial<NftSet> & { family: Family; table
     if (s.size !== undefined) o.size = checkU32(s.size, 'set size');
     if (s.timeout !== undefined) o.timeout = checkU32(s.timeout, 'set timeout');
     if (s.policy !== undefined) {
+      if (typeof s.policy !== 'string') throw typeError('set policy', 'performance or memory', s.policy);
       if (s.policy !== 'performance' && s.policy !== 'memory') throw new ValidationError(`invalid set policy ${JSON.stringify(s.policy)}`);
       o.policy = s.policy === 'performance' ? 0 : 1;
     }
@@ -107,8 +109,7 @@ export function setMsg(cmd: number, s: Partial<NftSet> & { family: Family; table
 }
 
 function checkU32(v: number, what: string): number {
-  if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new ValidationError(`invalid ${what}: ${v}`);
-  return v;
+  return checkInt(v, what, 0, 0xffffffff);
 }
 
 export function parseSet(b: any): NftSet & { info?: SetInfo } {

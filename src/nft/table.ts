@@ -26,7 +26,7 @@ export function tableMsg(cmd: number, t: Partial<Table> & { family: Family }, fl
   if (t.name !== undefined || cmd === NFT_MSG.NEWTABLE) o.name = checkObjName(t.name, 'table');
   if (t.handle !== undefined) o.handle = checkHandle(t.handle, 'table');
   if (cmd === NFT_MSG.NEWTABLE) {
-    if (t.flags) o.flags = flagBits(t.flags, TABLE_FLAGS, 'table');
+    if (t.flags !== undefined) o.flags = flagBits(t.flags, TABLE_FLAGS, 'table');
     const ud = commentUdata(UDATA_TABLE_COMMENT, t.comment);
     if (ud.length) o.userdata = buildUdata(ud);
   }

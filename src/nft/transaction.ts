@@ -1,7 +1,8 @@
 // One nftables transaction: every add/delete/flush recorded here goes to the
 // kernel as one nfnetlink batch and applies all-or-nothing, like one
 // `nft -f` run.
-import { ValidationError, NetlinkError, kernelError } from '../errors';
+import { ValidationError, NetlinkError, kernelError, checkBool, checkKeys, checkOptions, typeError } from '../errors';
+import { checkArg } from './common';
 import { NLM_F_APPEND, NLM_F_CREATE, NLM_F_ECHO, NLM_F_EXCL, NLM_F_REPLACE } from '../netlink/constants';
 import { Family, NFT_MSG, SET_FLAGS } from './constants';
 import { Field, fieldKeyType } from './expr';
@@ -43,6 +44,8 @@ export class Transaction {
 
   /** Like `nft add table` (no error if it exists); `create: true` is `nft create table`. */
   addTable(t: Table, opts: { create?: boolean } = {}): this {
+    checkArg(t, 'table');
+    createOpt(opts);
     const msg = tableMsg(NFT_MSG.NEWTABLE, t, NLM_F_CREATE | (opts.create ? NLM_F_EXCL : 0));
     this.push({ desc: `add table ${t.family} ${t.name}`, build: () => [msg] });
     return this;
@@ -50,6 +53,8 @@ export class Transaction {
 
   /** Like `nft delete table` (by name or handle); deletes everything in it. `ifExists`: `nft destroy table`. */
   deleteTable(t: { family: Family; name?: string; handle?: number }, opts: { ifExists?: boolean } = {}): this {
+    checkArg(t, 'table');
+    ifExistsOpt(opts);
     if (t.name === undefined && t.handle === undefined) throw new ValidationError('delete table: name or handle is required (flushRuleset deletes all)');
     const msg = tableMsg(opts.ifExists ? NFT_MSG.DESTROYTABLE : NFT_MSG.DELTABLE, t, 0);
     this.push({ desc: `${opts.ifExists ? 'destroy' : 'delete'} table ${t.family} ${t.name ?? `handle ${t.handle}`}`, build: () => [msg] });
@@ -68,6 +73,7 @@ export class Transaction {
 
   /** Like `nft flush table`: removes all rules of all chains in it. */
   flushTable(t: { family: Family; name: string }): this {
+    checkArg(t, 'table');
     const msg = ruleMsg(NFT_MSG.DELRULE, { family: t.family, table: t.name }, 0);
     this.push({ desc: `flush table ${t.family} ${t.name}`, build: () => [msg] });
     return this;
@@ -75,6 +81,8 @@ export class Transaction {
 
   /** Like `nft add chain` (base chain when hook is given); `create: true` is `nft create chain`. */
   addChain(c: Chain, opts: { create?: boolean } = {}): this {
+    checkArg(c, 'chain');
+    createOpt(opts);
     const msg = chainMsg(NFT_MSG.NEWCHAIN, c, NLM_F_CREATE | (opts.create ? NLM_F_EXCL : 0));
     this.push({ desc: `add chain ${c.family} ${c.table} ${c.name}`, build: () => [msg] });
     return this;
@@ -82,6 +90,8 @@ export class Transaction {
 
   /** Like `nft delete chain` (must be unreferenced; its rules go with it). `ifExists`: `nft destroy chain`. */
   deleteChain(c: { family: Family; table: string; name?: string; handle?: number }, opts: { ifExists?: boolean } = {}): this {
+    checkArg(c, 'chain');
+    ifExistsOpt(opts);
     const msg = chainMsg(opts.ifExists ? NFT_MSG.DESTROYCHAIN : NFT_MSG.DELCHAIN, c, 0);
     this.push({ desc: `${opts.ifExists ? 'destroy' : 'delete'} chain ${c.family} ${c.table} ${c.name ?? `handle ${c.handle}`}`, build: () => [msg] });
     return this;
@@ -89,6 +99,7 @@ export class Transaction {
 
   /** Like `nft flush chain`. */
   flushChain(c: { family: Family; table: string; name: string }): this {
+    checkArg(c, 'chain');
     const msg = ruleMsg(NFT_MSG.DELRULE, { family: c.family, table: c.table, chain: c.name }, 0);
     this.push({ desc: `flush chain ${c.family} ${c.table} ${c.name}`, build: () => [msg] });
     return this;
@@ -106,11 +117,14 @@ export class Transaction {
 
   /** Like `nft replace rule ... handle N`. */
   replaceRule(r: Rule & { handle: number }): AddedRule {
+    checkArg(r, 'rule');
     if (r.handle === undefined) throw new ValidationError('replace rule: handle is required');
     return this.rule(r, NLM_F_REPLACE, 'replace');
   }
 
   private rule(r: Rule, flags: number, verb: string): AddedRule {
+    checkArg(r, 'rule');
+    if (r.stmts !== undefined && !Array.isArray(r.stmts)) throw typeError('stmts', 'a list of statements', r.stmts);
     // A handle only names the rule to replace (rules read back carry one).
     if (verb !== 'replace' && r.handle !== undefined) { r = { ...r }; delete r.handle; }
     const out: AddedRule = { family: r.family, table: r.table, chain: r.chain };
@@ -152,6 +166,8 @@ export class Transaction {
 
   /** Like `nft delete rule FAMILY TABLE CHAIN handle N`. `ifExists`: `nft destroy rule`. */
   deleteRule(r: { family: Family; table: string; chain: string; handle: number }, opts: { ifExists?: boolean } = {}): this {
+    checkArg(r, 'rule');
+    ifExistsOpt(opts);
     if (r.handle === undefined) throw new ValidationError('delete rule: handle is required');
     const msg = ruleMsg(opts.ifExists ? NFT_MSG.DESTROYRULE : NFT_MSG.DELRULE, r, 0);
     this.push({ desc: `${opts.ifExists ? 'destroy' : 'delete'} rule ${r.family} ${r.table} ${r.chain} handle ${r.handle}`, build: () => [msg] });
@@ -160,6 +176,9 @@ export class Transaction {
 
   /** Like `nft add set` / `nft add map` (with its elements, if given). */
   addSet(s: NftSet, opts: { create?: boolean } = {}): this {
+    checkArg(s, 'set');
+    createOpt(opts);
+    if (s.elements !== undefined && !Array.isArray(s.elements)) throw typeError('elements', 'a list', s.elements);
     const info = setInfo(s);
     // NFTA_SET_ID is mandatory: it names the set within the batch.
     const msg = setMsg(NFT_MSG.NEWSET, s, NLM_F_CREATE | (opts.create ? NLM_F_EXCL : 0), ++this.setIds);
@@ -171,6 +190,8 @@ export class Transaction {
 
   /** Like `nft delete set` / `nft delete map`. `ifExists`: `nft destroy set`. */
   deleteSet(s: { family: Family; table: string; name: string }, opts: { ifExists?: boolean } = {}): this {
+    checkArg(s, 'set');
+    ifExistsOpt(opts);
     const msg = setMsg(opts.ifExists ? NFT_MSG.DESTROYSET : NFT_MSG.DELSET, s, 0);
     this.declared.set(key(s.family, s.table, s.name), null);
     this.push({ desc: `${opts.ifExists ? 'destroy' : 'delete'} set ${s.family} ${s.table} ${s.name}`, build: () => [msg] });
@@ -179,6 +200,7 @@ export class Transaction {
 
   /** Like `nft flush set`: removes all elements. */
   flushSet(s: SetRef): this {
+    checkArg(s, 'set');
     const msgs = elementMsgs(NFT_MSG.DELSETELEM, s, [], 0);
     this.push({ desc: `flush set ${s.family} ${s.table} ${s.set}`, build: () => msgs });
     return this;
@@ -186,18 +208,22 @@ export class Transaction {
 
   /** Like `nft add element` (`create: true`: `nft create element`, fails on duplicates). */
   addElements(s: SetRef, elements: Element[], opts: { create?: boolean } = {}): this {
+    createOpt(opts);
     return this.elements(s, elements, false, NLM_F_CREATE | (opts.create ? NLM_F_EXCL : 0));
   }
 
   /** Like `nft delete element` (keys are enough). `ifExists`: `nft destroy element` (missing ones are no error). */
   deleteElements(s: SetRef, elements: (Element | Element['key'])[], opts: { ifExists?: boolean } = {}): this {
-    if (!Array.isArray(elements)) throw new ValidationError('elements must be an array');
+    checkArg(s, 'set');
+    ifExistsOpt(opts);
+    if (!Array.isArray(elements)) throw typeError('elements', 'a list', elements);
     const els = elements.map((e) => (e && typeof e === 'object' && !Array.isArray(e) ? e : { key: e as Element['key'] }));
     return this.elements(s, els, true, 0, opts.ifExists);
   }
 
   private elements(s: SetRef, elements: Element[], del: boolean, flags: number, ifExists = false): this {
-    if (!Array.isArray(elements)) throw new ValidationError('elements must be an array');
+    checkArg(s, 'set');
+    if (!Array.isArray(elements)) throw typeError('elements', 'a list', elements);
     const desc = `${del ? (ifExists ? 'destroy' : 'delete') : 'add'} element ${s.family} ${s.table} ${s.set} (${elements.length})`;
     const cmd = del ? (ifExists ? NFT_MSG.DESTROYSETELEM : NFT_MSG.DELSETELEM) : NFT_MSG.NEWSETELEM;
     const known = this.declared.get(key(s.family, s.table, s.set));
@@ -218,6 +244,18 @@ export class Transaction {
     }
     return this;
   }
+}
+
+function createOpt(opts: unknown): void {
+  const o = checkOptions<{ create?: boolean }>(opts, 'options');
+  checkKeys(o, ['create'], 'options');
+  if (o.create !== undefined) checkBool(o.create, 'create');
+}
+
+function ifExistsOpt(opts: unknown): void {
+  const o = checkOptions<{ ifExists?: boolean }>(opts, 'options');
+  checkKeys(o, ['ifExists'], 'options');
+  if (o.ifExists !== undefined) checkBool(o.ifExists, 'ifExists');
 }
 
 function natMaps(r: Rule): SetRef[] {

@@ -1,7 +1,7 @@
 // nft's userdata: a TLV list (type u8, length u8, value) stored opaquely by
 // the kernel in tables, chains, rules, sets and elements. `nft list` reads
 // comments and set key byte order from it.
-import { ValidationError } from '../errors';
+import { ValidationError, typeError } from '../errors';
 
 export type Tlv = { type: number; value: Buffer };
 
@@ -42,7 +42,8 @@ export function strz(s: string): Buffer {
 /** Comments: nft caps them at 128 bytes including the NUL. */
 export function commentUdata(type: number, comment: string | undefined): Tlv[] {
   if (comment === undefined) return [];
-  if (typeof comment !== 'string' || Buffer.byteLength(comment) > 127 || comment.includes('\0'))
+  if (typeof comment !== 'string') throw typeError('comment', 'a string', comment);
+  if (Buffer.byteLength(comment) > 127 || comment.includes('\0'))
     throw new ValidationError(`invalid comment (at most 127 bytes, no NUL): ${JSON.stringify(comment)}`);
   return [{ type, value: strz(comment) }];
 }

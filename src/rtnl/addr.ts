@@ -1,7 +1,7 @@
 // Addresses, like `ip addr`.
 import { native } from '../native';
 import { NetlinkConnection } from '../netlink/connection';
-import { ValidationError } from '../errors';
+import { ValidationError, checkArray, checkCString, checkFamily, checkKeys, checkNamedNumber, checkObject, checkOptions, typeError } from '../errors';
 import { NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REPLACE } from '../netlink/constants';
 import { af, parseCidr, parseIp, validateU32 } from '../util/ip';
 import type { LinkApi, LinkRef } from './link';
@@ -60,7 +60,11 @@ export class AddrApi {
   constructor(private conn: NetlinkConnection, private links: LinkApi) {}
 
   /** The request without its link (validated first, so bad input fails before any lookup). */
-  private build(req: AddrRequest): any {
+  private build(req: AddrRequest | string): any {
+    if (typeof req === 'string') req = { address: req };
+    else if (req === null || typeof req !== 'object' || Array.isArray(req)) throw typeError('address', 'a CIDR string or { address, ... }', req);
+    checkKeys(req, ['address', 'peer', 'broadcast', 'label', 'scope', 'flags', 'validLft', 'preferredLft'], 'address');
+    if (req.address === undefined) throw new ValidationError('address is required');
     const c = parseCidr(req.address);
     const r: any = { index: 0, local: `${c.address}/${c.prefix}`, prefixlen: c.prefix };
     if (req.peer !== undefined) r.peer = parseCidr(req.peer, 'peer').address;
@@ -68,26 +72,20 @@ export class AddrApi {
       if (c.family !== 4) throw new ValidationError('broadcast is IPv4 only');
       r.broadcast = req.broadcast === '+' ? broadcastOf(c.address, c.prefix) : parseIp(req.broadcast, 'broadcast').address;
     }
-    if (req.label !== undefined) {
-      if (typeof req.label !== 'string' || Buffer.byteLength(req.label) > 15) throw new ValidationError(`invalid label: ${req.label}`);
-      r.label = req.label;
-    }
-    if (req.scope !== undefined) {
-      const s = typeof req.scope === 'number' ? req.scope : SCOPES[req.scope];
-      if (s === undefined) throw new ValidationError(`invalid scope: ${req.scope}`);
-      r.scope = validateU32(s, 'scope', 0, 255);
-    }
-    if (req.flags) {
+    if (req.label !== undefined) r.label = checkCString(req.label, 'label', 15);
+    if (req.scope !== undefined) r.scope = checkNamedNumber(req.scope, 'scope', SCOPES);
+    if (req.flags !== undefined) {
       let f = 0;
-      for (const n of req.flags) {
-        if (!(n in IFA_F)) throw new ValidationError(`invalid address flag: ${n}`);
-        f |= IFA_F[n];
+      for (const n of checkArray(req.flags, 'flags')) {
+        if (typeof n !== 'string') throw typeError('address flag', 'a string', n);
+        if (!Object.prototype.hasOwnProperty.call(IFA_F, n)) throw new ValidationError(`invalid address flag: ${JSON.stringify(n)} (${Object.keys(IFA_F).join(', ')})`);
+        f |= IFA_F[n as AddrFlag];
       }
       r.flags = f;
     }
     if (req.validLft !== undefined || req.preferredLft !== undefined) {
-      r.validLft = req.validLft === undefined ? 0xffffffff : validateU32(req.validLft, 'valid_lft');
-      r.preferredLft = req.preferredLft === undefined ? r.validLft : validateU32(req.preferredLft, 'preferred_lft');
+      r.validLft = req.validLft === undefined ? 0xffffffff : validateU32(req.validLft, 'validLft');
+      r.preferredLft = req.preferredLft === undefined ? r.validLft : validateU32(req.preferredLft, 'preferredLft');
       if (r.preferredLft > r.validLft) throw new ValidationError('preferred_lft is greater than valid_lft');
     }
     return r;
@@ -95,27 +93,31 @@ export class AddrApi {
 
   /** Adds an address, like `ip addr add 10.0.0.2/24 dev X`. */
   async add(link: LinkRef, req: AddrRequest | string): Promise<void> {
-    const r = this.build(typeof req === 'string' ? { address: req } : req);
+    const r = this.build(req);
     r.index = this.links.indexNow(link) ?? await this.links.index(link);
     await this.conn.request(native.addrAdd(r, NLM_F_CREATE | NLM_F_EXCL), `addr.add ${r.local}`);
   }
 
   /** Adds or updates, like `ip addr replace`. */
   async replace(link: LinkRef, req: AddrRequest | string): Promise<void> {
-    const r = this.build(typeof req === 'string' ? { address: req } : req);
+    const r = this.build(req);
     r.index = this.links.indexNow(link) ?? await this.links.index(link);
     await this.conn.request(native.addrAdd(r, NLM_F_CREATE | NLM_F_REPLACE), `addr.replace ${r.local}`);
   }
 
   /** Removes an address, like `ip addr del`. */
   async delete(link: LinkRef, req: AddrRequest | string): Promise<void> {
-    const r = this.build(typeof req === 'string' ? { address: req } : req);
+    const r = this.build(req);
     r.index = this.links.indexNow(link) ?? await this.links.index(link);
     await this.conn.request(native.addrDelete(r, 0), `addr.delete ${r.local}`);
   }
 
   /** Lists addresses, like `ip addr show [dev X]`. */
   async list(filter: { link?: LinkRef; family?: 4 | 6 } = {}): Promise<Addr[]> {
+    checkOptions(filter, 'addr.list filter');
+    checkKeys(filter, ['link', 'family'], 'addr.list filter');
+    if (filter.family !== undefined) checkFamily(filter.family);
+    if (filter.link !== undefined) this.links.indexNow(filter.link);
     const index = filter.link !== undefined ? await this.links.index(filter.link) : undefined;
     const req: any = {};
     if (filter.family) req.family = af(filter.family);
@@ -128,6 +130,8 @@ export class AddrApi {
 
   /** Removes all addresses of a link (optionally one family), like `ip addr flush dev X`. */
   async flush(link: LinkRef, family?: 4 | 6): Promise<number> {
+    this.links.indexNow(link);
+    if (family !== undefined) checkFamily(family);
     const addrs = await this.list({ link, family });
     // Secondaries go away with their primary; ignore the ones already gone.
     let n = 0;

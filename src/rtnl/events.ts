@@ -1,6 +1,6 @@
 // rtnetlink notifications, like `ip monitor` (see netlink/event-stream.ts).
 import { EventStream } from '../netlink/event-stream';
-import { NetlinkError } from '../errors';
+import { NetlinkError, ValidationError, checkArray, typeError } from '../errors';
 import { NETLINK_ROUTE, RTNLGRP, RTM_DELADDR, RTM_DELLINK, RTM_DELNEIGH, RTM_DELROUTE, RTM_NEWADDR, RTM_NEWLINK, RTM_NEWNEIGH, RTM_NEWROUTE } from '../netlink/constants';
 import type { RawMessage } from '../native';
 
@@ -26,7 +26,11 @@ const TYPES: Record<number, [EventGroup, 'new' | 'del']> = {
 
 export class RtnlEvents extends EventStream<Exclude<RtnlEvent, { type: 'overrun' }>> {
   constructor(netnsFd: number | undefined, groups: EventGroup[], rcvbuf = 32 << 20) {
-    for (const g of groups) if (!GROUPS[g]) throw new NetlinkError(`unknown event group: ${g}`, 'EINVAL', 22);
+    checkArray(groups, 'event groups');
+    for (const g of groups) {
+      if (typeof g !== 'string') throw typeError('event group', `one of ${Object.keys(GROUPS).join(', ')}`, g);
+      if (!Object.prototype.hasOwnProperty.call(GROUPS, g)) throw new ValidationError(`unknown event group ${JSON.stringify(g)} (${Object.keys(GROUPS).join(', ')})`);
+    }
     super(NETLINK_ROUTE, netnsFd, groups.flatMap((g) => GROUPS[g]), rcvbuf, 'rtnetlink');
   }
 

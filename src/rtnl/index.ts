@@ -2,6 +2,7 @@
 import { NetlinkConnection } from '../netlink/connection';
 import { NETLINK_ROUTE } from '../netlink/constants';
 import { Netns } from '../netns';
+import { checkArray, checkInt, checkKeys, checkOptions } from '../errors';
 import { LinkApi } from './link';
 import { AddrApi } from './addr';
 import { RouteApi } from './route';
@@ -38,10 +39,15 @@ export class Rtnl {
 
   /** Opens a handle; the socket is created inside the namespace, on a dedicated thread. */
   static async open(opts: RtnlOptions = {}): Promise<Rtnl> {
+    const o = checkOptions<RtnlOptions>(opts, 'Rtnl.open options');
+    checkKeys(o, ['netns', 'window', 'rcvbuf'], 'Rtnl.open');
+    if (o.window !== undefined) checkInt(o.window, 'window', 1, 1 << 20);
+    if (o.rcvbuf !== undefined) checkInt(o.rcvbuf, 'rcvbuf', 4096, 0x7fffffff);
     let ns: Netns | undefined;
     let owns = false;
-    if (typeof opts.netns === 'string') { ns = await Netns.open(opts.netns); owns = true; }
-    else ns = opts.netns;
+    if (typeof o.netns === 'string') { ns = await Netns.open(o.netns); owns = true; }
+    else if (o.netns !== undefined) { Netns.fdOf(o.netns, 'netns'); ns = o.netns; }
+    opts = o;
     try {
       // A socket made when the namespace was created saves entering it again.
       const adoptFd = ns?.takeRtnlSocket();
@@ -56,6 +62,7 @@ export class Rtnl {
 
   /** Notifications in this handle's namespace, like `ip monitor link address route neigh`. */
   events(groups: EventGroup[] = ['link', 'addr', 'route', 'neigh']): RtnlEvents {
+    checkArray(groups, 'event groups');
     return new RtnlEvents(this.netns?.fd, groups);
   }
 

@@ -1,7 +1,7 @@
 // Neighbours, like `ip neigh`, and bridge FDB entries, like `bridge fdb`.
 import { native } from '../native';
 import { NetlinkConnection } from '../netlink/connection';
-import { ValidationError } from '../errors';
+import { ValidationError, checkBool, checkEnum, checkFamily, checkKeys, checkObject, checkOptions } from '../errors';
 import { AF_BRIDGE, NLM_F_APPEND, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REPLACE, RTM_DELNEIGH, RTM_NEWNEIGH } from '../netlink/constants';
 import { af, parseIp, validateMac, validateU32 } from '../util/ip';
 import type { LinkApi, LinkRef } from './link';
@@ -68,17 +68,22 @@ export class NeighApi {
   constructor(private conn: NetlinkConnection, private links: LinkApi) {}
 
   private async build(link: LinkRef, req: NeighRequest): Promise<any> {
-    const d = parseIp(req?.dst, 'neighbour address');
-    const r: any = { family: af(d.family), index: await this.links.index(link), dst: d.address };
-    if (req.proxy) {
+    const now = this.links.indexNow(link);
+    checkObject(req, 'neighbour');
+    checkKeys(req, ['dst', 'lladdr', 'state', 'proxy', 'router'], 'neighbour');
+    const d = parseIp(req.dst, 'dst');
+    const r: any = { family: af(d.family), dst: d.address };
+    const proxy = req.proxy !== undefined && checkBool(req.proxy, 'proxy');
+    const router = req.router !== undefined && checkBool(req.router, 'router');
+    if (proxy) {
+      if (req.state !== undefined || req.lladdr !== undefined || router) throw new ValidationError('a proxy entry has no state, lladdr or router flag');
       r.flags = NTF.proxy;
     } else {
-      const st = req.state ?? 'permanent';
-      if (!(st in NUD)) throw new ValidationError(`invalid neighbour state: ${st}`);
-      r.state = NUD[st];
-      if (req.lladdr !== undefined) r.lladdr = validateMac(req.lladdr);
-      if (req.router) r.flags = NTF.router;
+      r.state = NUD[checkEnum(req.state === undefined ? 'permanent' : req.state, 'state', Object.keys(NUD) as NeighState[])];
+      if (req.lladdr !== undefined) r.lladdr = validateMac(req.lladdr, 'lladdr');
+      if (router) r.flags = NTF.router;
     }
+    r.index = now ?? await this.links.index(link);
     return r;
   }
 
@@ -96,6 +101,8 @@ export class NeighApi {
 
   /** Like `ip neigh del`. */
   async delete(link: LinkRef, req: Pick<NeighRequest, 'dst' | 'proxy'>): Promise<void> {
+    checkObject(req, 'neighbour');
+    checkKeys(req, ['dst', 'proxy'], 'neigh.delete');
     const r = await this.build(link, { ...req, state: undefined, lladdr: undefined });
     delete r.state;
     await this.conn.request(native.neighBuild(r, RTM_DELNEIGH, 0), `neigh.delete ${req.dst}`);
@@ -103,6 +110,11 @@ export class NeighApi {
 
   /** Like `ip neigh show [dev X]` (`proxy: true` for `ip neigh show proxy`). */
   async list(filter: { link?: LinkRef; family?: 4 | 6; proxy?: boolean } = {}): Promise<Neigh[]> {
+    checkOptions(filter, 'neigh.list filter');
+    checkKeys(filter, ['link', 'family', 'proxy'], 'neigh.list filter');
+    if (filter.family !== undefined) checkFamily(filter.family);
+    if (filter.proxy !== undefined) checkBool(filter.proxy, 'proxy');
+    if (filter.link !== undefined) this.links.indexNow(filter.link);
     const index = filter.link !== undefined ? await this.links.index(filter.link) : undefined;
     const fams = filter.family ? [af(filter.family)] : [2, 10];
     const out: Neigh[] = [];
@@ -121,18 +133,22 @@ export class NeighApi {
   }
 
   private async buildFdb(link: LinkRef, req: FdbRequest): Promise<any> {
-    const r: any = { family: AF_BRIDGE, index: await this.links.index(link), lladdr: validateMac(req?.lladdr) };
+    const now = this.links.indexNow(link);
+    checkObject(req, 'fdb entry');
+    checkKeys(req, ['lladdr', 'dst', 'vlan', 'vni', 'port', 'self', 'master', 'state'], 'fdb entry');
+    const r: any = { family: AF_BRIDGE, lladdr: validateMac(req.lladdr, 'lladdr') };
+    const self = req.self !== undefined && checkBool(req.self, 'self');
+    const master = req.master !== undefined && checkBool(req.master, 'master');
     let flags = 0;
-    if (req.self) flags |= NTF.self;
-    if (req.master || !req.self) flags |= NTF.master;
+    if (self) flags |= NTF.self;
+    if (master || !self) flags |= NTF.master;
     r.flags = flags;
-    const st = req.state ?? 'permanent';
-    if (!(st in NUD)) throw new ValidationError(`invalid fdb state: ${st}`);
-    r.state = NUD[st];
+    r.state = NUD[checkEnum(req.state === undefined ? 'permanent' : req.state, 'state', Object.keys(NUD) as NeighState[])];
     if (req.dst !== undefined) r.dst = parseIp(req.dst, 'fdb dst').address;
     if (req.vlan !== undefined) r.vlan = validateU32(req.vlan, 'vlan', 1, 4094);
     if (req.vni !== undefined) r.vni = validateU32(req.vni, 'vni', 0, 0xffffff);
     if (req.port !== undefined) r.port = validateU32(req.port, 'port', 1, 65535);
+    r.index = now ?? await this.links.index(link);
     return r;
   }
 
@@ -163,6 +179,10 @@ export class NeighApi {
 
   /** Like `bridge fdb show [br B | dev X]`. */
   async fdbList(filter: { link?: LinkRef; master?: LinkRef } = {}): Promise<Neigh[]> {
+    checkOptions(filter, 'fdb.list filter');
+    checkKeys(filter, ['link', 'master'], 'fdb.list filter');
+    if (filter.link !== undefined) this.links.indexNow(filter.link);
+    if (filter.master !== undefined) this.links.indexNow(filter.master, 'master');
     const index = filter.link !== undefined ? await this.links.index(filter.link) : undefined;
     const master = filter.master !== undefined ? await this.links.index(filter.master) : undefined;
     const res = await this.conn.request(native.neighDump({ family: AF_BRIDGE }, NLM_F_DUMP), 'fdb.list', { dump: true });

@@ -1,7 +1,7 @@
 // Routes, like `ip route`.
 import { native } from '../native';
 import { NetlinkConnection } from '../netlink/connection';
-import { ValidationError } from '../errors';
+import { ValidationError, checkBool, checkFamily, checkKeys, checkNamedNumber, checkObject, checkOptions, typeError } from '../errors';
 import { NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REPLACE, RTM_DELROUTE, RTM_NEWROUTE } from '../netlink/constants';
 import { af, parseCidr, parseIp, validateU32 } from '../util/ip';
 import type { LinkApi, LinkRef } from './link';
@@ -71,6 +71,7 @@ export class RouteApi {
 
   /** Whether the request names links (which takes a lookup) rather than giving indexes. */
   private hasNames(req: RouteRequest): boolean {
+    checkObject(req, 'route');
     const named = (d: LinkRef | undefined) => d !== undefined && this.links.indexNow(d) === undefined;
     return !!req && (named(req.dev) || (Array.isArray(req.multipath) && req.multipath.some((n) => named(n?.dev))));
   }
@@ -92,15 +93,20 @@ export class RouteApi {
 
   /** Builds a request whose links are indexes (see resolve): synchronous, so it goes out in call order. */
   private build(req: RouteRequest): any {
-    if (!req || typeof req.dst !== 'string') throw new ValidationError('route needs a dst ("default" or a CIDR)');
+    checkObject(req, 'route');
+    checkKeys(req, ['dst', 'family', 'gateway', 'dev', 'onlink', 'table', 'metric', 'protocol', 'scope', 'type', 'prefsrc', 'mtu', 'multipath'], 'route');
+    if (req.dst === undefined) throw new ValidationError('route needs a dst ("default" or a CIDR)');
+    if (typeof req.dst !== 'string') throw typeError('dst', '"default" or a CIDR string', req.dst);
+    const asked = req.family === undefined ? undefined : checkFamily(req.family);
     let family: 4 | 6;
     let dst: string;
     if (req.dst === 'default') {
-      family = req.family ?? (req.gateway ? parseIp(req.gateway, 'gateway').family : 4);
+      family = asked ?? (req.gateway !== undefined ? parseIp(req.gateway, 'gateway').family : 4);
       dst = family === 6 ? '::/0' : '0.0.0.0/0';
     } else {
       const c = parseCidr(req.dst, 'destination');
       family = c.family;
+      if (asked !== undefined && asked !== family) throw new ValidationError(`dst ${req.dst} is not IPv${asked}`);
       dst = `${c.address}/${c.prefix}`;
     }
     const r: any = { family: af(family), dst };
@@ -110,25 +116,24 @@ export class RouteApi {
         if (g.family !== family) throw new ValidationError(`gateway ${n.gateway} is not IPv${family}`);
         out.gateway = g.address;
       }
-      if (n.dev !== undefined) out.dev = this.links.indexNow(n.dev);
-      if (n.onlink) out.onlink = true;
+      if (n.dev !== undefined) out.dev = this.links.indexNow(n.dev, 'dev');
+      if (n.onlink !== undefined && checkBool(n.onlink, 'onlink')) out.onlink = true;
     };
     nh(req, r);
-    if (req.multipath) {
-      if (!Array.isArray(req.multipath) || req.multipath.length === 0) throw new ValidationError('multipath needs nexthops');
+    if (req.multipath !== undefined) {
+      if (!Array.isArray(req.multipath)) throw typeError('multipath', 'a list of nexthops', req.multipath);
+      if (req.multipath.length === 0) throw new ValidationError('multipath needs nexthops');
       r.multipath = [];
       for (const n of req.multipath) {
+        checkObject(n, 'nexthop');
+        checkKeys(n, ['gateway', 'dev', 'weight', 'onlink'], 'nexthop');
         const o: any = {};
         nh(n, o);
         if (n.weight !== undefined) o.weight = validateU32(n.weight, 'weight', 1, 256);
         r.multipath.push(o);
       }
     }
-    const pick = (v: any, map: Record<string, number>, what: string, max = 255) => {
-      const n = typeof v === 'number' ? v : map[v];
-      if (n === undefined) throw new ValidationError(`invalid ${what}: ${v}`);
-      return validateU32(n, what, 0, max);
-    };
+    const pick = (v: any, map: Record<string, number>, what: string, max = 255) => checkNamedNumber(v, what, map, max);
     if (req.table !== undefined) r.table = pick(req.table, RT_TABLES, 'table', 0xffffffff);
     if (req.metric !== undefined) r.metric = validateU32(req.metric, 'metric');
     if (req.protocol !== undefined) r.protocol = pick(req.protocol, RT_PROTOS, 'protocol');
@@ -173,9 +178,12 @@ export class RouteApi {
   }
 
   /** Routes of a table (default: main; 'all' for every table), like `ip route show`. */
-  async list(filter: { family?: 4 | 6; table?: number | 'main' | 'local' | 'all'; dev?: LinkRef } = {}): Promise<Route[]> {
-    const fams: (4 | 6)[] = filter.family ? [filter.family] : [4, 6];
-    const table = filter.table === undefined ? 254 : filter.table === 'all' ? undefined : typeof filter.table === 'number' ? filter.table : RT_TABLES[filter.table];
+  async list(filter: { family?: 4 | 6; table?: number | 'main' | 'local' | 'default' | 'all'; dev?: LinkRef } = {}): Promise<Route[]> {
+    checkOptions(filter, 'route.list filter');
+    checkKeys(filter, ['family', 'table', 'dev'], 'route.list filter');
+    const fams: (4 | 6)[] = filter.family !== undefined ? [checkFamily(filter.family)] : [4, 6];
+    const table = filter.table === undefined ? 254 : filter.table === 'all' ? undefined : checkNamedNumber(filter.table, 'table', RT_TABLES, 0xffffffff);
+    if (filter.dev !== undefined) this.links.indexNow(filter.dev, 'dev');
     const dev = filter.dev !== undefined ? await this.links.index(filter.dev) : undefined;
     const out: Route[] = [];
     for (const f of fams) {
@@ -203,8 +211,12 @@ export class RouteApi {
   /** Asks the kernel which route a packet would take, like `ip route get`. */
   async get(dst: string, opts: { src?: string; oif?: LinkRef; iif?: LinkRef } = {}): Promise<Route> {
     const d = parseIp(dst, 'destination');
+    checkOptions(opts, 'route.get options');
+    checkKeys(opts, ['src', 'oif', 'iif'], 'route.get options');
     const req: any = { dst: d.address };
-    if (opts.src) req.src = parseIp(opts.src, 'source').address;
+    if (opts.src !== undefined) req.src = parseIp(opts.src, 'source').address;
+    if (opts.oif !== undefined) this.links.indexNow(opts.oif, 'oif');
+    if (opts.iif !== undefined) this.links.indexNow(opts.iif, 'iif');
     if (opts.oif !== undefined) req.oif = await this.links.index(opts.oif);
     if (opts.iif !== undefined) req.iif = await this.links.index(opts.iif);
     const res = await this.conn.request(native.routeGet(req, 0), `route.get ${dst}`);

@@ -1,7 +1,12 @@
 // Address and name validation. Addresses are strings in and out.
 import * as net from 'net';
-import { ValidationError } from '../errors';
 import * as ipaddr from 'ipaddr.js';
+import { ValidationError, checkInt, typeError } from '../errors';
+
+/** net.isIP takes 'fe80::1%eth0'; a netlink address has no zone (the link says it). */
+function noZone(s: string, what: string): void {
+  if (s.includes('%')) throw new ValidationError(`invalid ${what} ${JSON.stringify(s)}: no zone index here (give the link separately)`);
+}
 
 export interface Cidr {
   family: 4 | 6;
@@ -11,7 +16,8 @@ export interface Cidr {
 
 /** Parses "10.0.0.2/24" or "fd00::1/64"; a bare address gets a full prefix. */
 export function parseCidr(s: string, what = 'address'): Cidr {
-  if (typeof s !== 'string') throw new ValidationError(`invalid ${what}: ${String(s)}`);
+  if (typeof s !== 'string') throw typeError(what, 'a string', s);
+  noZone(s, what);
   const [addr, len, ...rest] = s.split('/');
   const fam = net.isIP(addr);
   if (!fam || rest.length) throw new ValidationError(`invalid ${what}: ${JSON.stringify(s)}`);
@@ -25,7 +31,9 @@ export function parseCidr(s: string, what = 'address'): Cidr {
 }
 
 export function parseIp(s: string, what = 'address'): { family: 4 | 6; address: string } {
-  const fam = typeof s === 'string' ? net.isIP(s) : 0;
+  if (typeof s !== 'string') throw typeError(what, 'a string', s);
+  noZone(s, what);
+  const fam = net.isIP(s);
   if (!fam) throw new ValidationError(`invalid ${what}: ${JSON.stringify(s)}`);
   return { family: fam as 4 | 6, address: s };
 }
@@ -40,23 +48,27 @@ export function af(family: 4 | 6): number {
 }
 
 const MAC = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/;
-export function validateMac(s: string): string {
-  if (typeof s !== 'string' || !MAC.test(s)) throw new ValidationError(`invalid MAC address: ${JSON.stringify(s)}`);
-  if (parseInt(s.slice(0, 2), 16) & 1) throw new ValidationError(`MAC address is multicast: ${s}`);
+export function validateMac(s: string, what = 'MAC address'): string {
+  if (typeof s !== 'string') throw typeError(what, 'a string', s);
+  if (!MAC.test(s)) throw new ValidationError(`invalid ${what}: ${JSON.stringify(s)}`);
+  if (parseInt(s.slice(0, 2), 16) & 1) throw new ValidationError(`${what} is multicast: ${s}`);
   return s.toLowerCase();
 }
 
 /** Interface names: 1..15 bytes, no '/', ':' or whitespace (dev_valid_name). */
 export function validateIfname(name: string, what = 'interface name'): string {
-  if (typeof name !== 'string' || name.length === 0) throw new ValidationError(`invalid ${what}: empty`);
+  if (typeof name !== 'string') throw typeError(what, 'a string', name);
+  if (name.length === 0) throw new ValidationError(`invalid ${what}: empty`);
+  // C would stop at the NUL: 'victim\0x' would name 'victim'.
+  if (name.includes('\0')) throw new ValidationError(`invalid ${what} ${JSON.stringify(name)}: contains a NUL byte`);
   if (Buffer.byteLength(name) > 15) throw new ValidationError(`invalid ${what} ${JSON.stringify(name)}: longer than 15 bytes`);
   if (name === '.' || name === '..' || /[/:\s]/.test(name)) throw new ValidationError(`invalid ${what}: ${JSON.stringify(name)}`);
   return name;
 }
 
+/** An integer in [min, max]; a string ('0x5dc') is ERR_INVALID_ARG_TYPE, never parsed. */
 export function validateU32(v: number, what: string, min = 0, max = 0xffffffff): number {
-  if (!Number.isInteger(v) || v < min || v > max) throw new ValidationError(`invalid ${what}: ${v} (expected ${min}..${max})`);
-  return v;
+  return checkInt(v, what, min, max);
 }
 
 // ---- Address math, over ipaddr.js byte arrays (callers validate text with

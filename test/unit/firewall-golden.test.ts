@@ -101,6 +101,7 @@ describe('unit: bridge firewall golden files', () => {
       { 'com.docker.network.driver.mtu': '65536' },
       { 'com.docker.network.bridge.host_binding_ipv4': '::1' },
       { 'com.docker.network.bridge.name': 'a/b' },
+      { 'com.docker.network.bridge.name': 'a\0b' },
       { 'com.docker.network.bridge.nosuch': 'x' },
       { 'com.docker.network.bridge.gateway_mode_ipv4': 'bogus' },
       { 'com.docker.network.bridge.gateway_mode_ipv6': 'NAT' },
