@@ -185,6 +185,6 @@ export function formatRows(format: string, rows: unknown[], headers: Record<stri
   const f = new Format(format);
   if (!f.table) return rows.map((r) => f.render(r, ctx(r)) + '\n').join('');
   const head = new Proxy({}, { has: () => true, get: (_, k) => headers[String(k)] ?? String(k).toUpperCase() });
-  const lines = [f.render(head, { strict: false, methods: { Label: () => 'LABEL' } }), ...rows.map((r) => f.render(r, ctx(r)))];
+  const lines = [f.render(head, { strict: false, methods: { Label: (k: unknown) => String(k).split('.').pop()!.replace(/[-_]/g, ' ') } }), ...rows.map((r) => f.render(r, ctx(r)))];
   return table(lines.map((l) => l.split('\t')));
 }

@@ -239,9 +239,10 @@ export class Daemon {
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const t0 = process.hrtime.bigint();
     let error: string | undefined;
+    let ignoredQuery: string[] | undefined;
     let pathname = '';
     res.on('finish', () => this.log({ level: res.statusCode >= 500 ? 'error' : 'info', method: req.method, path: pathname || req.url, status: res.statusCode,
-      ms: Number((process.hrtime.bigint() - t0) / 1000n) / 1000, ...(error ? { error } : {}) }));
+      ms: Number((process.hrtime.bigint() - t0) / 1000n) / 1000, ...(error ? { error } : {}), ...(ignoredQuery ? { ignoredQuery } : {}) }));
     this.headers(res);
     try {
       const url = new URL(req.url ?? '/', 'http://cnm');
@@ -263,7 +264,10 @@ export class Daemon {
         if (m && r.method === req.method) { route = r; params = m.slice(1).map((x) => decodeURIComponent(x)); break; }
       }
       if (!route) throw notFound('page not found');
-      for (const k of url.searchParams.keys()) if (!route.query.includes(k)) throw badInput(`unknown query parameter ${JSON.stringify(k)}`);
+      // Unknown query parameters are ignored, as dockerd does (dockerode repeats a POST's body fields
+      // there), but not silently: the request's log line names them.
+      const ignored = [...new Set(url.searchParams.keys())].filter((k) => !route!.query.includes(k));
+      if (ignored.length) ignoredQuery = ignored;
       const raw = await this.readBody(req, res);
       let body: unknown;
       if (raw.length) {

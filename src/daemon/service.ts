@@ -91,8 +91,9 @@ export async function connect(ctl: Controller, netRef: string, body: unknown): P
   const b = body as { Container: string; EndpointConfig?: EndpointSettings | null };
   const n = ctl.network(netRef);
   const sb = ctl.sandbox(b.Container);
+  const o = endpointOptions(sb.name, b.EndpointConfig);
   if (n.endpoints().some((e) => e.record.sandboxId === sb.id)) throw forbidden(`endpoint with name ${sb.name} already exists in network ${n.name}`);
-  await attach(n, sb, endpointOptions(sb.name, b.EndpointConfig));
+  await attach(n, sb, o);
 }
 
 /** `POST /networks/{id}/disconnect`; with Force, an endpoint whose sandbox is gone goes too. */
