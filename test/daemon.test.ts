@@ -366,6 +366,12 @@ describe('cnm daemon', function () {
       assert.strictEqual((await cnm('sandbox', 'create', '--network', 'dmn', 'dm2')).code, 0);
       const got = await sh('ip', ['netns', 'exec', 'cnm-dm2', 'getent', 'hosts', 'dm1']);
       assert.match(got.out, /^10\.69\.0\.2\s+dm1/, got.err);
+      // `cnm run` through the daemon: the sandbox is the daemon's while the program runs, and goes after.
+      const r = await cnm('run', '--network', 'dmn', '--name', 'dmrun', 'sh', '-c', 'getent hosts dm1; exit 4');
+      assert.strictEqual(r.code, 4, r.err);
+      assert.match(r.out, /^10\.69\.0\.2\s+dm1/);
+      assert.match(log, /"method":"POST","path":"\/v1\.48\/cnm\/sandboxes","status":201/);
+      assert.match(log, /"method":"DELETE","path":"\/v1\.48\/cnm\/sandboxes\/dmrun","status":204/);
       // A second daemon on the same socket is refused and changes nothing.
       const second = await cnm('daemon', '--state-dir', path.join(dir, 'other'));
       assert.strictEqual(second.code, 1);
