@@ -13,6 +13,10 @@ import Docker from 'dockerode';
 import { Controller } from '../src';
 import { Daemon, DaemonClient, DEFAULT_SOCKET } from '../src/daemon';
 import { eventually } from './helpers';
+import { mapping } from '../src/daemon';
+import { matchPattern, parseFilters } from '../src/daemon/filters';
+import { Format, goTime } from '../src/cli/format';
+import { naturalCompare } from '../src/cli/program';
 
 const execFileP = promisify(execFile);
 const CLI = path.join(__dirname, '..', 'src', 'cli.js');
@@ -55,6 +59,40 @@ function closedWithin(c: net.Socket, ms: number): Promise<string> {
 
 describe('cnm daemon', function () {
   this.timeout(90000);
+
+  describe('the mapping, filters and formats (no kernel)', () => {
+    it("maps Docker's create body to the library's options, refusing by name what it lacks", () => {
+      assert.deepStrictEqual(mapping.networkCreateOptions({ Name: 'n', Driver: 'bridge', Scope: '', EnableIPv6: true, IPAM: { Driver: 'default', Options: {}, Config: [{ Subnet: 'fd00:1::/64', Gateway: 'fd00:1::1' }, { Subnet: '10.1.0.0/24', IPRange: '10.1.0.128/25', Gateway: '10.1.0.1' }] }, Internal: true, Attachable: false, Ingress: false, ConfigOnly: false, ConfigFrom: null, Options: { a: 'b' }, Labels: {} }),
+        { name: 'n', driver: 'bridge', subnet6: 'fd00:1::/64', gateway6: 'fd00:1::1', subnet: '10.1.0.0/24', ipRange: '10.1.0.128/25', gateway: '10.1.0.1', ipv6: true, internal: true, options: { a: 'b' } });
+      const refused = (b: unknown, re: RegExp, code: string) => assert.throws(() => mapping.networkCreateOptions(b), (e: any) => e.code === code && re.test(e.message));
+      refused({ Name: 'n', IPAM: { Config: [{ Subnet: '10.1.0.0/24' }, { Subnet: '10.2.0.0/24' }] } }, /several IPv4/, 'ENOTSUP');
+      refused({ Name: 'n', IPAM: { Config: [{ Subnet: '10.1.0.0/24', AuxiliaryAddresses: { a: '10.1.0.3' } }] } }, /AuxiliaryAddresses/, 'ENOTSUP');
+      refused({ Name: 'n', EnableIPv6: false, IPAM: { Config: [{ Subnet: 'fd00::/64' }] } }, /EnableIPv6 is false/, 'EINVAL');
+      refused({ Name: 'n', Labels: { a: 1 } }, /Labels\.a must be a string/, 'ERR_INVALID_ARG_TYPE');
+      refused({ Name: 'n', IPAM: { Config: [{ Subnet: '10.1.0.0' }] } }, /CIDR expected/, 'EINVAL');
+      refused({ Name: 'n', Extra: 1 }, /unknown field Extra/, 'EINVAL');
+      refused({}, /Name is required/, 'EINVAL');
+      assert.deepStrictEqual(mapping.endpointOptions('web', { IPAMConfig: { IPv4Address: '10.0.0.5' }, Aliases: ['www'], MacAddress: '02:00:00:00:00:05', Links: null, DriverOpts: {}, GwPriority: 0, NetworkID: '', IPPrefixLen: 0, DNSNames: null }),
+        { name: 'web', ip: '10.0.0.5', aliases: ['www'], mac: '02:00:00:00:00:05' });
+      assert.throws(() => mapping.endpointOptions('web', { IPAddress: '10.0.0.9' }), /set by the daemon/);
+      assert.deepStrictEqual(mapping.portSpecs({ PortBindings: { '80/tcp': [{ HostIp: '', HostPort: '8080' }, { HostIp: '[::1]', HostPort: '' }], '53/udp': null }, PublishAllPorts: true, ExposedPorts: { '80/tcp': {}, '9000/tcp': {} } }),
+        [{ containerPort: 80, proto: 'tcp', hostPort: 8080 }, { containerPort: 80, proto: 'tcp', hostPort: 0, hostIp: '::1' }, { containerPort: 53, proto: 'udp', hostPort: 0 }, { containerPort: 9000, proto: 'tcp', hostPort: 0 }]);
+    });
+
+    it("filters as Docker's (linear patterns only), formats as the docker client's", () => {
+      assert.deepStrictEqual([...parseFilters('{"name":{"a":true},"label":["x=y"]}', ['name', 'label'])], [['name', ['a']], ['label', ['x=y']]]);
+      assert.throws(() => parseFilters('{"nope":["a"]}', ['name']), /invalid filter 'nope'/);
+      assert.ok(matchPattern('front', 'my-frontend') && matchPattern('^my', 'my-x') && !matchPattern('^y', 'my') && matchPattern('end$', 'frontend') && matchPattern('f.o', 'fxo') && matchPattern('^ab$', 'ab') && !matchPattern('^ab$', 'abc'));
+      assert.throws(() => matchPattern('(a+)+$', 'aaaa'), /only literal text/);
+      assert.strictEqual(goTime('2024-05-01T10:00:00.120Z'), '2024-05-01 10:00:00.12 +0000 UTC');
+      assert.strictEqual(goTime('2024-05-01T10:00:00.000Z'), '2024-05-01 10:00:00 +0000 UTC');
+      const v = { Name: 'n', Labels: { a: 'b' }, IPAM: { Config: [{ Subnet: 's1' }, { Subnet: 's2' }] }, Internal: false };
+      assert.strictEqual(new Format('{{.Name}} {{json .Labels}} {{index .Labels "a"}} {{range .IPAM.Config}}[{{.Subnet}}]{{end}} {{if .Internal}}int{{else}}ext{{end}} {{.Name | upper}} {{len .IPAM.Config}}').render(v), 'n {"a":"b"} b [s1][s2] ext N 2');
+      assert.throws(() => new Format('{{.Name').render(v), /unclosed/);
+      assert.throws(() => new Format('{{frob .Name}}').render(v), /not defined/);
+      assert.deepStrictEqual(['net10', 'net2', 'bridge', 'net1'].sort(naturalCompare), ['bridge', 'net1', 'net2', 'net10']);
+    });
+  });
 
   describe('in this process, with dockerode and the docker client', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cnm-daemon-'));

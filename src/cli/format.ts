@@ -125,6 +125,7 @@ function evalPipe(pipe: string, dot: unknown, root: unknown, ctx: TemplateContex
     const [head, ...rest] = w;
     if (FUNCS[head]) prev = FUNCS[head](...rest.map(arg), ...extra);
     else if (head.startsWith('.') && ctx.methods?.[head.slice(1)] && dot === root) prev = ctx.methods[head.slice(1)](...rest.map(arg), ...extra);
+    else if (/^[A-Za-z_]\w*$/.test(head) && head !== 'true' && head !== 'false') throw new TemplateError(`function ${JSON.stringify(head)} not defined`);
     else if (rest.length || !first) throw new TemplateError(`can't give arguments to non-function ${head}`);
     else prev = arg(head);
     first = false;

@@ -62,6 +62,19 @@ function networkRow(n: any, noTrunc: boolean): Record<string, string> {
 }
 const NETWORK_HEADERS = { ID: 'NETWORK ID', Name: 'NAME', Driver: 'DRIVER', Scope: 'SCOPE', IPv6: 'IPV6', IPv4: 'IPV4', Internal: 'INTERNAL', Labels: 'LABELS', CreatedAt: 'CREATED AT' };
 
+/** Natural order, as docker's sortorder.NaturalLess: runs of digits compare as numbers. */
+export function naturalCompare(a: string, b: string): number {
+  const re = /(\d+|\D+)/g;
+  const xa = a.match(re) ?? [], xb = b.match(re) ?? [];
+  for (let i = 0; i < Math.min(xa.length, xb.length); i++) {
+    const p = xa[i], q = xb[i];
+    if (p === q) continue;
+    if (/^\d/.test(p) && /^\d/.test(q)) return Number(p) - Number(q) || p.length - q.length;
+    return p < q ? -1 : 1;
+  }
+  return xa.length - xb.length;
+}
+
 /** Docker's pairing of --gateway/--ip-range/--aux-address with the --subnet containing them. */
 function ipamConfig(o: { subnet: string[]; gateway: string[]; ipRange: string[]; auxAddress: string[] }): IpamConfig[] {
   const configs: (IpamConfig & { list: net.BlockList; fam: 'ipv4' | 'ipv6' })[] = o.subnet.map((s) => {
@@ -153,7 +166,8 @@ function networkCommands(program: Command): void {
     .action(function (this: Command) {
       return withBackend(this, async (b, o) => {
         const filters = o.filter.length ? filtersFromPairs(o.filter) : undefined;
-        const nets = await b.listNetworks(filters);
+        // Sorted by name as docker's client sorts them (naturally: net2 before net10).
+        const nets = (await b.listNetworks(filters)).sort((x: any, y: any) => naturalCompare(x.Name, y.Name));
         const noTrunc = o.trunc === false;
         if (o.json) return write(JSON.stringify(nets, null, 2) + '\n');
         const rows = nets.map((x: any) => networkRow(x, noTrunc));
