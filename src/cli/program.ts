@@ -7,7 +7,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { CnmError } from '../errors';
 import { Daemon, DEFAULT_SOCKET, VERSION } from '../daemon/server';
 import { filtersFromPairs } from '../daemon/filters';
-import { endpointOptions, networkCreateOptions, refuse } from '../daemon/mapping';
+import { endpointOptions, networkCreateOptions } from '../daemon/mapping';
 import type { EndpointSettings, IpamConfig, NetworkCreateRequest } from '../daemon/mapping';
 import { badInput } from '../daemon/errors';
 import { Backend, chooseBackend, hasNetAdmin, privilegeError } from './backend';
@@ -452,4 +452,3 @@ function oneLine(e: any): string {
   return e?.code && typeof e.code === 'string' && !msg.includes(e.code) && !['EINVAL', 'ENOENT', 'ENOTSUP', 'EACCES', 'EPERM'].includes(e.code) ? `${msg} (${e.code})` : msg;
 }
 
-export { refuse };

@@ -90,7 +90,7 @@ export class Daemon {
   private maxBody: number;
   private listening = false;
 
-  private constructor(readonly controller: Controller, readonly socket: string, private opts: DaemonOptions) {
+  private constructor(readonly controller: Controller, readonly socket: string, opts: DaemonOptions) {
     this.log = opts.log ?? jsonLog;
     this.maxBody = opts.maxBodyBytes ?? 1 << 20;
     this.routes = this.makeRoutes();
@@ -268,7 +268,7 @@ export class Daemon {
       // there), but not silently: the request's log line names them.
       const ignored = [...new Set(url.searchParams.keys())].filter((k) => !route!.query.includes(k));
       if (ignored.length) ignoredQuery = ignored;
-      const raw = await this.readBody(req, res);
+      const raw = await this.readBody(req);
       let body: unknown;
       if (raw.length) {
         if (!route.body) throw badInput(`${req.method} ${p} takes no request body`);
@@ -306,7 +306,7 @@ export class Daemon {
   }
 
   /** The body, up to the limit; past it a 400 and the connection closes (the rest is not read). */
-  private readBody(req: http.IncomingMessage, _res: http.ServerResponse): Promise<Buffer> {
+  private readBody(req: http.IncomingMessage): Promise<Buffer> {
     const tooBig = () => Object.assign(badInput(`request body larger than ${this.maxBody} bytes`), { closeConnection: true });
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > this.maxBody) { req.pause(); return Promise.reject(tooBig()); }
