@@ -403,8 +403,15 @@ export function buildProgram(): Command {
     .description("Docker's container networking (CNM) over netlink and nftables")
     .version(`cnm-netlink version ${VERSION}`, '-v, --version', 'print the version')
     .enablePositionalOptions()
+    // Repeatable options start from []: no "(default: [])" in the help.
+    .configureHelp({ optionDescription: (o) => `${o.description}${o.defaultValue !== undefined && !Array.isArray(o.defaultValue) && typeof o.defaultValue !== 'boolean' ? ` (default: ${JSON.stringify(o.defaultValue)})` : ''}` })
     .exitOverride()
-    .showSuggestionAfterError(false);
+    .showSuggestionAfterError(false)
+    .allowExcessArguments(true);
+  program.action(function (this: Command) {
+    if (this.args.length) throw new UsageError(`unknown command: cnm ${this.args[0]}`, 1, 'cnm');
+    write(this.helpInformation());
+  });
   networkCommands(program);
   sandboxCommands(program);
   runCommandDef(program);
