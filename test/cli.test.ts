@@ -8,7 +8,8 @@ import { eventually } from './helpers';
 const CLI = path.join(__dirname, '..', 'src', 'cli.js');
 
 describe('cnm CLI', function () {
-  this.timeout(60000);
+  // Long: every step is a process, and the machine may be busy.
+  this.timeout(120000);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cnm-cli-'));
   const cnm = (...args: string[]) => run(process.execPath, [CLI, '--state-dir', dir, ...args]);
   const cnmLong = (...args: string[]) => run(process.execPath, [CLI, '--state-dir', dir, ...args], 55000);
@@ -24,7 +25,7 @@ describe('cnm CLI', function () {
     assert.strictEqual(c.code, 0, c.err);
     assert.match(c.out.trim(), /^[0-9a-f]{64}$/);
     const nets = await json('network', 'ls');
-    assert.ok(nets.some((n: any) => n.Name === 'clinet' && n.Subnet === '10.88.0.0/24'));
+    assert.ok(nets.some((n: any) => n.Name === 'clinet' && n.IPAM.Config[0].Subnet === '10.88.0.0/24'));
     const table = await cnm('network', 'ls');
     assert.match(table.out, /^NETWORK ID\s+NAME\s+DRIVER/);
     const insp = JSON.parse((await cnm('network', 'inspect', 'clinet')).out);
@@ -33,8 +34,9 @@ describe('cnm CLI', function () {
     assert.strictEqual(dup.code, 1);
     assert.strictEqual(dup.err.trim().split('\n').length, 1);
     assert.match(dup.err, /overlaps/);
+    // Docker's statuses: 1 for an unknown command, 125 for a flag error.
     const usage = await cnm('network', 'frobnicate');
-    assert.strictEqual(usage.code, 2);
+    assert.strictEqual(usage.code, 1);
     const run1 = await cnm('run', '--network', 'clinet', '--name', 'box1', '--', 'sh', '-c', 'ip -o -4 addr show dev eth0; getent hosts box1');
     assert.strictEqual(run1.code, 0, run1.err);
     assert.match(run1.out, /10\.88\.0\.2\/24/);
@@ -104,6 +106,111 @@ describe('cnm CLI', function () {
     assert.strictEqual(done.code, 0, done.err);
     assert.match(done.err, /0\.0\.0\.0:18080->80\/tcp/);
     assert.strictEqual((await cnm('network', 'rm', 'pub')).code, 0);
+  });
+
+  it("Docker's conventions: --help everywhere, --version, flags anywhere, -q/--filter/--format/--no-trunc, one-line errors, statuses", async () => {
+    for (const args of [[], ['network'], ['network', 'create'], ['network', 'ls'], ['sandbox', 'rm'], ['run'], ['port'], ['daemon']]) {
+      const h = await cnm(...args, '--help');
+      assert.strictEqual(h.code, 0, `${args.join(' ')} --help: ${h.err}`);
+      assert.match(h.out, new RegExp(`^Usage: cnm ${args.join(' ')}`.trimEnd()), args.join(' '));
+    }
+    const v = await cnm('--version');
+    assert.match(v.out, /^cnm-netlink version \d+\.\d+\.\d+\n$/);
+    // A flag after the name is a flag, not a network called --json.
+    const insp = await cnm('network', 'inspect', 'bridge', '--json');
+    assert.strictEqual(insp.code, 0, insp.err);
+    assert.strictEqual(JSON.parse(insp.out)[0].Name, 'bridge');
+    const bogus = await cnm('network', 'ls', '--bogus');
+    assert.strictEqual(bogus.code, 125);
+    assert.deepStrictEqual(bogus.err.trim().split('\n').length, 1);
+    assert.match(bogus.err, /unknown option '--bogus'.*cnm network ls --help/);
+    assert.strictEqual((await cnm('network', 'create')).code, 1, 'a missing argument: 1, as docker');
+    const q = (await cnm('network', 'ls', '-q')).out.trim().split('\n');
+    assert.strictEqual(q.length, 3);
+    assert.ok(q.every((x) => /^[0-9a-f]{12}$/.test(x)), q.join(','));
+    const full = (await cnm('network', 'ls', '-q', '--no-trunc')).out.trim().split('\n');
+    assert.ok(full.every((x, i) => /^[0-9a-f]{64}$/.test(x) && x.startsWith(q[i])));
+    assert.strictEqual((await cnm('network', 'ls', '--filter', 'name=^bri', '--format', '{{.Name}} {{.Driver}}')).out, 'bridge bridge\n');
+    assert.strictEqual((await cnm('network', 'ls', '--filter', 'type=builtin', '--filter', 'driver=null', '-q')).out.trim().length, 12);
+    const lines = (await cnm('network', 'ls', '--format', '{{json .}}')).out.trim().split('\n').map((l) => JSON.parse(l));
+    assert.deepStrictEqual(Object.keys(lines[0]), ['CreatedAt', 'Driver', 'ID', 'IPv4', 'IPv6', 'Internal', 'Labels', 'Name', 'Scope']);
+    const tbl = await cnm('network', 'ls', '--format', 'table {{.Name}}\t{{.Scope}}');
+    assert.match(tbl.out, /^NAME {6}SCOPE\nbridge {4}local\n/);
+    const badFilter = await cnm('network', 'ls', '--filter', 'colour=red');
+    assert.strictEqual(badFilter.code, 1);
+    assert.match(badFilter.err, /invalid filter 'colour'/);
+    assert.strictEqual((await cnm('network', 'inspect', 'bridge', '-f', '{{range .IPAM.Config}}{{.Subnet}}{{end}}')).out, '172.17.0.0/16\n');
+    assert.strictEqual((await cnm('network', 'rm', 'nosuch')).code, 1);
+    assert.strictEqual((await cnm('network', 'rm', '-f', 'nosuch')).code, 0);
+  });
+
+  it('what the library cannot do yet is refused by name with 125, and nothing is made', async () => {
+    const nets0 = (await cnm('network', 'ls', '-q')).out;
+    for (const [args, re] of [
+      [['network', 'create', '--subnet', '10.84.0.0/24', '--aux-address', 'r=10.84.0.9', 'x1'], /--aux-address is not supported yet/],
+      [['network', 'create', '--subnet', '10.84.0.0/24', '--subnet', '10.84.1.0/24', 'x2'], /more than one --subnet of a family is not supported yet/],
+      [['network', 'create', '--ipv6', '--subnet', 'fd84::/64', '--ip-range', 'fd84::/80', 'x3'], /--ip-range on an IPv6 subnet is not supported yet/],
+      [['network', 'create', '--config-only', 'x4'], /--config-only is not supported yet/],
+      [['run', '--dns', '1.1.1.1', 'true'], /--dns is not supported yet/],
+      [['run', '--dns-search', 'example.com', 'true'], /--dns-search is not supported yet/],
+      [['run', '--dns-option', 'ndots:2', 'true'], /--dns-option is not supported yet/],
+      [['run', '--add-host', 'db:10.0.0.5', 'true'], /--add-host is not supported yet/],
+      [['run', '--link', 'db:webdb', 'true'], /--link is not supported yet/],
+      [['run', '-p', '8000-8001:80-81', 'true'], /container port range in -p is not supported yet/],
+      [['network', 'connect', '--link', 'a:b', 'bridge', 'nobody'], /--link is not supported yet/],
+    ] as [string[], RegExp][]) {
+      const r = await cnm(...args);
+      assert.strictEqual(r.code, 125, `${args.join(' ')}: ${r.err}`);
+      assert.strictEqual(r.err.trim().split('\n').length, 1, r.err);
+      assert.match(r.err, re);
+    }
+    assert.strictEqual((await cnm('network', 'ls', '-q')).out, nets0);
+    assert.strictEqual((await json('sandbox', 'ls')).length, 0);
+  });
+
+  it('run: no `--` needed, exit statuses 126/127/the program\'s, --network none and container:NAME, port like docker port', async () => {
+    const ifaces = await cnm('run', '--network', 'none', 'sh', '-c', 'ip -o link show | cut -d: -f2; exit 7');
+    assert.strictEqual(ifaces.code, 7, ifaces.err);
+    assert.strictEqual(ifaces.out.trim(), 'lo');
+    const missing = await cnm('run', '--network', 'none', 'no-such-program-here');
+    assert.strictEqual(missing.code, 127);
+    assert.match(missing.err, /executable file not found/);
+    const plain = path.join(dir, 'not-executable');
+    fs.writeFileSync(plain, 'echo hi\n', { mode: 0o644 });
+    assert.strictEqual((await cnm('run', '--network', 'none', plain)).code, 126);
+    assert.strictEqual((await cnm('run', '--network', 'nonet', 'true')).code, 125, 'our own failure: 125');
+    assert.strictEqual((await cnm('network', 'create', '--subnet', '10.83.0.0/24', 'ports')).code, 0);
+    assert.strictEqual((await cnm('sandbox', 'create', '--network', 'ports', 'holder')).code, 0);
+    const shared = await cnm('run', '--network', 'container:holder', 'ip', '-o', '-4', 'addr', 'show', 'dev', 'eth0');
+    assert.strictEqual(shared.code, 0, shared.err);
+    assert.match(shared.out, /10\.83\.0\.2\/24/);
+    const flag = path.join(dir, 'ports-done');
+    const web = cnmLong('run', '--network', 'ports', '--name', 'pweb', '-p', '18090:80', '-p', '127.0.0.1::81/udp', '-P', '--expose', '7000', 'sh', '-c', `for i in $(seq 400); do [ -e ${flag} ] && exit 0; sleep 0.1; done; exit 9`);
+    let lines: string[] = [];
+    await eventually(async () => {
+      const r = await cnm('port', 'pweb');
+      assert.strictEqual(r.code, 0, r.err);
+      lines = r.out.trim().split('\n');
+    });
+    assert.strictEqual(lines.length, 3, lines.join('|'));
+    assert.strictEqual(lines[0], '80/tcp -> 0.0.0.0:18090');
+    assert.match(lines[1], /^81\/udp -> 127\.0\.0\.1:\d+$/);
+    assert.match(lines[2], /^7000\/tcp -> 0\.0\.0\.0:\d+$/);
+    assert.strictEqual((await cnm('port', 'pweb', '80')).out, '0.0.0.0:18090\n');
+    assert.strictEqual((await cnm('port', 'pweb', '99')).code, 1);
+    fs.writeFileSync(flag, '');
+    assert.strictEqual((await web).code, 0);
+    assert.strictEqual((await cnm('sandbox', 'rm', 'holder')).code, 0);
+    const pruned = await cnm('network', 'prune', '-f');
+    assert.strictEqual(pruned.out, 'Deleted Networks:\nports\n');
+    assert.strictEqual((await json('sandbox', 'ls')).length, 0);
+  });
+
+  it('without the privileges, one line says so', async function () {
+    const r = await run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CLI, '--state-dir', path.join(os.tmpdir(), 'cnm-nopriv'), 'network', 'ls']);
+    if (/setpriv:/.test(r.err)) { console.log(`      (skipped: setpriv cannot drop to nobody here: ${r.err.trim()})`); this.skip(); }
+    assert.strictEqual(r.code, 1, r.err);
+    assert.strictEqual(r.err, 'cnm: error: needs CAP_NET_ADMIN: run as root or inside a user namespace\n');
   });
 
   after(async () => {

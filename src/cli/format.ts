@@ -1,0 +1,191 @@
+// Output as the docker client prints it: tab-aligned tables, `--format`
+// Go templates (the subset people use), and Go's time and value spellings.
+
+/** Docker's tabwriter (min width 10, padding 3; the last column is not padded). */
+export function table(rows: string[][]): string {
+  if (!rows.length) return '';
+  const cols = Math.max(...rows.map((r) => r.length));
+  const w = Array.from({ length: cols }, (_, i) => Math.max(10, ...rows.map((r) => (r[i] ?? '').length + 3)));
+  return rows.map((r) => r.map((c, i) => (i < r.length - 1 ? c.padEnd(w[i]) : c)).join('')).join('\n') + '\n';
+}
+
+/** Go's time.Time.String() of an RFC 3339 UTC time: "2024-01-01 10:00:00.123 +0000 UTC". */
+export function goTime(iso: string): string {
+  const m = /^(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)(?:\.(\d+))?Z$/.exec(iso);
+  if (!m) return iso;
+  const frac = (m[3] ?? '').replace(/0+$/, '');
+  return `${m[1]} ${m[2]}${frac ? `.${frac}` : ''} +0000 UTC`;
+}
+
+/** How Go's fmt prints a value in a template. */
+function goText(v: unknown): string {
+  if (v === null || v === undefined) return '<no value>';
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return String(v);
+  if (Array.isArray(v)) return `[${v.map(goText).join(' ')}]`;
+  if (typeof v === 'object') return `map[${Object.keys(v).sort().map((k) => `${k}:${goText((v as Record<string, unknown>)[k])}`).join(' ')}]`;
+  return String(v);
+}
+
+export class TemplateError extends Error {
+  code = 'EINVAL';
+  constructor(msg: string) { super(`template: ${msg}`); }
+}
+
+type Node =
+  | { t: 'text'; s: string }
+  | { t: 'out'; pipe: string }
+  | { t: 'range' | 'if'; pipe: string; body: Node[]; else: Node[] };
+
+function parse(src: string): Node[] {
+  const toks: ({ text: string } | { act: string })[] = [];
+  let i = 0;
+  while (i < src.length) {
+    const o = src.indexOf('{{', i);
+    if (o < 0) { toks.push({ text: src.slice(i) }); break; }
+    let text = src.slice(i, o);
+    const c = src.indexOf('}}', o);
+    if (c < 0) throw new TemplateError(`unclosed action in ${JSON.stringify(src)}`);
+    let act = src.slice(o + 2, c);
+    let next = c + 2;
+    if (act.startsWith('-')) { act = act.slice(1); text = text.replace(/\s+$/, ''); }
+    if (act.endsWith('-')) { act = act.slice(0, -1); const m = /^\s*/.exec(src.slice(next)); next += m ? m[0].length : 0; }
+    if (text) toks.push({ text });
+    toks.push({ act: act.trim() });
+    i = next;
+  }
+  let k = 0;
+  const block = (inner: boolean): { body: Node[]; else: Node[] } => {
+    const body: Node[] = [];
+    const other: Node[] = [];
+    let cur = body;
+    while (k < toks.length) {
+      const tk = toks[k++];
+      if ('text' in tk) { cur.push({ t: 'text', s: tk.text }); continue; }
+      const a = tk.act;
+      if (a === 'end') { if (!inner) throw new TemplateError('unexpected {{end}}'); return { body, else: other }; }
+      if (a === 'else') { if (!inner || cur === other) throw new TemplateError('unexpected {{else}}'); cur = other; continue; }
+      const m = /^(range|if)\s+(.+)$/.exec(a);
+      if (m) { const b = block(true); cur.push({ t: m[1] as 'range' | 'if', pipe: m[2], body: b.body, else: b.else }); continue; }
+      cur.push({ t: 'out', pipe: a });
+    }
+    if (inner) throw new TemplateError('missing {{end}}');
+    return { body, else: other };
+  };
+  return block(false).body;
+}
+
+function words(cmd: string): string[] {
+  const out: string[] = [];
+  const re = /\s*("(?:[^"\\]|\\.)*"|`[^`]*`|[^\s"`]+)/g;
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(cmd))) out.push(m[1]);
+  return out;
+}
+
+export interface TemplateContext {
+  /** Methods callable as `.Name ARG` (Docker's `.Label "key"`). */
+  methods?: Record<string, (...args: unknown[]) => unknown>;
+  /** Fields that are computed (the top-level object of `network ls`), else looked up. */
+  strict?: boolean;
+}
+
+const FUNCS: Record<string, (...a: any[]) => unknown> = {
+  json: (v) => JSON.stringify(v ?? null),
+  upper: (s) => String(s).toUpperCase(),
+  lower: (s) => String(s).toLowerCase(),
+  title: (s) => String(s).replace(/\b\w/g, (c) => c.toUpperCase()),
+  len: (v) => (Array.isArray(v) || typeof v === 'string' ? v.length : v && typeof v === 'object' ? Object.keys(v).length : 0),
+  join: (a, sep) => (Array.isArray(a) ? a.map(goText).join(String(sep)) : goText(a)),
+  index: (v, ...keys) => keys.reduce((o: any, k) => (o === null || o === undefined ? undefined : o[k as string]), v),
+  println: (...a) => a.map(goText).join(' ') + '\n',
+  print: (...a) => a.map(goText).join(''),
+  split: (s, sep) => String(s).split(String(sep)),
+  truncate: (s, n) => String(s).slice(0, Number(n)),
+  pad: (s, l, r) => ' '.repeat(Number(l)) + String(s) + ' '.repeat(Number(r)),
+};
+
+function evalPipe(pipe: string, dot: unknown, root: unknown, ctx: TemplateContext): unknown {
+  let prev: unknown;
+  let first = true;
+  for (const cmd of pipe.split(/\s\|\s/)) {
+    const w = words(cmd.trim());
+    if (!w.length) throw new TemplateError(`empty command in ${JSON.stringify(pipe)}`);
+    const arg = (s: string): unknown => {
+      if (s.startsWith('"')) return JSON.parse(s);
+      if (s.startsWith('`')) return s.slice(1, -1);
+      if (/^-?\d+$/.test(s)) return Number(s);
+      if (s === 'true' || s === 'false') return s === 'true';
+      if (s === '.') return dot;
+      if (s === '$') return root;
+      if (s.startsWith('.') || s.startsWith('$.')) return field(s.startsWith('$') ? root : dot, s.startsWith('$') ? s.slice(1) : s, dot === root && ctx.strict === true);
+      throw new TemplateError(`function ${JSON.stringify(s)} not defined`);
+    };
+    const extra = first ? [] : [prev];
+    const [head, ...rest] = w;
+    if (FUNCS[head]) prev = FUNCS[head](...rest.map(arg), ...extra);
+    else if (head.startsWith('.') && ctx.methods?.[head.slice(1)] && dot === root) prev = ctx.methods[head.slice(1)](...rest.map(arg), ...extra);
+    else if (/^[A-Za-z_]\w*$/.test(head) && head !== 'true' && head !== 'false') throw new TemplateError(`function ${JSON.stringify(head)} not defined`);
+    else if (rest.length || !first) throw new TemplateError(`can't give arguments to non-function ${head}`);
+    else prev = arg(head);
+    first = false;
+  }
+  return prev;
+}
+
+function field(v: unknown, p: string, strict: boolean): unknown {
+  const parts = p.split('.').slice(1);
+  let cur = v;
+  for (const [i, k] of parts.entries()) {
+    if (cur === null || cur === undefined || typeof cur !== 'object') return undefined;
+    if (!(k in (cur as object))) {
+      if (i === 0 && strict) throw new TemplateError(`can't evaluate field ${k}`);
+      return undefined;
+    }
+    cur = (cur as Record<string, unknown>)[k];
+  }
+  return cur;
+}
+
+const truthy = (v: unknown) => !(v === undefined || v === null || v === false || v === 0 || v === '' || (Array.isArray(v) && !v.length) || (typeof v === 'object' && v !== null && !Object.keys(v).length));
+
+function exec(nodes: Node[], dot: unknown, root: unknown, ctx: TemplateContext): string {
+  let out = '';
+  for (const n of nodes) {
+    if (n.t === 'text') out += n.s;
+    else if (n.t === 'out') out += goText(evalPipe(n.pipe, dot, root, ctx));
+    else if (n.t === 'if') out += exec(truthy(evalPipe(n.pipe, dot, root, ctx)) ? n.body : n.else, dot, root, ctx);
+    else {
+      const v = evalPipe(n.pipe, dot, root, ctx);
+      const items = Array.isArray(v) ? v : v && typeof v === 'object' ? Object.keys(v).sort().map((k) => (v as Record<string, unknown>)[k]) : [];
+      out += items.length ? items.map((x) => exec(n.body, x, root, ctx)).join('') : exec(n.else, dot, root, ctx);
+    }
+  }
+  return out;
+}
+
+/** A compiled `--format`: `table ...`, `json`, or a template (Docker's `\t` and `\n` escapes). */
+export class Format {
+  readonly table: boolean;
+  private nodes: Node[];
+  constructor(format: string) {
+    let f = format === 'json' ? '{{json .}}' : format;
+    this.table = f.startsWith('table');
+    if (this.table) f = f.replace(/^table\s*/, '');
+    f = f.replace(/\\t/g, '\t').replace(/\\n/g, '\n');
+    this.nodes = parse(f);
+  }
+  render(v: unknown, ctx: TemplateContext = {}): string { return exec(this.nodes, v, v, ctx); }
+}
+
+/**
+ * Rows through a format: a table gets a header made by rendering the same
+ * template on the headers (Docker's way) and is aligned; otherwise a line each.
+ */
+export function formatRows(format: string, rows: unknown[], headers: Record<string, string>, ctx: (row: unknown) => TemplateContext = () => ({})): string {
+  const f = new Format(format);
+  if (!f.table) return rows.map((r) => f.render(r, ctx(r)) + '\n').join('');
+  const head = new Proxy({}, { has: () => true, get: (_, k) => headers[String(k)] ?? String(k).toUpperCase() });
+  const lines = [f.render(head, { strict: false, methods: { Label: (k: unknown) => String(k).split('.').pop()!.replace(/[-_]/g, ' ') } }), ...rows.map((r) => f.render(r, ctx(r)))];
+  return table(lines.map((l) => l.split('\t')));
+}

@@ -1,0 +1,43 @@
+// Errors of the API layer and how they become Docker's status codes.
+import { CnmError, errnoOf } from '../errors';
+
+/** An error whose HTTP status is not the one its code maps to (Docker's 403s). */
+export class ApiError extends CnmError {
+  constructor(readonly status: number, message: string, code: string) {
+    super(message, code, errnoOf(code));
+  }
+}
+
+const err = (code: string, message: string) => new CnmError(message, code, errnoOf(code));
+
+export const badInput = (message: string) => err('EINVAL', message);
+export const badType = (where: string, expected: string) => err('ERR_INVALID_ARG_TYPE', `${where} must be ${expected}`);
+export const notFound = (message: string) => err('ENOENT', message);
+/** A feature the library has not got yet: refused, never ignored. */
+export const notYet = (what: string) => err('ENOTSUP', `${what} is not supported yet`);
+/** Something Docker has that this project will not do (swarm, plugins). */
+export const unsupported = (what: string) => err('ENOTSUP', `${what} is not supported`);
+export const forbidden = (message: string) => new ApiError(403, message, 'EPERM');
+
+/** Docker's status for one of our error codes: 404 unknown, 409 conflict or in use, 400 bad input, else 500. */
+export function statusOf(e: unknown): number {
+  if (e instanceof ApiError) return e.status;
+  const code = (e as { code?: unknown })?.code;
+  switch (code) {
+    case 'ENOENT': return 404;
+    case 'EEXIST': case 'EBUSY': case 'EADDRINUSE': case 'ENOSPC': return 409;
+    case 'EINVAL': case 'ERR_INVALID_ARG_TYPE': case 'ENOTSUP': case 'ERANGE': return 400;
+    default: return 500;
+  }
+}
+
+/** The code a client gets back for a status (when the body names none). */
+export function codeOfStatus(status: number): string {
+  switch (status) {
+    case 400: return 'EINVAL';
+    case 403: return 'EPERM';
+    case 404: return 'ENOENT';
+    case 409: return 'EEXIST';
+    default: return 'EIO';
+  }
+}

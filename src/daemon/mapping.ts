@@ -1,0 +1,282 @@
+// The one place where Docker's request fields (from the Engine API or from
+// the CLI's flags) become the library's options. A field the library cannot
+// honour yet is refused here by name (ENOTSUP), never dropped: to wire one
+// in, replace its `notYet` with the mapping.
+import * as net from 'net';
+import type { DriverName, EndpointCreateOptions, NetworkCreateOptions, SandboxCreateOptions } from '../cnm/types';
+import type { PortSpec } from '../cnm/ports';
+import { badInput, badType, notYet, unsupported } from './errors';
+import { check, Spec } from './validate';
+
+// ------------------------------------------------------------ shapes
+
+const str = 'string' as const;
+const bool = 'boolean' as const;
+const int = 'integer' as const;
+const strMap: Spec = { nullable: { map: str } };
+const strList: Spec = { nullable: { array: str } };
+
+export interface IpamConfig { Subnet?: string; IPRange?: string; Gateway?: string; AuxiliaryAddresses?: Record<string, string> | null }
+export interface NetworkCreateRequest {
+  Name: string; CheckDuplicate?: boolean; Driver?: string; Scope?: string;
+  EnableIPv4?: boolean | null; EnableIPv6?: boolean | null;
+  IPAM?: { Driver?: string; Config?: IpamConfig[] | null; Options?: Record<string, string> | null } | null;
+  Internal?: boolean; Attachable?: boolean; Ingress?: boolean; ConfigOnly?: boolean; ConfigFrom?: { Network?: string } | null;
+  Options?: Record<string, string> | null; Labels?: Record<string, string> | null;
+}
+
+/** Docker's NetworkCreateRequest (API 1.44-1.48), every field it has. */
+export const NETWORK_CREATE: Spec = { required: ['Name'], object: {
+  Name: str, CheckDuplicate: bool, Driver: str, Scope: str,
+  EnableIPv4: { nullable: bool }, EnableIPv6: { nullable: bool },
+  IPAM: { nullable: { object: {
+    Driver: str, Options: strMap,
+    Config: { nullable: { array: { object: { Subnet: str, IPRange: str, Gateway: str, AuxiliaryAddresses: strMap } } } },
+  } } },
+  Internal: bool, Attachable: bool, Ingress: bool, ConfigOnly: bool,
+  ConfigFrom: { nullable: { object: { Network: str } } },
+  Options: strMap, Labels: strMap,
+} };
+
+export interface EndpointSettings {
+  IPAMConfig?: { IPv4Address?: string; IPv6Address?: string; LinkLocalIPs?: string[] | null } | null;
+  Links?: string[] | null; Aliases?: string[] | null; MacAddress?: string; DriverOpts?: Record<string, string> | null;
+  GwPriority?: number; NetworkID?: string; EndpointID?: string; Gateway?: string; IPAddress?: string; IPPrefixLen?: number;
+  IPv6Gateway?: string; GlobalIPv6Address?: string; GlobalIPv6PrefixLen?: number; DNSNames?: string[] | null;
+}
+
+/** Docker's EndpointSettings as a client sends it (the read-only fields come zeroed). */
+export const ENDPOINT_SETTINGS: Spec = { nullable: { object: {
+  IPAMConfig: { nullable: { object: { IPv4Address: str, IPv6Address: str, LinkLocalIPs: strList } } },
+  Links: strList, Aliases: strList, MacAddress: str, DriverOpts: strMap, GwPriority: int,
+  NetworkID: str, EndpointID: str, Gateway: str, IPAddress: str, IPPrefixLen: int,
+  IPv6Gateway: str, GlobalIPv6Address: str, GlobalIPv6PrefixLen: int, DNSNames: strList,
+} } };
+
+export const NETWORK_CONNECT: Spec = { required: ['Container'], object: { Container: str, EndpointConfig: ENDPOINT_SETTINGS } };
+export const NETWORK_DISCONNECT: Spec = { required: ['Container'], object: { Container: str, Force: bool } };
+
+export type PortBindings = Record<string, { HostIp?: string; HostPort?: string }[] | null>;
+
+/**
+ * Our sandbox create request (POST /cnm/sandboxes): the network parts of
+ * Docker's container create (HostConfig.NetworkMode, PortBindings, Dns...,
+ * NetworkingConfig's EndpointSettings), so a runtime does its work in one call.
+ */
+export interface SandboxCreateRequest {
+  Id: string; Name?: string; Hostname?: string;
+  /** Adopt this namespace: a path (/proc/PID/ns/net) or a pid. */
+  Key?: string | number | null;
+  /** none | host | container:NAME | a network's name or id; omitted: no network. */
+  NetworkMode?: string;
+  EndpointConfig?: EndpointSettings | null;
+  PortBindings?: PortBindings | null;
+  PublishAllPorts?: boolean;
+  ExposedPorts?: Record<string, Record<string, never>> | null;
+  Dns?: string[] | null; DnsSearch?: string[] | null; DnsOptions?: string[] | null; ExtraHosts?: string[] | null; Links?: string[] | null;
+}
+
+export const SANDBOX_CREATE: Spec = { required: ['Id'], object: {
+  Id: str, Name: str, Hostname: str, Key: { nullable: { oneOf: [str, int] } }, NetworkMode: str,
+  EndpointConfig: ENDPOINT_SETTINGS,
+  PortBindings: { nullable: { map: { nullable: { array: { object: { HostIp: str, HostPort: str } } } } } },
+  PublishAllPorts: bool, ExposedPorts: { nullable: { map: 'any-empty-object' } },
+  Dns: strList, DnsSearch: strList, DnsOptions: strList, ExtraHosts: strList, Links: strList,
+} };
+
+// ------------------------------------------------------------ not yet
+
+/**
+ * Docker features the library lacks today, by API field and CLI flag (the
+ * CLI refuses the flag before it builds a request; the API the field).
+ */
+export const NOT_YET = {
+  dns: { field: 'Dns', flag: '--dns' },
+  dnsSearch: { field: 'DnsSearch', flag: '--dns-search' },
+  dnsOption: { field: 'DnsOptions', flag: '--dns-option' },
+  addHost: { field: 'ExtraHosts', flag: '--add-host' },
+  link: { field: 'Links', flag: '--link' },
+  auxAddress: { field: 'IPAM.Config[].AuxiliaryAddresses', flag: '--aux-address' },
+  manySubnets: { field: 'several IPv4 (or IPv6) entries in IPAM.Config', flag: 'more than one --subnet of a family' },
+  ipRange6: { field: 'IPRange on an IPv6 subnet', flag: '--ip-range on an IPv6 subnet' },
+  portRange: { field: 'a container port range', flag: 'a container port range in -p' },
+  linkLocalIp: { field: 'EndpointConfig.IPAMConfig.LinkLocalIPs', flag: '--link-local-ip' },
+  driverOpts: { field: 'EndpointConfig.DriverOpts', flag: '--driver-opt' },
+  gwPriority: { field: 'EndpointConfig.GwPriority', flag: '--gw-priority' },
+  configOnly: { field: 'ConfigOnly', flag: '--config-only' },
+  configFrom: { field: 'ConfigFrom', flag: '--config-from' },
+  noIpv4: { field: 'EnableIPv4=false', flag: '--ipv4=false' },
+} as const;
+export type NotYet = keyof typeof NOT_YET;
+
+/** Refusal of a missing feature, named as the caller spelled it. */
+export const refuse = (what: NotYet, surface: 'api' | 'cli' = 'api') => notYet(NOT_YET[what][surface === 'api' ? 'field' : 'flag']);
+
+const nonEmpty = (v: unknown[] | Record<string, unknown> | null | undefined) => !!v && (Array.isArray(v) ? v.length > 0 : Object.keys(v).length > 0);
+
+// ------------------------------------------------------------ networks
+
+function familyOfCidr(cidr: string, where: string): 4 | 6 {
+  const i = cidr.indexOf('/');
+  const f = net.isIP(i < 0 ? cidr : cidr.slice(0, i));
+  if (!f || i < 0) throw badInput(`${where}: invalid subnet ${JSON.stringify(cidr)} (CIDR expected)`);
+  return f as 4 | 6;
+}
+
+/** Docker's network create body to the library's options (like the daemon's `NetworkCreate`). */
+export function networkCreateOptions(body: unknown, surface: 'api' | 'cli' = 'api'): NetworkCreateOptions {
+  check(body, NETWORK_CREATE, '');
+  const b = body as NetworkCreateRequest;
+  if (!b.Name) throw badInput('Name is required');
+  if (b.Scope && b.Scope !== 'local') throw unsupported(`scope ${JSON.stringify(b.Scope)} (only local)`);
+  if (b.Attachable) throw unsupported('Attachable (a swarm feature)');
+  if (b.Ingress) throw unsupported('Ingress (a swarm feature)');
+  if (b.ConfigOnly) throw refuse('configOnly', surface);
+  if (b.ConfigFrom?.Network) throw refuse('configFrom', surface);
+  if (b.EnableIPv4 === false) throw refuse('noIpv4', surface);
+  const ipam = b.IPAM ?? {};
+  if (ipam.Driver && ipam.Driver !== 'default') throw unsupported(`IPAM driver ${JSON.stringify(ipam.Driver)} (only default)`);
+  if (nonEmpty(ipam.Options)) throw unsupported('IPAM options');
+  const o: NetworkCreateOptions = { name: b.Name, driver: (b.Driver || 'bridge') as DriverName };
+  let v4 = 0, v6 = 0;
+  (ipam.Config ?? []).forEach((c, i) => {
+    const where = `IPAM.Config[${i}]`;
+    if (!c.Subnet) throw badInput(`${where}.Subnet is required`);
+    if (nonEmpty(c.AuxiliaryAddresses)) throw refuse('auxAddress', surface);
+    if (familyOfCidr(c.Subnet, where) === 4) {
+      if (v4++) throw refuse('manySubnets', surface);
+      o.subnet = c.Subnet;
+      if (c.Gateway) o.gateway = c.Gateway;
+      if (c.IPRange) o.ipRange = c.IPRange;
+    } else {
+      if (v6++) throw refuse('manySubnets', surface);
+      if (c.IPRange) throw refuse('ipRange6', surface);
+      o.subnet6 = c.Subnet;
+      if (c.Gateway) o.gateway6 = c.Gateway;
+    }
+  });
+  if (v6 && b.EnableIPv6 === false) throw badInput('an IPv6 subnet was given but EnableIPv6 is false');
+  if (b.EnableIPv6 || v6) o.ipv6 = true;
+  if (b.Internal) o.internal = true;
+  if (b.Options && Object.keys(b.Options).length) o.options = { ...b.Options };
+  if (b.Labels && Object.keys(b.Labels).length) o.labels = { ...b.Labels };
+  return o;
+}
+
+// ------------------------------------------------------------ endpoints
+
+/** Docker's EndpointSettings to endpoint options (like `docker network connect --ip --ip6 --alias`). */
+export function endpointOptions(name: string, s: EndpointSettings | null | undefined, where = 'EndpointConfig', surface: 'api' | 'cli' = 'api'): EndpointCreateOptions {
+  const o: EndpointCreateOptions = { name };
+  if (!s) return o;
+  if (nonEmpty(s.Links)) throw refuse('link', surface);
+  if (nonEmpty(s.IPAMConfig?.LinkLocalIPs)) throw refuse('linkLocalIp', surface);
+  if (nonEmpty(s.DriverOpts)) throw refuse('driverOpts', surface);
+  if (s.GwPriority) throw refuse('gwPriority', surface);
+  // What a daemon reports back; a client sends them empty.
+  for (const k of ['NetworkID', 'EndpointID', 'Gateway', 'IPAddress', 'IPv6Gateway', 'GlobalIPv6Address'] as const) {
+    if (s[k]) throw badInput(`${where}.${k} is set by the daemon, not by the client`);
+  }
+  if (s.IPPrefixLen || s.GlobalIPv6PrefixLen) throw badInput(`${where}: prefix lengths are set by the daemon, not by the client`);
+  if (nonEmpty(s.DNSNames)) throw badInput(`${where}.DNSNames is set by the daemon (use Aliases)`);
+  if (s.IPAMConfig?.IPv4Address) o.ip = s.IPAMConfig.IPv4Address;
+  if (s.IPAMConfig?.IPv6Address) o.ip6 = s.IPAMConfig.IPv6Address;
+  if (nonEmpty(s.Aliases)) o.aliases = [...s.Aliases!];
+  if (s.MacAddress) o.mac = s.MacAddress;
+  return o;
+}
+
+// ------------------------------------------------------------ ports
+
+const PROTOS = ['tcp', 'udp', 'sctp'];
+
+function portKey(key: string, where: string): { port: number; proto: 'tcp' | 'udp' | 'sctp' } {
+  const m = /^(\d+)(-\d+)?(?:\/([a-z]+))?$/.exec(key);
+  if (!m) throw badInput(`${where}: invalid port ${JSON.stringify(key)} (PORT[/PROTO] expected)`);
+  if (m[2]) throw refuse('portRange');
+  const proto = m[3] ?? 'tcp';
+  if (!PROTOS.includes(proto)) throw badInput(`${where}: invalid protocol ${JSON.stringify(proto)}`);
+  const port = Number(m[1]);
+  if (port < 1 || port > 65535) throw badInput(`${where}: invalid port ${port}`);
+  return { port, proto: proto as 'tcp' | 'udp' | 'sctp' };
+}
+
+/**
+ * Docker's HostConfig.PortBindings (and PublishAllPorts with ExposedPorts,
+ * like `-P`: a free host port each) to the library's port specs.
+ */
+export function portSpecs(r: Pick<SandboxCreateRequest, 'PortBindings' | 'PublishAllPorts' | 'ExposedPorts'>): PortSpec[] {
+  const out: PortSpec[] = [];
+  const bound = new Set<string>();
+  for (const [key, list] of Object.entries(r.PortBindings ?? {})) {
+    const { port, proto } = portKey(key, `PortBindings`);
+    bound.add(`${port}/${proto}`);
+    for (const [i, b] of (list?.length ? list : [{}]).entries()) {
+      const hp = b.HostPort ?? '';
+      if (!/^(\d+(-\d+)?)?$/.test(hp)) throw badInput(`PortBindings.${key}[${i}].HostPort: invalid ${JSON.stringify(hp)}`);
+      const spec: PortSpec = { containerPort: port, proto, hostPort: hp === '' ? 0 : hp.includes('-') ? hp : Number(hp) };
+      if (b.HostIp) spec.hostIp = b.HostIp.replace(/^\[(.*)\]$/, '$1');
+      out.push(spec);
+    }
+  }
+  if (r.PublishAllPorts) {
+    for (const key of Object.keys(r.ExposedPorts ?? {})) {
+      const { port, proto } = portKey(key, 'ExposedPorts');
+      if (!bound.has(`${port}/${proto}`)) out.push({ containerPort: port, proto, hostPort: 0 });
+    }
+  }
+  return out;
+}
+
+// ------------------------------------------------------------ sandboxes
+
+export interface SandboxPlan {
+  sandbox: SandboxCreateOptions;
+  /** The network to join (none: no endpoint, as `container:` and an omitted mode). */
+  network?: string;
+  endpoint?: EndpointCreateOptions;
+}
+
+/** Our sandbox create body to the library's sandbox and endpoint options. */
+export function sandboxPlan(body: unknown): SandboxPlan {
+  check(body, SANDBOX_CREATE, '');
+  const b = body as SandboxCreateRequest;
+  if (nonEmpty(b.Dns)) throw refuse('dns');
+  if (nonEmpty(b.DnsSearch)) throw refuse('dnsSearch');
+  if (nonEmpty(b.DnsOptions)) throw refuse('dnsOption');
+  if (nonEmpty(b.ExtraHosts)) throw refuse('addHost');
+  if (nonEmpty(b.Links)) throw refuse('link');
+  const sandbox: SandboxCreateOptions = { id: b.Id };
+  if (b.Name) sandbox.name = b.Name;
+  if (b.Hostname) sandbox.hostname = b.Hostname;
+  if (b.Key !== undefined && b.Key !== null) sandbox.key = b.Key;
+  const mode = b.NetworkMode ?? '';
+  const ports = portSpecs(b);
+  const noEndpoint = () => {
+    if (b.EndpointConfig) throw badInput(`EndpointConfig needs a network (NetworkMode is ${JSON.stringify(mode)})`);
+    if (ports.length) throw badInput(`published ports need a network (NetworkMode is ${JSON.stringify(mode)})`);
+  };
+  if (mode.startsWith('container:')) {
+    if (sandbox.key !== undefined) throw badInput('Key and NetworkMode container: are exclusive');
+    const other = mode.slice('container:'.length);
+    if (!other) throw badInput('NetworkMode container: needs a sandbox');
+    noEndpoint();
+    sandbox.joinSandbox = other;
+    return { sandbox };
+  }
+  if (mode === '') { noEndpoint(); return { sandbox }; }
+  if (mode === 'host') {
+    if (sandbox.key !== undefined) throw badInput('Key and NetworkMode host are exclusive');
+    sandbox.host = true;
+  }
+  const endpoint = endpointOptions(sandbox.name ?? sandbox.id, b.EndpointConfig);
+  if (ports.length) endpoint.ports = ports;
+  return { sandbox, network: mode === 'none' ? 'none' : mode, endpoint };
+}
+
+/** Query booleans as Docker parses them. */
+export function queryBool(v: string, name: string): boolean {
+  if (['1', 'true', 'True', 'TRUE'].includes(v)) return true;
+  if (['0', 'false', 'False', 'FALSE', ''].includes(v)) return false;
+  throw badType(`query parameter ${name}`, 'a boolean (true, false, 1 or 0)');
+}

@@ -1,0 +1,163 @@
+// Docker's network operations, and our sandbox ones, on a Controller: what
+// the daemon's routes call and what the CLI calls when no daemon runs. In:
+// Docker's request shapes; out: Docker's response shapes; errors typed.
+import type { Controller, Network, Sandbox } from '../cnm/controller';
+import { badInput, forbidden, notFound } from './errors';
+import { Filters, matchLabels, matchPattern, oneBool, parseUntil } from './filters';
+import { check } from './validate';
+import { endpointOptions, NETWORK_CONNECT, NETWORK_DISCONNECT, networkCreateOptions, sandboxPlan } from './mapping';
+import type { EndpointSettings } from './mapping';
+import type { EndpointCreateOptions } from '../cnm/types';
+
+export const NETWORK_LIST_FILTERS = ['dangling', 'driver', 'id', 'label', 'name', 'scope', 'type'];
+export const NETWORK_PRUNE_FILTERS = ['until', 'label', 'label!'];
+
+const isBuiltin = (n: Network) => n.record.builtin === true;
+
+/** `GET /networks`: Docker's list (its smaller form: no Containers), filtered as Docker filters. */
+export function listNetworks(ctl: Controller, f: Filters = new Map()): any[] {
+  const dangling = oneBool(f, 'dangling');
+  for (const t of f.get('type') ?? []) if (t !== 'custom' && t !== 'builtin') throw badInput(`invalid filter: 'type'='${t}'`);
+  const out: any[] = [];
+  for (const n of ctl.networks()) {
+    const i = n.inspect();
+    const any = (k: string, test: (v: string) => boolean) => !f.has(k) || f.get(k)!.some(test);
+    if (!any('driver', (v) => v === i.Driver)) continue;
+    if (!any('name', (v) => matchPattern(v, i.Name))) continue;
+    if (!any('id', (v) => matchPattern(v, i.Id))) continue;
+    if (!any('scope', (v) => v === i.Scope)) continue;
+    if (f.has('label') && !matchLabels(f.get('label')!, i.Labels ?? {})) continue;
+    if (!any('type', (v) => (v === 'builtin') === isBuiltin(n))) continue;
+    if (dangling !== undefined) {
+      const unused = !isBuiltin(n) && Object.keys(i.Containers ?? {}).length === 0;
+      if (unused !== dangling) continue;
+    }
+    out.push({ ...i, Containers: {} });
+  }
+  return out;
+}
+
+/** `GET /networks/{id}`: by id, name or a unique id prefix. */
+export function inspectNetwork(ctl: Controller, ref: string, scope?: string): any {
+  const i = ctl.network(ref).inspect();
+  if (scope && scope !== i.Scope) throw notFound(`network ${ref} not found in scope ${scope}`);
+  return i;
+}
+
+/** `POST /networks/create` (201 {Id, Warning}). */
+export async function createNetwork(ctl: Controller, body: unknown): Promise<{ Id: string; Warning: string }> {
+  const n = await ctl.createNetwork(networkCreateOptions(body));
+  return { Id: n.id, Warning: '' };
+}
+
+/** `DELETE /networks/{id}`: refused for the pre-defined ones (Docker's 403) and while in use (409). */
+export async function removeNetwork(ctl: Controller, ref: string): Promise<void> {
+  const n = ctl.network(ref);
+  if (isBuiltin(n)) throw forbidden(`${n.name} is a pre-defined network and cannot be removed`);
+  await ctl.deleteNetwork(n.id);
+}
+
+/** `POST /networks/prune`: every user-defined network without endpoints, as `docker network prune`. */
+export async function pruneNetworks(ctl: Controller, f: Filters = new Map()): Promise<{ NetworksDeleted: string[] }> {
+  const until = f.get('until')?.map((v) => parseUntil(v));
+  if (until && until.length > 1) throw badInput('more than one until filter');
+  const deleted: string[] = [];
+  for (const n of ctl.networks()) {
+    if (isBuiltin(n) || n.endpoints().length) continue;
+    const i = n.inspect();
+    if (until && Date.parse(i.Created) >= until[0]) continue;
+    if (f.has('label') && !matchLabels(f.get('label')!, i.Labels ?? {})) continue;
+    if (f.has('label!') && f.get('label!')!.some((l) => matchLabels([l], i.Labels ?? {}))) continue;
+    // One that gained an endpoint meanwhile stays, as in Docker (which logs and goes on).
+    try { await ctl.deleteNetwork(n.id); deleted.push(i.Name); } catch { /* in use now */ }
+  }
+  return { NetworksDeleted: deleted };
+}
+
+/** An endpoint on the network, joined to the sandbox; undone if the join fails. */
+async function attach(n: Network, sb: Sandbox, o: EndpointCreateOptions): Promise<void> {
+  const ep = await n.createEndpoint(o);
+  try {
+    await ep.join(sb);
+  } catch (e) {
+    await ep.delete().catch(() => {});
+    throw e;
+  }
+}
+
+/** `POST /networks/{id}/connect`: Container names one of our sandboxes. */
+export async function connect(ctl: Controller, netRef: string, body: unknown): Promise<void> {
+  check(body, NETWORK_CONNECT, '');
+  const b = body as { Container: string; EndpointConfig?: EndpointSettings | null };
+  const n = ctl.network(netRef);
+  const sb = ctl.sandbox(b.Container);
+  const o = endpointOptions(sb.name, b.EndpointConfig);
+  if (n.endpoints().some((e) => e.record.sandboxId === sb.id)) throw forbidden(`endpoint with name ${sb.name} already exists in network ${n.name}`);
+  await attach(n, sb, o);
+}
+
+/** `POST /networks/{id}/disconnect`; with Force, an endpoint whose sandbox is gone goes too. */
+export async function disconnect(ctl: Controller, netRef: string, body: unknown): Promise<void> {
+  check(body, NETWORK_DISCONNECT, '');
+  const b = body as { Container: string; Force?: boolean };
+  const n = ctl.network(netRef);
+  let sb: Sandbox | undefined;
+  try { sb = ctl.sandbox(b.Container); } catch (e: any) { if (!(b.Force && e.code === 'ENOENT')) throw e; }
+  const ep = sb ? n.endpoints().find((e) => e.record.sandboxId === sb!.id) : n.endpoints().find((e) => e.name === b.Container);
+  if (!ep) throw notFound(`container ${b.Container} is not connected to network ${n.name}`);
+  await ep.delete();
+}
+
+// ------------------------------------------------------------ sandboxes
+
+/** A sandbox as our API shows it: the library's inspect plus the namespace to enter. */
+export function sandboxView(sb: Sandbox): any {
+  return { ...sb.inspect(), key: sb.key ?? null };
+}
+
+export function listSandboxes(ctl: Controller): any[] {
+  return ctl.sandboxes().map(sandboxView);
+}
+
+export function inspectSandbox(ctl: Controller, ref: string): any {
+  return sandboxView(ctl.sandbox(ref));
+}
+
+/** `POST /cnm/sandboxes`: the sandbox and, with a NetworkMode, its endpoint there; all or nothing. */
+export async function createSandbox(ctl: Controller, body: unknown): Promise<any> {
+  const plan = sandboxPlan(body);
+  const n = plan.network !== undefined ? ctl.network(plan.network) : undefined;
+  // A network whose driver joins only the host's namespace makes a host-mode sandbox.
+  if (n?.capabilities.namespace === 'host') {
+    if (plan.sandbox.key !== undefined) throw badInput('Key and the host network are exclusive');
+    plan.sandbox.host = true;
+  }
+  const sb = await ctl.createSandbox(plan.sandbox);
+  if (n) {
+    try {
+      await attach(n, sb, plan.endpoint!);
+    } catch (e) {
+      await sb.delete().catch(() => {});
+      throw e;
+    }
+  }
+  return sandboxView(sb);
+}
+
+/** `DELETE /cnm/sandboxes/{id}`: leaves every network, removes the endpoints and the namespace. */
+export async function removeSandbox(ctl: Controller, ref: string): Promise<void> {
+  const sb = ctl.sandbox(ref);
+  const eps: string[] = sb.inspect().endpoints.map((e: { id: string }) => e.id);
+  await sb.delete();
+  for (const id of eps) await ctl.endpoints().find((e) => e.id === id)?.delete();
+}
+
+/** Docker's NetworkSettings.Ports shape for a sandbox (what `docker port` prints from). */
+export function sandboxPorts(ctl: Controller, ref: string): Record<string, { HostIp: string; HostPort: string }[]> {
+  const sb = ctl.sandbox(ref);
+  const out: Record<string, { HostIp: string; HostPort: string }[]> = {};
+  const bindings = sb.inspect().endpoints.flatMap((e: { ports?: any[] }) => e.ports ?? []);
+  bindings.sort((a: any, b: any) => a.containerPort - b.containerPort || a.proto.localeCompare(b.proto));
+  for (const p of bindings) (out[`${p.containerPort}/${p.proto}`] ??= []).push({ HostIp: p.hostIp, HostPort: String(p.hostPort) });
+  return out;
+}
