@@ -1,0 +1,2 @@
+// The overlay driver's per-host data path (bridge + VXLAN + static peer table).
+export * from './datapath';
