@@ -5,7 +5,9 @@
 // Cross-checked with `ip -j`, `bridge -j` and an nft counter on UDP 4789.
 import * as assert from 'assert';
 import { Netns, Rtnl } from '../src';
-import { OverlayDatapath, OverlayPeer } from '../src/cnm/drivers/overlay';
+import { OverlayDatapath, OverlayPeer, PeerSync, bridgeMac } from '../src/cnm/drivers/overlay';
+import { ClusterStore } from '../src/cnm/cluster';
+import { haveEtcd, startEtcd, EtcdCluster, until } from './etcd-helpers';
 import { bridgej, ipj, ipLink, rejects, sh, uniq } from './helpers';
 import { run } from './net-helpers';
 
@@ -124,6 +126,7 @@ describe('overlay data path (VXLAN between namespaces)', function () {
     assert.strictEqual(n.find((x: any) => x.dst === '10.242.0.3')?.lladdr, peer(1).mac);
     assert.ok(await ping(ctrNames[0], '10.242.0.1'), 'gateway');
     const brMac = ipLink(`ov-${VNI}`, hostNames[0]).address;
+    assert.strictEqual(brMac, bridgeMac(vtep(0), VNI), 'the bridge keeps its own MAC (not its lowest port\'s)');
     assert.strictEqual(ipj(['neigh', 'show', 'dev', 'eth0'], ctrNames[0]).find((x: any) => x.dst === '10.242.0.1')?.lladdr, brMac);
 
     // The kernel's tables, read by iproute2.
@@ -175,5 +178,93 @@ describe('overlay data path (VXLAN between namespaces)', function () {
     await dps[2].destroy();
     await dps[2].destroy();
     assert.deepStrictEqual(ipj(['link', 'show'], hostNames[2]).map((l: any) => l.ifname).sort(), ['eth0', 'lo', 'vc0'].sort());
+  });
+});
+
+describe('overlay: the cluster store in etcd driving the data path', function () {
+  this.timeout(120000);
+  const hostNames = [uniq('ovh'), uniq('ovh'), uniq('ovh')];
+  const ctrNames = [uniq('ovc'), uniq('ovc'), uniq('ovc')];
+  const underlayBr = uniq('ul');
+  const vtep = (i: number) => `192.168.78.${11 + i}`;
+  let etcd: EtcdCluster;
+  let top: Rtnl;
+  let hosts: Netns[] = [];
+  let ctrs: Netns[] = [];
+  const hrt: Rtnl[] = [];
+  const stores: ClusterStore[] = [];
+  const syncs: PeerSync[] = [];
+
+  before(async function () {
+    if (!haveEtcd()) this.skip();
+    etcd = await startEtcd({ basePort: 23990 });
+    top = await Rtnl.open();
+    hosts = await Promise.all(hostNames.map((n) => Netns.create(n)));
+    ctrs = await Promise.all(ctrNames.map((n) => Netns.create(n)));
+    await top.link.add({ kind: 'bridge', name: underlayBr, bridge: { stp: false } });
+    await top.link.set(underlayBr, { up: true });
+    for (const [i, ns] of hosts.entries()) {
+      await top.link.add({ kind: 'veth', name: `${underlayBr}-${i}`, master: underlayBr, peer: { name: 'eth0', netns: ns } });
+      await top.link.set(`${underlayBr}-${i}`, { up: true });
+      const rt = await Rtnl.open({ netns: ns });
+      hrt.push(rt);
+      await rt.addr.add('eth0', `${vtep(i)}/24`);
+      await rt.link.set('eth0', { up: true });
+    }
+  });
+
+  after(async () => {
+    for (const s of syncs) s.stop();
+    await Promise.all(stores.map((s) => s.close().catch(() => undefined)));
+    for (const rt of hrt) rt.close();
+    if (top) {
+      for (let i = 0; i < hosts.length; i++) await top.link.delete(`${underlayBr}-${i}`).catch(() => undefined);
+      await top.link.delete(underlayBr).catch(() => undefined);
+      top.close();
+    }
+    for (const ns of [...ctrs, ...hosts]) await ns.delete().catch(() => undefined);
+    if (etcd) await etcd.destroy();
+  });
+
+  it('endpoints registered on one host are reachable from the others; a dead host\'s entries go within 15 s', async () => {
+    for (let i = 0; i < 3; i++) stores.push(await ClusterStore.connect({ store: etcd.store, advertise: vtep(i), hostId: `host${i}`, prefix: '/e2e/' }));
+    const nw = await stores[0].createNetwork({ name: 'ov', subnet: '10.244.0.0/24' });
+    await until(() => stores.every((s) => !!s.network('ov')), 5000, 'network on every host');
+    for (const [i, rt] of hrt.entries()) {
+      const dp = await OverlayDatapath.ensure(rt, { vni: nw.vni, subnet: nw.subnet, gateway: nw.gateway, advertise: vtep(i), underlay: 'eth0' });
+      const sync = new PeerSync(stores[i], dp, 'ov');
+      sync.on('error', (e) => assert.fail(e));
+      await sync.start();
+      syncs.push(sync);
+    }
+    // One container per host: the address and MAC come from the cluster store.
+    const eps = await Promise.all(stores.map((s, i) => s.createEndpoint({ network: 'ov', name: `c${i}` })));
+    const t0 = Date.now();
+    await until(() => syncs.every((s) => s.applied >= 3), 5000, 'peers programmed from the watch'); // 1 resync + 2 adds each
+    await Promise.all(syncs.map((s) => s.idle()));
+    console.log(`      converged ${Date.now() - t0} ms after the last registration`);
+    for (const [i, ep] of eps.entries()) {
+      await hrt[i].link.add({ kind: 'veth', name: 'vc0', master: `ov-${nw.vni}`, mtu: 1450, peer: { name: 'eth0', netns: ctrs[i], address: ep.mac, mtu: 1450 } });
+      await hrt[i].link.set('vc0', { up: true });
+      const c = await Rtnl.open({ netns: ctrs[i] });
+      await c.addr.add('eth0', ep.ipv4);
+      await c.link.set('eth0', { up: true });
+      c.close();
+    }
+    const ip = (i: number) => eps[i].ipv4.split('/')[0];
+    assert.ok(await ping(ctrNames[0], ip(1)), 'c0 -> c1');
+    assert.ok(await ping(ctrNames[1], ip(2)), 'c1 -> c2');
+    assert.ok(await ping(ctrNames[2], ip(0)), 'c2 -> c0');
+    const fdb = bridgej(['fdb', 'show', 'dev', `vx-${nw.vni}`], hostNames[0]).filter((f: any) => f.dst).map((f: any) => `${f.mac} ${f.dst}`).sort();
+    assert.deepStrictEqual(fdb, [`${eps[1].mac} ${vtep(1)}`, `${eps[2].mac} ${vtep(2)}`].sort());
+
+    // Host 2 "crashes": its client goes away without revoking the lease.
+    await stores[2].close({ revoke: false });
+    const t1 = Date.now();
+    await until(() => !bridgej(['fdb', 'show', 'dev', `vx-${nw.vni}`], hostNames[0]).some((f: any) => f.mac === eps[2].mac), 15000, "host 2's FDB entry removed on host 0");
+    await until(() => !ipj(['neigh', 'show', 'dev', `ov-${nw.vni}`], hostNames[1]).some((x: any) => x.dst === ip(2)), 2000, "host 2's neighbour removed on host 1");
+    console.log(`      dead host's peers removed ${Date.now() - t1} ms after its client died (lease TTL 10 s)`);
+    assert.ok(!(await ping(ctrNames[0], ip(2), 1)), 'c0 -> c2 no longer');
+    assert.ok(await ping(ctrNames[0], ip(1)), 'c0 -> c1 still');
   });
 });

@@ -30,6 +30,7 @@
 // `bridge fdb replace MAC dev VX master static` (the bridge forwards the MAC
 // to the tunnel port instead of flooding) and `bridge fdb replace MAC dev VX
 // self dst VTEP` (the tunnel endpoint to send to); no learning anywhere.
+import * as crypto from 'crypto';
 import * as net from 'net';
 import { Rtnl, Link, LinkRef, Neigh } from '../../../rtnl';
 import { CnmError, errnoOf, NetlinkError } from '../../../errors';
@@ -146,15 +147,22 @@ export class OverlayDatapath {
 
     const made: string[] = [];
     try {
+      // Everything checked before anything is changed.
       const br = await rt.link.find(bridge);
       if (br && br.kind !== 'bridge') throw fail('EEXIST', `${bridge} exists and is a ${br.kind ?? 'plain'} device, not a bridge`);
-      if (!br) {
-        await rt.link.add({ kind: 'bridge', name: bridge, bridge: { stp: false }, mtu, ...group });
-        made.push(bridge);
-      }
       const vx = await rt.link.find(vxlan);
       if (vx) checkVxlan(vx, spec, under.index);
-      else {
+      // A MAC of its own: a bridge without one takes its lowest port's, and
+      // each change of address flushes the device's neighbours, permanent
+      // ones included (neigh_changeaddr), i.e. the whole peer table.
+      const brMac = bridgeMac(spec.advertise, spec.vni);
+      if (!br) {
+        await rt.link.add({ kind: 'bridge', name: bridge, bridge: { stp: false }, mtu, address: brMac, ...group });
+        made.push(bridge);
+      } else if (br.address !== brMac) {
+        await rt.link.set(bridge, { address: brMac });
+      }
+      if (!vx) {
         await rt.link.add({ kind: 'vxlan', name: vxlan, mtu, ...group, vxlan: { id: spec.vni, local: spec.advertise, port: VXLAN_PORT, learning: false, dev: under.index } });
         made.push(vxlan);
       }
@@ -308,6 +316,12 @@ export class OverlayDatapath {
     const master = fdb.filter((f) => !f.flags.includes('self') && (f.master !== undefined || f.flags.includes('master')) && f.state.includes('noarp') && f.lladdr);
     return { neighs, self, master };
   }
+}
+
+/** A locally administered unicast MAC, the same on every run for one host and VNI. */
+export function bridgeMac(advertise: string, vni: number): string {
+  const h = crypto.createHash('sha256').update(`${advertise}/${vni}`).digest();
+  return ['02', ...[...h.subarray(0, 5)].map((b) => b.toString(16).padStart(2, '0'))].join(':');
 }
 
 function checkVxlan(vx: Link, spec: OverlaySpec, underIndex: number): void {
