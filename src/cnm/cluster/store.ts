@@ -404,8 +404,14 @@ export class ClusterStore extends EventEmitter {
     const aliases = o.aliases ?? [];
     if (!Array.isArray(aliases) || aliases.some((a) => typeof a !== 'string' || !NAME_RE.test(a))) throw err('EINVAL', `invalid aliases ${JSON.stringify(o.aliases)}`);
     const mac = o.mac !== undefined ? validateMac(o.mac) : undefined;
+    if (typeof o.network !== 'string') throw err('ERR_INVALID_ARG_TYPE', 'endpoint network must be a string');
+    // Not seen by the watch yet (created on another host a moment ago): read it.
+    if (!this.nets.has(o.network) && NAME_RE.test(o.network)) {
+      const r = await this.range(this.k(`state/net/${o.network}`), false);
+      for (const kv of r.kvs) this.noteNetwork(JSON.parse(kv.value.toString()), kv.mod_revision, kv.create_revision, kv.lease);
+    }
     const c = this.nets.get(o.network);
-    if (typeof o.network !== 'string' || !c) throw err('ENOENT', `network "${o.network}" not found in ${this.store}`);
+    if (!c) throw err('ENOENT', `network "${o.network}" not found in ${this.store}`);
     const nw = c.value;
     const sub4 = parsePrefix(nw.subnet);
     const sub6 = nw.subnet6 ? parsePrefix(nw.subnet6) : undefined;
@@ -752,7 +758,12 @@ export class ClusterStore extends EventEmitter {
       const key = kv.key.toString();
       this.revision = Math.max(this.revision, Number(kv.mod_revision));
       if (key.startsWith(this.k('state/net/'))) this.noteNetwork(JSON.parse(kv.value.toString()), kv.mod_revision, kv.create_revision, kv.lease);
-      else if (key.startsWith(this.k('state/ep/'))) this.noteEndpoint(key, JSON.parse(kv.value.toString()), kv.mod_revision, kv.create_revision, kv.lease);
+      else if (key.startsWith(this.k('state/ep/'))) {
+        const ep = JSON.parse(kv.value.toString()) as ClusterEndpoint;
+        this.noteEndpoint(key, ep, kv.mod_revision, kv.create_revision, kv.lease);
+        // A create we reported as failed (etcd unreachable) that was applied after all: undo it.
+        if (this.cleanups.get(key) === ep.id) void this.flushCleanups().catch(() => undefined);
+      }
     });
     w.on('delete', (kv) => {
       if (this.watcher !== w) return;
@@ -768,8 +779,9 @@ export class ClusterStore extends EventEmitter {
       } else {
         const c = this.eps.get(key);
         if (c) {
+          // An own endpoint stays in `own`: only its lease's expiry removes it
+          // behind our back, and the new lease puts it back (reclaim).
           this.eps.delete(key);
-          this.own.delete(key);
           this.emit('endpoint', { type: 'remove', endpoint: c.value } as EndpointEvent);
         }
       }
