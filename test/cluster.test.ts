@@ -293,6 +293,35 @@ describe('cluster store (real etcd)', function () {
     assert.deepStrictEqual(b.peers('ov').map((e) => e.name).sort(), ['a1', 'a2']);
   });
 
+  it('a lost lease (expired while etcd could not be reached) is replaced and the host puts its endpoints back', async () => {
+    const a = await open('hostA', '10.9.0.1');
+    const b = await open('hostB', '10.9.0.2');
+    await a.createNetwork({ name: 'ov', subnet: '10.94.0.0/24' });
+    const ep = await a.createEndpoint({ network: 'ov', name: 'keep' });
+    await until(() => b.peers('ov').length === 1, 5000, 'keep on hostB');
+    const events: string[] = [];
+    b.on('endpoint', (e: EndpointEvent) => events.push(`${e.type} ${e.endpoint.name}`));
+    const restored = new Promise((r) => a.once('lease-restored', r));
+    const c = raw(etcd.store);
+    try {
+      // What etcd does to a lease nobody renewed: it goes, and its keys with it.
+      const lease = (await c.kv.range({ key: Buffer.from(PREFIX + 'hosts/hostA') })).kvs[0].lease;
+      await c.leaseClient.leaseRevoke({ ID: lease });
+      await restored;
+      await until(() => events.length === 2, 5000, 'remove and add on hostB');
+      assert.deepStrictEqual(events, ['remove keep', 'add keep']);
+      const back = await c.get(PREFIX + `state/ep/${ep.networkId}/keep`).json() as ClusterEndpoint;
+      assert.strictEqual(back.ipv4, ep.ipv4);
+      assert.ok(await c.get(PREFIX + 'hosts/hostA').string(), 'host record back');
+      const newLease = (await c.kv.range({ key: Buffer.from(PREFIX + 'hosts/hostA') })).kvs[0].lease;
+      assert.notStrictEqual(newLease, lease);
+      // And it is renewed from then on: a join works under the new lease.
+      await a.createEndpoint({ network: 'ov', name: 'after' });
+    } finally {
+      c.close();
+    }
+  });
+
   it('a broken watch (compacted history) resynchronises by listing', async () => {
     const a = await open('hostA', '10.9.0.1');
     const b = await open('hostB', '10.9.0.2');

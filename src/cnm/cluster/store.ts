@@ -47,7 +47,7 @@ export interface ClusterOptions {
   prefix?: string;
   /** Host lease TTL in seconds, 1..10 (default 10): how long a dead host's endpoints stay visible. */
   leaseTtl?: number;
-  /** Deadline of one etcd request in ms (default 3000): the fail-fast bound while etcd is down. */
+  /** Deadline of one etcd request in ms (default 5000): the bound for an etcd that accepts connections but does not answer; one that is down fails at once. */
   requestTimeoutMs?: number;
   /** Address pools for networks created without a subnet (default 10.0.0.0/8 in /24s, as swarm's). */
   pools?: AddressPool[];
@@ -194,10 +194,12 @@ export class ClusterStore extends EventEmitter {
     this.client = new Etcd3({
       hosts,
       dialTimeout: timeoutMs,
-      // Fail fast: a down member opens its breaker at the first failure and is
+      // A deadline per attempt (a retry on another member gets its own).
+      defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeoutMs }),
+      // Fail fast: a down member opens its breaker after three failures and is
       // skipped (another member is tried) until a probe a second later.
       faultHandling: {
-        host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(1) }),
+        host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(3) }),
         global: retry(handleWhen(isRecoverableError), { maxAttempts: hosts.length, backoff: new ConstantBackoff(20) }),
         // The manager calls next() on it: a factory, whatever the typing says.
         watchBackoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 1000 }) as never,
@@ -223,7 +225,7 @@ export class ClusterStore extends EventEmitter {
     if (typeof prefix !== 'string' || !prefix.endsWith('/') || prefix.length < 2) throw err('EINVAL', `cluster prefix ${JSON.stringify(prefix)} must end with '/'`);
     const ttl = o.leaseTtl ?? 10;
     if (!Number.isInteger(ttl) || ttl < 1 || ttl > 10) throw err('EINVAL', `cluster leaseTtl ${ttl}: expected 1..10 seconds`);
-    const timeout = o.requestTimeoutMs ?? 3000;
+    const timeout = o.requestTimeoutMs ?? 5000;
     if (!Number.isInteger(timeout) || timeout < 100 || timeout > 60000) throw err('EINVAL', `cluster requestTimeoutMs ${timeout}: expected 100..60000`);
     const pools = o.pools ?? OVERLAY_POOLS;
     for (const p of pools) parsePrefix(p.base, 'address pool');
@@ -837,19 +839,15 @@ export class ClusterStore extends EventEmitter {
 
   private async range(key: string, prefix = true): Promise<IRangeResponse> {
     this.stats.ranges++;
-    return this.call('range', () => this.client.kv.range({ key: enc(key), ...(prefix ? { range_end: rangeEnd(key) } : {}) }, this.opts()));
+    return this.call('range', () => this.client.kv.range({ key: enc(key), ...(prefix ? { range_end: rangeEnd(key) } : {}) }));
   }
 
   private async txn(req: ITxnRequest, counted = false): Promise<ITxnResponse> {
     void counted;
     this.stats.txns++;
-    const res = await this.call('txn', () => this.client.kv.txn(req, this.opts()));
+    const res = await this.call('txn', () => this.client.kv.txn(req));
     if (!res.succeeded) this.stats.conflicts++;
     return res;
-  }
-
-  private opts() {
-    return { deadline: Date.now() + this.timeoutMs };
   }
 
   private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
