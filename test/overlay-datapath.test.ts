@@ -4,9 +4,11 @@
 // on each host's overlay bridge pinging each other across hosts.
 // Cross-checked with `ip -j`, `bridge -j` and an nft counter on UDP 4789.
 import * as assert from 'assert';
+import { spawn, ChildProcess } from 'child_process';
+import * as path from 'path';
 import { Netns, Rtnl } from '../src';
-import { OverlayDatapath, OverlayPeer, PeerSync, bridgeMac } from '../src/cnm/drivers/overlay';
-import { ClusterStore } from '../src/cnm/cluster';
+import { OverlayDatapath, OverlayPeer, PeerSync, bridgeMac, findUnderlay } from '../src/cnm/drivers/overlay';
+import { ClusterStore, ClusterEndpoint } from '../src/cnm/cluster';
 import { haveEtcd, startEtcd, EtcdCluster, until } from './etcd-helpers';
 import { bridgej, ipj, ipLink, rejects, sh, uniq } from './helpers';
 import { run } from './net-helpers';
@@ -89,6 +91,9 @@ describe('overlay data path (VXLAN between namespaces)', function () {
     await rejects(OverlayDatapath.ensure(hrt[0], { vni: 5000, subnet: '10.9.0.0/24', gateway: '10.9.0.1', advertise: vtep(0), underlay: 'nope0' }), 'ENODEV');
     await rejects(OverlayDatapath.ensure(hrt[0], { vni: 5000, subnet: '10.9.0.0/24', gateway: '10.9.0.1', advertise: vtep(0), underlay: 'eth0', colour: 1 } as never), 'EINVAL');
     assert.deepStrictEqual(ipj(['link', 'show'], hostNames[0]).map((l: any) => l.ifname).sort(), ['eth0', 'lo', `ov-${VNI}`, `vx-${VNI}`].sort(), 'no residue of the refused specs');
+    // The advertise address names the underlay device (dockerd's --cluster-advertise check).
+    assert.strictEqual((await findUnderlay(hrt[1], vtep(1))).name, 'eth0');
+    await rejects(findUnderlay(hrt[1], vtep(0)), 'EINVAL', /not an address of this host/);
   });
 
   it('containers on three hosts ping each other across hosts (IPv4 and IPv6) through VXLAN on UDP 4789', async () => {
@@ -264,6 +269,100 @@ describe('overlay: the cluster store in etcd driving the data path', function ()
     await until(() => !bridgej(['fdb', 'show', 'dev', `vx-${nw.vni}`], hostNames[0]).some((f: any) => f.mac === eps[2].mac), 15000, "host 2's FDB entry removed on host 0");
     await until(() => !ipj(['neigh', 'show', 'dev', `ov-${nw.vni}`], hostNames[1]).some((x: any) => x.dst === ip(2)), 2000, "host 2's neighbour removed on host 1");
     console.log(`      dead host's peers removed ${Date.now() - t1} ms after its client died (lease TTL 10 s)`);
+    assert.ok(!(await ping(ctrNames[0], ip(2), 1)), 'c0 -> c2 no longer');
+    assert.ok(await ping(ctrNames[0], ip(1)), 'c0 -> c1 still');
+  });
+});
+
+describe('overlay: three hosts as three processes (nsenter into each host namespace), etcd on the underlay', function () {
+  this.timeout(120000);
+  const hostNames = [uniq('ovp'), uniq('ovp'), uniq('ovp')];
+  const ctrNames = [uniq('ovq'), uniq('ovq'), uniq('ovq')];
+  const underlayBr = uniq('ul');
+  const vtep = (i: number) => `192.168.79.${11 + i}`;
+  let etcd: EtcdCluster;
+  let top: Rtnl;
+  let hosts: Netns[] = [];
+  let admin: ClusterStore | undefined;
+  const agents: ChildProcess[] = [];
+
+  before(async function () {
+    if (!haveEtcd()) this.skip();
+    top = await Rtnl.open();
+    hosts = await Promise.all(hostNames.map((n) => Netns.create(n)));
+    await top.link.add({ kind: 'bridge', name: underlayBr, bridge: { stp: false } });
+    await top.addr.add(underlayBr, '192.168.79.1/24');
+    await top.link.set(underlayBr, { up: true });
+    for (const [i, ns] of hosts.entries()) {
+      await top.link.add({ kind: 'veth', name: `${underlayBr}-${i}`, master: underlayBr, peer: { name: 'eth0', netns: ns } });
+      await top.link.set(`${underlayBr}-${i}`, { up: true });
+      const rt = await Rtnl.open({ netns: ns });
+      await rt.addr.add('eth0', `${vtep(i)}/24`);
+      await rt.link.set('eth0', { up: true });
+      rt.close();
+    }
+    // etcd listens on the test's underlay address only.
+    etcd = await startEtcd({ host: '192.168.79.1', basePort: 24090 });
+  });
+
+  after(async () => {
+    await Promise.all(agents.map((p) => new Promise<void>((r) => {
+      if (p.exitCode !== null || p.signalCode !== null) return r();
+      p.once('exit', () => r());
+      p.kill('SIGTERM');
+      setTimeout(() => p.kill('SIGKILL'), 10000).unref();
+    })));
+    if (admin) await admin.close().catch(() => undefined);
+    for (const n of ctrNames) await Netns.open(n).then((ns) => ns.delete(), () => undefined);
+    if (top) {
+      for (let i = 0; i < hosts.length; i++) await top.link.delete(`${underlayBr}-${i}`).catch(() => undefined);
+      await top.link.delete(underlayBr).catch(() => undefined);
+      top.close();
+    }
+    for (const ns of hosts) await ns.delete().catch(() => undefined);
+    if (etcd) await etcd.destroy();
+  });
+
+  it('containers ping across hosts; kill -9 of one host: the others drop its peers within 15 s; etcd stopped: existing traffic flows', async () => {
+    admin = await ClusterStore.connect({ store: etcd.store, advertise: '192.168.79.1', hostId: 'admin', prefix: '/proc/' });
+    const nw = await admin.createNetwork({ name: 'ov', subnet: '10.245.0.0/24' });
+    const agentJs = path.join(__dirname, 'overlay-agent.js');
+    const eps: ClusterEndpoint[] = await Promise.all(hostNames.map((h, i) => new Promise<ClusterEndpoint>((resolve, reject) => {
+      const args = { store: etcd.store, hostId: `host${i}`, advertise: vtep(i), prefix: '/proc/', network: 'ov', ctr: ctrNames[i], name: `c${i}` };
+      const p = spawn('nsenter', [`--net=/run/netns/${h}`, process.execPath, agentJs, JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'inherit'] });
+      agents.push(p);
+      let out = '';
+      p.stdout!.on('data', (d) => {
+        out += d;
+        const line = out.split('\n').find((l) => l.startsWith('{'));
+        if (line) resolve(JSON.parse(line).ready);
+      });
+      p.once('exit', (code) => reject(new Error(`agent ${h} exited ${code}`)));
+    })));
+    const t0 = Date.now();
+    const remoteMacs = (h: number) => bridgej(['fdb', 'show', 'dev', `vx-${nw.vni}`], hostNames[h]).filter((f: any) => f.dst).map((f: any) => f.mac).sort();
+    for (let h = 0; h < 3; h++) {
+      const want = eps.filter((_, i) => i !== h).map((e) => e.mac).sort();
+      await until(() => JSON.stringify(remoteMacs(h)) === JSON.stringify(want), 10000, `peers on host ${h}`);
+    }
+    console.log(`      every host has every remote peer ${Date.now() - t0} ms after the last agent was ready`);
+    const ip = (i: number) => eps[i].ipv4.split('/')[0];
+    assert.strictEqual(new Set(eps.map((e) => e.ipv4)).size, 3);
+    assert.ok(await ping(ctrNames[0], ip(1)), 'c0 -> c1');
+    assert.ok(await ping(ctrNames[1], ip(2)), 'c1 -> c2');
+    assert.ok(await ping(ctrNames[2], ip(0)), 'c2 -> c0');
+
+    // etcd stops: the data path does not depend on it.
+    await etcd.members[0].stop();
+    assert.ok(await ping(ctrNames[0], ip(1)), 'c0 -> c1 with etcd down');
+    await rejects(admin.createNetwork({ name: 'ov2' }), 'ENOTCONN');
+    await etcd.members[0].start();
+
+    // Host 2's controller dies.
+    const t1 = Date.now();
+    agents[2].kill('SIGKILL');
+    for (const h of [0, 1]) await until(() => !remoteMacs(h).includes(eps[2].mac), 15000 - (Date.now() - t1), `host 2's peer gone from host ${h}`);
+    console.log(`      peers of the killed host removed everywhere ${Date.now() - t1} ms after kill -9`);
     assert.ok(!(await ping(ctrNames[0], ip(2), 1)), 'c0 -> c2 no longer');
     assert.ok(await ping(ctrNames[0], ip(1)), 'c0 -> c1 still');
   });

@@ -318,6 +318,19 @@ export class OverlayDatapath {
   }
 }
 
+/**
+ * The underlay device holding `advertise` in `rt`'s namespace, like
+ * `ip -o addr show to ADDR`: dockerd's --cluster-advertise check. EINVAL
+ * when no link of this host has the address.
+ */
+export async function findUnderlay(rt: Rtnl, advertise: string): Promise<Link> {
+  if (typeof advertise !== 'string' || !net.isIP(advertise)) throw fail('EINVAL', `invalid advertise address ${JSON.stringify(advertise)}`);
+  const want = net.isIPv6(advertise) ? canon6(advertise) : advertise;
+  const a = (await rt.addr.list({ family: net.isIPv6(advertise) ? 6 : 4 })).find((x) => x.address.split('/')[0] === want);
+  if (!a) throw fail('EINVAL', `advertise address ${advertise} is not an address of this host`);
+  return rt.link.get(a.index);
+}
+
 /** A locally administered unicast MAC, the same on every run for one host and VNI. */
 export function bridgeMac(advertise: string, vni: number): string {
   const h = crypto.createHash('sha256').update(`${advertise}/${vni}`).digest();
