@@ -22,16 +22,29 @@ export function peerOf(ep: ClusterEndpoint): OverlayPeer {
 export class PeerSync extends EventEmitter {
   /** Kernel updates applied (for tests and benchmarks). */
   applied = 0;
-  private chain: Promise<void> = Promise.resolve();
+  // Updates of one MAC or one IP run in the order etcd reported them (an
+  // endpoint removed and re-added must not end up removed; a new endpoint
+  // on a freed address must not lose its neighbour entry to the old one's
+  // removal); others run at once, pipelined on the netlink socket. A resync
+  // waits for everything before it, and everything after waits for it.
+  private chains = new Map<string, Promise<void>>();
+  private barrier: Promise<void> = Promise.resolve();
   private onEp = (e: EndpointEvent) => {
     if (e.endpoint.network !== this.network || e.endpoint.host === this.store.hostId) return;
     const p = peerOf(e.endpoint);
-    this.enqueue(() => (e.type === 'add' ? this.dp.addPeer(p) : this.dp.removePeer(p)));
+    this.enqueue([p.mac, p.ip.split('/')[0]], () => (e.type === 'add' ? this.dp.addPeer(p) : this.dp.removePeer(p)));
   };
   private onResync = () => {
-    this.enqueue(async () => {
-      await this.dp.resync(this.store.peers(this.network).map(peerOf));
-    });
+    const before = Promise.all([this.barrier, ...this.chains.values()]);
+    this.chains.clear();
+    this.barrier = before.then(() => this.dp.resync(this.store.peers(this.network).map(peerOf))).then(this.ok, this.failed);
+  };
+  private ok = () => {
+    this.applied++;
+  };
+  // The queue goes on either way; an unheard error must not stop it.
+  private failed = (e: unknown) => {
+    if (this.listenerCount('error')) this.emit('error', e);
   };
 
   constructor(private store: PeerSource, private dp: OverlayDatapath, readonly network: string) {
@@ -52,22 +65,16 @@ export class PeerSync extends EventEmitter {
   }
 
   /** Resolves when every queued kernel update is done. */
-  idle(): Promise<void> {
-    return this.chain;
+  async idle(): Promise<void> {
+    await Promise.all([this.barrier, ...this.chains.values()]);
   }
 
-  // One queue: updates reach the kernel in the order etcd reported them
-  // (an endpoint removed and re-added must not end up removed). Each is a
-  // few netlink requests, and the connection pipelines them.
-  private enqueue(fn: () => Promise<void>): void {
-    this.chain = this.chain.then(fn).then(
-      () => {
-        this.applied++;
-      },
-      (e) => {
-        // The queue goes on either way; an unheard error must not stop it.
-        if (this.listenerCount('error')) this.emit('error', e);
-      },
-    );
+  private enqueue(keys: string[], fn: () => Promise<void>): void {
+    const prev = Promise.all(keys.map((k) => this.chains.get(k) ?? this.barrier));
+    const p = prev.then(fn).then(this.ok, this.failed);
+    for (const k of keys) this.chains.set(k, p);
+    void p.then(() => {
+      for (const k of keys) if (this.chains.get(k) === p) this.chains.delete(k);
+    });
   }
 }
