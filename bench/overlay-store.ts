@@ -7,8 +7,13 @@
 //    lost races (transactions retried);
 //  - convergence: from the last join returning until every host's watch has
 //    delivered every endpoint;
-//  - leaves: latency and requests each.
+//  - leaves: latency and requests each;
+//  - with the data path (one network namespace per host on an underlay
+//    bridge, PeerSync following the store): from the last join returning
+//    until every host's kernel has every remote peer programmed.
+import { Netns, Rtnl } from '../src';
 import { ClusterStore } from '../src/cnm/cluster';
+import { OverlayDatapath, PeerSync } from '../src/cnm/drivers/overlay';
 import { startEtcd } from '../test/etcd-helpers';
 
 const pct = (xs: number[], p: number) => {
@@ -22,6 +27,7 @@ async function main() {
   const per = Number(process.argv[3] ?? 300);
   const etcd = await startEtcd({ basePort: 24790 });
   const stores: ClusterStore[] = [];
+  let cleanup = async () => undefined as void;
   try {
     for (let i = 0; i < hosts; i++) stores.push(await ClusterStore.connect({ store: etcd.store, advertise: `192.0.2.${i + 1}`, hostId: `bench${i}`, prefix: '/bench/' }));
     await stores[0].createNetwork({ name: 'b', subnet: '10.128.0.0/14' });
@@ -29,6 +35,37 @@ async function main() {
       while (!pred()) await new Promise((r) => setImmediate(r));
     };
     await until(() => stores.every((s) => !!s.network('b')));
+    const nw = stores[0].network('b')!;
+
+    // Host namespaces with the data path, following the store from now on.
+    const top = await Rtnl.open();
+    await top.link.add({ kind: 'bridge', name: 'benchul', bridge: { stp: false } });
+    await top.link.set('benchul', { up: true });
+    const nss: Netns[] = [];
+    const rts: Rtnl[] = [];
+    const syncs: PeerSync[] = [];
+    for (let i = 0; i < hosts; i++) {
+      const ns = await Netns.create(`benchov${i}`);
+      nss.push(ns);
+      await top.link.add({ kind: 'veth', name: `benchul${i}`, master: 'benchul', peer: { name: 'eth0', netns: ns } });
+      await top.link.set(`benchul${i}`, { up: true });
+      const rt = await Rtnl.open({ netns: ns });
+      rts.push(rt);
+      await rt.addr.add('eth0', `192.0.2.${i + 1}/24`);
+      await rt.link.set('eth0', { up: true });
+      const dp = await OverlayDatapath.ensure(rt, { vni: nw.vni, subnet: nw.subnet, gateway: nw.gateway, advertise: `192.0.2.${i + 1}`, underlay: 'eth0' });
+      const sync = new PeerSync(stores[i], dp, 'b');
+      await sync.start();
+      syncs.push(sync);
+    }
+    cleanup = async () => {
+      for (const s of syncs) s.stop();
+      for (const rt of rts) rt.close();
+      for (let i = 0; i < hosts; i++) await top.link.delete(`benchul${i}`).catch(() => undefined);
+      await top.link.delete('benchul').catch(() => undefined);
+      for (const ns of nss) await ns.delete();
+      top.close();
+    };
 
     // Lone joins.
     const lone: number[] = [];
@@ -54,6 +91,11 @@ async function main() {
     const wall = Number(t1 - t0) / 1e6;
     console.log(`burst ${hosts} hosts x ${per} joins at once: ${ms(wall)} (${ms(wall / (hosts * per))} per join), etcd requests per join ${(req / (hosts * per)).toFixed(3)}, lost races ${lost}`);
     console.log(`convergence (last join returned -> every host's watch has every endpoint): ${ms(Number(t2 - t1) / 1e6)}`);
+    await Promise.all(syncs.map((s) => s.idle()));
+    const t3 = process.hrtime.bigint();
+    const fdb = await Promise.all(rts.map((rt) => rt.neigh.fdbList({ link: `vx-${nw.vni}` })));
+    const programmed = fdb.map((f) => f.filter((e) => e.dst && e.flags.includes('self')).length);
+    console.log(`convergence into the kernel (last join returned -> every host's peer table complete): ${ms(Number(t3 - t1) / 1e6)}; remote peers per host ${programmed.join(', ')} (want ${total - per} or ${total - per - 100})`);
     const addrs = new Set(stores.flatMap((s) => s.endpoints({ network: 'b' }).map((e) => e.ipv4)));
     console.log(`distinct addresses: ${addrs.size} of ${total}`);
 
@@ -68,6 +110,7 @@ async function main() {
     console.log(`leave (100, sequential): p50 ${ms(pct(leave, 50))}, p99 ${ms(pct(leave, 99))}, etcd requests per leave ${((stores[0].stats.requests - r1) / 100).toFixed(2)}`);
     console.log(`watches created per host: ${stores.map((s) => s.stats.watchesCreated).join(', ')} (one each, from the connect; plus lease keep-alives, not counted)`);
   } finally {
+    await cleanup();
     await Promise.all(stores.map((s) => s.close()));
     await etcd.destroy();
   }
