@@ -471,7 +471,7 @@ export class ClusterStore extends EventEmitter {
       if (a6) failure.push({ request_range: { key: enc(a6) } });
       let res: ITxnResponse;
       try {
-        res = await this.txn({ compare, success, failure }, true);
+        res = await this.txn({ compare, success, failure });
       } catch (e) {
         pend.delete(ip4);
         if (ip6) pend.delete(ip6);
@@ -842,8 +842,7 @@ export class ClusterStore extends EventEmitter {
     return this.call('range', () => this.client.kv.range({ key: enc(key), ...(prefix ? { range_end: rangeEnd(key) } : {}) }));
   }
 
-  private async txn(req: ITxnRequest, counted = false): Promise<ITxnResponse> {
-    void counted;
+  private async txn(req: ITxnRequest): Promise<ITxnResponse> {
     this.stats.txns++;
     const res = await this.call('txn', () => this.client.kv.txn(req));
     if (!res.succeeded) this.stats.conflicts++;
@@ -925,9 +924,6 @@ export class ClusterStore extends EventEmitter {
     const first = p.net + 1n;
     const size = prefixSize(p);
     const count = p.family === 4 ? size - 2n : size - 1n; // v4: no network/broadcast; v6: no subnet-router anycast
-    if (BigInt(used.size) >= count) {
-      // maybe full; fall through to the scan, which says so
-    }
     const start = random ? BigInt('0x' + crypto.randomBytes(16).toString('hex')) % count : 0n;
     const limit = count < 1n << 20n ? count : 1n << 20n;
     for (let i = 0n; i < limit; i++) {
