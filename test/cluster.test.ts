@@ -331,6 +331,37 @@ describe('cluster store (real etcd)', function () {
     }
   });
 
+  it('a lease the client gave up on while etcd kept it: the records move to a new lease, peers see no change', async () => {
+    const a = await open('hostA', '10.9.0.1');
+    const b = await open('hostB', '10.9.0.2');
+    await a.createNetwork({ name: 'ov', subnet: '10.95.0.0/24' });
+    const ep = await a.createEndpoint({ network: 'ov', name: 'stay' });
+    await until(() => b.peers('ov').length === 1, 5000, 'stay on hostB');
+    const events: string[] = [];
+    b.on('endpoint', (e: EndpointEvent) => events.push(`${e.type} ${e.endpoint.name}`));
+    const conflicts: unknown[] = [];
+    a.on('conflict', (e) => conflicts.push(e));
+    const c = raw(etcd.store);
+    try {
+      const key = Buffer.from(PREFIX + `state/ep/${ep.networkId}/stay`);
+      const before = (await c.kv.range({ key })).kvs[0].lease;
+      const restored = new Promise((r) => a.once('lease-restored', r));
+      // What the etcd3 client does after 2 TTLs without an answer.
+      (a as unknown as { lease: NodeJS.EventEmitter }).lease.emit('lost', new Error('test: lease given up'));
+      await restored;
+      const after = (await c.kv.range({ key })).kvs[0].lease;
+      assert.notStrictEqual(after, before);
+      assert.strictEqual(Number((await c.leaseClient.leaseTimeToLive({ ID: before })).TTL), -1, 'old lease revoked');
+      assert.deepStrictEqual(conflicts, []);
+      await sleep(300);
+      assert.deepStrictEqual(events, [], 'no remove/add on the other host');
+      assert.deepStrictEqual(a.ownEndpoints().map((e) => e.name), ['stay']);
+      await a.deleteEndpoint('ov', 'stay');
+    } finally {
+      c.close();
+    }
+  });
+
   it('a broken watch (compacted history) resynchronises by listing', async () => {
     const a = await open('hostA', '10.9.0.1');
     const b = await open('hostB', '10.9.0.2');

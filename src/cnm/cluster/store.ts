@@ -154,6 +154,17 @@ const randomId = () => crypto.randomBytes(16).toString('hex');
 
 interface Cached<T> { value: T; mod: string; create: string; lease: string }
 
+/**
+ * One host's view of the cluster. Events:
+ * - 'network' {type: 'add'|'remove', network}, 'endpoint' {type, endpoint}:
+ *   every change in etcd, whoever made it (this host's own included);
+ * - 'resync' {revision}: the caches were rebuilt from a listing (connect, or
+ *   after a broken watch); a consumer may re-diff its own state then;
+ * - 'status' {connected}: etcd reachable or not (requests and the watch);
+ * - 'lease-lost' / 'lease-restored': the host lease expired and was replaced,
+ *   its records put back; 'conflict' (endpoint): one could not be put back
+ *   because its name or address was taken meanwhile.
+ */
 export class ClusterStore extends EventEmitter {
   readonly hostId: string;
   readonly advertise: string;
@@ -655,6 +666,7 @@ export class ClusterStore extends EventEmitter {
   }
 
   private async reclaim(): Promise<void> {
+    const oldLease = this.leaseId;
     const lease = this.client.lease(this.leaseTtl);
     lease.on('lost', () => this.onLeaseLost(lease));
     let id: string;
@@ -668,12 +680,27 @@ export class ClusterStore extends EventEmitter {
     this.leaseId = id;
     const hostKey = this.k(`hosts/${this.hostId}`);
     await this.txn({ compare: [], success: [{ request_put: { key: enc(hostKey), value: enc(JSON.stringify({ hostId: this.hostId, advertise: this.advertise, since: new Date().toISOString() })), lease: id } }], failure: [] });
-    // Each endpoint back only if its name and addresses are still free (someone may have taken them meanwhile).
+    // Our keys may be gone (the lease expired in etcd) or still there (etcd was
+    // down, kept the lease, and only the client gave up on it): each endpoint
+    // and address goes back if it is free or still ours, and nobody else's.
+    const [eps, ipam] = await Promise.all([this.range(this.k('state/ep/')), this.range(this.k('ipam/'))]);
+    const now = new Map<string, IKeyValue>([...eps.kvs, ...ipam.kvs].map((kv) => [kv.key.toString(), kv]));
     for (const [key, ep] of [...this.own]) {
       const addrs = [ep.ipv4, ep.ipv6].filter(Boolean).map((a) => this.k(`ipam/${ep.networkId}/${a!.split('/')[0]}`));
       const claim = enc(JSON.stringify({ endpoint: ep.id, name: ep.name, host: this.hostId }));
-      const res = await this.txn({
-        compare: [key, ...addrs].map((k) => ({ key: enc(k), target: 'Create', result: 'Equal', create_revision: 0 }) as ICompare),
+      const compare: ICompare[] = [];
+      let taken = false;
+      for (const k of [key, ...addrs]) {
+        const kv = now.get(k);
+        if (!kv) compare.push({ key: enc(k), target: 'Create', result: 'Equal', create_revision: 0 });
+        else {
+          const v = JSON.parse(kv.value.toString()) as { id?: string; endpoint?: string };
+          if ((v.id ?? v.endpoint) !== ep.id) taken = true;
+          compare.push({ key: enc(k), target: 'Mod', result: 'Equal', mod_revision: kv.mod_revision });
+        }
+      }
+      const res = taken ? { succeeded: false } : await this.txn({
+        compare,
         success: [{ request_put: { key: enc(key), value: enc(JSON.stringify(ep)), lease: id } }, ...addrs.map((k) => ({ request_put: { key: enc(k), value: claim, lease: id } }))],
         failure: [],
       });
@@ -682,6 +709,7 @@ export class ClusterStore extends EventEmitter {
         this.emit('conflict', ep);
       }
     }
+    if (oldLease !== '0') await this.client.leaseClient.leaseRevoke({ ID: oldLease }).catch(() => undefined);
     this.emit('lease-restored');
   }
 
