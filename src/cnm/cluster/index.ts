@@ -1,0 +1,2 @@
+// Cluster state of global (overlay) networks in etcd v3.
+export * from './store';
