@@ -58,13 +58,44 @@ static Napi::Value OnDetachedThread(Napi::Env env, const char* name, const std::
 // What a new namespace's thread does before it returns, chosen by the caller
 // (TS holds the policy): sysctl writes, lo up, and a netlink socket made in
 // the namespace, so no second thread has to enter it later.
+struct BoundSocket { int family; int type; std::string addr; int port; };
+
 struct NetnsSetup {
   std::vector<std::pair<std::string, std::string>> sysctls;  // /proc/sys/net/... path, value
   bool loUp = false;
   int netlinkProtocol = -1;
+  bool netfilterSocket = false;  // a NETLINK_NETFILTER socket too (nftables inside)
+  std::vector<BoundSocket> bound;  // e.g. a resolver's UDP and TCP sockets on 127.0.0.11:53
 };
 
-struct NetnsNewResult { int err = 0; const char* step = ""; std::string detail; int fd = -1; int sockFd = -1; };
+struct NetnsNewResult { int err = 0; const char* step = ""; std::string detail; int fd = -1; int sockFd = -1; int nfSockFd = -1; std::vector<int> boundFds; };
+
+// A socket made and bound inside the namespace (this thread's), by address text.
+static int BindInside(const BoundSocket& b, NetnsNewResult& r) {
+  int fd = socket(b.family, b.type | SOCK_CLOEXEC, 0);
+  if (fd < 0) { r.err = errno; r.step = "socket"; return -1; }
+  int one = 1;
+  if (b.type == SOCK_STREAM) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  struct sockaddr_storage ss = {};
+  socklen_t len;
+  int ok;
+  if (b.family == AF_INET6) {
+    auto* s6 = (struct sockaddr_in6*)&ss;
+    s6->sin6_family = AF_INET6;
+    s6->sin6_port = htons(b.port);
+    ok = inet_pton(AF_INET6, b.addr.c_str(), &s6->sin6_addr);
+    len = sizeof *s6;
+  } else {
+    auto* s4 = (struct sockaddr_in*)&ss;
+    s4->sin_family = AF_INET;
+    s4->sin_port = htons(b.port);
+    ok = inet_pton(AF_INET, b.addr.c_str(), &s4->sin_addr);
+    len = sizeof *s4;
+  }
+  if (ok != 1) { r.err = EINVAL; r.step = "inet_pton"; r.detail = b.addr; close(fd); return -1; }
+  if (bind(fd, (struct sockaddr*)&ss, len) < 0) { r.err = errno; r.step = "bind"; r.detail = b.addr; close(fd); return -1; }
+  return fd;
+}
 
 static void SetUpInside(const NetnsSetup& setup, NetnsNewResult& r) {
   for (auto& kv : setup.sysctls) {
@@ -90,7 +121,16 @@ static void SetUpInside(const NetnsSetup& setup, NetnsNewResult& r) {
   }
   if (setup.netlinkProtocol >= 0) {
     r.sockFd = socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, setup.netlinkProtocol);
-    if (r.sockFd < 0) { r.err = errno; r.step = "socket"; }
+    if (r.sockFd < 0) { r.err = errno; r.step = "socket"; return; }
+  }
+  if (setup.netfilterSocket) {
+    r.nfSockFd = socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_NETFILTER);
+    if (r.nfSockFd < 0) { r.err = errno; r.step = "socket"; return; }
+  }
+  for (auto& b : setup.bound) {
+    int fd = BindInside(b, r);
+    if (fd < 0) return;
+    r.boundFds.push_back(fd);
   }
 }
 
@@ -113,6 +153,14 @@ static Napi::Value NetnsNewAsync(const Napi::CallbackInfo& info) {
     }
     setup.loUp = Has(o, "loUp") && Bool(o, "loUp");
     if (Has(o, "netlinkProtocol")) setup.netlinkProtocol = I32(o, "netlinkProtocol");
+    setup.netfilterSocket = Has(o, "netfilterSocket") && Bool(o, "netfilterSocket");
+    if (Has(o, "bound")) {
+      Napi::Array a = o.Get("bound").As<Napi::Array>();
+      for (uint32_t i = 0; i < a.Length(); i++) {
+        Napi::Object b = a.Get(i).As<Napi::Object>();
+        setup.bound.push_back({I32(b, "family"), I32(b, "type"), b.Get("address").As<Napi::String>().Utf8Value(), I32(b, "port")});
+      }
+    }
   }
   return OnDetachedThread<NetnsNewResult>(env, "netnsNewAsync", path, [path, setup]() {
     NetnsNewResult r;
@@ -127,7 +175,10 @@ static Napi::Value NetnsNewAsync(const Napi::CallbackInfo& info) {
         // Undo: the namespace dies with this thread once nothing pins it.
         if (r.fd >= 0) close(r.fd);
         if (r.sockFd >= 0) close(r.sockFd);
-        r.fd = r.sockFd = -1;
+        if (r.nfSockFd >= 0) close(r.nfSockFd);
+        for (int b : r.boundFds) close(b);
+        r.boundFds.clear();
+        r.fd = r.sockFd = r.nfSockFd = -1;
         if (!path.empty()) umount2(path.c_str(), MNT_DETACH);
       }
     }
@@ -138,6 +189,10 @@ static Napi::Value NetnsNewAsync(const Napi::CallbackInfo& info) {
     Napi::Object o = Napi::Object::New(env);
     o.Set("fd", r.fd);
     if (r.sockFd >= 0) o.Set("sockFd", r.sockFd);
+    if (r.nfSockFd >= 0) o.Set("nfSockFd", r.nfSockFd);
+    Napi::Array bound = Napi::Array::New(env, r.boundFds.size());
+    for (size_t i = 0; i < r.boundFds.size(); i++) bound.Set(i, r.boundFds[i]);
+    o.Set("boundFds", bound);
     d.Resolve(o);
   });
 }

@@ -43,7 +43,7 @@ export interface Binding {
   setErrorClass(cls: Function): void;
   strerror(errno: number): { code: string; message: string };
   NetlinkSocket: new (protocol: number, nsFd: number, rcvbuf: number, onReadable?: () => void, adoptFd?: number) => NativeSocket;
-  netnsNewAsync(bindPath?: string, setup?: { sysctls?: [string, string][]; loUp?: boolean; netlinkProtocol?: number }): Promise<{ fd: number; sockFd?: number }>;
+  netnsNewAsync(bindPath?: string, setup?: { sysctls?: [string, string][]; loUp?: boolean; netlinkProtocol?: number; netfilterSocket?: boolean; bound?: { family: number; type: number; address: string; port: number }[] }): Promise<{ fd: number; sockFd?: number; nfSockFd?: number; boundFds?: number[] }>;
   mount(source: string | null, target: string, fstype: string | null, flags: number, data?: string): void;
   umountAsync(target: string, flags?: number): Promise<void>;
   procFileInNetns(nsFd: number, path: string, value?: string): string;

@@ -147,6 +147,27 @@ export interface NetnsCreateOptions {
    * on this handle adopts it instead of entering the namespace again.
    */
   rtnlSocket?: boolean;
+  /**
+   * Sockets made and bound inside by the creating thread (no second thread
+   * enters the namespace for them), handed over once by `takeBoundSockets`:
+   * e.g. a resolver's UDP and TCP sockets on 127.0.0.11:53.
+   */
+  boundSockets?: { family: 4 | 6; type: 'tcp' | 'udp'; address: string; port: number }[];
+  /** Also a NETLINK_NETFILTER socket, which the first `Nft.open` of this namespace adopts. */
+  nftSocket?: boolean;
+}
+
+function boundSocketSpecs(v: unknown): { family: number; type: number; address: string; port: number }[] {
+  if (!Array.isArray(v)) throw typeError('boundSockets', 'a list', v);
+  return v.map((b, i) => {
+    checkObject(b, `boundSockets[${i}]`);
+    checkKeys(b, ['family', 'type', 'address', 'port'], `boundSockets[${i}]`);
+    if (b.family !== 4 && b.family !== 6) throw new ValidationError(`boundSockets[${i}].family must be 4 or 6`);
+    const type = { tcp: 1, udp: 2 }[checkEnum(b.type, `boundSockets[${i}].type`, ['tcp', 'udp'] as const)];
+    const a = parseIp(b.address, `boundSockets[${i}].address`);
+    if (a.family !== b.family) throw new ValidationError(`boundSockets[${i}].address ${b.address} is not IPv${b.family}`);
+    return { family: b.family === 6 ? 10 : 2, type, address: a.address, port: checkInt(b.port, `boundSockets[${i}].port`, 0, 65535) };
+  });
 }
 
 function sysctlPath(key: string): string {
@@ -185,13 +206,15 @@ export class Netns {
    */
   static async create(name?: string, opts: NetnsCreateOptions = {}): Promise<Netns> {
     opts = checkOptions<NetnsCreateOptions>(opts, 'Netns.create options');
-    checkKeys(opts, ['sysctls', 'loUp', 'rtnlSocket'], 'Netns.create');
+    checkKeys(opts, ['sysctls', 'loUp', 'rtnlSocket', 'boundSockets', 'nftSocket'], 'Netns.create');
     const sysctls = opts.sysctls === undefined ? {} : checkObject<Record<string, string | number>>(opts.sysctls, 'sysctls');
     // Created on a dedicated thread while the loop goes on (see netns.cc).
     const setup = {
       sysctls: Object.entries(sysctls).map(([k, v]) => [sysctlPath(k), sysctlValue(v, k)] as [string, string]),
       loUp: opts.loUp === undefined ? false : checkBool(opts.loUp, 'loUp'),
       netlinkProtocol: opts.rtnlSocket !== undefined && checkBool(opts.rtnlSocket, 'rtnlSocket') ? NETLINK_ROUTE : undefined,
+      bound: opts.boundSockets === undefined ? undefined : boundSocketSpecs(opts.boundSockets),
+      netfilterSocket: opts.nftSocket === undefined ? undefined : checkBool(opts.nftSocket, 'nftSocket'),
     };
     if (name === undefined) return Netns.made(await limited(() => native.netnsNewAsync(undefined, setup)));
     validateNetnsName(name);
@@ -230,10 +253,31 @@ export class Netns {
     return ns.fd;
   }
 
-  private static made(r: { fd: number; sockFd?: number }, name?: string, p?: string): Netns {
+  private static made(r: { fd: number; sockFd?: number; nfSockFd?: number; boundFds?: number[] }, name?: string, p?: string): Netns {
     const ns = new Netns(r.fd, name, p);
     ns.rtnlFd = r.sockFd;
+    ns.nftFd = r.nfSockFd;
+    ns.boundFds = r.boundFds?.length ? r.boundFds : undefined;
     return ns;
+  }
+
+  private boundFds?: number[];
+  private nftFd?: number;
+
+  /** Hands over the NETLINK_NETFILTER socket made at creation (once), or undefined. */
+  takeNftSocket(): number | undefined {
+    void this.fd;  // EBADF once closed
+    const fd = this.nftFd;
+    this.nftFd = undefined;
+    return fd;
+  }
+
+  /** Hands over the sockets `boundSockets` made at creation (once, in that order), or undefined. */
+  takeBoundSockets(): number[] | undefined {
+    void this.fd;  // EBADF once closed
+    const fds = this.boundFds;
+    this.boundFds = undefined;
+    return fds;
   }
 
   /** Hands over the NETLINK_ROUTE socket made at creation (once), or undefined. */
@@ -373,6 +417,10 @@ export class Netns {
     this.closed = true;
     if (this.rtnlFd !== undefined) native.closeFd(this.rtnlFd);
     this.rtnlFd = undefined;
+    if (this.nftFd !== undefined) native.closeFd(this.nftFd);
+    this.nftFd = undefined;
+    for (const fd of this.boundFds ?? []) native.closeFd(fd);
+    this.boundFds = undefined;
     fs.closeSync(this.nsFd);
   }
 }

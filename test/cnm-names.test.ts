@@ -36,7 +36,7 @@ describe('cnm: resolv.conf and hosts, as Docker writes them', function () {
     const net = await ctl.createNetwork({ name: 'named', subnet: '10.61.0.0/24' });
     const sb = await ctl.createSandbox({ id: 'named1' });
     await (await net.createEndpoint({ name: 'named1' })).join(sb);
-    assert.deepStrictEqual(read(sb.resolvConfPath), ['nameserver 10.61.0.1', 'search corp.example lab.example', 'options edns0 timeout:2 ndots:0']);
+    assert.deepStrictEqual(read(sb.resolvConfPath), ['nameserver 127.0.0.11', 'search corp.example lab.example', 'options edns0 timeout:2 ndots:0']);
     await sb.delete();
     for (const e of ctl.endpoints(net.id)) await e.delete();
     await net.delete();

@@ -123,7 +123,9 @@ describe('cnm: drivers and modes', function () {
     assert.match(alias.out, /^172\.\d+\.0\.2\s+db/);
     const nx = await run('ip', ['netns', 'exec', ns1, 'getent', 'hosts', 'nosuchname']);
     assert.notStrictEqual(nx.code, 0);
-    assert.match(fs.readFileSync(sbs[0].resolvConfPath, 'utf8'), /nameserver 172\.\d+\.0\.1/);
+    // The sandbox's own resolver, as Docker's; nothing listens on the gateway.
+    assert.match(fs.readFileSync(sbs[0].resolvConfPath, 'utf8'), /^nameserver 127\.0\.0\.11$/m);
+    assert.notStrictEqual((await run('dig', ['+short', '+time=1', '+tries=1', `@${net.gateway}`, 'busybox2'])).code, 0, 'no server on the gateway');
     // Default bridge: no embedded DNS, as in Docker.
     const d1 = await ctl.createSandbox({ id: 'plain1' });
     const d2 = await ctl.createSandbox({ id: 'plain2' });
@@ -151,7 +153,7 @@ describe('cnm: drivers and modes', function () {
     const late = await ctl.createSandbox({ id: 'early', joinSandbox: 'pod' });
     const net2 = await ctl.createNetwork({ name: 'podnet2', subnet: '10.128.0.0/24' });
     await (await net2.createEndpoint({ name: 'pod2' })).join(pod);
-    assert.match(fs.readFileSync(late.record.resolvConfPath, 'utf8'), /nameserver 10\.128\.0\.1/);
+    assert.match(fs.readFileSync(late.record.resolvConfPath, 'utf8'), /nameserver 127\.0\.0\.11/);
     assert.match(fs.readFileSync(late.record.hostsPath, 'utf8'), /10\.128\.0\.2\s/);
     await late.delete();
     await rejects(pod.delete(), 'EBUSY');

@@ -5,7 +5,7 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { serveNamesFromState } from '../cnm/controller';
+import { serveSandboxNamesFromState } from '../cnm/controller';
 import { parsePublish } from '../cnm/ports';
 import { CnmError, errnoOf } from '../errors';
 import { refuse, sandboxPlan, NotYet } from '../daemon/mapping';
@@ -126,7 +126,7 @@ export async function runCommand(backend: Backend, o: RunOptions, argv: string[]
   let code = interrupted ? signalStatus(interrupted) : 1;
   if (local) await local.close();
   if (!interrupted) {
-    const dns = local && ep ? await serveNamesFromState(stateDir!, ep.networkId).catch((e) => {
+    const dns = local && ep ? await serveSandboxNamesFromState(stateDir!, id).catch((e: Error) => {
       process.stderr.write(`cnm: warning: no name resolution for ${o.network}: ${e.message}\n`);
       return undefined;
     }) : undefined;

@@ -78,15 +78,15 @@ export class CnmContext implements CnmServices {
   reaper!: LinkReaper;
   announcer!: Announcer;
   names!: NameService;
-  /** Each network's subnets (shared with the name service). */
+  /** Each network's subnets. */
   readonly ipam: Map<string, NetAlloc>;
   /** Networks being deleted: no new endpoints. */
   readonly deleting = new Set<string>();
   closed = false;
 
-  constructor(s: CnmServices, ipam = new Map<string, NetAlloc>()) {
+  constructor(s: CnmServices) {
     Object.assign(this, s);
-    this.ipam = ipam;
+    this.ipam = new Map();
   }
 
   /** A network's subnets as recorded (the addresses in use come from its endpoints). */

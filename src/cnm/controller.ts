@@ -27,7 +27,7 @@ import { BRIDGE_NAME } from './drivers/bridge/options';
 
 export { CNM_LINK_GROUP, ALIAS_PREFIX } from './context';
 export { macFromIp, linkLocalOf } from './mac';
-export { resolveInState, serveNamesFromState } from './names';
+export { resolveInState, serveSandboxNamesFromState, RESOLVER_ADDRESS } from './names';
 export type { ReconcileReport } from './reconcile';
 export { Network, Sandbox, Endpoint };
 
@@ -88,11 +88,11 @@ export class Controller {
       store = Store.open(stateDir, STORE_INDEXES);
       rt = await Rtnl.open();
       fw = opts.firewall === undefined ? await (await import('./firewall/nftables')).NftFirewall.open(stateDir) : opts.firewall ?? new NoopFirewall();
-      const ipam = new Map();
+      const openNetns = (sb: SandboxRecord) => ctx!.sandboxNetns(sb);
       ctx = new CnmContext({
         store, rt, fw, opts, runDir, locks: new KeyedLock(), ports: new PortAllocator(), reservations: new PortReservations(), fresh: new FreshNetns(), reaper: new LinkReaper(rt),
-        announcer: new Announcer(store), names: new NameService(store, ipam, opts),
-      }, ipam);
+        announcer: new Announcer(store), names: new NameService(store, openNetns, opts),
+      });
       const c = new Controller(ctx, lock);
       await c.restore();
       return c;
@@ -128,7 +128,12 @@ export class Controller {
     }
     for (const n of ctx.store.all<NetworkRecord>('network')) {
       await ctx.driverOf(n).restoreNetwork(ctx, n).catch(() => { /* the next join retries, and reports */ });
-      await ctx.names.start(n);
+    }
+    // Every sandbox on a network with names gets its resolver back (a second
+    // process serving it, such as a `cnm run`, keeps it: EADDRINUSE).
+    for (const sb of ctx.store.all<SandboxRecord>('sandbox')) {
+      if (sb.mode === 'container' || sb.mode === 'host') continue;
+      await ctx.names.refresh(sb).catch(() => {});
     }
   }
 

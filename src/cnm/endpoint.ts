@@ -168,6 +168,8 @@ export async function joinEndpoint(ctx: CnmContext, epId: string, sb: SandboxRec
       }
       ep.pending = undefined;
       await ctx.store.put('endpoint', ep.id, ep);
+      // The namespace's resolver at 127.0.0.11 (on the sockets made with the namespace, if fresh).
+      await ctx.names.refresh(ctx.rootOf(sb), ns);
       writeNamespaceFiles(ctx, sb);
     } catch (e) {
       await rollback(undo);
@@ -228,6 +230,7 @@ export async function leaveLocked(ctx: CnmContext, epId: string, opts: { skipKer
       try { await setDefaultRoute(ctx, next, ns); } finally { ns.close(); }
     }
   }
+  await ctx.names.refresh(ctx.rootOf(sb));
   writeNamespaceFiles(ctx, sb);
 }
 

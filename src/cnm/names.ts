@@ -1,12 +1,34 @@
-// Names on networks (sandbox names, hostnames, endpoint names, aliases, id
-// prefixes) and the embedded name servers that answer for them.
-import { DnsServer, embeddedUpstreams } from './dns';
+// Names, as Docker's embedded DNS gives them: each sandbox has its own
+// resolver at 127.0.0.11 inside its namespace, answering for the names and
+// aliases of every network the sandbox is on (also NAME.NETWORK, PTR for
+// their addresses) and nothing else; other names go to the upstream
+// servers, except from sandboxes whose networks are all internal
+// (CVE-2024-29018). Its sockets are made inside the namespace, so no NAT
+// rule is needed and nothing listens on a network's gateway.
+import { Netns } from '../netns';
+import { Nft } from '../nft';
+import { STORE_INDEXES } from './context';
+import { DnsServer, embeddedUpstreams, hostNameservers, type Names } from './dns';
 import { driverFor } from './drivers';
-import { STORE_INDEXES, type NetAlloc } from './context';
 import { StateView, type Store } from './store';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from './types';
 
-/** Addresses of a name on a network, from the state: a controller's, or a StateView's in another process. */
+/** Where every sandbox's resolver listens, inside its namespace (Docker's address). */
+export const RESOLVER_ADDRESS = '127.0.0.11';
+const RESOLVER_PORT = 53;
+/** The namespace's own nftables table redirecting port 53 to the resolver's ports. */
+export const RESOLVER_TABLE = 'cnm-dns';
+
+/**
+ * Sockets for `Netns.create({ boundSockets })` (random ports: the redirect
+ * brings port 53 to them): a new sandbox's resolver costs no second thread.
+ */
+export const RESOLVER_SOCKETS = [
+  { family: 4 as const, type: 'udp' as const, address: RESOLVER_ADDRESS, port: 0 },
+  { family: 4 as const, type: 'tcp' as const, address: RESOLVER_ADDRESS, port: 0 },
+];
+
+/** Addresses of a name on one network, from the state: a controller's, or a StateView's in another process. */
 export function resolveInState(store: Store, networkId: string, name: string, type: 'A' | 'AAAA'): string[] | undefined {
   const net = store.get<NetworkRecord>('network', networkId);
   if (!net) return undefined;
@@ -27,47 +49,170 @@ export function resolveInState(store: Store, networkId: string, name: string, ty
   return known ? ips : undefined;
 }
 
-/** Whether a network has an embedded name server: user-defined, of a driver that has names. */
+/** Whether a network has embedded names: user-defined, of a driver that has names. */
 export const hasNames = (n: NetworkRecord): boolean => n.dns && driverFor(n.driver).caps.names;
 
-/**
- * Where a network's name server forwards what it does not know: nowhere on
- * internal networks (it runs in the host's namespace, so forwarding would be
- * their way out, CVE-2024-29018), else the configured or the host's servers.
- */
-export function upstreamsFor(n: NetworkRecord, configured?: string[]): string[] | null {
-  return n.internal ? null : configured ?? embeddedUpstreams();
+/** The sandbox owning a namespace, and its networks that have names. */
+function namedNetworks(store: Store, rootId: string): { root?: SandboxRecord; nets: NetworkRecord[]; all: NetworkRecord[] } {
+  const root = store.get<SandboxRecord>('sandbox', rootId);
+  const members = root ? [root, ...store.by<SandboxRecord>('sandbox', 'joinedTo', root.id)] : [];
+  const all = members.flatMap((m) => store.by<EndpointRecord>('endpoint', 'sandbox', m.id))
+    .map((e) => store.get<NetworkRecord>('network', e.networkId)).filter((n): n is NetworkRecord => !!n);
+  return { root, nets: all.filter(hasNames), all };
 }
 
-/** The name servers of a controller's networks, one per network on its gateway address. */
+/** What a namespace's resolver knows: the names on its networks, and their addresses back to names. */
+export function sandboxNames(store: () => Store, rootId: string): Names {
+  return {
+    lookup: (name, type) => {
+      const st = store();
+      let out: string[] | undefined;
+      for (const n of namedNetworks(st, rootId).nets) {
+        const ips = resolveInState(st, n.id, name.toLowerCase(), type);
+        if (ips) out = [...new Set([...(out ?? []), ...ips])];
+      }
+      return out;
+    },
+    reverse: (ip) => {
+      const st = store();
+      const out: string[] = [];
+      for (const n of namedNetworks(st, rootId).nets) {
+        for (const ep of st.by<EndpointRecord>('endpoint', 'network', n.id)) {
+          if (!ep.sandboxId || (ep.ipv4 !== ip && ep.ipv6 !== ip)) continue;
+          out.push(`${st.get<SandboxRecord>('sandbox', ep.sandboxId)?.name ?? ep.name}.${n.name}`);
+        }
+      }
+      return out.length ? out : undefined;
+    },
+  };
+}
+
+/**
+ * Where a namespace's resolver forwards what it does not know: nowhere when
+ * all its networks are internal, else its `dns` servers, the configured
+ * ones, or the host's (it forwards from the host's namespace, so a loopback
+ * one such as systemd-resolved's works too).
+ */
+export function sandboxUpstreams(store: Store, rootId: string, opts: { upstreamDns?: string[]; resolvConf?: string }): string[] | null {
+  const { root, all } = namedNetworks(store, rootId);
+  if (all.length && all.every((n) => n.internal)) return null;
+  if (root?.dns) return root.dns;
+  if (opts.upstreamDns) return opts.upstreamDns;
+  const host = opts.resolvConf ? hostNameservers(opts.resolvConf) : [];
+  return host.length ? host : embeddedUpstreams();
+}
+
+/**
+ * Queries to 127.0.0.11:53 inside the namespace go to the resolver's own
+ * ports (random, so a container may run its own server on port 53), as
+ * Docker's DOCKER_OUTPUT chain does; replies are translated back by conntrack.
+ */
+export async function redirectToResolver(ns: Netns, ports: { udp?: number; tcp?: number }): Promise<void> {
+  const nft = await Nft.open({ netns: ns, rcvbuf: 1 << 16 });
+  try {
+    const T = { family: 'ip' as const, table: RESOLVER_TABLE };
+    await nft.transaction((tx) => {
+      tx.addTable({ family: 'ip', name: RESOLVER_TABLE });
+      tx.addChain({ ...T, name: 'output', type: 'nat', hook: 'output', priority: -100, policy: 'accept' });
+      tx.flushChain({ ...T, name: 'output' });
+      for (const proto of ['udp', 'tcp'] as const) {
+        const port = ports[proto];
+        if (port === undefined) continue;
+        tx.addRule({ ...T, chain: 'output', stmts: [
+          { match: 'ip daddr', value: RESOLVER_ADDRESS }, { match: `${proto} dport`, value: RESOLVER_PORT },
+          { nat: 'dnat', family: 'ip', addr: RESOLVER_ADDRESS, port },
+        ] });
+      }
+    });
+  } finally {
+    nft.close();
+  }
+}
+
+/** Removes the redirect (a namespace that lives on without us: adopted). */
+async function removeRedirect(ns: Netns): Promise<void> {
+  const nft = await Nft.open({ netns: ns, rcvbuf: 1 << 16 });
+  try {
+    await nft.transaction((tx) => { tx.deleteTable({ family: 'ip', name: RESOLVER_TABLE }); }).catch(() => {});
+  } finally {
+    nft.close();
+  }
+}
+
+/** Serves a resolver on sockets made inside the namespace (random ports on 127.0.0.11), redirected from port 53. */
+async function serveIn(ns: Netns, names: Names, upstreams: string[] | null): Promise<DnsServer> {
+  const fds = ns.takeBoundSockets() ?? RESOLVER_SOCKETS.map((s) => ns.socket(s.family, s.type, { address: s.address, port: s.port }));
+  const server = DnsServer.fromSockets({ udpFd: fds[0], tcpFd: fds[1] }, names, upstreams);
+  try {
+    await server.start();
+    await redirectToResolver(ns, server.ports);
+  } catch (e) {
+    server.close();
+    throw e;
+  }
+  return server;
+}
+
+/** One resolver per sandbox namespace that is on a network with names. */
 export class NameService {
   private servers = new Map<string, DnsServer>();
+  private starting = new Map<string, Promise<void>>();
 
-  constructor(private store: Store, private ipam: Map<string, NetAlloc>, private opts: { dns?: boolean; upstreamDns?: string[] }) {}
+  constructor(private store: Store, private openNetns: (sb: SandboxRecord) => Promise<Netns>, private opts: { dns?: boolean; upstreamDns?: string[]; resolvConf?: string }) {}
 
+  /** Names on a network: sandbox names, hostnames, aliases, id prefixes. */
   resolve(networkId: string, name: string, type: 'A' | 'AAAA'): string[] | undefined {
     return resolveInState(this.store, networkId, name, type);
   }
 
-  async start(n: NetworkRecord): Promise<void> {
-    if (this.opts.dns === false || !hasNames(n) || this.servers.has(n.id)) return;
-    const gw = this.ipam.get(n.id)?.v4?.gateway;
-    if (!gw) return;
-    const server = new DnsServer(gw, (name, type) => this.resolve(n.id, name, type), upstreamsFor(n, this.opts.upstreamDns));
+  /** Whether `rootId`'s namespace is on a network with names (so its resolv.conf names the resolver). */
+  wanted(rootId: string): boolean {
+    return namedNetworks(this.store, rootId).nets.length > 0;
+  }
+
+  /**
+   * After a join or leave: a resolver runs in the namespace while it is on a
+   * network with names, forwarding as its networks allow. `ns`: the
+   * namespace, if the caller has it open (a fresh one brings the resolver's
+   * sockets, made with it).
+   */
+  async refresh(root: SandboxRecord, ns?: Netns): Promise<void> {
+    if (this.opts.dns === false || root.mode === 'host') return;
+    if (!this.wanted(root.id)) { await this.stop(root); return; }
+    const running = this.servers.get(root.id);
+    if (running) { running.setUpstreams(this.upstreams(root.id)); return; }
+    const inFlight = this.starting.get(root.id);
+    if (inFlight) return inFlight;
+    const start = this.start(root, ns).finally(() => this.starting.delete(root.id));
+    this.starting.set(root.id, start);
+    return start;
+  }
+
+  private upstreams(rootId: string): string[] | null {
+    return sandboxUpstreams(this.store, rootId, this.opts);
+  }
+
+  private async start(root: SandboxRecord, given?: Netns): Promise<void> {
+    const ns = given ?? await this.openNetns(root);
     try {
-      await server.start();
-      this.servers.set(n.id, server);
+      this.servers.set(root.id, await serveIn(ns, sandboxNames(() => this.store, root.id), this.upstreams(root.id)));
     } catch (e) {
-      // Another controller process serves it (EADDRINUSE) or the bridge is
-      // not up yet (EADDRNOTAVAIL): names still resolve through that one.
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code !== 'EADDRINUSE' && code !== 'EADDRNOTAVAIL') throw e;
+      // Another process serves this namespace (a `cnm run` answering from the state on disk).
+      if ((e as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw e;
+    } finally {
+      if (!given) ns.close();
     }
   }
 
-  stop(networkId: string): void {
-    this.servers.get(networkId)?.close();
-    this.servers.delete(networkId);
+  /** Stops a namespace's resolver; an adopted namespace, which lives on, loses the redirect too. */
+  async stop(root: SandboxRecord): Promise<void> {
+    const s = this.servers.get(root.id);
+    if (!s) return;
+    s.close();
+    this.servers.delete(root.id);
+    if (root.mode !== 'adopted') return;
+    const ns = await this.openNetns(root).catch(() => undefined);
+    if (ns) try { await removeRedirect(ns); } finally { ns.close(); }
   }
 
   close(): void {
@@ -77,17 +222,20 @@ export class NameService {
 }
 
 /**
- * Serves a network's names from the state on disk, in a process that holds no
- * controller (a `cnm run` while its program runs). Undefined for networks
- * without embedded DNS. Several such servers on one gateway answer alike.
+ * Serves a sandbox's names from the state on disk, in a process that holds
+ * no controller (a `cnm run` while its program runs). Undefined when the
+ * sandbox is on no network with names.
  */
-export async function serveNamesFromState(stateDir: string, networkRef: string, upstream?: string[]): Promise<DnsServer | undefined> {
+export async function serveSandboxNamesFromState(stateDir: string, sandboxRef: string, upstream?: string[]): Promise<DnsServer | undefined> {
   const view = new StateView(stateDir, STORE_INDEXES);
   const st = view.get();
-  const n = st.get<NetworkRecord>('network', networkRef) ?? st.all<NetworkRecord>('network').find((x) => x.name === networkRef);
-  const gw = n?.ipv4Subnet?.gateway;
-  if (!n || !hasNames(n) || !gw) return undefined;
-  const server = new DnsServer(gw, (name, type) => resolveInState(view.get(), n.id, name, type), upstreamsFor(n, upstream));
-  await server.start();
-  return server;
+  let sb: SandboxRecord | undefined = st.get<SandboxRecord>('sandbox', sandboxRef) ?? st.by<SandboxRecord>('sandbox', 'name', sandboxRef)[0];
+  if (sb?.mode === 'container') sb = st.get<SandboxRecord>('sandbox', sb.joinedTo!) ?? undefined;
+  if (!sb || sb.mode === 'host' || !sb.netnsPath || !namedNetworks(st, sb.id).nets.length) return undefined;
+  const ns = await Netns.open({ path: sb.netnsPath });
+  try {
+    return await serveIn(ns, sandboxNames(() => view.get(), sb.id), sandboxUpstreams(st, sb.id, { upstreamDns: upstream }));
+  } finally {
+    ns.close();
+  }
 }

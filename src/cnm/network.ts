@@ -63,7 +63,6 @@ export async function createNetwork(ctx: CnmContext, o: NetworkCreateOptions, bu
       await driver.createNetwork(ctx, rec);
       undo.push(() => driver.deleteNetwork(ctx, rec));
       await saveNetwork(ctx, rec);
-      await ctx.names.start(rec);
     } catch (e) {
       await rollback(undo);
       ctx.ipam.delete(id);
@@ -144,7 +143,6 @@ export class Network {
       if (eps.length) throw busy(`network ${n.name} has active endpoints (${eps.map((e) => e.name).join(', ')})`);
       // From here on no endpoint may be created on it (createEndpoint checks).
       ctx.deleting.add(n.id);
-      ctx.names.stop(n.id);
       await ctx.driverOf(n).deleteNetwork(ctx, n);
       ctx.ipam.delete(n.id);
       await ctx.store.del('network', n.id);

@@ -4,7 +4,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { NETNS_PREFIX, type CnmContext } from './context';
 import { containerNameservers } from './dns';
-import { hasNames } from './names';
+import { hasNames, RESOLVER_ADDRESS } from './names';
 import { HOSTS_HEAD, HOST_GATEWAY, readHostResolvConf, renderResolvConf, withNdots0 } from './resolv-conf';
 import type { NetworkRecord, SandboxRecord } from './types';
 
@@ -36,8 +36,7 @@ export function writeSandboxFiles(ctx: CnmContext, sb: SandboxRecord): void {
   const named = eps.map((e) => ctx.store.get<NetworkRecord>('network', e.networkId)).filter((n): n is NetworkRecord => !!n && hasNames(n));
   let resolv: string;
   if (named.length) {
-    const servers = [...new Set(named.map((n) => ctx.ipam.get(n.id)?.v4?.gateway).filter((s): s is string => !!s))];
-    resolv = renderResolvConf({ nameservers: servers, search, options: withNdots0(options) }, 'embedded DNS on the network gateway');
+    resolv = renderResolvConf({ nameservers: [RESOLVER_ADDRESS], search, options: withNdots0(options) }, 'the embedded DNS server in the sandbox');
   } else {
     const servers = root.dns ?? containerNameservers(ctx.opts.resolvConf ? [ctx.opts.resolvConf, '/run/systemd/resolve/resolv.conf'] : undefined);
     resolv = renderResolvConf({ nameservers: servers, search, options }, root.dns ? 'the sandbox\'s dns servers' : 'the host\'s resolv.conf');

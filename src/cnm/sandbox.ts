@@ -8,6 +8,7 @@ import { NETNS_PREFIX, now, type CnmContext } from './context';
 import { leaveLocked } from './endpoint';
 import { busy, exists, invalid, invalidType } from './errors';
 import { checkDnsOptions, checkDnsSearch, checkDnsServers, checkExtraHosts } from './resolv-conf';
+import { RESOLVER_SOCKETS } from './names';
 import { linkEtcNetns, removeSandboxFiles, writeSandboxFiles } from './sandbox-files';
 import type { EndpointRecord, NetworkRecord, SandboxCreateOptions, SandboxRecord } from './types';
 import { checkFields, isPlainObject } from './validate';
@@ -90,7 +91,8 @@ export async function createSandbox(ctx: CnmContext, o: SandboxCreateOptions): P
       // The creating thread brings lo up and makes the rtnetlink socket the
       // join will use. (No sysctls: every /proc/sys/net lookup walks a
       // dentry chain as long as the number of namespaces.)
-      const ns = await Netns.create(rec.netnsName, { loUp: true, rtnlSocket: true });
+      // And the resolver's sockets at 127.0.0.11, for a first join to a network with names.
+      const ns = await Netns.create(rec.netnsName, { loUp: true, rtnlSocket: true, ...(ctx.opts.dns === false ? {} : { boundSockets: RESOLVER_SOCKETS, nftSocket: true }) });
       made = true;
       ctx.fresh.keep(rec.id, ns);
     } else if (rec.mode === 'adopted') {
@@ -133,6 +135,9 @@ export async function deleteSandbox(ctx: CnmContext, id: string): Promise<void> 
     // address handed out again; they are removed explicitly.
     const quick = sb.mode === 'own' && eps.length > 0 && !(await netnsHeldElsewhere(sb.netnsPath!));
     for (const ep of eps) await leaveLocked(ctx, ep.id, { skipKernel: quick });
+    // The namespace's resolver goes with its owner; a member leaving changes what it answers.
+    if (sb.mode === 'container') await ctx.names.refresh(ctx.rootOf(sb)).catch(() => {});
+    else await ctx.names.stop(sb).catch(() => {});
     if (sb.mode === 'own') {
       await Netns.delete(sb.netnsName!).catch((e) => { if (e.code !== 'ENOENT') throw e; });
     }

@@ -77,7 +77,9 @@ export class Nft {
     if (typeof opts.netns === 'string') { ns = await Netns.open(opts.netns); owns = true; }
     else if (opts.netns !== undefined) { Netns.fdOf(opts.netns, 'netns'); ns = opts.netns; }
     try {
-      return new Nft(new NetlinkConnection(NETLINK_NETFILTER, { netnsFd: ns?.fd, rcvbuf: opts.rcvbuf ?? 16 << 20 }), ns, owns);
+      // Adopts the socket made with a fresh namespace, if it is still there.
+      const adoptFd = ns?.takeNftSocket();
+      return new Nft(new NetlinkConnection(NETLINK_NETFILTER, { netnsFd: ns?.fd, rcvbuf: opts.rcvbuf ?? 16 << 20, ...(adoptFd !== undefined ? { adoptFd } : {}) }), ns, owns);
     } catch (e) {
       if (owns) ns!.close();
       throw e;

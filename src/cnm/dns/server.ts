@@ -139,6 +139,12 @@ export class DnsServer {
    * resolver's sockets inside the container's namespace too). The server owns
    * the descriptors from here on; `start()` serves them, `close()` closes them.
    */
+  /** Where unknown names go from now on (null: nowhere, REFUSED), as a sandbox's networks change. */
+  setUpstreams(upstreams: string[] | null): void {
+    for (const u of upstreams ?? []) if (typeof u !== 'string' || !net.isIP(u)) throw invalid(`invalid upstream DNS server: ${JSON.stringify(u)}`);
+    this.upstreams = upstreams;
+  }
+
   static fromSockets(sockets: DnsSockets, names: Lookup | Names, upstreams: string[] | null, opts: DnsServerOptions = {}): DnsServer {
     for (const fd of [sockets.udpFd, sockets.tcpFd]) {
       if (fd !== undefined && (!Number.isInteger(fd) || fd < 0)) throw invalid(`invalid socket fd: ${fd}`);
@@ -152,6 +158,12 @@ export class DnsServer {
 
   /** The address served (for handed sockets, the one they are bound to, once started). */
   get address(): string { return this.addr; }
+
+  /** The ports the server listens on, once started (a socket bound to port 0 got one from the kernel). */
+  get ports(): { udp?: number; tcp?: number } {
+    const port = (a: unknown) => (a && typeof a === 'object' && 'port' in a ? (a as { port: number }).port : undefined);
+    return { udp: this.udp ? port(this.udp.address()) : undefined, tcp: port(this.tcp?.address()) };
+  }
 
   async start(): Promise<void> {
     if (this.started || this.closed) throw invalid('DNS server already started or closed');

@@ -41,11 +41,7 @@ async function bridgeIndex(ctx: CnmContext, n: NetworkRecord): Promise<number> {
   if (cached !== undefined) return cached;
   // Several first joins at once: one makes it.
   const index = await ctx.locks.run(`bridge:${n.id}`, async () => {
-    if (!(await ctx.rt.link.find(n.bridge!))) {
-      await ensureBridge(ctx, n);
-      // Its name server could not start while the gateway address was missing.
-      await ctx.names.start(n);
-    }
+    if (!(await ctx.rt.link.find(n.bridge!))) await ensureBridge(ctx, n);
     return (await ctx.rt.link.get(n.bridge!)).index;
   });
   indexesOf(ctx).set(n.id, index);
