@@ -1,0 +1,94 @@
+// The per-sandbox resolver at 127.0.0.11, checked with dig from inside the
+// sandboxes (async: the resolver runs on this test's event loop).
+import * as assert from 'assert';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { Controller, Netns } from '../src';
+import { eventually, hostLinks } from './helpers';
+import { run, udpServer, udpAsk } from './net-helpers';
+
+/** `dig` inside a sandbox's namespace: the answer section, and the status. */
+async function dig(nsName: string, ...q: string[]): Promise<{ status: string; answers: string[] }> {
+  const r = await run('ip', ['netns', 'exec', nsName, 'dig', '+time=2', '+tries=2', '@127.0.0.11', ...q]);
+  const status = /status: (\w+)/.exec(r.out)?.[1] ?? `dig failed: ${r.err}${r.out}`;
+  const sect = r.out.split(';; ANSWER SECTION:\n')[1]?.split('\n\n')[0] ?? '';
+  return { status, answers: sect.split('\n').filter(Boolean).map((l) => l.split(/\s+/).slice(3).join(' ')) };
+}
+
+describe('cnm: the embedded resolver in each sandbox', function () {
+  this.timeout(90000);
+  let ctl: Controller;
+  before(async () => { ctl = await Controller.open({ stateDir: fs.mkdtempSync(path.join(os.tmpdir(), 'cnm-state-')), upstreamDns: ['192.0.2.53'] }); });
+  after(async () => {
+    await ctl.destroy();
+    await eventually(() => assert.deepStrictEqual(hostLinks(), []));
+    assert.deepStrictEqual(Netns.list(), []);
+  });
+
+  it('a sandbox on two networks resolves names on both (A, NAME.NETWORK, PTR); one on a single network sees only its own', async () => {
+    const front = await ctl.createNetwork({ name: 'front', subnet: '10.71.0.0/24' });
+    const back = await ctl.createNetwork({ name: 'back', subnet: '10.72.0.0/24' });
+    const join = async (id: string, ...nets: { net: typeof front; aliases?: string[] }[]) => {
+      const sb = await ctl.createSandbox({ id });
+      for (const { net, aliases } of nets) await (await net.createEndpoint({ name: id, aliases })).join(sb);
+      return sb.record.netnsName!;
+    };
+    const app = await join('app', { net: front }, { net: back });
+    const web = await join('web', { net: front, aliases: ['www'] });
+    const db = await join('db', { net: back });
+    // From the app (on both): both networks' names, qualified names, aliases, PTR.
+    assert.deepStrictEqual((await dig(app, 'web')).answers, ['A 10.71.0.3']);
+    assert.deepStrictEqual((await dig(app, 'db')).answers, ['A 10.72.0.3']);
+    assert.deepStrictEqual((await dig(app, 'WWW.front')).answers, ['A 10.71.0.3']);
+    assert.deepStrictEqual((await dig(app, 'db.back')).answers, ['A 10.72.0.3']);
+    assert.deepStrictEqual((await dig(app, '-x', '10.72.0.3')).answers, ['PTR db.back.']);
+    // Known name, no IPv6 address: NOERROR and no answer, not NXDOMAIN.
+    const aaaa = await dig(app, 'db', 'AAAA');
+    assert.deepStrictEqual([aaaa.status, aaaa.answers], ['NOERROR', []]);
+    // From the web (front only): the back network's names are not there at all.
+    assert.strictEqual((await dig(web, 'app')).answers[0], 'A 10.71.0.2');
+    for (const q of [['db'], ['db.back'], ['-x', '10.72.0.3']]) {
+      const r = await dig(web, ...q);
+      assert.ok(r.answers.length === 0, `${q.join(' ')} from web: ${r.answers}`);
+    }
+    // Nor by asking another network's gateway: nothing listens there.
+    const gw = await run('ip', ['netns', 'exec', web, 'dig', '+time=1', '+tries=1', `@${back.gateway}`, 'db']);
+    assert.notStrictEqual(gw.code, 0);
+    assert.strictEqual((await dig(db, 'app')).answers[0], 'A 10.72.0.2');
+    for (const id of ['app', 'web', 'db']) await ctl.sandbox(id).delete();
+    for (const e of ctl.endpoints()) await e.delete();
+    await front.delete();
+    await back.delete();
+  });
+
+  it('internal-only sandboxes get REFUSED for outside names, even with a routable gateway of another network; a container can serve port 53 itself', async () => {
+    const inside = await ctl.createNetwork({ name: 'vault', subnet: '10.73.0.0/24', internal: true });
+    const open = await ctl.createNetwork({ name: 'lobby', subnet: '10.74.0.0/24' });
+    const s1 = await ctl.createSandbox({ id: 'locked' });
+    await (await inside.createEndpoint({ name: 'locked' })).join(s1);
+    const s2 = await ctl.createSandbox({ id: 'free' });
+    await (await open.createEndpoint({ name: 'free' })).join(s2);
+    const locked = s1.record.netnsName!;
+    // A route to the other network's gateway does not change it: no resolver of ours is there.
+    await run('ip', ['-n', locked, 'route', 'add', '10.74.0.0/24', 'dev', 'eth0']);
+    const r = await dig(locked, 'example.test');
+    assert.strictEqual(r.status, 'REFUSED');
+    assert.strictEqual((await dig(locked, 'locked')).answers[0], 'A 10.73.0.2');
+    // Not internal-only: forwarded (to 192.0.2.53, which does not answer: SERVFAIL, not REFUSED).
+    assert.notStrictEqual((await dig(s2.record.netnsName!, 'example.test')).status, 'REFUSED');
+    // The container's own port-53 server: the resolver is elsewhere (a random port behind the redirect).
+    const srv = await udpServer(s2.record.netnsName!, '0.0.0.0', 53, 'mine');
+    try {
+      assert.strictEqual(await udpAsk('10.74.0.2', 53), 'mine');
+      assert.strictEqual((await dig(s2.record.netnsName!, 'free')).answers[0], 'A 10.74.0.2');
+    } finally {
+      srv.close();
+    }
+    await s1.delete();
+    await s2.delete();
+    for (const e of ctl.endpoints()) await e.delete();
+    await inside.delete();
+    await open.delete();
+  });
+});
