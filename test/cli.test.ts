@@ -151,10 +151,6 @@ describe('cnm CLI', function () {
       [['network', 'create', '--subnet', '10.84.0.0/24', '--subnet', '10.84.1.0/24', 'x2'], /more than one --subnet of a family is not supported yet/],
       [['network', 'create', '--ipv6', '--subnet', 'fd84::/64', '--ip-range', 'fd84::/80', 'x3'], /--ip-range on an IPv6 subnet is not supported yet/],
       [['network', 'create', '--config-only', 'x4'], /--config-only is not supported yet/],
-      [['run', '--dns', '1.1.1.1', 'true'], /--dns is not supported yet/],
-      [['run', '--dns-search', 'example.com', 'true'], /--dns-search is not supported yet/],
-      [['run', '--dns-option', 'ndots:2', 'true'], /--dns-option is not supported yet/],
-      [['run', '--add-host', 'db:10.0.0.5', 'true'], /--add-host is not supported yet/],
       [['run', '--link', 'db:webdb', 'true'], /--link is not supported yet/],
       [['run', '-p', '8000-8001:80-81', 'true'], /container port range in -p is not supported yet/],
       [['network', 'connect', '--link', 'a:b', 'bridge', 'nobody'], /--link is not supported yet/],
@@ -165,6 +161,17 @@ describe('cnm CLI', function () {
       assert.match(r.err, re);
     }
     assert.strictEqual((await cnm('network', 'ls', '-q')).out, nets0);
+    assert.strictEqual((await json('sandbox', 'ls')).length, 0);
+  });
+
+  it('run --dns, --dns-search, --dns-option, --add-host: the sandbox\'s resolv.conf and hosts; bad values are 125 and nothing is made', async () => {
+    const r = await cnm('run', '--network', 'none', '--dns', '198.51.100.9', '--dns-search', 'svc.example', '--dns-option', 'ndots:2',
+      '--add-host', 'db:10.0.0.5', 'cat', '/etc/resolv.conf', '/etc/hosts');
+    assert.strictEqual(r.code, 0, r.err);
+    for (const line of ['nameserver 198.51.100.9', 'search svc.example', 'options ndots:2', '10.0.0.5\tdb']) assert.ok(r.out.split('\n').includes(line), `${line} in ${r.out}`);
+    const bad = await cnm('run', '--network', 'none', '--dns', '198.51.100.300', 'true');
+    assert.strictEqual(bad.code, 125, bad.err);
+    assert.match(bad.err, /dns/);
     assert.strictEqual((await json('sandbox', 'ls')).length, 0);
   });
 

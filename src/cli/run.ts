@@ -49,12 +49,16 @@ export function resolveProgram(cmd: string): string {
   throw new ExitError(`exec: "${cmd}": executable file not found in $PATH`, 'ENOENT', 127);
 }
 
-const REFUSED: [keyof RunOptions, NotYet][] = [['dns', 'dns'], ['dnsSearch', 'dnsSearch'], ['dnsOption', 'dnsOption'], ['addHost', 'addHost'], ['link', 'link']];
+const REFUSED: [keyof RunOptions, NotYet][] = [['link', 'link']];
 
 /** The flags as our sandbox create request (Docker's field names), checked by the same mapping the daemon uses. */
 export function runRequest(o: RunOptions, id: string): SandboxCreateRequest {
   for (const [k, what] of REFUSED) if ((o[k] as string[]).length) throw refuse(what, 'cli');
   const r: SandboxCreateRequest = { Id: id, NetworkMode: o.network };
+  if (o.dns.length) r.Dns = o.dns;
+  if (o.dnsSearch.length) r.DnsSearch = o.dnsSearch;
+  if (o.dnsOption.length) r.DnsOptions = o.dnsOption;
+  if (o.addHost.length) r.ExtraHosts = o.addHost;
   if (o.hostname) r.Hostname = o.hostname;
   const ep: NonNullable<SandboxCreateRequest['EndpointConfig']> = {};
   if (o.ip || o.ip6) ep.IPAMConfig = { ...(o.ip ? { IPv4Address: o.ip } : {}), ...(o.ip6 ? { IPv6Address: o.ip6 } : {}) };

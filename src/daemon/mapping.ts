@@ -91,10 +91,6 @@ export const SANDBOX_CREATE: Spec = { required: ['Id'], object: {
  * CLI refuses the flag before it builds a request; the API the field).
  */
 export const NOT_YET = {
-  dns: { field: 'Dns', flag: '--dns' },
-  dnsSearch: { field: 'DnsSearch', flag: '--dns-search' },
-  dnsOption: { field: 'DnsOptions', flag: '--dns-option' },
-  addHost: { field: 'ExtraHosts', flag: '--add-host' },
   link: { field: 'Links', flag: '--link' },
   auxAddress: { field: 'IPAM.Config[].AuxiliaryAddresses', flag: '--aux-address' },
   manySubnets: { field: 'several IPv4 (or IPv6) entries in IPAM.Config', flag: 'more than one --subnet of a family' },
@@ -241,12 +237,13 @@ export interface SandboxPlan {
 export function sandboxPlan(body: unknown): SandboxPlan {
   check(body, SANDBOX_CREATE, '');
   const b = body as SandboxCreateRequest;
-  if (nonEmpty(b.Dns)) throw refuse('dns');
-  if (nonEmpty(b.DnsSearch)) throw refuse('dnsSearch');
-  if (nonEmpty(b.DnsOptions)) throw refuse('dnsOption');
-  if (nonEmpty(b.ExtraHosts)) throw refuse('addHost');
   if (nonEmpty(b.Links)) throw refuse('link');
   const sandbox: SandboxCreateOptions = { id: b.Id };
+  // Docker's HostConfig.Dns, DnsSearch, DnsOptions, ExtraHosts (checked by the library).
+  if (nonEmpty(b.Dns)) sandbox.dns = b.Dns!;
+  if (nonEmpty(b.DnsSearch)) sandbox.dnsSearch = b.DnsSearch!;
+  if (nonEmpty(b.DnsOptions)) sandbox.dnsOptions = b.DnsOptions!;
+  if (nonEmpty(b.ExtraHosts)) sandbox.extraHosts = b.ExtraHosts!;
   if (b.Name) sandbox.name = b.Name;
   if (b.Hostname) sandbox.hostname = b.Hostname;
   if (b.Key !== undefined && b.Key !== null) sandbox.key = b.Key;
