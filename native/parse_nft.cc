@@ -78,7 +78,8 @@ const Policy& DataPolicy() {
 
 // One policy per expression the addon decodes (nft_spec.h), by name.
 const Policy* ExprPolicy(const char* name) {
-  static const std::vector<std::pair<std::string, Policy*>> table = [] {
+  // Never destroyed (as the other policies): they live as long as the process.
+  static const auto& table = *new std::vector<std::pair<std::string, Policy*>>([] {
     const Policy* D = &DataPolicy();
     std::vector<std::pair<std::string, Policy*>> t;
     auto add = [&](const char* n, uint16_t max, std::initializer_list<Rule> rs) { t.push_back({n, new Policy(n, max, rs)}); };
@@ -110,7 +111,7 @@ const Policy* ExprPolicy(const char* name) {
     add("quota", NFTA_QUOTA_MAX, {CNM_A(NFTA_QUOTA_BYTES, U64), CNM_A(NFTA_QUOTA_FLAGS, U32), CNM_A(NFTA_QUOTA_CONSUMED, U64)});
     add("notrack", 0, {});
     return t;
-  }();
+  }());
   for (const auto& e : table) if (e.first == name) return e.second;
   return nullptr;
 }

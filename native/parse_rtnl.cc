@@ -180,6 +180,18 @@ void LinkInfoExtras(Out& o, const struct nlmsghdr* nlh) {
   }
 }
 
+// Whether the copy carries IFLA_INFO_DATA: without it libnl leaves the kind's
+// private data NULL and its vxlan/macvlan getters dereference it.
+bool HasKindData(const struct nlmsghdr* nlh) {
+  bool has = false;
+  EachMsgAttr(nlh, sizeof(struct ifinfomsg), [&](const struct nlattr* a) {
+    if (mnl_attr_get_type(a) != IFLA_LINKINFO) return;
+    has = false;  // the last IFLA_LINKINFO is the one libnl uses
+    EachNested(a, [&](const struct nlattr* b) { if (mnl_attr_get_type(b) == IFLA_INFO_DATA) has = true; });
+  });
+  return has;
+}
+
 // libnl's generic parser (by message type) over the copy; the object is
 // taken out of the callback and read afterwards (nothing may throw
 // through libnl's C frames).
@@ -239,7 +251,8 @@ void ParseLinkCore(const struct nlmsghdr* nlh, Out& o) {
     {"multicast", RTNL_LINK_MULTICAST}, {"collisions", RTNL_LINK_COLLISIONS},
   };
   for (auto& s : stats) st.Num(s.k, (double)rtnl_link_get_stat(l, s.id));
-  if (rtnl_link_is_vxlan(l)) {
+  bool kindData = HasKindData((const struct nlmsghdr*)m.data());
+  if (kindData && rtnl_link_is_vxlan(l)) {
     Out& v = o.Obj("vxlan");
     uint32_t u;
     if (rtnl_link_vxlan_get_id(l, &u) == 0) v.Num("id", u);
@@ -257,7 +270,7 @@ void ParseLinkCore(const struct nlmsghdr* nlh, Out& o) {
       nl_addr_put(a);
     }
   }
-  if (rtnl_link_is_macvlan(l)) {
+  if (kindData && rtnl_link_is_macvlan(l)) {
     char b[32];
     Out& mv = o.Obj("macvlan");
     mv.CStr("mode", rtnl_link_macvlan_mode2str(rtnl_link_macvlan_get_mode(l), b, sizeof b), "IFLA_MACVLAN_MODE");

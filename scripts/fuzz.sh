@@ -107,8 +107,11 @@ for h in "${HARNESSES[@]}"; do
   found=$((after - before))
   [ $rc != 0 ] && [ $found = 0 ] && found=1
   total_found=$((total_found + found))
-  execs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | awk '{print $2}')
-  rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | awk '{print $2}')
+  execs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | tail -1 | awk '{print $2}')
+  rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | tail -1 | awk '{print $2}')
+  if [ -z "$execs" ]; then  # stopped by a finding: the last progress line
+    execs=$(grep -o '^#[0-9]*' "$log" | tail -1 | tr -d '#')
+  fi
   note=$found
   [ $found != 0 ] && note="$found (see $log)"
   printf '%-16s %12s %10s %8s  %s\n' "$h" "${execs:-?}" "${rate:-?}" "$(ls "$work" | wc -l)" "$note"
