@@ -68,8 +68,24 @@ const Policy& DataPolicy() {
   static const Policy* p = [] {
     auto* q = new Policy("NFTA_DATA", NFTA_DATA_MAX, {
       CNM_BIN(NFTA_DATA_VALUE, 1, kDataMax), CNM_NEST(NFTA_DATA_VERDICT, &VerdictPolicy())});
+    // libnftnl leaves the data's type uninitialised when neither is there
+    // (and reads a chain through it).
     q->check = [](const struct nlattr* const* tb) -> const char* {
-      return tb[NFTA_DATA_VALUE] && tb[NFTA_DATA_VERDICT] ? "both a value and a verdict" : nullptr;
+      if (tb[NFTA_DATA_VALUE] && tb[NFTA_DATA_VERDICT]) return "both a value and a verdict";
+      return tb[NFTA_DATA_VALUE] || tb[NFTA_DATA_VERDICT] ? nullptr : "neither a value nor a verdict";
+    };
+    return q;
+  }();
+  return *p;
+}
+
+// Data that can only be a value (set keys, cmp/range/bitwise operands):
+// libnftnl would strdup a verdict's chain there and never free it.
+const Policy& ValuePolicy() {
+  static const Policy* p = [] {
+    auto* q = new Policy("NFTA_DATA", NFTA_DATA_MAX, {CNM_BIN(NFTA_DATA_VALUE, 1, kDataMax), CNM_NEST(NFTA_DATA_VERDICT, &VerdictPolicy())});
+    q->check = [](const struct nlattr* const* tb) -> const char* {
+      return tb[NFTA_DATA_VALUE] && !tb[NFTA_DATA_VERDICT] ? nullptr : "a verdict where only a value fits";
     };
     return q;
   }();
@@ -81,19 +97,20 @@ const Policy* ExprPolicy(const char* name) {
   // Never destroyed (as the other policies): they live as long as the process.
   static const auto& table = *new std::vector<std::pair<std::string, Policy*>>([] {
     const Policy* D = &DataPolicy();
+    const Policy* V = &ValuePolicy();
     std::vector<std::pair<std::string, Policy*>> t;
     auto add = [&](const char* n, uint16_t max, std::initializer_list<Rule> rs) { t.push_back({n, new Policy(n, max, rs)}); };
     add("payload", NFTA_PAYLOAD_MAX, {CNM_A(NFTA_PAYLOAD_SREG, U32), CNM_A(NFTA_PAYLOAD_DREG, U32), CNM_A(NFTA_PAYLOAD_BASE, U32),
         CNM_A(NFTA_PAYLOAD_OFFSET, U32), CNM_A(NFTA_PAYLOAD_LEN, U32), CNM_A(NFTA_PAYLOAD_CSUM_TYPE, U32),
         CNM_A(NFTA_PAYLOAD_CSUM_OFFSET, U32), CNM_A(NFTA_PAYLOAD_CSUM_FLAGS, U32)});
     add("meta", NFTA_META_MAX, {CNM_A(NFTA_META_KEY, U32), CNM_A(NFTA_META_DREG, U32), CNM_A(NFTA_META_SREG, U32)});
-    add("cmp", NFTA_CMP_MAX, {CNM_A(NFTA_CMP_SREG, U32), CNM_A(NFTA_CMP_OP, U32), CNM_NEST(NFTA_CMP_DATA, D)});
+    add("cmp", NFTA_CMP_MAX, {CNM_A(NFTA_CMP_SREG, U32), CNM_A(NFTA_CMP_OP, U32), CNM_NEST(NFTA_CMP_DATA, V)});
     add("range", NFTA_RANGE_MAX, {CNM_A(NFTA_RANGE_SREG, U32), CNM_A(NFTA_RANGE_OP, U32),
-        CNM_NEST(NFTA_RANGE_FROM_DATA, D), CNM_NEST(NFTA_RANGE_TO_DATA, D)});
+        CNM_NEST(NFTA_RANGE_FROM_DATA, V), CNM_NEST(NFTA_RANGE_TO_DATA, V)});
     add("immediate", NFTA_IMMEDIATE_MAX, {CNM_A(NFTA_IMMEDIATE_DREG, U32), CNM_NEST(NFTA_IMMEDIATE_DATA, D)});
     add("counter", NFTA_COUNTER_MAX, {CNM_A(NFTA_COUNTER_BYTES, U64), CNM_A(NFTA_COUNTER_PACKETS, U64)});
     add("bitwise", NFTA_BITWISE_MAX, {CNM_A(NFTA_BITWISE_SREG, U32), CNM_A(NFTA_BITWISE_DREG, U32), CNM_A(NFTA_BITWISE_OP, U32),
-        CNM_A(NFTA_BITWISE_LEN, U32), CNM_NEST(NFTA_BITWISE_MASK, D), CNM_NEST(NFTA_BITWISE_XOR, D), CNM_NEST(NFTA_BITWISE_DATA, D)});
+        CNM_A(NFTA_BITWISE_LEN, U32), CNM_NEST(NFTA_BITWISE_MASK, V), CNM_NEST(NFTA_BITWISE_XOR, V), CNM_NEST(NFTA_BITWISE_DATA, V)});
     add("nat", NFTA_NAT_MAX, {CNM_A(NFTA_NAT_TYPE, U32), CNM_A(NFTA_NAT_FAMILY, U32), CNM_A(NFTA_NAT_REG_ADDR_MIN, U32),
         CNM_A(NFTA_NAT_REG_ADDR_MAX, U32), CNM_A(NFTA_NAT_REG_PROTO_MIN, U32), CNM_A(NFTA_NAT_REG_PROTO_MAX, U32),
         CNM_A(NFTA_NAT_FLAGS, U32)});
@@ -204,9 +221,9 @@ const Policy& SetPolicy() {
 
 const Policy& SetElemsPolicy() {
   static const Policy elem("NFTA_SET_ELEM", NFTA_SET_ELEM_MAX, {
-    CNM_NEST(NFTA_SET_ELEM_KEY, &DataPolicy()), CNM_NEST(NFTA_SET_ELEM_DATA, &DataPolicy()),
+    CNM_NEST(NFTA_SET_ELEM_KEY, &ValuePolicy()), CNM_NEST(NFTA_SET_ELEM_DATA, &DataPolicy()),
     CNM_A(NFTA_SET_ELEM_FLAGS, U32), CNM_A(NFTA_SET_ELEM_TIMEOUT, U64), CNM_A(NFTA_SET_ELEM_EXPIRATION, U64),
-    CNM_BIN(NFTA_SET_ELEM_USERDATA, 0, 0), CNM_NEST(NFTA_SET_ELEM_KEY_END, &DataPolicy())});
+    CNM_BIN(NFTA_SET_ELEM_USERDATA, 0, 0), CNM_NEST(NFTA_SET_ELEM_KEY_END, &ValuePolicy())});
   static const Policy list("NFTA_SET_ELEM_LIST_ELEMENTS", NFTA_LIST_ELEM, {CNM_NEST(NFTA_LIST_ELEM, &elem)});
   static const Policy p("NFTA_SET_ELEM_LIST", NFTA_SET_ELEM_LIST_MAX, {
     CNM_STR(NFTA_SET_ELEM_LIST_TABLE, kNameMax), CNM_STR(NFTA_SET_ELEM_LIST_SET, kNameMax),

@@ -8,8 +8,10 @@
 #   scripts/fuzz.sh --corpus                 regenerate native/fuzz/corpus from
 #                                            real kernel replies (isolated netns)
 #
-# Seeds come from native/fuzz/corpus/<harness>/ (committed); what a run adds
-# goes to build/fuzz/work/<harness>/, crashes to build/fuzz/findings/.
+# Seeds come from native/fuzz/corpus/<harness>/ (real kernel replies) and
+# native/fuzz/regressions/<harness>/ (inputs earlier runs found, fixed
+# since), both committed; what a run adds goes to build/fuzz/work/<harness>/,
+# crashes to build/fuzz/findings/.
 # Installs clang and libclang-rt-14-dev with apt when they are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -95,7 +97,10 @@ printf '\n%-16s %12s %10s %8s  %s\n' harness executions exec/s corpus findings
 for h in "${HARNESSES[@]}"; do
   work="$OUT/work/$h"
   mkdir -p "$work"
-  [ -d "native/fuzz/corpus/$h" ] && cp -n native/fuzz/corpus/$h/* "$work/" 2>/dev/null || true
+  # Seeds: real kernel replies, and every input a past run found (fixed since).
+  for d in native/fuzz/corpus/$h native/fuzz/regressions/$h; do
+    [ -d "$d" ] && cp -n "$d"/* "$work/" 2>/dev/null || true
+  done
   log="$OUT/$h.log"
   before=$(ls "$OUT/findings" | grep -c "^$h-" || true)
   set +e

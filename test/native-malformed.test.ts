@@ -191,10 +191,23 @@ describe('native parsers: malformed messages', () => {
         /more than 16 fields/);
     });
 
-    it('an element whose key is a verdict without a code', () => {
-      const elem = nest(1, nest(1 /* KEY */, nest(2 /* VERDICT */, attr(2, strz('c')))));
-      assertMalformed(NETLINK_NETFILTER, msg(NFT(NFT_MSG_NEWSETELEM), Buffer.concat([nfgen(), attr(1, strz('t')), attr(2, strz('s')), nest(3, elem)])),
-        /without NFTA_VERDICT_CODE/);
+    const elems = (...e: Buffer[]) => msg(NFT(NFT_MSG_NEWSETELEM), Buffer.concat([nfgen(), attr(1, strz('t')), attr(2, strz('s')), nest(3, ...e)]));
+    it('an element whose data is neither a value nor a verdict (libnftnl read a chain through an uninitialised type; found by fuzzing)', () => {
+      const elem = nest(1, nest(1 /* KEY */, attr(1, u32be(80))), nest(2 /* DATA */, attr(247, u32be(1))));
+      assertMalformed(NETLINK_NETFILTER, elems(elem), /NFTA_DATA: neither a value nor a verdict/);
+    });
+
+    it('an element whose key is a verdict (libnftnl leaked its chain; found by fuzzing)', () => {
+      const elem = nest(1, nest(1 /* KEY */, nest(2 /* VERDICT */, attr(1, u32be(-3)), attr(2, strz('c')))));
+      assertMalformed(NETLINK_NETFILTER, elems(elem), /a verdict where only a value fits/);
+    });
+
+    it('a verdict map element still decodes', () => {
+      const elem = nest(1, nest(1, attr(1, Buffer.from([0, 80]))), nest(2, nest(2, attr(1, u32be(-3)), attr(2, strz('c2')))));
+      const [m] = native.nlParse(NETLINK_NETFILTER, elems(elem));
+      assert.strictEqual(m.malformed, undefined);
+      assert.deepStrictEqual([m.body.elements.length, m.body.elements[0].verdict, m.body.elements[0].chain], [1, -3, 'c2']);
+      assert.ok(m.body.elements[0].key.equals(Buffer.from([0, 80])));
     });
   });
 
@@ -290,6 +303,31 @@ describe('native parsers: malformed messages', () => {
       assert.strictEqual(native.strerror(74).code, 'EBADMSG');
       assert.strictEqual(native.strerror(11).code, 'EAGAIN');
       assert.strictEqual(native.strerror(95).code, 'EOPNOTSUPP');
+    });
+  });
+
+  describe('inputs the fuzzers found (native/fuzz/regressions)', () => {
+    // Framed as harness.cc frames them: the harness's message type around the payload.
+    const frame: Record<string, [number, number]> = {
+      link: [NETLINK_ROUTE, RTM_NEWLINK], nft_setelem: [NETLINK_NETFILTER, NFT(NFT_MSG_NEWSETELEM)],
+      nft_set: [NETLINK_NETFILTER, NFT(NFT_MSG_NEWSET)], nft_rule: [NETLINK_NETFILTER, NFT(NFT_MSG_NEWRULE)],
+      route: [NETLINK_ROUTE, RTM_NEWROUTE],
+    };
+    const root = path.join(__dirname, '..', '..', 'native', 'fuzz', 'regressions');
+    it('each decodes or is malformed, without crashing', () => {
+      let n = 0;
+      for (const h of fs.readdirSync(root)) {
+        for (const f of fs.readdirSync(path.join(root, h))) {
+          const data = fs.readFileSync(path.join(root, h, f));
+          n++;
+          if (h === 'nft_exprs') { try { native.nftRuleExprs(data); } catch (e: any) { assert.strictEqual(e.code, 'EBADMSG'); } continue; }
+          const ms = h.startsWith('datagram_')
+            ? (() => { try { return native.nlParse(h === 'datagram_nft' ? NETLINK_NETFILTER : NETLINK_ROUTE, data); } catch (e: any) { assert.strictEqual(e.code, 'EBADMSG'); return []; } })()
+            : native.nlParse(frame[h][0], msg(frame[h][1], data));
+          for (const m of ms) if (m.malformed) assert.strictEqual(m.malformed.code, 'EBADMSG');
+        }
+      }
+      assert.ok(n >= 3);
     });
   });
 
