@@ -200,10 +200,7 @@ void ConcatCustom(const struct nlattr* a, std::vector<uint8_t>* out) {
     off += MNL_ALIGN(e->nla_len);
   }
   if (fields > NFT_REG32_COUNT) throw Malformed("NFTA_SET_DESC_CONCAT: more than " + std::to_string(NFT_REG32_COUNT) + " fields");
-  if (!out) return;
-  size_t start = out->size();
-  PutAttr(out, a->nla_type, inner.data(), inner.size());
-  (void)start;
+  if (out) PutAttr(out, a->nla_type, inner.data(), inner.size());
 }
 
 const Policy& SetPolicy() {
