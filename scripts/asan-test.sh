@@ -9,8 +9,9 @@
 # in the process. Every process of the run gets the preload (the tests'
 # ip/nft/bridge too); leak detection is off because node does not free at
 # exit. A sanitizer report aborts the process (halt_on_error), so it fails
-# the suite; the reports also go to build-asan/asan.*.log. Afterwards the
-# sanitized addon is removed and the normal build restored untouched.
+# the suite; the reports go to build/asan-logs/. Afterwards the sanitized
+# build is kept in build/asan/ (the next run rebuilds only what changed)
+# and the normal build/ is back in place, its addon untouched.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -19,24 +20,31 @@ npm run build >/dev/null
 LIBASAN=$(gcc -print-file-name=libasan.so)
 LIBUBSAN=$(gcc -print-file-name=libubsan.so)
 [ -f "$LIBASAN" ] || { echo "asan-test: gcc's libasan not found"; exit 1; }
-LOGS="$PWD/build-asan"
-rm -rf "$LOGS" && mkdir -p "$LOGS"
-
-restore() {
-  rm -rf build
-  mv build.normal build
-  echo "asan-test: normal build restored"
-}
 [ -d build.normal ] && { echo "asan-test: build.normal/ exists (an interrupted run?); move it back to build/ first"; exit 1; }
+# While the run lasts the normal build sits in build.normal/, with the
+# sanitized build's cache and the logs inside it.
+LOGS="$PWD/build.normal/asan-logs"
+CACHE="$PWD/build.normal/asan"
+restore() {
+  rm -rf "$CACHE"
+  [ -d build ] && mv build "$CACHE"
+  mv build.normal build
+  echo "asan-test: normal build restored (logs in build/asan-logs)"
+}
 mv build build.normal
 trap restore EXIT
+rm -rf "$LOGS" && mkdir -p "$LOGS"
 
 echo "asan-test: building the addon with -fsanitize=address,undefined"
 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -g"
-CFLAGS="$SAN" CXXFLAGS="$SAN" LDFLAGS="-fsanitize=address,undefined" npx node-gyp rebuild -j 2 >"$LOGS/node-gyp.log" 2>&1 \
+step=rebuild
+if [ -d "$CACHE" ]; then mv "$CACHE" build; step=build; fi
+CFLAGS="$SAN" CXXFLAGS="$SAN" LDFLAGS="-fsanitize=address,undefined" npx node-gyp $step -j 2 >"$LOGS/node-gyp.log" 2>&1 \
   || { tail -30 "$LOGS/node-gyp.log"; exit 1; }
 # The sanitized addon really is sanitized (else this run proves nothing).
-nm -D build/Release/cnm_netlink.node | grep -q __asan_report || { echo "asan-test: addon not instrumented"; exit 1; }
+if ! nm -D build/Release/cnm_netlink.node | grep __asan_report >/dev/null; then
+  echo "asan-test: addon not instrumented"; exit 1
+fi
 
 set +e
 LD_PRELOAD="$LIBASAN $LIBUBSAN" \
