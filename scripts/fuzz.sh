@@ -11,7 +11,8 @@
 # Seeds come from native/fuzz/corpus/<harness>/ (real kernel replies) and
 # native/fuzz/regressions/<harness>/ (inputs earlier runs found, fixed
 # since), both committed; what a run adds goes to build/fuzz/work/<harness>/,
-# crashes to build/fuzz/findings/.
+# crashes to build/fuzz/findings/ (a node-gyp rebuild empties build/: the
+# next run compiles again and starts from the committed seeds).
 # Installs clang and libclang-rt-14-dev with apt when they are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
