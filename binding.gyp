@@ -18,7 +18,12 @@
         "native/nft_chain.cc",
         "native/nft_rule.cc",
         "native/nft_set.cc",
-        "native/nft_expr.cc"
+        "native/nft_expr.cc",
+        "native/error_names.cc",
+        "native/sanitize.cc",
+        "native/parse_msg.cc",
+        "native/parse_rtnl.cc",
+        "native/parse_nft.cc"
       ],
       "include_dirs": [
         "<!@(node -p \"require('node-addon-api').include_dir\")",

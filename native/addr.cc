@@ -70,37 +70,6 @@ static Napi::Value AddrDump(const Napi::CallbackInfo& info) {
   return TakeMsg(info.Env(), msg);
 }
 
-static void OnAddr(struct nl_object* obj, void* arg) {
-  auto* c = static_cast<ParseCtx*>(arg);
-  Napi::Env env = c->env;
-  auto* a = (struct rtnl_addr*)obj;
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("index", rtnl_addr_get_ifindex(a));
-  o.Set("family", rtnl_addr_get_family(a));
-  o.Set("prefixlen", rtnl_addr_get_prefixlen(a));
-  Napi::Value local = AddrText(env, rtnl_addr_get_local(a));
-  if (!local.IsUndefined()) {
-    o.Set("local", local);
-    o.Set("address", local.As<Napi::String>().Utf8Value() + "/" + std::to_string(rtnl_addr_get_prefixlen(a)));
-  }
-  struct nl_addr* peer = rtnl_addr_get_peer(a);
-  if (peer && rtnl_addr_get_local(a) && nl_addr_cmp(peer, rtnl_addr_get_local(a)) != 0)
-    o.Set("peer", AddrText(env, peer));
-  Napi::Value brd = AddrText(env, rtnl_addr_get_broadcast(a));
-  if (!brd.IsUndefined()) o.Set("broadcast", brd);
-  if (rtnl_addr_get_label(a)) o.Set("label", rtnl_addr_get_label(a));
-  o.Set("scope", rtnl_addr_get_scope(a));
-  o.Set("flags", rtnl_addr_get_flags(a));
-  o.Set("validLft", rtnl_addr_get_valid_lifetime(a));
-  o.Set("preferredLft", rtnl_addr_get_preferred_lifetime(a));
-  o.Set("unknown", UnknownAttrs(env, c->nlh, sizeof(struct ifaddrmsg), nullptr, IFA_MAX));
-  c->out = o;
-}
-
-Napi::Value ParseAddr(Napi::Env env, const struct nlmsghdr* nlh) {
-  return ParseWithLibnl(env, nlh, OnAddr);
-}
-
 void InitAddr(Napi::Env env, Napi::Object exports) {
   exports.Set("addrAdd", Napi::Function::New(env, AddrAdd));
   exports.Set("addrDelete", Napi::Function::New(env, AddrDelete));

@@ -19,20 +19,10 @@ void InitError(Napi::Env env, Napi::Object exports);
 // Copies a finished nl_msg (libnl) into a Buffer and frees nothing.
 Napi::Buffer<uint8_t> MsgToBuffer(Napi::Env env, const struct nlmsghdr* nlh);
 
-// Decodes one received message into a plain object. `protocol` selects the
-// family of parsers (NETLINK_ROUTE, NETLINK_NETFILTER).
+// Decodes one received message into a plain object (parse.cc over the
+// Node-free cores of parse_msg.cc). `protocol` selects the family of
+// parsers (NETLINK_ROUTE, NETLINK_NETFILTER).
 Napi::Object ParseMessage(Napi::Env env, int protocol, const struct nlmsghdr* nlh);
-
-// Per-object parsers (rtnetlink); each returns undefined if it can't parse.
-Napi::Value ParseLink(Napi::Env env, const struct nlmsghdr* nlh);
-Napi::Value ParseAddr(Napi::Env env, const struct nlmsghdr* nlh);
-Napi::Value ParseRoute(Napi::Env env, const struct nlmsghdr* nlh);
-Napi::Value ParseNeigh(Napi::Env env, const struct nlmsghdr* nlh);
-Napi::Value ParseNetfilter(Napi::Env env, const struct nlmsghdr* nlh);
-
-// Raw attributes a parser did not understand, kept as {type, data}.
-Napi::Array UnknownAttrs(Napi::Env env, const struct nlmsghdr* nlh, size_t hdrlen,
-                         const bool* known, int maxKnown);
 
 void InitSocket(Napi::Env env, Napi::Object exports);
 void InitNetns(Napi::Env env, Napi::Object exports);
@@ -42,6 +32,7 @@ void InitRoute(Napi::Env env, Napi::Object exports);
 void InitNeigh(Napi::Env env, Napi::Object exports);
 void InitNft(Napi::Env env, Napi::Object exports);
 void InitFlock(Napi::Env env, Napi::Object exports);
+void InitParse(Napi::Env env, Napi::Object exports);
 
 // Small helpers for reading optional properties of request objects.
 inline bool Has(const Napi::Object& o, const char* k) {

@@ -8,21 +8,11 @@ namespace cnm {
 
 static Napi::FunctionReference* errorClass = nullptr;
 
-const char* ErrnoCode(int err) {
-  switch (err) {
-#define E(x) case x: return #x;
-    E(EPERM) E(ENOENT) E(ESRCH) E(EINTR) E(EIO) E(ENXIO) E(E2BIG) E(EBADF)
-    E(EAGAIN) E(ENOMEM) E(EACCES) E(EFAULT) E(EBUSY) E(EEXIST) E(EXDEV)
-    E(ENODEV) E(ENOTDIR) E(EISDIR) E(EINVAL) E(ENFILE) E(EMFILE) E(ENOSPC)
-    E(ERANGE) E(ENAMETOOLONG) E(ENOSYS) E(ENOTEMPTY) E(ELOOP) E(ENODATA)
-    E(ENOBUFS) E(EOPNOTSUPP) E(EAFNOSUPPORT) E(EADDRINUSE) E(EADDRNOTAVAIL)
-    E(ENETDOWN) E(ENETUNREACH) E(EHOSTUNREACH) E(ECONNREFUSED) E(ETIMEDOUT)
-    E(EPROTONOSUPPORT) E(EPROTO) E(EMSGSIZE)
-    E(ENOTCONN) E(EALREADY) E(ENOLINK) E(ENOPKG) E(ESTALE)
-#undef E
-    default: return "EUNKNOWN";
-  }
-}
+const char* ErrnoName(int err);  // error_names.cc
+
+// Every errno by its name (EXFULL, EBADMSG, ...); EUNKNOWN only for numbers
+// that are no errno at all.
+const char* ErrnoCode(int err) { return ErrnoName(err); }
 
 Napi::Value MakeErrnoError(Napi::Env env, int err, const char* syscall,
                            const std::string& detail) {

@@ -61,31 +61,6 @@ static Napi::Value NeighDump(const Napi::CallbackInfo& info) {
   return TakeMsg(info.Env(), msg);
 }
 
-Napi::Value ParseNeigh(Napi::Env env, const struct nlmsghdr* nlh) {
-  struct rtnl_neigh* n = nullptr;
-  if (rtnl_neigh_parse((struct nlmsghdr*)nlh, &n) < 0 || !n) return env.Undefined();
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("family", rtnl_neigh_get_family(n));
-  o.Set("index", rtnl_neigh_get_ifindex(n));
-  Napi::Value d = AddrText(env, rtnl_neigh_get_dst(n));
-  if (!d.IsUndefined()) o.Set("dst", d);
-  Napi::Value l = AddrText(env, rtnl_neigh_get_lladdr(n));
-  if (!l.IsUndefined()) o.Set("lladdr", l);
-  o.Set("state", rtnl_neigh_get_state(n));
-  o.Set("flags", rtnl_neigh_get_flags(n));
-  if (rtnl_neigh_get_vlan(n) >= 0) o.Set("vlan", rtnl_neigh_get_vlan(n));
-  if (rtnl_neigh_get_master(n) > 0) o.Set("master", rtnl_neigh_get_master(n));
-  // libnl 3.7 does not decode these; read them from the message itself.
-  struct nlattr* tb[NDA_MAX + 1];
-  if (nlmsg_parse((struct nlmsghdr*)nlh, sizeof(struct ndmsg), tb, NDA_MAX, nullptr) == 0) {
-    if (tb[NDA_VNI]) o.Set("vni", nla_get_u32(tb[NDA_VNI]));
-    if (tb[NDA_PORT]) o.Set("port", ntohs(nla_get_u16(tb[NDA_PORT])));
-  }
-  o.Set("unknown", UnknownAttrs(env, nlh, sizeof(struct ndmsg), nullptr, NDA_MAX));
-  rtnl_neigh_put(n);
-  return o;
-}
-
 void InitNeigh(Napi::Env env, Napi::Object exports) {
   exports.Set("neighBuild", Napi::Function::New(env, NeighBuild));
   exports.Set("neighDump", Napi::Function::New(env, NeighDump));

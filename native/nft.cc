@@ -9,30 +9,6 @@
 
 namespace cnm {
 
-Napi::Value ParseNetfilter(Napi::Env env, const struct nlmsghdr* nlh) {
-  if ((nlh->nlmsg_type >> 8) != NFNL_SUBSYS_NFTABLES) return env.Undefined();
-  switch (nlh->nlmsg_type & 0xff) {
-    case NFT_MSG_NEWTABLE: case NFT_MSG_DELTABLE: return NftParseTable(env, nlh);
-    case NFT_MSG_NEWCHAIN: case NFT_MSG_DELCHAIN: return NftParseChain(env, nlh);
-    case NFT_MSG_NEWRULE: case NFT_MSG_DELRULE: return NftParseRule(env, nlh);
-    case NFT_MSG_NEWSET: case NFT_MSG_DELSET: return NftParseSet(env, nlh);
-    case NFT_MSG_NEWSETELEM: case NFT_MSG_DELSETELEM: return NftParseSetElems(env, nlh);
-    case NFT_MSG_NEWGEN: {
-      struct nftnl_gen* g = nftnl_gen_alloc();
-      Napi::Value out = env.Undefined();
-      if (nftnl_gen_nlmsg_parse(nlh, g) >= 0) {
-        Napi::Object o = Napi::Object::New(env);
-        o.Set("kind", "generation");
-        o.Set("id", nftnl_gen_get_u32(g, NFTNL_GEN_ID));
-        out = o;
-      }
-      nftnl_gen_free(g);
-      return out;
-    }
-    default: return env.Undefined();
-  }
-}
-
 // nftBatch(begin: boolean, genid?): NFNL_MSG_BATCH_BEGIN/END for the
 // nftables subsystem. With a genid the kernel refuses the whole batch
 // (ERESTART) if the ruleset changed since that generation was read.

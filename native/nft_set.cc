@@ -97,66 +97,6 @@ static Napi::Value BuildSetElems(const Napi::CallbackInfo& info) {
   return m.Take(env);
 }
 
-Napi::Value NftParseSet(Napi::Env env, const struct nlmsghdr* nlh) {
-  struct nftnl_set* s = nftnl_set_alloc();
-  if (nftnl_set_nlmsg_parse(nlh, s) < 0) { nftnl_set_free(s); return env.Undefined(); }
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("kind", "set");
-  o.Set("family", nftnl_set_get_u32(s, NFTNL_SET_FAMILY));
-  o.Set("table", nftnl_set_get_str(s, NFTNL_SET_TABLE));
-  o.Set("name", nftnl_set_get_str(s, NFTNL_SET_NAME));
-  struct { const char* k; uint16_t a; } u32s[] = {
-    {"flags", NFTNL_SET_FLAGS}, {"keyType", NFTNL_SET_KEY_TYPE}, {"keyLen", NFTNL_SET_KEY_LEN},
-    {"dataType", NFTNL_SET_DATA_TYPE}, {"dataLen", NFTNL_SET_DATA_LEN}, {"objType", NFTNL_SET_OBJ_TYPE},
-    {"policy", NFTNL_SET_POLICY}, {"size", NFTNL_SET_DESC_SIZE}, {"gcInterval", NFTNL_SET_GC_INTERVAL},
-    {"id", NFTNL_SET_ID}};
-  for (auto& f : u32s) if (nftnl_set_is_set(s, f.a)) o.Set(f.k, nftnl_set_get_u32(s, f.a));
-  if (nftnl_set_is_set(s, NFTNL_SET_HANDLE)) o.Set("handle", U64(env, nftnl_set_get_u64(s, NFTNL_SET_HANDLE)));
-  if (nftnl_set_is_set(s, NFTNL_SET_TIMEOUT)) o.Set("timeout", U64(env, nftnl_set_get_u64(s, NFTNL_SET_TIMEOUT)));
-  if (nftnl_set_is_set(s, NFTNL_SET_DESC_CONCAT)) {
-    uint32_t len = 0;
-    const uint8_t* p = (const uint8_t*)nftnl_set_get_data(s, NFTNL_SET_DESC_CONCAT, &len);
-    Napi::Array f = Napi::Array::New(env);
-    for (uint32_t i = 0; p && i < len && p[i]; i++) f.Set(i, p[i]);
-    o.Set("fieldLens", f);
-  }
-  GetUserdata(env, o, s, nftnl_set_is_set, nftnl_set_get_data, NFTNL_SET_USERDATA);
-  nftnl_set_free(s);
-  return o;
-}
-
-Napi::Value NftParseSetElems(Napi::Env env, const struct nlmsghdr* nlh) {
-  struct nftnl_set* s = nftnl_set_alloc();
-  if (nftnl_set_elems_nlmsg_parse(nlh, s) < 0) { nftnl_set_free(s); return env.Undefined(); }
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("kind", "elements");
-  o.Set("family", nftnl_set_get_u32(s, NFTNL_SET_FAMILY));
-  o.Set("table", nftnl_set_get_str(s, NFTNL_SET_TABLE));
-  o.Set("set", nftnl_set_get_str(s, NFTNL_SET_NAME));
-  Napi::Array arr = Napi::Array::New(env);
-  uint32_t i = 0;
-  struct nftnl_set_elems_iter* it = nftnl_set_elems_iter_create(s);
-  for (struct nftnl_set_elem* e = it ? nftnl_set_elems_iter_next(it) : nullptr; e; e = nftnl_set_elems_iter_next(it)) {
-    Napi::Object x = Napi::Object::New(env);
-    uint32_t len = 0;
-    const void* p;
-    if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_KEY) && (p = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len))) x.Set("key", Bytes(env, p, len));
-    if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_KEY_END) && (p = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY_END, &len))) x.Set("keyEnd", Bytes(env, p, len));
-    if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_DATA) && (p = nftnl_set_elem_get(e, NFTNL_SET_ELEM_DATA, &len))) x.Set("data", Bytes(env, p, len));
-    if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_VERDICT)) x.Set("verdict", (int32_t)nftnl_set_elem_get_u32(e, NFTNL_SET_ELEM_VERDICT));
-    if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_CHAIN)) x.Set("chain", nftnl_set_elem_get_str(e, NFTNL_SET_ELEM_CHAIN));
-    if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_FLAGS)) x.Set("flags", nftnl_set_elem_get_u32(e, NFTNL_SET_ELEM_FLAGS));
-    if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_TIMEOUT)) x.Set("timeout", U64(env, nftnl_set_elem_get_u64(e, NFTNL_SET_ELEM_TIMEOUT)));
-    if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_EXPIRATION)) x.Set("expiration", U64(env, nftnl_set_elem_get_u64(e, NFTNL_SET_ELEM_EXPIRATION)));
-    if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_USERDATA) && (p = nftnl_set_elem_get(e, NFTNL_SET_ELEM_USERDATA, &len))) x.Set("userdata", Bytes(env, p, len));
-    arr.Set(i++, x);
-  }
-  if (it) nftnl_set_elems_iter_destroy(it);
-  nftnl_set_free(s);
-  o.Set("elements", arr);
-  return o;
-}
-
 void InitNftSet(Napi::Env env, Napi::Object exports) {
   exports.Set("nftSet", Napi::Function::New(env, BuildSet));
   exports.Set("nftSetElems", Napi::Function::New(env, BuildSetElems));

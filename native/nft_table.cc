@@ -18,22 +18,6 @@ static Napi::Value BuildTable(const Napi::CallbackInfo& info) {
   return m.Take(info.Env());
 }
 
-Napi::Value NftParseTable(Napi::Env env, const struct nlmsghdr* nlh) {
-  struct nftnl_table* t = nftnl_table_alloc();
-  if (nftnl_table_nlmsg_parse(nlh, t) < 0) { nftnl_table_free(t); return env.Undefined(); }
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("kind", "table");
-  o.Set("family", nftnl_table_get_u32(t, NFTNL_TABLE_FAMILY));
-  o.Set("name", nftnl_table_get_str(t, NFTNL_TABLE_NAME));
-  if (nftnl_table_is_set(t, NFTNL_TABLE_FLAGS)) o.Set("flags", nftnl_table_get_u32(t, NFTNL_TABLE_FLAGS));
-  if (nftnl_table_is_set(t, NFTNL_TABLE_HANDLE)) o.Set("handle", U64(env, nftnl_table_get_u64(t, NFTNL_TABLE_HANDLE)));
-  if (nftnl_table_is_set(t, NFTNL_TABLE_USE)) o.Set("use", nftnl_table_get_u32(t, NFTNL_TABLE_USE));
-  if (nftnl_table_is_set(t, NFTNL_TABLE_OWNER)) o.Set("owner", nftnl_table_get_u32(t, NFTNL_TABLE_OWNER));
-  GetUserdata(env, o, t, nftnl_table_is_set, nftnl_table_get_data, NFTNL_TABLE_USERDATA);
-  nftnl_table_free(t);
-  return o;
-}
-
 void InitNftTable(Napi::Env env, Napi::Object exports) {
   exports.Set("nftTable", Napi::Function::New(env, BuildTable));
 }

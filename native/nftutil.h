@@ -80,16 +80,6 @@ inline void GetUserdata(Napi::Env env, Napi::Object& out, const T* obj, bool (*i
 // Expressions (nft_expr.cc): appends NFTA_RULE_EXPRESSIONS for a JS array.
 size_t NftExprsSize(const Napi::Array& exprs);
 void NftPutExprs(Napi::Env env, struct nlmsghdr* nlh, const Napi::Array& exprs);
-Napi::Array NftParseExprs(Napi::Env env, const struct nlattr* list);
-// Same, from a rule libnftnl parsed whole (its expressions, in list order).
-Napi::Array NftDecodeExprs(Napi::Env env, const struct nftnl_rule* r, const struct nlattr* list);
-
-// Per-object parsers; undefined when the message is not theirs.
-Napi::Value NftParseTable(Napi::Env env, const struct nlmsghdr* nlh);
-Napi::Value NftParseChain(Napi::Env env, const struct nlmsghdr* nlh);
-Napi::Value NftParseRule(Napi::Env env, const struct nlmsghdr* nlh);
-Napi::Value NftParseSet(Napi::Env env, const struct nlmsghdr* nlh);
-Napi::Value NftParseSetElems(Napi::Env env, const struct nlmsghdr* nlh);
 
 void InitNftTable(Napi::Env env, Napi::Object exports);
 void InitNftChain(Napi::Env env, Napi::Object exports);

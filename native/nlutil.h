@@ -30,41 +30,4 @@ inline struct nl_addr* ParseNlAddr(Napi::Env env, const std::string& s, int fami
   return a;
 }
 
-// Binary address -> text, without prefix (prefix is reported separately).
-inline Napi::Value AddrText(Napi::Env env, struct nl_addr* a) {
-  if (!a) return env.Undefined();
-  int fam = nl_addr_get_family(a);
-  unsigned len = nl_addr_get_len(a);
-  const void* bin = nl_addr_get_binary_addr(a);
-  char buf[INET6_ADDRSTRLEN + 1];
-  if (fam == AF_INET && len == 4) return Napi::String::New(env, inet_ntop(AF_INET, bin, buf, sizeof buf));
-  if (fam == AF_INET6 && len == 16) return Napi::String::New(env, inet_ntop(AF_INET6, bin, buf, sizeof buf));
-  if (len == 0) return env.Undefined();
-  std::string out;
-  const uint8_t* p = (const uint8_t*)bin;
-  for (unsigned i = 0; i < len; i++) {
-    char h[4];
-    snprintf(h, sizeof h, i ? ":%02x" : "%02x", p[i]);
-    out += h;
-  }
-  return Napi::String::New(env, out);
-}
-
-inline Napi::Value NestedU32(Napi::Env env, struct nlattr* a) {
-  return a ? Napi::Number::New(env, nla_get_u32(a)) : env.Undefined();
-}
-
-}  // namespace cnm
-
-namespace cnm {
-struct ParseCtx { Napi::Env env; Napi::Value out; const struct nlmsghdr* nlh; };
-// Runs libnl's own parser (selected by message type) over one message.
-Napi::Value ParseWithLibnl(Napi::Env env, const struct nlmsghdr* nlh,
-                           void (*cb)(struct nl_object*, void*));
-// "addr/len" with the prefix, or bare address when len is the full width.
-inline Napi::Value PrefixText(Napi::Env env, struct nl_addr* a) {
-  Napi::Value t = AddrText(env, a);
-  if (t.IsUndefined()) return t;
-  return Napi::String::New(env, t.As<Napi::String>().Utf8Value() + "/" + std::to_string(nl_addr_get_prefixlen(a)));
-}
 }  // namespace cnm

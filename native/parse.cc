@@ -1,17 +1,14 @@
-// Decoding of received messages: the netlink header, errors with their
-// extended ACK, then a per-object parser chosen by protocol and type.
+// The addon's side of message decoding: Out implemented with Napi objects,
+// and the entry points (NetlinkSocket.read via ParseMessage, nlParse,
+// nftRuleExprs). A message the cores find malformed stays a message: its
+// bytes as `raw` and an EBADMSG-coded error as `malformed` naming what was
+// wrong (error and DONE messages carry it as their error), so one bad
+// message never takes the others of a read down with it.
 #include "common.h"
-#include <netlink/msg.h>
-#include <netlink/attr.h>
-#include <linux/rtnetlink.h>
-#include <cstring>
-
-#ifndef NLM_F_ACK_TLVS
-#define NLM_F_ACK_TLVS 0x200
-#endif
-#ifndef NLM_F_CAPPED
-#define NLM_F_CAPPED 0x100
-#endif
+#include "out.h"
+#include <cerrno>
+#include <memory>
+#include <vector>
 
 namespace cnm {
 
@@ -19,78 +16,109 @@ Napi::Buffer<uint8_t> MsgToBuffer(Napi::Env env, const struct nlmsghdr* nlh) {
   return Napi::Buffer<uint8_t>::Copy(env, (const uint8_t*)nlh, nlh->nlmsg_len);
 }
 
-Napi::Array UnknownAttrs(Napi::Env env, const struct nlmsghdr* nlh, size_t hdrlen,
-                         const bool* known, int maxKnown) {
+namespace {
+
+class NapiOut : public Out {
+ public:
+  NapiOut(Napi::Env env, Napi::Object obj, bool array = false) : env_(env), obj_(obj), array_(array) {}
+  void Num(const char* k, double v) override { Put(k, Napi::Number::New(env_, v)); }
+  void Bool(const char* k, bool v) override { Put(k, Napi::Boolean::New(env_, v)); }
+  void Str(const char* k, const char* p, size_t n) override { Put(k, Napi::String::New(env_, p, n)); }
+  void Bytes(const char* k, const void* p, size_t n) override {
+    Put(k, Napi::Buffer<uint8_t>::Copy(env_, (const uint8_t*)p, n));
+  }
+  Out& Obj(const char* k) override { return Kid(k, Napi::Object::New(env_), false); }
+  Out& Arr(const char* k) override { return Kid(k, Napi::Array::New(env_), true); }
+
+ private:
+  void Put(const char* k, Napi::Value v) {
+    if (array_) obj_.Set(n_++, v);
+    else obj_.Set(k, v);
+  }
+  Out& Kid(const char* k, Napi::Object o, bool array) {
+    Put(k, o);
+    kids_.push_back(std::make_unique<NapiOut>(env_, o, array));
+    return *kids_.back();
+  }
+  Napi::Env env_;
+  Napi::Object obj_;
+  bool array_;
+  uint32_t n_ = 0;
+  std::vector<std::unique_ptr<NapiOut>> kids_;
+};
+
+Napi::Value Malformation(Napi::Env env, const char* where, const std::string& what) {
+  return MakeErrnoError(env, EBADMSG, where, what);
+}
+
+}  // namespace
+
+Napi::Object ParseMessage(Napi::Env env, int protocol, const struct nlmsghdr* nlh) {
+  Napi::Object o = Napi::Object::New(env);
+  NapiOut head(env, o);
+  try {
+    if (ParseHead(nlh, head)) {
+      Napi::Object b = Napi::Object::New(env);
+      NapiOut body(env, b);
+      if (ParseBody(protocol, nlh, body)) o.Set("body", b);
+      else o.Set("raw", MsgToBuffer(env, nlh));
+    }
+  } catch (const Malformed& m) {
+    o.Delete("body");
+    o.Set("raw", MsgToBuffer(env, nlh));
+    o.Set("malformed", Malformation(env, "parse", m.what()));
+    if (nlh->nlmsg_type == NLMSG_ERROR || nlh->nlmsg_type == NLMSG_DONE) {
+      // Never mistaken for an ACK: the request it answers fails with EBADMSG.
+      o.Set("error", EBADMSG);
+      o.Set("code", ErrnoCode(EBADMSG));
+      o.Set("extack", std::string("malformed reply: ") + m.what());
+    }
+  }
+  return o;
+}
+
+// nlParse(protocol, bytes) -> messages, as NetlinkSocket.read() decodes
+// one datagram (for tests and tools: decoding without a socket).
+static Napi::Value NlParse(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber()) throw Napi::TypeError::New(env, "protocol must be a number");
+  if (!info[1].IsBuffer()) throw Napi::TypeError::New(env, "bytes must be a Buffer");
+  int protocol = info[0].As<Napi::Number>().Int32Value();
+  auto b = info[1].As<Napi::Buffer<uint8_t>>();
+  // An aligned copy, as a datagram read from the socket would be.
+  std::vector<uint8_t> buf(b.Data(), b.Data() + b.Length());
   Napi::Array out = Napi::Array::New(env);
   uint32_t i = 0;
-  struct nlattr* a;
-  int rem;
-  nlmsg_for_each_attr(a, (struct nlmsghdr*)nlh, hdrlen, rem) {
-    int t = nla_type(a);
-    if (t <= maxKnown && (known == nullptr || known[t])) continue;
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("type", t);
-    o.Set("data", Napi::Buffer<uint8_t>::Copy(env, (const uint8_t*)nla_data(a), nla_len(a)));
-    out.Set(i++, o);
+  int len = (int)buf.size();
+  struct nlmsghdr* h = (struct nlmsghdr*)buf.data();
+  for (; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) out.Set(i++, ParseMessage(env, protocol, h));
+  if (len > 0) ThrowErrno(env, EBADMSG, "nlParse", std::to_string(len) + " trailing bytes are not a whole message");
+  return out;
+}
+
+// nftRuleExprs(exprList: Buffer) -> [{type, ...}] (exprList as a parsed
+// rule carries it). A malformed list throws an EBADMSG-coded error.
+static Napi::Value RuleExprs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsBuffer()) {
+    Napi::Error e = Napi::TypeError::New(env, "exprList must be a Buffer");
+    e.Set("code", "ERR_INVALID_ARG_TYPE");
+    throw e;
+  }
+  auto b = info[0].As<Napi::Buffer<uint8_t>>();
+  Napi::Array out = Napi::Array::New(env);
+  NapiOut arr(env, out, true);
+  try {
+    ParseNftExprList(b.Data(), b.Length(), arr);
+  } catch (const Malformed& m) {
+    throw Napi::Error(env, Malformation(env, "nftRuleExprs", m.what()));
   }
   return out;
 }
 
-// Error / ACK: errno (positive, 0 for an ACK) plus extended-ACK text/offset.
-static void ParseError(Napi::Env env, Napi::Object o, const struct nlmsghdr* nlh) {
-  if (nlh->nlmsg_len < NLMSG_LENGTH(sizeof(struct nlmsgerr))) return;
-  auto* e = (const struct nlmsgerr*)NLMSG_DATA(nlh);
-  o.Set("error", -e->error);
-  if (e->error) o.Set("code", ErrnoCode(-e->error));
-  o.Set("reqType", e->msg.nlmsg_type);
-  o.Set("reqSeq", e->msg.nlmsg_seq);
-  if (!(nlh->nlmsg_flags & NLM_F_ACK_TLVS)) return;
-  size_t off = sizeof(struct nlmsgerr);
-  if (!(nlh->nlmsg_flags & NLM_F_CAPPED)) off += e->msg.nlmsg_len - sizeof(struct nlmsghdr);
-  if (NLMSG_LENGTH(off) > nlh->nlmsg_len) return;
-  struct nlattr* tb[NLMSGERR_ATTR_MAX + 1] = {};
-  if (nla_parse(tb, NLMSGERR_ATTR_MAX, (struct nlattr*)((char*)NLMSG_DATA(nlh) + NLMSG_ALIGN(off)),
-                nlh->nlmsg_len - NLMSG_LENGTH(NLMSG_ALIGN(off)), nullptr) < 0)
-    return;
-  if (tb[NLMSGERR_ATTR_MSG]) o.Set("extack", std::string((const char*)nla_data(tb[NLMSGERR_ATTR_MSG]),
-                                                          strnlen((const char*)nla_data(tb[NLMSGERR_ATTR_MSG]), nla_len(tb[NLMSGERR_ATTR_MSG]))));
-  if (tb[NLMSGERR_ATTR_OFFS]) o.Set("extackOffset", nla_get_u32(tb[NLMSGERR_ATTR_OFFS]));
-#ifdef NLMSGERR_ATTR_MISS_TYPE
-  if (tb[NLMSGERR_ATTR_MISS_TYPE]) o.Set("missingAttr", nla_get_u32(tb[NLMSGERR_ATTR_MISS_TYPE]));
-#endif
-}
-
-Napi::Object ParseMessage(Napi::Env env, int protocol, const struct nlmsghdr* nlh) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("type", nlh->nlmsg_type);
-  o.Set("flags", nlh->nlmsg_flags);
-  o.Set("seq", nlh->nlmsg_seq);
-  o.Set("pid", nlh->nlmsg_pid);
-  if (nlh->nlmsg_type == NLMSG_ERROR) { ParseError(env, o, nlh); return o; }
-  if (nlh->nlmsg_type == NLMSG_DONE) {
-    // A dump may end in error (e.g. EINTR, ENOBUFS): the int after the header.
-    if (nlh->nlmsg_len >= NLMSG_LENGTH(sizeof(int))) {
-      int err = *(const int*)NLMSG_DATA(nlh);
-      if (err < 0) { o.Set("error", -err); o.Set("code", ErrnoCode(-err)); }
-    }
-    return o;
-  }
-  if (nlh->nlmsg_type < NLMSG_MIN_TYPE) return o;
-  Napi::Value body = env.Undefined();
-  if (protocol == NETLINK_ROUTE) {
-    switch (nlh->nlmsg_type) {
-      case RTM_NEWLINK: case RTM_DELLINK: body = ParseLink(env, nlh); break;
-      case RTM_NEWADDR: case RTM_DELADDR: body = ParseAddr(env, nlh); break;
-      case RTM_NEWROUTE: case RTM_DELROUTE: body = ParseRoute(env, nlh); break;
-      case RTM_NEWNEIGH: case RTM_DELNEIGH: body = ParseNeigh(env, nlh); break;
-      default: break;
-    }
-  } else if (protocol == NETLINK_NETFILTER) {
-    body = ParseNetfilter(env, nlh);
-  }
-  if (body.IsUndefined()) o.Set("raw", MsgToBuffer(env, nlh));
-  else o.Set("body", body);
-  return o;
+void InitParse(Napi::Env env, Napi::Object exports) {
+  exports.Set("nlParse", Napi::Function::New(env, NlParse));
+  exports.Set("nftRuleExprs", Napi::Function::New(env, RuleExprs));
 }
 
 }  // namespace cnm

@@ -106,54 +106,6 @@ static Napi::Value RouteGet(const Napi::CallbackInfo& info) {
   return TakeMsg(env, msg);
 }
 
-static Napi::Object NexthopObj(Napi::Env env, struct rtnl_nexthop* nh) {
-  Napi::Object o = Napi::Object::New(env);
-  if (rtnl_route_nh_get_ifindex(nh)) o.Set("dev", rtnl_route_nh_get_ifindex(nh));
-  Napi::Value gw = AddrText(env, rtnl_route_nh_get_gateway(nh));
-  if (!gw.IsUndefined()) o.Set("gateway", gw);
-  o.Set("weight", rtnl_route_nh_get_weight(nh) + 1);
-  o.Set("flags", rtnl_route_nh_get_flags(nh));
-  return o;
-}
-
-Napi::Value ParseRoute(Napi::Env env, const struct nlmsghdr* nlh) {
-  struct rtnl_route* r = nullptr;
-  if (rtnl_route_parse((struct nlmsghdr*)nlh, &r) < 0 || !r) return env.Undefined();
-  Napi::Object o = Napi::Object::New(env);
-  int family = rtnl_route_get_family(r);
-  o.Set("family", family);
-  struct nl_addr* dst = rtnl_route_get_dst(r);
-  if (!dst || nl_addr_get_prefixlen(dst) == 0) o.Set("dst", "default");
-  else o.Set("dst", PrefixText(env, dst));
-  struct nl_addr* src = rtnl_route_get_src(r);
-  if (src && nl_addr_get_prefixlen(src)) o.Set("src", PrefixText(env, src));
-  Napi::Value ps = AddrText(env, rtnl_route_get_pref_src(r));
-  if (!ps.IsUndefined()) o.Set("prefsrc", ps);
-  o.Set("table", rtnl_route_get_table(r));
-  o.Set("metric", rtnl_route_get_priority(r));
-  o.Set("protocol", rtnl_route_get_protocol(r));
-  o.Set("scope", rtnl_route_get_scope(r));
-  o.Set("type", rtnl_route_get_type(r));
-  o.Set("flags", rtnl_route_get_flags(r));
-  if (rtnl_route_get_iif(r) > 0) o.Set("iif", rtnl_route_get_iif(r));
-  uint32_t mtu;
-  if (rtnl_route_get_metric(r, RTAX_MTU, &mtu) == 0) o.Set("mtu", mtu);
-  int n = rtnl_route_get_nnexthops(r);
-  if (n == 1) {
-    Napi::Object nh = NexthopObj(env, rtnl_route_nexthop_n(r, 0));
-    if (nh.Has("dev")) o.Set("dev", nh.Get("dev"));
-    if (nh.Has("gateway")) o.Set("gateway", nh.Get("gateway"));
-    if (U32(nh, "flags") & RTNH_F_ONLINK) o.Set("onlink", true);
-  } else if (n > 1) {
-    Napi::Array mp = Napi::Array::New(env);
-    for (int i = 0; i < n; i++) mp.Set(i, NexthopObj(env, rtnl_route_nexthop_n(r, i)));
-    o.Set("multipath", mp);
-  }
-  o.Set("unknown", UnknownAttrs(env, nlh, sizeof(struct rtmsg), nullptr, RTA_MAX));
-  rtnl_route_put(r);
-  return o;
-}
-
 void InitRoute(Napi::Env env, Napi::Object exports) {
   exports.Set("routeBuild", Napi::Function::New(env, RouteBuild));
   exports.Set("routeDump", Napi::Function::New(env, RouteDump));

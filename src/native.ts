@@ -22,6 +22,8 @@ export interface RawMessage {
   raw?: Buffer;
   /** Set on the marker the addon returns when the kernel dropped messages. */
   overrun?: boolean;
+  /** Set when the message failed validation (EBADMSG naming the bad attribute); `raw` holds its bytes. */
+  malformed?: Error & { code?: string; errno?: number };
 }
 
 export interface NativeSocket {
@@ -42,6 +44,8 @@ export interface NativeSocket {
 export interface Binding {
   setErrorClass(cls: Function): void;
   strerror(errno: number): { code: string; message: string };
+  /** Decodes one datagram of a protocol as NetlinkSocket.read() does (tests, fuzzing). */
+  nlParse(protocol: number, buf: Buffer): RawMessage[];
   NetlinkSocket: new (protocol: number, nsFd: number, rcvbuf: number, onReadable?: () => void, adoptFd?: number) => NativeSocket;
   netnsNewAsync(bindPath?: string, setup?: { sysctls?: [string, string][]; loUp?: boolean; netlinkProtocol?: number; netfilterSocket?: boolean; bound?: { family: number; type: number; address: string; port: number }[] }): Promise<{ fd: number; sockFd?: number; nfSockFd?: number; boundFds?: number[] }>;
   mount(source: string | null, target: string, fstype: string | null, flags: number, data?: string): void;

@@ -210,8 +210,8 @@ describe('cnm daemon', function () {
       assert.ok(Number(ports['53/udp'][0].HostPort) >= 49153, 'a free host port for the exposed one');
       const before = (await sh('ls', ['/run/netns'])).out;
       for (const [body, re] of [
-        [{ Id: 'x1', NetworkMode: 'dkp', Dns: ['1.1.1.1'] }, /Dns is not supported yet/],
-        [{ Id: 'x2', NetworkMode: 'dkp', ExtraHosts: ['a:1.2.3.4'] }, /ExtraHosts is not supported yet/],
+        [{ Id: 'x1', NetworkMode: 'dkp', Dns: ['1.1.1.300'] }, /dns/],
+        [{ Id: 'x2', NetworkMode: 'dkp', ExtraHosts: ['a:not-an-ip'] }, /extraHosts/],
         [{ Id: 'x3', NetworkMode: 'dkp', PortBindings: { '80-90/tcp': [] } }, /container port range is not supported yet/],
         [{ Id: 'x4', NetworkMode: 'dkp', Hostname: 7 }, /Hostname must be a string/],
         [{ Id: 'x5', NetworkMode: 'nonet' }, /not found/],

@@ -183,6 +183,10 @@ export class NetlinkConnection {
       return;
     }
     const index = b.index.get(m.seq)!;
+    if (m.malformed) {
+      b.result.errors.push({ index, errno: 74, code: 'EBADMSG', extack: m.malformed.message });
+      return;
+    }
     if (m.type === NLMSG_ERROR) {
       // The addon's code table is short: name the errno here.
       if (m.error) b.result.errors.push({ index, errno: m.error, code: codeOf(m.error), extack: m.extack, extackOffset: m.extackOffset });
@@ -297,6 +301,8 @@ export class NetlinkConnection {
       return;
     }
     if (m.flags & NLM_F_DUMP_INTR) r.interrupted = true;
+    // A reply that failed validation fails its request (a dump is never returned without it).
+    if (m.malformed) { this.finish(r, Object.assign(m.malformed, { op: r.op })); return; }
     if (m.type === NLMSG_ERROR) {
       if (m.error) this.finish(r, kernelError(m.error, r.op, m.extack));
       else if (!r.dump) this.finish(r);
