@@ -78,6 +78,13 @@ export interface Driver {
   join(ctx: CnmContext, n: NetworkRecord, ep: EndpointRecord, ns: Netns, undo: (() => Promise<void>)[]): Promise<JoinResult>;
   /** Removes what join made; `ns` is the sandbox's namespace (opened on demand). */
   leave(ctx: CnmContext, n: NetworkRecord, ep: EndpointRecord, ns: () => Promise<Netns>): Promise<void>;
+  /**
+   * After every leave, once the record says the endpoint is in no sandbox,
+   * including a leave whose kernel work was skipped because the namespace
+   * dies with its interfaces: network-wide bookkeeping (overlay: the last
+   * one removes the data path).
+   */
+  afterLeave?(ctx: CnmContext, n: NetworkRecord, ep: EndpointRecord): Promise<void>;
 
   // Reconcile hooks: what reconcile must know about the driver's kernel objects.
   /** Undoes a join that a crash left half made. */

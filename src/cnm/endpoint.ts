@@ -91,6 +91,11 @@ async function allocateByDriver(ctx: CnmContext, n: NetworkRecord, ep: EndpointR
   return true;
 }
 
+/** The driver's bookkeeping after any leave (also one that skipped the kernel). */
+async function afterLeave(ctx: CnmContext, n: NetworkRecord | undefined, ep: EndpointRecord): Promise<void> {
+  if (n) await ctx.driverOf(n).afterLeave?.(ctx, n, ep);
+}
+
 /** Gives the addresses back to a driver's own IPAM (before the local release). */
 async function releaseByDriver(ctx: CnmContext, ep: EndpointRecord): Promise<void> {
   const n = ctx.store.get<NetworkRecord>('network', ep.networkId);
@@ -238,6 +243,7 @@ export async function leaveLocked(ctx: CnmContext, epId: string, opts: { skipKer
   const wasGateway = ep.gatewayEndpoint;
   unplugged(ep);
   await ctx.store.put('endpoint', ep.id, ep);
+  await afterLeave(ctx, n, ep);
   if (!sb || opts.skipKernel) return;
   // Hand the default route to another endpoint, as Docker does.
   if (wasGateway) {

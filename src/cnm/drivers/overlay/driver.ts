@@ -27,7 +27,7 @@ export const VXLANID_OPTION = 'com.docker.network.driver.overlay.vxlanid_list';
 const OPTIONS = new Set([VXLANID_OPTION]);
 
 /** One network's data path on this host, while it has joined endpoints. */
-interface Live { dp: OverlayDatapath; sync: PeerSync; users: number }
+interface Live { dp: OverlayDatapath; sync: PeerSync }
 
 interface State {
   live: Map<string, Live>;
@@ -46,14 +46,16 @@ function clusterOf(ctx: CnmContext) {
   return ctx.cluster;
 }
 
-/** Makes the data path if this is the network's first user on this host (lazily, as Docker does). */
-async function acquire(ctx: CnmContext, n: NetworkRecord, users = 1, absolute = false): Promise<Live> {
+/** Makes the data path if this is the network's first joined endpoint on this host (lazily, as Docker does). */
+async function acquire(ctx: CnmContext, n: NetworkRecord): Promise<Live> {
   return ctx.locks.run(`overlay:${n.id}`, async () => {
     const st = stateOf(ctx);
     let live = st.live.get(n.id);
     if (!live) {
       const c = clusterOf(ctx);
       const a = ctx.ipam.get(n.id);
+      // Adopted after a restart: reconcile has put its rules back already.
+      const adopted = !!(await ctx.rt.link.find(bridgeOf(n.vni!)));
       const dp = await OverlayDatapath.ensure(ctx.rt, {
         vni: n.vni!, subnet: a!.v4!.subnet, gateway: a!.v4!.gateway!,
         ...(a?.v6 ? { subnet6: a.v6.subnet, gateway6: a.v6.gateway } : {}),
@@ -64,29 +66,34 @@ async function acquire(ctx: CnmContext, n: NetworkRecord, users = 1, absolute = 
       sync.on('error', () => { /* the next resync repairs it */ });
       try {
         await setupIPForwarding(ctx, n);
-        await ctx.fw.addNetwork(bridgeRules(ctx, n));
+        if (!adopted) await ctx.fw.addNetwork(bridgeRules(ctx, n));
         await sync.start();
       } catch (e) {
         sync.stop();
-        await ctx.fw.removeNetwork(bridgeRules(ctx, n)).catch(() => {});
-        await dp.destroy().catch(() => {});
+        if (!adopted) {
+          await ctx.fw.removeNetwork(bridgeRules(ctx, n)).catch(() => {});
+          await dp.destroy().catch(() => {});
+        }
         throw e;
       }
-      live = { dp, sync, users: 0 };
+      live = { dp, sync };
       st.live.set(n.id, live);
       // Its name server could not start while the gateway address was missing.
       await ctx.names.start(n);
     }
-    live.users = absolute ? users : live.users + users;
     return live;
   });
 }
 
-/** One user fewer; the last one removes the data path. */
-function release(ctx: CnmContext, n: NetworkRecord): Promise<void> {
+/**
+ * The data path goes with the network's last joined endpoint on this host
+ * (`except`: one whose join is being undone). Joins in flight count: their
+ * records name their sandbox before the driver is asked.
+ */
+function release(ctx: CnmContext, n: NetworkRecord, except?: string): Promise<void> {
   return ctx.locks.run(`overlay:${n.id}`, async () => {
-    const live = stateOf(ctx).live.get(n.id);
-    if (!live || --live.users > 0) return;
+    if (!stateOf(ctx).live.has(n.id)) return;
+    if (localEndpoints(ctx, n).some((e) => e.sandboxId && e.id !== except)) return;
     await teardown(ctx, n);
   });
 }
@@ -275,7 +282,7 @@ export const overlayDriver: Driver = {
       if (!stateOf(ctx).live.has(n.id)) await teardown(ctx, n);
       return;
     }
-    const live = await acquire(ctx, n, joined.length, true);
+    const live = await acquire(ctx, n);
     const br = await ctx.rt.link.get(live.dp.bridge);
     for (const ep of joined) {
       const l = await ctx.rt.link.find(ep.hostIfname!);
@@ -289,7 +296,7 @@ export const overlayDriver: Driver = {
 
   async join(ctx, n, ep, ns, undo): Promise<JoinResult> {
     const live = await acquire(ctx, n);
-    undo.push(() => release(ctx, n));
+    undo.push(() => release(ctx, n, ep.id));
     await ctx.rt.link.add({
       kind: 'veth', name: ep.hostIfname!, master: live.dp.bridge, mtu: live.dp.mtu, group: CNM_LINK_GROUP, numTxQueues: 1, numRxQueues: 1,
       peer: { name: ep.ifname!, netns: ns, address: ep.mac, mtu: live.dp.mtu, numTxQueues: 1, numRxQueues: 1 },
@@ -303,8 +310,12 @@ export const overlayDriver: Driver = {
     };
   },
 
-  async leave(ctx, n, ep) {
+  async leave(ctx, _n, ep) {
     if (ep.hostIfname) await ctx.reaper.remove(ep.hostIfname);
+  },
+
+  // Also after a leave whose kernel work was skipped (its namespace died).
+  async afterLeave(ctx, n) {
     await release(ctx, n);
   },
 
