@@ -59,6 +59,22 @@ async function main() {
       return driverFor(n.driver).names?.(ctx, n)?.reverse?.(ip) ?? null;
     },
     resolve: ({ net, name }) => ctl.resolveName(ctl.network(net).id, name, 'A') ?? null,
+    /** bench/overlay: `count` containers (own sandbox + endpoint + join) at once; time, etcd requests. */
+    bench: async ({ net, prefix, count }) => {
+      const req0 = ctx.cluster?.store.stats.requests ?? 0;
+      const t0 = process.hrtime.bigint();
+      await Promise.all(Array.from({ length: count }, async (_, i) => {
+        const sb = await ctl.createSandbox({ id: `${prefix}${i}` });
+        const ep = await ctl.createEndpoint(net, { name: `${prefix}${i}` });
+        await ep.join(sb);
+      }));
+      const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+      return { ms, requests: (ctx.cluster?.store.stats.requests ?? 0) - req0 };
+    },
+    benchClean: async ({ prefix }) => {
+      for (const s of ctl.sandboxes()) if (s.id.startsWith(prefix)) await s.delete();
+      for (const e of ctl.endpoints()) if (e.name.startsWith(prefix)) await e.delete();
+    },
     close: async () => { await ctl.close(); setImmediate(() => process.exit(0)); },
     destroy: async () => { await ctl.destroy(); setImmediate(() => process.exit(0)); },
   };

@@ -137,7 +137,7 @@ describe('overlay driver: three controllers in three host processes, cluster sta
       // Without a cluster, the overlay driver says what it needs; no etcd code runs.
       const ctl = await Controller.open({ stateDir: dir, firewall: null, dns: false });
       try {
-        await rejects(ctl.createNetwork({ name: 'ov', driver: 'overlay' }), 'ENOTCONN', /cluster store/);
+        await rejects(ctl.createNetwork({ name: 'ov', driver: 'overlay' }), 'EINVAL', /cluster store/);
         assert.ok(!ctl.networks().some((n) => n.name === 'ov'));
       } finally {
         await ctl.destroy();

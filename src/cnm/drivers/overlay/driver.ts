@@ -215,7 +215,7 @@ export const overlayDriver: Driver = {
   },
 
   async validate(ctx, n, o) {
-    clusterOf(ctx);
+    if (!ctx.cluster) throw invalid('the overlay driver needs a cluster store: Controller.open({ cluster: { store, advertise } })');
     for (const k of Object.keys(n.options)) if (!OPTIONS.has(k)) throw invalid(`unknown option for the overlay driver: ${k}`);
     if (o.ipRange !== undefined) throw invalid('the overlay driver takes no ipRange');
     if (o.internal) throw invalid('internal overlay networks are not supported');
