@@ -85,10 +85,10 @@ async function main() {
     const vni = Number(ov.Options['com.docker.network.driver.overlay.vxlanid_list']);
     while (!(await Promise.all(agents.map((a) => a.call('networks')))).every((ns: any[]) => ns.some((n) => n.name === 'ov'))) await new Promise((r) => setTimeout(r, 20));
 
-    const br = await Promise.all(agents.map((a) => a.call('bench', { net: 'lb', prefix: 'b', count: PER })));
+    const br = await Promise.all(agents.map((a, i) => a.call('bench', { net: 'lb', prefix: `b${i}-`, count: PER })));
     await Promise.all(agents.map((a) => a.call('benchClean', { prefix: 'b' })));
     const t0 = Date.now();
-    const ovr = await Promise.all(agents.map((a) => a.call('bench', { net: 'ov', prefix: 'o', count: PER })));
+    const ovr = await Promise.all(agents.map((a, i) => a.call('bench', { net: 'ov', prefix: `o${i}-`, count: PER })));
     const tLast = Date.now();
     const want = (H - 1) * PER;
     while (!names.every((h) => fdbCount(h, vni) >= want)) await new Promise((r) => setTimeout(r, 10));
