@@ -38,8 +38,10 @@ export async function createEndpoint(ctx: CnmContext, n: NetworkRecord, o: Endpo
   const ep: EndpointRecord = { id: newId(), name: o.name, networkId: n.id, created: now(), aliases: [...aliases], ports: [] };
   const done: (() => void)[] = [];
   try {
-    // Addresses and MAC from the driver's own IPAM (a global network's), or the local one.
-    if (!(await allocateByDriver(ctx, n, ep, o, done))) {
+    // Addresses and MAC from the driver's own IPAM (a global network's), or
+    // the local one; only the former waits (the name check above and the put
+    // below stay in one tick for local networks).
+    if (!(ctx.driverOf(n).allocateEndpoint && await allocateByDriver(ctx, n, ep, o, done))) {
       if (a.v4) {
         ep.ipv4 = o.ip !== undefined ? a.v4.reserve(o.ip, 'IP address') : a.v4.allocate();
         done.push(() => a.v4!.release(ep.ipv4!));
