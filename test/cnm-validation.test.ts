@@ -33,7 +33,7 @@ describe('cnm: bad input is refused with typed errors and leaves nothing', funct
     await rejects(ctl.createNetwork({ name: 'n1', options: { 'com.docker.network.bridge.gateway_mode_ipv4': 'bogus' } }), 'EINVAL', /gateway_mode_ipv4/);
     await rejects(ctl.createNetwork({ name: 'n1', options: { 'com.docker.network.driver.mtu': '0x5dc' } }), 'EINVAL', /mtu/);
     await rejects(ctl.createNetwork({ name: 'n1', driver: 'host' }), 'EINVAL', /only one instance/);
-    await rejects(ctl.createNetwork({ name: 'n1', driver: 'overlay' as any }), 'EINVAL', /unknown network driver/);
+    await rejects(ctl.createNetwork({ name: 'n1', driver: 'weave' as any }), 'EINVAL', /unknown network driver/);
     await rejects(ctl.createNetwork({ name: 'n1', driver: 'macvlan', options: { parent: 'lo', mode: 'bridge' } }), 'EINVAL', /unknown option for the macvlan driver: mode/);
     await rejects(ctl.createNetwork({ name: 'n1', gateway6: 'fd00::1' }), 'EINVAL', /gateway6/);
     assert.strictEqual(snapshot(), before);

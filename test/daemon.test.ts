@@ -127,7 +127,7 @@ describe('cnm daemon', function () {
       assert.strictEqual((v as any).MinAPIVersion, '1.44');
       const info = await docker.info();
       assert.strictEqual(info.DockerRootDir, stateDir);
-      assert.deepStrictEqual(info.Plugins.Network, ['bridge', 'host', 'macvlan', 'null']);
+      assert.deepStrictEqual(info.Plugins.Network, ['bridge', 'host', 'macvlan', 'null', 'overlay']);
       const old = await raw(socket, 'GET', '/v1.43/networks');
       assert.strictEqual(old.status, 400);
       assert.match(old.body.message, /too old/);

@@ -5,6 +5,7 @@ import * as crypto from 'crypto';
 import { Netns } from '../netns';
 import type { Rtnl } from '../rtnl';
 import type { Announcer } from './announce';
+import type { ClusterService } from './cluster/service';
 import type { ControllerOptions } from './controller';
 import type { Driver } from './driver';
 import { driverFor } from './drivers';
@@ -63,6 +64,8 @@ export interface CnmServices {
   reaper: LinkReaper;
   announcer: Announcer;
   names: NameService;
+  /** The cluster store (Controller.open({ cluster })); absent: everything is local. */
+  cluster?: ClusterService;
 }
 
 export class CnmContext implements CnmServices {
@@ -78,6 +81,7 @@ export class CnmContext implements CnmServices {
   reaper!: LinkReaper;
   announcer!: Announcer;
   names!: NameService;
+  cluster?: ClusterService;
   /** Each network's subnets. */
   readonly ipam: Map<string, NetAlloc>;
   /** Networks being deleted: no new endpoints. */

@@ -9,6 +9,7 @@ import * as path from 'path';
 import { Rtnl } from '../rtnl';
 import { Announcer } from './announce';
 import { CnmContext, STORE_INDEXES } from './context';
+import type { Driver } from './driver';
 import { Endpoint, deleteEndpoint, joinEndpoint, leaveEndpoint } from './endpoint';
 import { NoopFirewall, type Firewall } from './firewall';
 import { translatesHostPorts } from './firewall/rules';
@@ -25,6 +26,8 @@ import { Sandbox, createSandbox, deleteSandbox, type SandboxInspect } from './sa
 import { StateLock, Store } from './store';
 import type { EndpointCreateOptions, EndpointRecord, NetworkCreateOptions, NetworkRecord, SandboxCreateOptions, SandboxRecord } from './types';
 import { BRIDGE_NAME } from './drivers/bridge/options';
+import { ClusterService, type ClusterConfig } from './cluster/service';
+import { DRIVERS, driverFor } from './drivers';
 
 export { CNM_LINK_GROUP, ALIAS_PREFIX } from './context';
 export { macFromIp, linkLocalOf } from './mac';
@@ -62,6 +65,11 @@ export interface ControllerOptions {
    * (default 10 s), then EBUSY: one writer per state directory.
    */
   lockTimeoutMs?: number;
+  /**
+   * The cluster store for global (overlay) networks, like dockerd's
+   * --cluster-store and --cluster-advertise. Without it nothing connects.
+   */
+  cluster?: ClusterConfig;
 }
 
 const RUN_DIR_PREFIX = 'state-';
@@ -88,6 +96,7 @@ export class Controller {
   /** What `open` had to undo or repair (after a crash: the half-made objects). */
   recovered: ReconcileReport = emptyReport();
   private ctx: CnmContext;
+  private destroying?: boolean;
 
   private constructor(ctx: CnmContext, private lock: StateLock) {
     this.ctx = ctx;
@@ -105,19 +114,26 @@ export class Controller {
     let rt: Rtnl | undefined;
     let fw: Firewall | undefined;
     let ctx: CnmContext | undefined;
+    let cluster: ClusterService | undefined;
     try {
       store = Store.open(stateDir, STORE_INDEXES);
       rt = await Rtnl.open();
       fw = opts.firewall === undefined ? await (await import('./firewall/nftables')).NftFirewall.open(stateDir) : opts.firewall ?? new NoopFirewall();
+      cluster = await openCluster(rt, stateDir, opts);
       const openNetns = (sb: SandboxRecord) => ctx!.sandboxNetns(sb);
+      // Names of other hosts' endpoints, from drivers that have them (overlay).
+      const remoteNames = (n: NetworkRecord) => driverFor(n.driver).names?.(ctx!, n);
       ctx = new CnmContext({
         store, rt, fw, opts, runDir, locks: new KeyedLock(), ports: new PortAllocator(), reservations: new PortReservations(), fresh: new FreshNetns(), reaper: new LinkReaper(rt),
-        announcer: new Announcer(store), names: new NameService(store, openNetns, opts),
+        announcer: new Announcer(store), names: new NameService(store, openNetns, opts, remoteNames), cluster,
       });
       const c = new Controller(ctx, lock);
       await c.restore();
+      await attachCluster(ctx);
       return c;
     } catch (e) {
+      if (ctx) await detachCluster(ctx, false).catch(() => {});
+      await cluster?.close({ revoke: false }).catch(() => {});
       ctx?.names.close();
       ctx?.reservations.close();
       ctx?.fresh.dropAll();
@@ -241,6 +257,7 @@ export class Controller {
     ctx.reservations.close();
     ctx.announcer.close();
     try {
+      await detachCluster(ctx, !!this.destroying);
       await ctx.reaper.idle();
       await ctx.store.sync();
       await ctx.store.close();
@@ -254,6 +271,7 @@ export class Controller {
   /** Removes everything this controller made (sandboxes, networks, rules) and its state. */
   async destroy(): Promise<void> {
     const ctx = this.ctx;
+    this.destroying = true;
     // Container-mode sandboxes first: they hold on to their owners.
     const sandboxes = ctx.store.all<SandboxRecord>('sandbox').sort((a, b) => Number(b.mode === 'container') - Number(a.mode === 'container'));
     for (const sb of sandboxes) await deleteSandbox(ctx, sb.id).catch(() => {});
@@ -271,4 +289,25 @@ export class Controller {
       fs.rmSync(this.stateDir, { recursive: true, force: true });
     });
   }
+}
+
+// ------------------------------------------------------------ cluster
+
+function openCluster(rt: Rtnl, stateDir: string, opts: ControllerOptions): Promise<ClusterService | undefined> {
+  return opts.cluster === undefined ? Promise.resolve(undefined) : ClusterService.open(rt, stateDir, opts.cluster);
+}
+
+/** Lets the drivers follow the cluster store (global networks of other hosts). */
+async function attachCluster(ctx: CnmContext): Promise<void> {
+  if (!ctx.cluster) return;
+  for (const d of Object.values(DRIVERS) as Driver[]) await d.attachCluster?.(ctx);
+}
+
+/** Stops following the store and leaves the cluster; a destroy revokes the lease (peers forget this host at once). */
+async function detachCluster(ctx: CnmContext, destroy: boolean): Promise<void> {
+  const cluster = ctx.cluster;
+  if (!cluster) return;
+  for (const d of Object.values(DRIVERS) as Driver[]) await d.detachCluster?.(ctx, { destroy })?.catch(() => {});
+  ctx.cluster = undefined;
+  await cluster.close({ revoke: destroy });
 }

@@ -7,7 +7,8 @@ import type { Link } from '../rtnl/link';
 import type { CnmContext } from './context';
 import { invalid } from './errors';
 import type { NetworkRules } from './firewall';
-import type { EndpointRecord, NetworkCreateOptions, NetworkRecord } from './types';
+import type { NetAlloc } from './context';
+import type { EndpointCreateOptions, EndpointRecord, NetworkCreateOptions, NetworkRecord } from './types';
 
 export interface DriverCapabilities {
   /**
@@ -77,6 +78,13 @@ export interface Driver {
   join(ctx: CnmContext, n: NetworkRecord, ep: EndpointRecord, ns: Netns, undo: (() => Promise<void>)[]): Promise<JoinResult>;
   /** Removes what join made; `ns` is the sandbox's namespace (opened on demand). */
   leave(ctx: CnmContext, n: NetworkRecord, ep: EndpointRecord, ns: () => Promise<Netns>): Promise<void>;
+  /**
+   * After every leave, once the record says the endpoint is in no sandbox,
+   * including a leave whose kernel work was skipped because the namespace
+   * dies with its interfaces: network-wide bookkeeping (overlay: the last
+   * one removes the data path).
+   */
+  afterLeave?(ctx: CnmContext, n: NetworkRecord, ep: EndpointRecord): Promise<void>;
 
   // Reconcile hooks: what reconcile must know about the driver's kernel objects.
   /** Undoes a join that a crash left half made. */
@@ -89,6 +97,45 @@ export interface Driver {
   firewallRules?(ctx: CnmContext, n: NetworkRecord, k?: KernelView): NetworkRules | undefined;
   /** The driver's entries in `network inspect`'s Options. */
   inspectOptions?(n: NetworkRecord): Record<string, string>;
+
+  // Driver-managed addresses and global scope (overlay: the cluster store's IPAM).
+  /**
+   * Replaces the local subnet allocation (subnets.ts): the driver's own IPAM
+   * picks and records the network's subnets (cluster-wide, for a global
+   * network) and sets `n.scope`. Undone by releaseNetwork.
+   */
+  allocateNetwork?(ctx: CnmContext, n: NetworkRecord, o: NetworkCreateOptions): Promise<NetAlloc>;
+  /**
+   * Gives the network up in the driver's IPAM (cluster-wide: EBUSY while any
+   * host has an endpoint). Called by `network rm` before deleteNetwork, and
+   * to undo a failed create; not by a controller's destroy.
+   */
+  releaseNetwork?(ctx: CnmContext, n: NetworkRecord): Promise<void>;
+  /** Replaces the local address allocation: fills `ep.ipv4`, `ep.ipv6`, `ep.mac` from the driver's IPAM. */
+  allocateEndpoint?(ctx: CnmContext, n: NetworkRecord, ep: EndpointRecord, o: EndpointCreateOptions): Promise<void>;
+  /** Gives the endpoint's addresses back to the driver's IPAM. */
+  releaseEndpoint?(ctx: CnmContext, n: NetworkRecord, ep: EndpointRecord): Promise<void>;
+  /**
+   * Names the driver knows beyond this controller's endpoints (overlay: the
+   * endpoints of other hosts, from the cluster store). The name service asks
+   * it after its own records: `lookup` answers a name (endpoint name or alias,
+   * with or without `.network`) with addresses, undefined when unknown;
+   * `reverse` answers an address with names. Undefined: nothing to add.
+   */
+  names?(ctx: CnmContext, n: NetworkRecord): DriverNames | undefined;
+  /**
+   * With a cluster store (Controller.open({ cluster })): runs once after
+   * restore, so a driver can follow the store (mirror global networks,
+   * register its endpoints again). `detachCluster` runs at close.
+   */
+  attachCluster?(ctx: CnmContext): Promise<void>;
+  detachCluster?(ctx: CnmContext, o: { destroy: boolean }): Promise<void>;
+}
+
+/** A driver's extra names (see Driver.names). */
+export interface DriverNames {
+  lookup(name: string, type: 'A' | 'AAAA'): string[] | undefined;
+  reverse?(ip: string): string[] | undefined;
 }
 
 /** Docker's boolean option parsing (Go's strconv.ParseBool). */

@@ -38,19 +38,24 @@ export async function createEndpoint(ctx: CnmContext, n: NetworkRecord, o: Endpo
   const ep: EndpointRecord = { id: newId(), name: o.name, networkId: n.id, created: now(), aliases: [...aliases], ports: [] };
   const done: (() => void)[] = [];
   try {
-    if (a.v4) {
-      ep.ipv4 = o.ip !== undefined ? a.v4.reserve(o.ip, 'IP address') : a.v4.allocate();
-      done.push(() => a.v4!.release(ep.ipv4!));
-    } else if (o.ip !== undefined) {
-      throw invalid(`network ${n.name} has no IPv4 subnet`);
+    // Addresses and MAC from the driver's own IPAM (a global network's), or
+    // the local one; only the former waits (the name check above and the put
+    // below stay in one tick for local networks).
+    if (!(ctx.driverOf(n).allocateEndpoint && await allocateByDriver(ctx, n, ep, o, done))) {
+      if (a.v4) {
+        ep.ipv4 = o.ip !== undefined ? a.v4.reserve(o.ip, 'IP address') : a.v4.allocate();
+        done.push(() => a.v4!.release(ep.ipv4!));
+      } else if (o.ip !== undefined) {
+        throw invalid(`network ${n.name} has no IPv4 subnet`);
+      }
+      if (a.v6) {
+        ep.ipv6 = o.ip6 !== undefined ? a.v6.reserve(o.ip6, 'IPv6 address') : a.v6.allocate();
+        done.push(() => a.v6!.release(ep.ipv6!));
+      } else if (o.ip6 !== undefined) {
+        throw invalid(`network ${n.name} has no IPv6 subnet`);
+      }
     }
-    if (a.v6) {
-      ep.ipv6 = o.ip6 !== undefined ? a.v6.reserve(o.ip6, 'IPv6 address') : a.v6.allocate();
-      done.push(() => a.v6!.release(ep.ipv6!));
-    } else if (o.ip6 !== undefined) {
-      throw invalid(`network ${n.name} has no IPv6 subnet`);
-    }
-    if (caps.iface) ep.mac = o.mac !== undefined ? validateMac(o.mac) : ep.ipv4 ? macFromIp(ep.ipv4) : undefined;
+    if (caps.iface && !ep.mac) ep.mac = o.mac !== undefined ? validateMac(o.mac) : ep.ipv4 ? macFromIp(ep.ipv4) : undefined;
     // Routed: no host port is translated, so none is held.
     const hold = translatesHostPorts(n, !!a.v6);
     for (const spec of o.ports ?? []) {
@@ -71,6 +76,32 @@ export async function createEndpoint(ctx: CnmContext, n: NetworkRecord, o: Endpo
     throw e;
   }
   return ep;
+}
+
+/**
+ * A driver with its own IPAM allocates the endpoint's addresses (true);
+ * undoing goes to `done`. The local allocator records them too (inspect, names).
+ */
+async function allocateByDriver(ctx: CnmContext, n: NetworkRecord, ep: EndpointRecord, o: EndpointCreateOptions, done: (() => void)[]): Promise<boolean> {
+  const driver = ctx.driverOf(n);
+  if (!driver.allocateEndpoint) return false;
+  await driver.allocateEndpoint(ctx, n, ep, o);
+  done.push(() => { void driver.releaseEndpoint?.(ctx, n, ep).catch(() => {}); });
+  const a = ctx.ipam.get(n.id);
+  if (ep.ipv4 && a?.v4 && !a.v4.isUsed(ep.ipv4)) { a.v4.reserve(ep.ipv4); done.push(() => a.v4!.release(ep.ipv4!)); }
+  if (ep.ipv6 && a?.v6 && !a.v6.isUsed(ep.ipv6)) { a.v6.reserve(ep.ipv6); done.push(() => a.v6!.release(ep.ipv6!)); }
+  return true;
+}
+
+/** The driver's bookkeeping after any leave (also one that skipped the kernel). */
+async function afterLeave(ctx: CnmContext, n: NetworkRecord | undefined, ep: EndpointRecord): Promise<void> {
+  if (n) await ctx.driverOf(n).afterLeave?.(ctx, n, ep);
+}
+
+/** Gives the addresses back to a driver's own IPAM (before the local release). */
+async function releaseByDriver(ctx: CnmContext, ep: EndpointRecord): Promise<void> {
+  const n = ctx.store.get<NetworkRecord>('network', ep.networkId);
+  if (n) await ctx.driverOf(n).releaseEndpoint?.(ctx, n, ep);
 }
 
 /**
@@ -216,6 +247,7 @@ export async function leaveLocked(ctx: CnmContext, epId: string, opts: { skipKer
   const wasGateway = ep.gatewayEndpoint;
   unplugged(ep);
   await ctx.store.put('endpoint', ep.id, ep);
+  await afterLeave(ctx, n, ep);
   if (!sb || opts.skipKernel) return;
   // Hand the default route to another endpoint, as Docker does.
   if (wasGateway) {
@@ -238,6 +270,7 @@ export async function leaveLocked(ctx: CnmContext, epId: string, opts: { skipKer
 export async function deleteEndpoint(ctx: CnmContext, epId: string): Promise<void> {
   const ep = ctx.endpoint(epId);
   if (ep.sandboxId) await leaveEndpoint(ctx, ep.id, { ifJoined: true });
+  await releaseByDriver(ctx, ep);
   releaseEndpoint(ctx, ep);
   await ctx.store.del('endpoint', ep.id);
 }

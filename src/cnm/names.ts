@@ -61,26 +61,31 @@ function namedNetworks(store: Store, rootId: string): { root?: SandboxRecord; ne
   return { root, nets: all.filter(hasNames), all };
 }
 
-/** What a namespace's resolver knows: the names on its networks, and their addresses back to names. */
-export function sandboxNames(store: () => Store, rootId: string): Names {
+/** Names a driver knows beyond the local records (other hosts' endpoints, for the overlay). */
+export type RemoteNames = (n: NetworkRecord) => Names | undefined;
+
+/** What a namespace's resolver knows: the names on its networks (local and, through `remote`, other hosts'), and their addresses back to names. */
+export function sandboxNames(store: () => Store, rootId: string, remote?: RemoteNames): Names {
+  const merge = (out: string[] | undefined, more: string[] | undefined) => (more ? [...new Set([...(out ?? []), ...more])] : out);
   return {
     lookup: (name, type) => {
       const st = store();
       let out: string[] | undefined;
       for (const n of namedNetworks(st, rootId).nets) {
-        const ips = resolveInState(st, n.id, name.toLowerCase(), type);
-        if (ips) out = [...new Set([...(out ?? []), ...ips])];
+        out = merge(out, resolveInState(st, n.id, name.toLowerCase(), type));
+        out = merge(out, remote?.(n)?.lookup(name, type));
       }
       return out;
     },
     reverse: (ip) => {
       const st = store();
-      const out: string[] = [];
+      let out: string[] = [];
       for (const n of namedNetworks(st, rootId).nets) {
         for (const ep of st.by<EndpointRecord>('endpoint', 'network', n.id)) {
           if (!ep.sandboxId || (ep.ipv4 !== ip && ep.ipv6 !== ip)) continue;
           out.push(`${st.get<SandboxRecord>('sandbox', ep.sandboxId)?.name ?? ep.name}.${n.name}`);
         }
+        out = merge(out, remote?.(n)?.reverse?.(ip)) ?? out;
       }
       return out.length ? out : undefined;
     },
@@ -158,11 +163,15 @@ export class NameService {
   private servers = new Map<string, DnsServer>();
   private starting = new Map<string, Promise<void>>();
 
-  constructor(private store: Store, private openNetns: (sb: SandboxRecord) => Promise<Netns>, private opts: { dns?: boolean; upstreamDns?: string[]; resolvConf?: string }) {}
+  constructor(private store: Store, private openNetns: (sb: SandboxRecord) => Promise<Netns>,
+    private opts: { dns?: boolean; upstreamDns?: string[]; resolvConf?: string }, private remote?: RemoteNames) {}
 
-  /** Names on a network: sandbox names, hostnames, aliases, id prefixes. */
+  /** Names on a network: sandbox names, hostnames, aliases, id prefixes (and other hosts' endpoints, through the driver). */
   resolve(networkId: string, name: string, type: 'A' | 'AAAA'): string[] | undefined {
-    return resolveInState(this.store, networkId, name, type);
+    const local = resolveInState(this.store, networkId, name, type);
+    const n = this.store.get<NetworkRecord>('network', networkId);
+    const more = n ? this.remote?.(n)?.lookup(name, type) : undefined;
+    return more ? [...new Set([...(local ?? []), ...more])] : local;
   }
 
   /** Whether `rootId`'s namespace is on a network with names (so its resolv.conf names the resolver). */
@@ -195,7 +204,7 @@ export class NameService {
   private async start(root: SandboxRecord, given?: Netns): Promise<void> {
     const ns = given ?? await this.openNetns(root);
     try {
-      this.servers.set(root.id, await serveIn(ns, sandboxNames(() => this.store, root.id), this.upstreams(root.id)));
+      this.servers.set(root.id, await serveIn(ns, sandboxNames(() => this.store, root.id, this.remote), this.upstreams(root.id)));
     } catch (e) {
       // Another process serves this namespace (a `cnm run` answering from the state on disk).
       if ((e as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw e;

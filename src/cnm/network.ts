@@ -22,7 +22,7 @@ export interface NetworkInspect {
   Name: string;
   Id: string;
   Created: string;
-  Scope: 'local';
+  Scope: 'local' | 'global';
   Driver: DriverName;
   EnableIPv4: boolean;
   EnableIPv6: boolean;
@@ -56,9 +56,10 @@ export async function createNetwork(ctx: CnmContext, o: NetworkCreateOptions, bu
       dns: driver.caps.names && !builtin,
     };
     await driver.validate(ctx, rec, o);
-    const alloc = await allocateSubnets(ctx, rec, o, driver.caps);
+    const alloc = await allocateNetworkSubnets(ctx, rec, o);
     ctx.ipam.set(id, alloc);
     const undo: (() => Promise<void>)[] = [];
+    if (driver.releaseNetwork) undo.push(() => driver.releaseNetwork!(ctx, rec));
     try {
       await driver.createNetwork(ctx, rec);
       undo.push(() => driver.deleteNetwork(ctx, rec));
@@ -71,6 +72,12 @@ export async function createNetwork(ctx: CnmContext, o: NetworkCreateOptions, bu
     }
     return rec;
   });
+}
+
+/** The subnets from the driver's own IPAM when it has one (a global network's), else the local pools. */
+function allocateNetworkSubnets(ctx: CnmContext, rec: NetworkRecord, o: NetworkCreateOptions) {
+  const driver = driverFor(rec.driver);
+  return driver.allocateNetwork ? driver.allocateNetwork(ctx, rec, o) : allocateSubnets(ctx, rec, o, driver.caps);
 }
 
 /**
@@ -125,7 +132,7 @@ export class Network {
     }
     const driver = this.ctx.driverOf(n);
     return {
-      Name: n.name, Id: n.id, Created: n.created, Scope: 'local', Driver: n.driver,
+      Name: n.name, Id: n.id, Created: n.created, Scope: n.scope ?? 'local', Driver: n.driver,
       EnableIPv4: !!driver.caps.ipam, EnableIPv6: n.ipv6,
       IPAM: { Driver: 'default', Options: n.builtin ? null : {}, Config: driver.caps.ipam ? config : null },
       Internal: n.internal, Attachable: false, Ingress: false, ConfigFrom: { Network: '' }, ConfigOnly: false,
@@ -143,9 +150,15 @@ export class Network {
       if (eps.length) throw busy(`network ${n.name} has active endpoints (${eps.map((e) => e.name).join(', ')})`);
       // From here on no endpoint may be created on it (createEndpoint checks).
       ctx.deleting.add(n.id);
+      await releaseNetwork(ctx, n);
       await ctx.driverOf(n).deleteNetwork(ctx, n);
       ctx.ipam.delete(n.id);
       await ctx.store.del('network', n.id);
     }).finally(() => ctx.deleting.delete(n.id));
   }
+}
+
+/** A network with its own IPAM (global scope) gives it up there first: refused (EBUSY) while other hosts use it. */
+async function releaseNetwork(ctx: CnmContext, n: NetworkRecord): Promise<void> {
+  await ctx.driverOf(n).releaseNetwork?.(ctx, n);
 }

@@ -48,6 +48,10 @@ export interface NetworkRecord {
   hostBindingIpv4?: string;
   gatewayMode4?: GatewayMode;
   gatewayMode6?: GatewayMode;
+  /** 'global': known to every controller of the cluster (overlay); absent: 'local'. */
+  scope?: 'local' | 'global';
+  // overlay
+  vni?: number;
   // macvlan
   parent?: string;
   macvlanMode?: string;

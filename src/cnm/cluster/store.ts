@@ -95,6 +95,8 @@ export interface CreateNetworkOptions {
   /** A VNI (Docker's `com.docker.network.driver.overlay.vxlanid_list` option is read too). */
   vni?: number;
   options?: Record<string, string>;
+  /** The network's id (default: random); a controller gives its own, so the network has one id on every host. */
+  id?: string;
 }
 
 export interface CreateEndpointOptions {
@@ -289,8 +291,9 @@ export class ClusterStore extends EventEmitter {
   async createNetwork(o: CreateNetworkOptions): Promise<ClusterNetwork> {
     this.alive();
     if (o === null || typeof o !== 'object') throw err('ERR_INVALID_ARG_TYPE', 'network options must be an object');
-    const known = new Set(['name', 'subnet', 'gateway', 'subnet6', 'gateway6', 'vni', 'options']);
+    const known = new Set(['name', 'subnet', 'gateway', 'subnet6', 'gateway6', 'vni', 'options', 'id']);
     for (const k of Object.keys(o)) if (!known.has(k)) throw err('EINVAL', `unknown network option ${JSON.stringify(k)}`);
+    if (o.id !== undefined && (typeof o.id !== 'string' || !/^[0-9a-f]{16,64}$/.test(o.id))) throw err('EINVAL', `invalid network id ${JSON.stringify(o.id)}`);
     if (typeof o.name !== 'string' || !NAME_RE.test(o.name)) throw err('EINVAL', `invalid network name ${JSON.stringify(o.name)}`);
     const options = { ...(o.options ?? {}) };
     for (const [k, v] of Object.entries(options)) if (typeof v !== 'string') throw err('ERR_INVALID_ARG_TYPE', `network option ${k} must be a string`);
@@ -337,7 +340,7 @@ export class ClusterStore extends EventEmitter {
       const subnet = v4 ? prefixText(v4) : pickSubnet(this.pools, [...taken, ...taken6]);
       const sub4 = parsePrefix(subnet);
       const rec: ClusterNetwork = {
-        id: (lastId = randomId()),
+        id: (lastId = o.id ?? randomId()),
         name: o.name,
         vni: vni ?? this.freeVni(all),
         subnet,

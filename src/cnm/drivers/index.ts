@@ -5,12 +5,14 @@ import { bridgeDriver } from './bridge';
 import { hostDriver } from './host';
 import { macvlanDriver } from './macvlan';
 import { nullDriver } from './null';
+import { overlayDriver } from './overlay/driver';
 
 export const DRIVERS = {
   bridge: bridgeDriver,
   host: hostDriver,
   null: nullDriver,
   macvlan: macvlanDriver,
+  overlay: overlayDriver,
 } satisfies Record<string, Driver>;
 
 export type DriverName = keyof typeof DRIVERS;

@@ -26,4 +26,5 @@
 //   names (DNS):              store.endpoints({ network }) and its 'endpoint' events (name, aliases, addresses).
 //   etcd state:               store.isConnected, 'status' events; store.stats.requests counts requests.
 export * from './datapath';
+export * from './driver';
 export * from './peersync';

@@ -1,0 +1,358 @@
+// The overlay driver on the seam: Docker's classic KV-store overlay. A
+// global network lives in the cluster store (etcd), every controller of the
+// cluster mirrors it into its registry; addresses come from the store's
+// IPAM (one transaction per endpoint); the data path (bridge + VXLAN, see
+// datapath.ts) is made on a host at its first joined endpoint and removed
+// at its last, and PeerSync keeps its neighbour/FDB table equal to the
+// other hosts' endpoints while it exists.
+//
+// Outbound and published ports: the overlay bridge is in the host's
+// namespace and holds the gateway, so the bridge driver's rules (masquerade
+// out, DNAT for ports) apply to it as they are; that is what
+// docker_gwbridge gives Docker's overlay containers, without a second
+// interface per container.
+import { CNM_LINK_GROUP, isOurLink, type CnmContext, type NetAlloc } from '../../context';
+import type { Driver, DriverNames, JoinResult, KernelView } from '../../driver';
+import { CnmObjectError, busy, invalid } from '../../errors';
+import { SubnetAllocator, overlaps, parsePrefix } from '../../ipam';
+import type { EndpointRecord, NetworkRecord } from '../../types';
+import type { ClusterEndpoint, ClusterNetwork, NetworkEvent } from '../../cluster/store';
+import { bridgeDriver } from '../bridge';
+import { bridgeRules } from '../bridge/rules';
+import { setupIPForwarding } from '../bridge/setup-ip-forwarding';
+import { OverlayDatapath } from './datapath';
+import { PeerSync } from './peersync';
+
+export const VXLANID_OPTION = 'com.docker.network.driver.overlay.vxlanid_list';
+const OPTIONS = new Set([VXLANID_OPTION]);
+
+/** One network's data path on this host, while it has joined endpoints. */
+interface Live { dp: OverlayDatapath; sync: PeerSync }
+
+interface State {
+  live: Map<string, Live>;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  listeners: { ev: string; fn: (...a: any[]) => void }[];
+}
+
+const states = new WeakMap<CnmContext, State>();
+const stateOf = (ctx: CnmContext): State => states.get(ctx) ?? states.set(ctx, { live: new Map(), listeners: [] }).get(ctx)!;
+
+const bridgeOf = (vni: number) => `ov-${vni}`;
+const vxlanOf = (vni: number) => `vx-${vni}`;
+
+function clusterOf(ctx: CnmContext) {
+  if (!ctx.cluster) throw new CnmObjectError('the overlay driver needs a cluster store (Controller.open({ cluster: { store, advertise } }))', 'ENOTCONN');
+  return ctx.cluster;
+}
+
+/** Makes the data path if this is the network's first joined endpoint on this host (lazily, as Docker does). */
+async function acquire(ctx: CnmContext, n: NetworkRecord): Promise<Live> {
+  return ctx.locks.run(`overlay:${n.id}`, async () => {
+    const st = stateOf(ctx);
+    let live = st.live.get(n.id);
+    if (!live) {
+      const c = clusterOf(ctx);
+      const a = ctx.ipam.get(n.id);
+      // Adopted after a restart: reconcile has put its rules back already.
+      const adopted = !!(await ctx.rt.link.find(bridgeOf(n.vni!)));
+      const dp = await OverlayDatapath.ensure(ctx.rt, {
+        vni: n.vni!, subnet: a!.v4!.subnet, gateway: a!.v4!.gateway!,
+        ...(a?.v6 ? { subnet6: a.v6.subnet, gateway6: a.v6.gateway } : {}),
+        advertise: c.advertise, underlay: c.underlay.index, group: CNM_LINK_GROUP,
+        bridgeName: bridgeOf(n.vni!), vxlanName: vxlanOf(n.vni!),
+      });
+      const sync = new PeerSync(c.store, dp, n.name);
+      sync.on('error', () => { /* the next resync repairs it */ });
+      try {
+        await setupIPForwarding(ctx, n);
+        if (!adopted) await ctx.fw.addNetwork(bridgeRules(ctx, n));
+        await sync.start();
+      } catch (e) {
+        sync.stop();
+        if (!adopted) {
+          await ctx.fw.removeNetwork(bridgeRules(ctx, n)).catch(() => {});
+          await dp.destroy().catch(() => {});
+        }
+        throw e;
+      }
+      live = { dp, sync };
+      st.live.set(n.id, live);
+    }
+    return live;
+  });
+}
+
+/**
+ * The data path goes with the network's last joined endpoint on this host
+ * (`except`: one whose join is being undone). Joins in flight count: their
+ * records name their sandbox before the driver is asked.
+ */
+function release(ctx: CnmContext, n: NetworkRecord, except?: string): Promise<void> {
+  return ctx.locks.run(`overlay:${n.id}`, async () => {
+    if (!stateOf(ctx).live.has(n.id)) return;
+    if (localEndpoints(ctx, n).some((e) => e.sandboxId && e.id !== except)) return;
+    await teardown(ctx, n);
+  });
+}
+
+async function teardown(ctx: CnmContext, n: NetworkRecord): Promise<void> {
+  const st = stateOf(ctx);
+  const live = st.live.get(n.id);
+  st.live.delete(n.id);
+  live?.sync.stop();
+  await ctx.fw.removeNetwork(bridgeRules(ctx, n)).catch(() => {});
+  if (live) await live.dp.destroy();
+  else {
+    // After a restart, nothing adopted: what the kernel still has.
+    for (const name of [vxlanOf(n.vni!), bridgeOf(n.vni!)]) {
+      const l = await ctx.rt.link.find(name);
+      if (l && isOurLink(l)) await ctx.rt.link.delete(l.index).catch(() => {});
+    }
+  }
+}
+
+/** The local record of a global network (made here, or mirrored from the store). */
+function recordOf(cn: ClusterNetwork, localId?: string): NetworkRecord {
+  return {
+    id: localId ?? cn.id, name: cn.name, driver: 'overlay', created: cn.created, internal: false, ipv6: !!cn.subnet6,
+    options: { ...cn.options }, labels: {}, dns: true, scope: 'global', vni: cn.vni, bridge: bridgeOf(cn.vni),
+    ipv4Subnet: { subnet: cn.subnet, gateway: cn.gateway, used: [cn.gateway] },
+    ...(cn.subnet6 ? { ipv6Subnet: { subnet: cn.subnet6, gateway: cn.gateway6, used: [cn.gateway6!] } } : {}),
+  };
+}
+
+const localEndpoints = (ctx: CnmContext, n: NetworkRecord) => ctx.store.by<EndpointRecord>('endpoint', 'network', n.id);
+
+/** A network another controller made: into the registry (no kernel objects until a join). */
+async function mirror(ctx: CnmContext, cn: ClusterNetwork): Promise<void> {
+  if (ctx.store.get('network', cn.id)) return;
+  // A local network of that name (made while apart): it keeps the name here.
+  if (ctx.store.all<NetworkRecord>('network').some((x) => x.name === cn.name)) return;
+  const rec = recordOf(cn);
+  ctx.loadIpam(rec);
+  await ctx.store.put('network', rec.id, rec);
+}
+
+/** A network deleted cluster-wide: out of the registry (kept while this host still has endpoints on it). */
+async function unmirror(ctx: CnmContext, id: string): Promise<void> {
+  const n = ctx.store.get<NetworkRecord>('network', id);
+  if (!n || n.scope !== 'global' || localEndpoints(ctx, n).length) return;
+  await teardown(ctx, n).catch(() => {});
+  ctx.ipam.delete(n.id);
+  await ctx.store.del('network', n.id);
+}
+
+/** The registry's global networks made equal to the store's. */
+async function mirrorAll(ctx: CnmContext): Promise<void> {
+  const c = ctx.cluster;
+  if (!c) return;
+  await ctx.locks.run('networks', async () => {
+    const ids = new Set<string>();
+    for (const cn of c.store.networks()) {
+      ids.add(cn.id);
+      await mirror(ctx, cn);
+    }
+    for (const n of ctx.store.all<NetworkRecord>('network')) if (n.scope === 'global' && !ids.has(n.id)) await unmirror(ctx, n.id);
+  });
+}
+
+/**
+ * This host's endpoints in the store made equal to its registry after a
+ * restart: the previous run's that etcd lost (its lease expired meanwhile)
+ * are registered again with their addresses; ones etcd has but the registry
+ * does not (a crash between the two) are removed.
+ */
+async function reregister(ctx: CnmContext): Promise<void> {
+  const c = ctx.cluster!;
+  const own = new Map(c.store.ownEndpoints().map((e) => [`${e.network}/${e.name}`, e]));
+  for (const n of ctx.store.all<NetworkRecord>('network')) {
+    if (n.scope !== 'global' || n.driver !== 'overlay') continue;
+    for (const ep of localEndpoints(ctx, n)) {
+      if (own.delete(`${n.name}/${ep.name}`)) continue;
+      await c.store.createEndpoint({ network: n.name, name: ep.name, aliases: ep.aliases, ...(ep.ipv4 ? { ipv4: ep.ipv4 } : {}), ...(ep.ipv6 ? { ipv6: ep.ipv6 } : {}), ...(ep.mac ? { mac: ep.mac } : {}) })
+        .catch(() => { /* its name or address was taken meanwhile: it stays local only */ });
+    }
+  }
+  for (const e of own.values()) await c.store.deleteEndpoint(e.network, e.name).catch(() => {});
+}
+
+/** Remote endpoints' names on a network: endpoint name and aliases, with or without `.network`. */
+function remoteNames(ctx: CnmContext, n: NetworkRecord): DriverNames | undefined {
+  const c = ctx.cluster;
+  if (!c) return undefined;
+  const suffix = `.${n.name.toLowerCase()}`;
+  const namesOf = (e: ClusterEndpoint) => [e.name, ...e.aliases].map((x) => x.toLowerCase());
+  return {
+    lookup(name, type) {
+      const q0 = name.toLowerCase().replace(/\.$/, '');
+      const q = q0.endsWith(suffix) ? q0.slice(0, -suffix.length) : q0;
+      let known = false;
+      const ips: string[] = [];
+      for (const e of c.store.peers(n.name)) {
+        if (!namesOf(e).includes(q)) continue;
+        known = true;
+        const ip = type === 'A' ? e.ipv4 : e.ipv6;
+        if (ip) ips.push(ip.split('/')[0]);
+      }
+      return known ? ips : undefined;
+    },
+    reverse(ip) {
+      const e = c.store.peers(n.name).find((x) => x.ipv4.split('/')[0] === ip || x.ipv6?.split('/')[0] === ip);
+      return e ? [`${e.name}.${n.name}`] : undefined;
+    },
+  };
+}
+
+export const overlayDriver: Driver = {
+  name: 'overlay',
+  caps: {
+    ipam: { gateway: 'required', avoidHostRoutes: false },
+    iface: true, ports: true, names: true, namespace: 'sandbox', builtinOnly: false, exclusive: false,
+  },
+
+  async validate(ctx, n, o) {
+    if (!ctx.cluster) throw invalid('the overlay driver needs a cluster store: Controller.open({ cluster: { store, advertise } })');
+    for (const k of Object.keys(n.options)) if (!OPTIONS.has(k)) throw invalid(`unknown option for the overlay driver: ${k}`);
+    if (o.ipRange !== undefined) throw invalid('the overlay driver takes no ipRange');
+    if (o.internal) throw invalid('internal overlay networks are not supported');
+    if (o.ipv6 && o.subnet6 === undefined) throw invalid('an IPv6 overlay network needs subnet6 (every host must agree on it)');
+    // Not overlapping this host's own networks either (the store checks the other overlay networks).
+    for (const [what, s] of [['subnet', o.subnet], ['subnet6', o.subnet6]] as const) {
+      if (s === undefined) continue;
+      const p = parsePrefix(s, what);
+      const clash = ctx.store.all<NetworkRecord>('network').find((x) => [x.ipv4Subnet, x.ipv6Subnet].some((y) => y && overlaps(parsePrefix(y.subnet), p)));
+      if (clash) throw busy(`${what} ${s} overlaps with network ${clash.name}`);
+    }
+  },
+
+  async allocateNetwork(ctx, n, o): Promise<NetAlloc> {
+    const cn = await clusterOf(ctx).store.createNetwork({
+      id: n.id, name: n.name, options: n.options,
+      ...(o.subnet !== undefined ? { subnet: o.subnet } : {}), ...(o.gateway !== undefined ? { gateway: o.gateway } : {}),
+      ...(o.subnet6 !== undefined ? { subnet6: o.subnet6 } : {}), ...(o.gateway6 !== undefined ? { gateway6: o.gateway6 } : {}),
+    });
+    const rec = recordOf(cn, n.id);
+    Object.assign(n, { scope: rec.scope, vni: rec.vni, bridge: rec.bridge, ipv6: rec.ipv6 });
+    const v4 = new SubnetAllocator({ subnet: cn.subnet, used: [] });
+    v4.gateway = v4.reserve(cn.gateway, 'gateway');
+    const v6 = cn.subnet6 ? new SubnetAllocator({ subnet: cn.subnet6, used: [] }) : undefined;
+    if (v6) v6.gateway = v6.reserve(cn.gateway6!, 'gateway6');
+    return { v4, v6 };
+  },
+
+  async releaseNetwork(ctx, n) {
+    await clusterOf(ctx).store.deleteNetwork(n.name).catch((e) => {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    });
+  },
+
+  async allocateEndpoint(ctx, n, ep, o) {
+    const c = clusterOf(ctx);
+    const ce = await c.store.createEndpoint({
+      network: n.name, name: ep.name, aliases: ep.aliases,
+      ...(o.ip !== undefined ? { ipv4: o.ip } : {}), ...(o.ip6 !== undefined ? { ipv6: o.ip6 } : {}), ...(o.mac !== undefined ? { mac: o.mac } : {}),
+    });
+    ep.ipv4 = ce.ipv4.split('/')[0];
+    if (ce.ipv6) ep.ipv6 = ce.ipv6.split('/')[0];
+    ep.mac = ce.mac;
+  },
+
+  async releaseEndpoint(ctx, n, ep) {
+    await clusterOf(ctx).store.deleteEndpoint(n.name, ep.name).catch((e) => {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    });
+  },
+
+  // Lazily: the data path comes with the first join.
+  async createNetwork() {},
+
+  async deleteNetwork(ctx, n) {
+    await teardown(ctx, n);
+  },
+
+  /** After a restart: the data path adopted (or made again) where endpoints are joined, its peers resynchronised. */
+  async restoreNetwork(ctx, n) {
+    if (!ctx.cluster) return;
+    const joined = localEndpoints(ctx, n).filter((e) => e.sandboxId && e.hostIfname && !e.pending);
+    if (!joined.length) {
+      if (!stateOf(ctx).live.has(n.id)) await teardown(ctx, n);
+      return;
+    }
+    const live = await acquire(ctx, n);
+    const br = await ctx.rt.link.get(live.dp.bridge);
+    for (const ep of joined) {
+      const l = await ctx.rt.link.find(ep.hostIfname!);
+      if (!l || l.master === br.index) continue;
+      await ctx.rt.link.set(ep.hostIfname!, { master: br.index });
+      await ctx.rt.link.set(ep.hostIfname!, { up: true, bridgePort: { hairpin: true } });
+    }
+  },
+
+  prepareJoin(ctx, n, ep) { bridgeDriver.prepareJoin!(ctx, n, ep); },
+
+  async join(ctx, n, ep, ns, undo): Promise<JoinResult> {
+    const live = await acquire(ctx, n);
+    undo.push(() => release(ctx, n, ep.id));
+    await ctx.rt.link.add({
+      kind: 'veth', name: ep.hostIfname!, master: live.dp.bridge, mtu: live.dp.mtu, group: CNM_LINK_GROUP, numTxQueues: 1, numRxQueues: 1,
+      peer: { name: ep.ifname!, netns: ns, address: ep.mac, mtu: live.dp.mtu, numTxQueues: 1, numRxQueues: 1 },
+    }, { echo: false });
+    undo.push(() => ctx.rt.link.delete(ep.hostIfname!));
+    const ready = ctx.rt.link.set(ep.hostIfname!, { addrGenMode: 'none', bridgePort: { hairpin: true } });
+    ready.catch(() => {});
+    return {
+      ready,
+      afterUp: async () => { await ctx.rt.link.set(ep.hostIfname!, { up: true }); },
+    };
+  },
+
+  async leave(ctx, _n, ep) {
+    if (ep.hostIfname) await ctx.reaper.remove(ep.hostIfname);
+  },
+
+  // Also after a leave whose kernel work was skipped (its namespace died).
+  async afterLeave(ctx, n) {
+    await release(ctx, n);
+  },
+
+  async rollbackJoin(ctx, _n, ep, k) {
+    if (ep.hostIfname && k.links.has(ep.hostIfname)) await ctx.reaper.remove(ep.hostIfname).catch(() => {});
+  },
+
+  joinIntact: (_n, ep, k: KernelView) => !ep.hostIfname || k.links.has(ep.hostIfname),
+
+  networkLinks: (n) => (n.vni !== undefined ? [bridgeOf(n.vni), vxlanOf(n.vni)] : []),
+
+  firewallRules: (ctx, n, k) => (k && !k.links.has(n.bridge!) ? undefined : bridgeRules(ctx, n)),
+
+  inspectOptions: (n): Record<string, string> => (n.vni !== undefined ? { [VXLANID_OPTION]: String(n.vni) } : {}),
+
+  names: remoteNames,
+
+  async attachCluster(ctx) {
+    const c = clusterOf(ctx);
+    const st = stateOf(ctx);
+    const on = (ev: string, fn: (...a: any[]) => void) => {
+      c.store.on(ev, fn);
+      st.listeners.push({ ev, fn });
+    };
+    on('network', (e: NetworkEvent) => {
+      void ctx.locks.run('networks', () => (e.type === 'add' ? mirror(ctx, e.network) : unmirror(ctx, e.network.id))).catch(() => {});
+    });
+    // After a broken watch: anything missed meanwhile.
+    on('resync', () => { void mirrorAll(ctx).catch(() => {}); });
+    await mirrorAll(ctx);
+    await reregister(ctx);
+  },
+
+  async detachCluster(ctx) {
+    const st = stateOf(ctx);
+    const c = ctx.cluster;
+    for (const l of st.listeners) c?.store.off(l.ev, l.fn);
+    st.listeners = [];
+    // The kernel objects stay (like stopping dockerd); the next open adopts them.
+    for (const live of st.live.values()) live.sync.stop();
+    st.live.clear();
+  },
+};

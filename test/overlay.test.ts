@@ -1,0 +1,304 @@
+// The overlay driver end to end: three hosts (network namespaces on one
+// underlay bridge), each running its own Controller with `cluster` in its
+// own Node process (entered with nsenter, so /run/netns stays shared), one
+// etcd started by the test on its underlay address. Cross-checked with
+// `ip -j`, `bridge -j` and nft counters.
+import * as assert from 'assert';
+import { spawn, ChildProcess } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { Controller, Netns, Rtnl } from '../src';
+import { haveEtcd, startEtcd, EtcdCluster, until, sleep } from './etcd-helpers';
+import { bridgej, ipj, rejects, sh, uniq } from './helpers';
+import { run, tcpGet, tcpServer } from './net-helpers';
+
+const ping = async (ns: string, addr: string, deadlineS = 5) => (await run('ip', ['netns', 'exec', ns, 'ping', '-c', '1', '-i', '0.2', '-w', String(deadlineS), addr])).code === 0;
+
+interface Agent { proc: ChildProcess; call<T = any>(op: string, args?: unknown): Promise<T> }
+
+function startAgent(host: string, args: object): Promise<Agent> {
+  const js = path.join(__dirname, 'overlay-ctl-agent.js');
+  const proc = spawn('nsenter', [`--net=/run/netns/${host}`, process.execPath, js, JSON.stringify(args)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const waiting = new Map<number, { resolve: (v: any) => void; reject: (e: any) => void }>();
+  let next = 1;
+  let buf = '';
+  return new Promise((resolve, reject) => {
+    proc.stdout!.on('data', (d) => {
+      buf += d;
+      let i;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        if (!line.startsWith('{')) continue;
+        const m = JSON.parse(line);
+        if (m.ready) resolve(agent);
+        else if (m.fatal) reject(Object.assign(new Error(m.fatal.message), { code: m.fatal.code }));
+        else {
+          const w = waiting.get(m.id);
+          waiting.delete(m.id);
+          if (m.error) w?.reject(Object.assign(new Error(m.error.message), { code: m.error.code }));
+          else w?.resolve(m.ok);
+        }
+      }
+    });
+    proc.once('exit', (code) => {
+      reject(new Error(`agent on ${host} exited ${code}`));
+      for (const w of waiting.values()) w.reject(new Error(`agent on ${host} exited ${code}`));
+    });
+    const agent: Agent = {
+      proc,
+      call(op, a) {
+        const id = next++;
+        return new Promise((res, rej) => {
+          waiting.set(id, { resolve: res, reject: rej });
+          proc.stdin!.write(JSON.stringify({ id, op, args: a }) + '\n');
+        });
+      },
+    };
+  });
+}
+
+describe('overlay driver: three controllers in three host processes, cluster state in etcd', function () {
+  this.timeout(180000);
+  const hostNames = [uniq('ovx'), uniq('ovx'), uniq('ovx')];
+  const underlayBr = uniq('ul');
+  const vtep = (i: number) => `192.168.81.${11 + i}`;
+  const TOP = '192.168.81.1';
+  let etcd: EtcdCluster;
+  let top: Rtnl;
+  let hosts: Netns[] = [];
+  const agents: Agent[] = [];
+  const dirs: string[] = [];
+  const sandboxNs: string[] = [];
+  let lb: { ip: string; mac: string; netns: string; sb: string };
+  const agentArgs = (i: number) => ({ stateDir: dirs[i], store: etcd.store, advertise: vtep(i), prefix: '/ovt/' });
+  const c: { ip: string; mac: string; netns: string; sb: string }[] = [];
+  const nsName = (p: string) => path.basename(p);
+  // Containers' namespaces are the test's, adopted by key: /run/netns is shared
+  // by the three "hosts" here, and a controller's reconcile removes the
+  // cnm-* namespaces it does not know (on real hosts, only its own).
+  async function container(h: number, net: string, name: string): Promise<{ ip: string; mac: string; netns: string; sb: string }> {
+    const ns = uniq('ovk');
+    (await Netns.create(ns)).close();
+    sandboxNs.push(ns);
+    const sb = `${name}-${uniq('s')}`;
+    const r = await agents[h].call('run', { sb, net, name, key: `/run/netns/${ns}` });
+    return { ...r, netns: `/run/netns/${ns}`, sb };
+  }
+
+  before(async function () {
+    if (!haveEtcd()) this.skip();
+    top = await Rtnl.open();
+    hosts = await Promise.all(hostNames.map((n) => Netns.create(n)));
+    await top.link.add({ kind: 'bridge', name: underlayBr, bridge: { stp: false } });
+    await top.addr.add(underlayBr, `${TOP}/24`);
+    await top.link.set(underlayBr, { up: true });
+    for (const [i, ns] of hosts.entries()) {
+      await top.link.add({ kind: 'veth', name: `${underlayBr}-${i}`, master: underlayBr, peer: { name: 'eth0', netns: ns } });
+      await top.link.set(`${underlayBr}-${i}`, { up: true });
+      const rt = await Rtnl.open({ netns: ns });
+      await rt.addr.add('eth0', `${vtep(i)}/24`);
+      await rt.link.set('eth0', { up: true });
+      await rt.route.add({ dst: 'default', gateway: TOP });
+      rt.close();
+      dirs.push(fs.mkdtempSync(path.join(os.tmpdir(), 'cnm-ovt-')));
+    }
+    etcd = await startEtcd({ host: TOP, basePort: 24190 });
+    for (let i = 0; i < 3; i++) agents.push(await startAgent(hostNames[i], agentArgs(i)));
+  });
+
+  after(async () => {
+    await Promise.all(agents.map((a) => new Promise<void>((r) => {
+      const p = a.proc;
+      if (p.exitCode !== null || p.signalCode !== null) return r();
+      p.once('exit', () => r());
+      a.call('destroy').catch(() => undefined);
+      setTimeout(() => p.kill('SIGKILL'), 10000).unref();
+    })));
+    for (const n of sandboxNs) await Netns.delete(n).catch(() => undefined);
+    if (top) {
+      for (let i = 0; i < hosts.length; i++) await top.link.delete(`${underlayBr}-${i}`).catch(() => undefined);
+      await top.link.delete(underlayBr).catch(() => undefined);
+      top.close();
+    }
+    for (const ns of hosts) await ns.delete().catch(() => undefined);
+    if (etcd) await etcd.destroy();
+    for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+  });
+
+  it('open checks the cluster option: a store that is not etcd://, an advertise address not on this host, wrong types', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cnm-ovo-'));
+    try {
+      await rejects(Controller.open({ stateDir: dir, firewall: null, dns: false, cluster: { store: 'http://127.0.0.1:2379', advertise: TOP } }), 'EINVAL', /etcd:\/\//);
+      await rejects(Controller.open({ stateDir: dir, firewall: null, dns: false, cluster: { store: etcd.store, advertise: '203.0.113.9' } }), 'EINVAL', /not an address of this host/);
+      await rejects(Controller.open({ stateDir: dir, firewall: null, dns: false, cluster: { store: etcd.store, advertise: TOP, colour: 'x' } as never }), 'EINVAL', /colour/);
+      await rejects(Controller.open({ stateDir: dir, firewall: null, dns: false, cluster: 'etcd://x:1' as never }), 'ERR_INVALID_ARG_TYPE');
+      // Without a cluster, the overlay driver says what it needs; no etcd code runs.
+      const ctl = await Controller.open({ stateDir: dir, firewall: null, dns: false });
+      try {
+        await rejects(ctl.createNetwork({ name: 'ov', driver: 'overlay' }), 'EINVAL', /cluster store/);
+        assert.ok(!ctl.networks().some((n) => n.name === 'ov'));
+      } finally {
+        await ctl.destroy();
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a network made on one host is global and visible on every host; containers on three hosts ping across (VXLAN on UDP 4789), MTU 1450, TCP, names from the store, outbound', async () => {
+    const ins = await agents[0].call('createNetwork', { name: 'ov', driver: 'overlay', subnet: '10.246.0.0/24', options: { 'com.docker.network.driver.overlay.vxlanid_list': '4097' } });
+    assert.strictEqual(ins.Scope, 'global');
+    assert.strictEqual(ins.Driver, 'overlay');
+    assert.strictEqual(ins.Options['com.docker.network.driver.overlay.vxlanid_list'], '4097');
+    assert.deepStrictEqual(ins.IPAM.Config, [{ Subnet: '10.246.0.0/24', Gateway: '10.246.0.1' }]);
+    for (const a of agents.slice(1)) {
+      await untilAsync(async () => (await a.call('networks')).some((n: any) => n.name === 'ov' && n.scope === 'global' && n.driver === 'overlay'), 5000, 'network mirrored');
+      assert.strictEqual((await a.call('inspect', 'ov')).Id, ins.Id, 'one id on every host');
+    }
+    // Lazily: no data path before the first join.
+    assert.ok(!ipj(['link', 'show'], hostNames[1]).some((l: any) => l.ifname === 'ov-4097'));
+    for (let i = 0; i < 3; i++) c.push(await container(i, 'ov', `c${i}`));
+    assert.strictEqual(new Set(c.map((x) => x.ip)).size, 3);
+    const vx = ipj(['-d', 'link', 'show', 'vx-4097'], hostNames[0])[0];
+    assert.strictEqual(vx.linkinfo.info_data.id, 4097);
+    assert.strictEqual(vx.linkinfo.info_data.port, 4789);
+    assert.strictEqual(vx.linkinfo.info_data.local, vtep(0));
+    const eth0 = ipj(['link', 'show', 'eth0'], nsName(c[0].netns))[0];
+    assert.strictEqual(eth0.mtu, 1450);
+    assert.strictEqual(eth0.address, c[0].mac);
+    // Every host has the other two as static peers (nothing learned).
+    for (let h = 0; h < 3; h++) {
+      const want = c.filter((_, i) => i !== h).map((x) => x.mac).sort();
+      await untilAsync(async () => JSON.stringify(remoteMacs(h)) === JSON.stringify(want), 10000, `peers on host ${h}`);
+    }
+    sh('nft', ['-f', '-'], { ns: hostNames[0], input: 'table inet vxc {\n chain o { type filter hook output priority 0; udp dport 4789 counter; }\n}\n' });
+    assert.ok(await ping(nsName(c[0].netns), c[1].ip), 'c0 (host 0) -> c1 (host 1)');
+    assert.ok(await ping(nsName(c[2].netns), c[0].ip), 'c2 (host 2) -> c0 (host 0)');
+    assert.ok(await ping(nsName(c[1].netns), c[2].ip), 'c1 (host 1) -> c2 (host 2)');
+    const out = JSON.parse(sh('nft', ['-j', 'list', 'table', 'inet', 'vxc'], { ns: hostNames[0] })).nftables.find((o: any) => o.rule).rule.expr.find((e: any) => e.counter).counter.packets;
+    assert.ok(out >= 2, `VXLAN packets out of host 0: ${out}`);
+    // TCP from host 2's container to host 1's.
+    const ns1 = await Netns.open({ path: c[1].netns });
+    const ns2 = await Netns.open({ path: c[2].netns });
+    const srv = await tcpServer(ns1, '0.0.0.0', 8080, (r) => `hello ${r}`);
+    try {
+      assert.strictEqual(await tcpGet(ns2, c[1].ip, 8080), `hello ${c[2].ip}`);
+    } finally {
+      srv.close();
+      ns1.close();
+      ns2.close();
+    }
+    // Names of the other hosts' endpoints, from the store (the driver's names hook).
+    assert.deepStrictEqual(await agents[0].call('names', { net: 'ov', name: 'c1' }), [c[1].ip]);
+    assert.deepStrictEqual(await agents[0].call('names', { net: 'ov', name: 'C2.ov' }), [c[2].ip]);
+    assert.strictEqual(await agents[0].call('names', { net: 'ov', name: 'nobody' }), null);
+    assert.deepStrictEqual(await agents[1].call('reverse', { net: 'ov', ip: c[0].ip }), ['c0.ov']);
+    // Outbound: masqueraded out of the host (the top namespace has no route back to the overlay subnet).
+    assert.ok(await ping(nsName(c[0].netns), TOP), 'c0 -> the underlay (masquerade)');
+  });
+
+  it('no duplicate address when every host creates endpoints at once', async () => {
+    const N = 60;
+    const ips = (await Promise.all(agents.map((a, i) => a.call<string[]>('many', { net: 'ov', prefix: `m${i}-`, count: N })))).flat();
+    assert.strictEqual(ips.length, 3 * N);
+    assert.strictEqual(new Set([...ips, ...c.map((x) => x.ip)]).size, 3 * N + 3, 'every address once');
+    await Promise.all(agents.map((a, i) => a.call('deleteEndpoints', { prefix: `m${i}-` })));
+  });
+
+  it('bad input gets typed errors and leaves nothing on any host: VNI taken, subnet overlapping, network in use elsewhere', async () => {
+    await rejects(agents[1].call('createNetwork', { name: 'ov2', driver: 'overlay', options: { 'com.docker.network.driver.overlay.vxlanid_list': '4097' } }), 'EEXIST', /VNI 4097/);
+    await rejects(agents[2].call('createNetwork', { name: 'ov3', driver: 'overlay', subnet: '10.246.0.128/25' }), 'EBUSY', /overlaps/);
+    await rejects(agents[2].call('createNetwork', { name: 'ov4', driver: 'overlay', options: { 'x.y': '1' } }), 'EINVAL', /x\.y/);
+    await rejects(agents[0].call('createNetwork', { name: 'ov', driver: 'overlay' }), 'EEXIST');
+    // Endpoints on hosts 1 and 2: not deleted from host 0.
+    await rejects(agents[0].call('deleteNetwork', 'ov'), 'EBUSY');
+    await sleep(300);
+    for (const [i, a] of agents.entries()) {
+      const names = (await a.call('networks')).map((n: any) => n.name);
+      assert.ok(names.includes('ov') && !names.some((n: string) => /^ov[234]$/.test(n)), `host ${i}: ${names}`);
+      assert.deepStrictEqual(ipj(['link', 'show'], hostNames[i]).map((l: any) => l.ifname).filter((n: string) => /^(ov|vx)-/.test(n)), ['ov-4097', 'vx-4097']);
+    }
+  });
+
+  it('overlay and bridge networks side by side on one host', async () => {
+    await agents[0].call('createNetwork', { name: 'lb', driver: 'bridge', subnet: '10.247.0.0/24' });
+    lb = await container(0, 'lb', 'l0');
+    assert.ok(await ping(nsName(lb.netns), '10.247.0.1'), 'bridge container -> its gateway');
+    assert.ok(await ping(nsName(c[0].netns), c[1].ip), 'overlay still crosses');
+    assert.strictEqual((await agents[0].call('inspect', 'lb')).Scope, 'local');
+    assert.ok(!(await agents[1].call('networks')).some((n: any) => n.name === 'lb'), 'a local network stays local');
+  });
+
+  it('etcd stopped: existing traffic flows, overlay creates fail fast with ENOTCONN, and work again once etcd is back', async () => {
+    await etcd.members[0].stop();
+    try {
+      assert.ok(await ping(nsName(c[0].netns), c[1].ip), 'c0 -> c1 with etcd down');
+      const t0 = Date.now();
+      await rejects(agents[0].call('connect', { sb: lb.sb, net: 'ov', name: 'late' }), 'ENOTCONN');
+      await rejects(agents[1].call('createNetwork', { name: 'ov5', driver: 'overlay' }), 'ENOTCONN');
+      assert.ok(Date.now() - t0 < 5000, `failed in ${Date.now() - t0} ms`);
+      // A local network does not need etcd.
+      await agents[1].call('createNetwork', { name: 'lb1', driver: 'bridge' });
+    } finally {
+      await etcd.members[0].start();
+    }
+    await untilAsync(async () => {
+      try {
+        await agents[1].call('createNetwork', { name: 'ov5', driver: 'overlay' });
+        return true;
+      } catch { return false; }
+    }, 15000, 'overlay create after etcd came back');
+    await untilAsync(async () => (await agents[2].call('networks')).some((n: any) => n.name === 'ov5'), 5000, 'ov5 mirrored');
+    await agents[1].call('deleteNetwork', 'ov5');
+    await untilAsync(async () => !(await agents[2].call('networks')).some((n: any) => n.name === 'ov5'), 5000, 'ov5 gone everywhere');
+  });
+
+  it('kill -9 of one host\'s controller: the others forget its endpoints (peers, names) within 15 s', async () => {
+    // The agents' leases have a 3 s TTL (the default is 10 s).
+    await until(() => remoteMacs(0).includes(c[2].mac), 5000, 'host 2 peer present');
+    const t1 = Date.now();
+    agents[2].proc.kill('SIGKILL');
+    for (const h of [0, 1]) await untilAsync(async () => !remoteMacs(h).includes(c[2].mac), 15000 - (Date.now() - t1), `host 2's peer gone from host ${h}`);
+    console.log(`      peers of the killed host removed ${Date.now() - t1} ms after kill -9`);
+    assert.strictEqual(await agents[0].call('names', { net: 'ov', name: 'c2' }), null);
+    assert.ok(!(await ping(nsName(c[0].netns), c[2].ip, 1)), 'c0 -> c2 no longer');
+    assert.ok(await ping(nsName(c[0].netns), c[1].ip), 'c0 -> c1 still');
+  });
+
+  it('a restarted controller adopts its data path and registers its endpoints again; the last leave removes the data path; deleted cluster-wide', async () => {
+    // Host 2 comes back (its lease expired: its endpoint is registered again).
+    agents[2] = await startAgent(hostNames[2], agentArgs(2));
+    await untilAsync(async () => remoteMacs(0).includes(c[2].mac), 10000, 'host 2 peer back on host 0');
+    assert.ok(await ping(nsName(c[0].netns), c[2].ip), 'c0 -> c2 after the restart');
+    // Host 1's container goes: its data path with it.
+    await agents[1].call('rm', { sb: c[1].sb });
+    assert.ok(!ipj(['link', 'show'], hostNames[1]).some((l: any) => /^(ov|vx)-/.test(l.ifname)), 'no data path left on host 1');
+    await untilAsync(async () => !remoteMacs(0).includes(c[1].mac), 5000, 'host 1 peer gone');
+    for (const i of [0, 2]) await agents[i].call('rm', { sb: c[i].sb });
+    await agents[0].call('rm', { sb: lb.sb });
+    await agents[2].call('deleteNetwork', 'ov');
+    for (const [i, a] of agents.entries()) {
+      await untilAsync(async () => !(await a.call('networks')).some((n: any) => n.name === 'ov'), 5000, `ov gone on host ${i}`);
+      assert.ok(!ipj(['link', 'show'], hostNames[i]).some((l: any) => /^(ov|vx)-/.test(l.ifname)), `no overlay links on host ${i}`);
+    }
+  });
+
+  function remoteMacs(h: number): string[] {
+    try {
+      return bridgej(['fdb', 'show', 'dev', 'vx-4097'], hostNames[h]).filter((f: any) => f.dst).map((f: any) => f.mac).sort();
+    } catch {
+      return [];
+    }
+  }
+});
+
+async function untilAsync(pred: () => Promise<boolean>, ms: number, what: string): Promise<number> {
+  const t0 = Date.now();
+  while (!(await pred())) {
+    if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await sleep(50);
+  }
+  return Date.now() - t0;
+}
