@@ -262,7 +262,9 @@ static Napi::Value SocketInNetns(const Napi::CallbackInfo& info) {
   int port = info[4].IsNumber() ? info[4].As<Napi::Number>().Int32Value() : -1;
   int proto = info[5].IsNumber() ? info[5].As<Napi::Number>().Int32Value() : 0;
   int flags = info[6].IsNumber() ? info[6].As<Napi::Number>().Int32Value() : 0;
-  ThreadResult r = OnThread([&](ThreadResult& r) {
+  // In this thread's own namespace (nsFd < 0) there is nothing to enter: no thread.
+  auto run = [&](auto f) { if (nsFd < 0) { ThreadResult r; f(r); return r; } return OnThread(f); };
+  ThreadResult r = run([&](ThreadResult& r) {
     if (nsFd >= 0 && setns(nsFd, CLONE_NEWNET) < 0) { r.err = errno; r.step = "setns"; return; }
     int fd = socket(family, type | SOCK_CLOEXEC, proto);
     if (fd < 0) { r.err = errno; r.step = "socket"; return; }

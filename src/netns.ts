@@ -395,6 +395,17 @@ export class Netns {
     return native.socketInNetns(this.fd, family === 6 ? 10 : 2, t, address, port, proto, flags);
   }
 
+  /**
+   * A socket in this thread's own namespace, made without entering any (no
+   * thread): `socket()` of the current namespace, for callers that make many.
+   */
+  static socketHere(family: 4 | 6, type: 'tcp' | 'udp', bind: { address: string; port: number; reuseAddr?: boolean; v6only?: boolean }): number {
+    const flags = (bind.reuseAddr === false ? 1 : 0) | (bind.v6only ? 2 : 0);
+    const a = parseIp(bind.address, 'bind address');
+    if (a.family !== family) throw new ValidationError(`bind address ${bind.address} is not IPv${family}`);
+    return native.socketInNetns(-1, family === 6 ? 10 : 2, type === 'tcp' ? 1 : 2, a.address, checkInt(bind.port, 'port', 0, 65535), 0, flags);
+  }
+
   /** Removes a named namespace, like `ip netns delete`; closes this handle. */
   async delete(): Promise<void> {
     void this.fd;  // EBADF once closed

@@ -12,14 +12,13 @@ const key = (b: PortBinding) => `${b.proto}/${b.hostIp}/${b.hostPort}`;
 
 export class PortReservations {
   private held = new Map<string, number[]>();
-  private host?: Netns;
 
   /** One bound socket; EADDRINUSE names the port. */
   private hold(proto: 'tcp' | 'udp', address: string, port: number): number {
     const v6 = address.includes(':');
-    this.host ??= Netns.current();
     try {
-      return this.host.socket(v6 ? 6 : 4, proto, { address, port, reuseAddr: false, v6only: v6 });
+      // The controller's own namespace, the host's: no thread enters another for it.
+      return Netns.socketHere(v6 ? 6 : 4, proto, { address, port, reuseAddr: false, v6only: v6 });
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') throw inUse(`host port ${v6 ? `[${address}]` : address}:${port}/${proto} is in use by another process`);
       throw e;
@@ -52,7 +51,5 @@ export class PortReservations {
   close(): void {
     for (const fds of this.held.values()) for (const fd of fds) fs.closeSync(fd);
     this.held.clear();
-    this.host?.close();
-    this.host = undefined;
   }
 }
