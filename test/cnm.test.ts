@@ -4,6 +4,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { Controller, Endpoint, Netns, Network, Rtnl, Sandbox } from '../src';
+import { controllerPerTest, tmpState } from './cnm-helpers';
 import { eventually, hostLinks, ipj, rejects } from './helpers';
 import { canConnect, run, tcpGet, tcpServer } from './net-helpers';
 
@@ -27,19 +28,10 @@ async function joined(ctl: Controller, net: Network, id: string): Promise<{ sb: 
   return { sb, ep };
 }
 
-function tmpState(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'cnm-state-'));
-}
-
 describe('cnm: drivers and modes', function () {
   this.timeout(60000);
   let ctl: Controller;
-  beforeEach(async () => { ctl = await Controller.open({ stateDir: tmpState(), upstreamDns: [] }); });
-  afterEach(async () => {
-    await ctl.destroy();
-    await eventually(() => assert.deepStrictEqual(hostLinks(), []));
-    assert.deepStrictEqual(Netns.list(), []);
-  });
+  controllerPerTest((c) => { ctl = c; }, () => ctl);
 
   it('has Docker\'s default networks', () => {
     assert.deepStrictEqual(ctl.networks().map((n) => n.name), ['bridge', 'host', 'none']);

@@ -1,24 +1,13 @@
 // The host and null drivers (--network host, --network none).
 import * as assert from 'assert';
-import * as fs from 'fs';
-import * as os from 'os';
-import * as path from 'path';
 import { Controller, Netns } from '../src';
-import { eventually, hostLinks, ipj, rejects } from './helpers';
-
-function tmpState(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'cnm-state-'));
-}
+import { controllerPerTest } from './cnm-helpers';
+import { ipj, rejects } from './helpers';
 
 describe('driver: host and null', function () {
   this.timeout(60000);
   let ctl: Controller;
-  beforeEach(async () => { ctl = await Controller.open({ stateDir: tmpState(), upstreamDns: [] }); });
-  afterEach(async () => {
-    await ctl.destroy();
-    await eventually(() => assert.deepStrictEqual(hostLinks(), []));
-    assert.deepStrictEqual(Netns.list(), []);
-  });
+  controllerPerTest((c) => { ctl = c; }, () => ctl);
 
   it('none: only loopback', async () => {
     const sb = await ctl.createSandbox({ id: 'lonely' });

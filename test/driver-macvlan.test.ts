@@ -1,25 +1,14 @@
 // The macvlan driver: endpoints are macvlans of a host interface (a veth here: the kernel has no dummy).
 import * as assert from 'assert';
-import * as fs from 'fs';
-import * as os from 'os';
-import * as path from 'path';
 import { Controller, Netns, Rtnl } from '../src';
-import { eventually, hostLinks, ipj, rejects } from './helpers';
-import { tcpGet, tcpServer } from './net-helpers';
-
-function tmpState(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'cnm-state-'));
-}
+import { controllerPerTest } from './cnm-helpers';
+import { ipj, rejects } from './helpers';
+import { run, tcpGet, tcpServer } from './net-helpers';
 
 describe('driver: macvlan', function () {
   this.timeout(60000);
   let ctl: Controller;
-  beforeEach(async () => { ctl = await Controller.open({ stateDir: tmpState(), upstreamDns: [] }); });
-  afterEach(async () => {
-    await ctl.destroy();
-    await eventually(() => assert.deepStrictEqual(hostLinks(), []));
-    assert.deepStrictEqual(Netns.list(), []);
-  });
+  controllerPerTest((c) => { ctl = c; }, () => ctl);
 
   it('macvlan: sandboxes on a parent interface reach each other', async () => {
     const rt = await Rtnl.open();
@@ -40,6 +29,9 @@ describe('driver: macvlan', function () {
       assert.strictEqual(await tcpGet(na, '192.168.77.50', 80), 'macvlan ok');
       srv.close();
       na.close(); nb.close();
+      // Names on a macvlan network too: the sandbox's own resolver.
+      const dig = await run('ip', ['netns', 'exec', a.record.netnsName!, 'dig', '+short', '+time=2', '@127.0.0.11', 'mvb']);
+      assert.strictEqual(dig.out.trim(), '192.168.77.50', dig.err);
       await rejects(ctl.createNetwork({ name: 'mv2', driver: 'macvlan', options: { parent: 'nosuch0' } }), 'ENODEV');
     } finally {
       await ctl.sandbox('mva').delete().catch(() => {});

@@ -144,3 +144,13 @@ export function parseBoolOption(key: string, v: string): boolean {
   if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(v)) return false;
   throw invalid(`invalid value for option ${key}: ${JSON.stringify(v)} (a boolean: true or false)`);
 }
+
+/** The verbs of a driver that makes no kernel objects (host, none): each does nothing. */
+export const NO_KERNEL_OBJECTS: Pick<Driver, 'validate' | 'createNetwork' | 'deleteNetwork' | 'restoreNetwork' | 'join' | 'leave'> = {
+  async validate() {},
+  async createNetwork() {},
+  async deleteNetwork() {},
+  async restoreNetwork() {},
+  async join() { return {}; },
+  async leave() {},
+};

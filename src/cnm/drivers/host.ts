@@ -1,14 +1,9 @@
 // The host driver (`--network host`): the sandbox is the host's own
 // namespace; nothing is made.
-import type { Driver } from '../driver';
+import { NO_KERNEL_OBJECTS, type Driver } from '../driver';
 
 export const hostDriver: Driver = {
   name: 'host',
   caps: { iface: false, ports: false, names: false, namespace: 'host', builtinOnly: true, exclusive: false },
-  async validate() {},
-  async createNetwork() {},
-  async deleteNetwork() {},
-  async restoreNetwork() {},
-  async join() { return {}; },
-  async leave() {},
+  ...NO_KERNEL_OBJECTS,
 };

@@ -23,7 +23,8 @@ export const macvlanDriver: Driver = {
   name: 'macvlan',
   caps: {
     ipam: { gateway: 'optional', avoidHostRoutes: false },
-    iface: true, ports: false, names: false, namespace: 'sandbox', builtinOnly: false, exclusive: false,
+    // Names: every sandbox's resolver lives in its own namespace, so a macvlan network has them too.
+    iface: true, ports: false, names: true, namespace: 'sandbox', builtinOnly: false, exclusive: false,
     untaggedJoin: true,
   },
 
