@@ -6,8 +6,13 @@ if [ "${CNM_ISOLATED:-}" != 1 ]; then
   exec bash "$(dirname "$0")/isolated.sh" bash "$0" "$@"
 fi
 cd "$(dirname "$0")/.."
-npx mocha --timeout 30000 --exit 'dist/test/**/*.test.js' "$@"
-rc=$?
+out=$(mktemp)
+npx mocha --timeout 30000 --exit 'dist/test/**/*.test.js' "$@" | tee "$out"
+rc=${PIPESTATUS[0]}
+# One plain closing line for readers of the log: N passed, N failed.
+passed=$(grep -oE '^  [0-9]+ passing' "$out" | grep -oE '[0-9]+' | tail -1)
+failed=$(grep -oE '^  [0-9]+ failing' "$out" | grep -oE '[0-9]+' | tail -1)
+rm -f "$out"
 leaks=0
 left_ns=$(ls /run/netns)
 if [ -n "$left_ns" ]; then echo "LEAK: namespaces left in /run/netns: $left_ns"; leaks=1; fi
@@ -18,4 +23,5 @@ if command -v nft >/dev/null; then
   if [ -n "$left_rules" ]; then echo "LEAK: nftables ruleset not empty:"; echo "$left_rules" | head -20; leaks=1; fi
 fi
 if [ $leaks = 0 ]; then echo "leak check: no namespace, link or nftables object left behind"; fi
+echo "tests: ${passed:-0} passed, ${failed:-0} failed"
 [ $rc = 0 ] && [ $leaks = 0 ]
