@@ -55,7 +55,7 @@ export const bridgeDriver: Driver = {
     iface: true, ports: true, names: true, namespace: 'sandbox', builtinOnly: false, exclusive: false,
   },
 
-  async validate(ctx, n, o) {
+  async validate(ctx, n) {
     const opts = parseBridgeOptions(n.options);
     n.bridge = opts.bridge ?? `br-${n.id.slice(0, 12)}`;
     if (ctx.store.all<NetworkRecord>('network').some((x) => x.bridge === n.bridge)) throw exists('bridge', n.bridge);
@@ -65,7 +65,6 @@ export const bridgeDriver: Driver = {
     n.mtu = opts.mtu;
     n.gatewayMode4 = opts.gatewayMode4;
     n.gatewayMode6 = opts.gatewayMode6;
-    void o;
   },
 
   // The default bridge waits for its first endpoint, as docker0 is made on demand here.
