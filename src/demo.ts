@@ -73,8 +73,9 @@ async function main(): Promise<void> {
     const clientEp = await netw.createEndpoint({ name: 'client' });
     await clientEp.join(client);
     const clientNs = await client.netns();
-    const webIp = await resolveIn(clientNs, netw.gateway!, 'web');
-    console.log(`  client resolved "web" -> ${webIp} (embedded DNS at ${netw.gateway}:53)`);
+    // The sandbox's own resolver, at 127.0.0.11 inside its namespace, as Docker's.
+    const webIp = await resolveIn(clientNs, '127.0.0.11', 'web');
+    console.log(`  client resolved "web" -> ${webIp} (embedded DNS at 127.0.0.11:53 in the client's namespace)`);
     console.log(`  client GET http://web/ -> ${(await httpGet({ host: webIp, port: 80, fd: clientNs.socket(4, 'tcp') })).trim()}`);
     console.log(`  host   GET http://127.0.0.1:8080/ -> ${(await httpGet({ host: '127.0.0.1', port: 8080 })).trim()}`);
     console.log(`  client GET http://${netw.gateway}:8080/ (published port, hairpin) -> ${(await httpGet({ host: netw.gateway!, port: 8080, fd: clientNs.socket(4, 'tcp') })).trim()}`);
