@@ -3,7 +3,7 @@
 import * as net from 'net';
 import * as dgram from 'dgram';
 import { execFile } from 'child_process';
-import { Netns } from '../src';
+import { Netns, Rtnl } from '../src';
 
 /** A TCP server in `ns` (or here) answering every connection with `reply(remoteAddress)`. */
 export async function tcpServer(ns: Netns | null, address: string, port: number, reply: (remote: string) => string): Promise<net.Server> {
@@ -65,4 +65,25 @@ export function udpAsk(host: string, port: number, timeoutMs = 10000): Promise<s
 /** Runs a command (async, so an in-process DNS server can answer meanwhile); killed after `timeoutMs`. */
 export function run(cmd: string, args: string[], timeoutMs = 30000): Promise<{ code: number; out: string; err: string }> {
   return new Promise((resolve) => execFile(cmd, args, { timeout: timeoutMs }, (e: any, out, err) => resolve({ code: e ? (e.code ?? 1) : 0, out, err })));
+}
+
+/**
+ * An underlay of "hosts": a bridge `bridge` here (with `address` when
+ * given) and, in each host namespace, an `eth0` on it with `addressOf(i)/24`,
+ * up. Returns a handle per host, open (the caller closes them).
+ */
+export async function underlay(top: Rtnl, bridge: string, hosts: Netns[], addressOf: (i: number) => string, address?: string): Promise<Rtnl[]> {
+  await top.link.add({ kind: 'bridge', name: bridge, bridge: { stp: false } });
+  if (address) await top.addr.add(bridge, `${address}/24`);
+  await top.link.set(bridge, { up: true });
+  const out: Rtnl[] = [];
+  for (const [i, ns] of hosts.entries()) {
+    await top.link.add({ kind: 'veth', name: `${bridge}-${i}`, master: bridge, peer: { name: 'eth0', netns: ns } });
+    await top.link.set(`${bridge}-${i}`, { up: true });
+    const rt = await Rtnl.open({ netns: ns });
+    out.push(rt);
+    await rt.addr.add('eth0', `${addressOf(i)}/24`);
+    await rt.link.set('eth0', { up: true });
+  }
+  return out;
 }

@@ -11,7 +11,7 @@ import { OverlayDatapath, OverlayPeer, PeerSync, bridgeMac, findUnderlay } from 
 import { ClusterStore, ClusterEndpoint } from '../src/cnm/cluster';
 import { haveEtcd, startEtcd, EtcdCluster, until } from './etcd-helpers';
 import { bridgej, ipj, ipLink, rejects, sh, uniq } from './helpers';
-import { run } from './net-helpers';
+import { run, underlay } from './net-helpers';
 
 const VNI = 4242;
 const ping = async (ns: string, addr: string, deadlineS = 5) => (await run('ip', ['netns', 'exec', ns, 'ping', '-c', '1', '-i', '0.2', '-w', String(deadlineS), addr])).code === 0;
@@ -34,17 +34,7 @@ describe('overlay data path (VXLAN between namespaces)', function () {
     top = await Rtnl.open();
     hosts = await Promise.all(hostNames.map((n) => Netns.create(n)));
     ctrs = await Promise.all(ctrNames.map((n) => Netns.create(n)));
-    await top.link.add({ kind: 'bridge', name: underlayBr, bridge: { stp: false } });
-    await top.link.set(underlayBr, { up: true });
-    for (const [i, ns] of hosts.entries()) {
-      const name = `${underlayBr}-${i}`;
-      await top.link.add({ kind: 'veth', name, master: underlayBr, peer: { name: 'eth0', netns: ns } });
-      await top.link.set(name, { up: true });
-      const rt = await Rtnl.open({ netns: ns });
-      hrt.push(rt);
-      await rt.addr.add('eth0', `${vtep(i)}/24`);
-      await rt.link.set('eth0', { up: true });
-    }
+    hrt.push(...await underlay(top, underlayBr, hosts, vtep));
   });
 
   after(async () => {
@@ -206,16 +196,7 @@ describe('overlay: the cluster store in etcd driving the data path', function ()
     top = await Rtnl.open();
     hosts = await Promise.all(hostNames.map((n) => Netns.create(n)));
     ctrs = await Promise.all(ctrNames.map((n) => Netns.create(n)));
-    await top.link.add({ kind: 'bridge', name: underlayBr, bridge: { stp: false } });
-    await top.link.set(underlayBr, { up: true });
-    for (const [i, ns] of hosts.entries()) {
-      await top.link.add({ kind: 'veth', name: `${underlayBr}-${i}`, master: underlayBr, peer: { name: 'eth0', netns: ns } });
-      await top.link.set(`${underlayBr}-${i}`, { up: true });
-      const rt = await Rtnl.open({ netns: ns });
-      hrt.push(rt);
-      await rt.addr.add('eth0', `${vtep(i)}/24`);
-      await rt.link.set('eth0', { up: true });
-    }
+    hrt.push(...await underlay(top, underlayBr, hosts, vtep));
   });
 
   after(async () => {
@@ -290,17 +271,7 @@ describe('overlay: three hosts as three processes (nsenter into each host namesp
     if (!haveEtcd()) this.skip();
     top = await Rtnl.open();
     hosts = await Promise.all(hostNames.map((n) => Netns.create(n)));
-    await top.link.add({ kind: 'bridge', name: underlayBr, bridge: { stp: false } });
-    await top.addr.add(underlayBr, '192.168.79.1/24');
-    await top.link.set(underlayBr, { up: true });
-    for (const [i, ns] of hosts.entries()) {
-      await top.link.add({ kind: 'veth', name: `${underlayBr}-${i}`, master: underlayBr, peer: { name: 'eth0', netns: ns } });
-      await top.link.set(`${underlayBr}-${i}`, { up: true });
-      const rt = await Rtnl.open({ netns: ns });
-      await rt.addr.add('eth0', `${vtep(i)}/24`);
-      await rt.link.set('eth0', { up: true });
-      rt.close();
-    }
+    for (const rt of await underlay(top, underlayBr, hosts, vtep, '192.168.79.1')) rt.close();
     // etcd listens on the test's underlay address only.
     etcd = await startEtcd({ host: '192.168.79.1', basePort: 24090 });
   });

@@ -11,7 +11,7 @@ import * as path from 'path';
 import { Controller, Netns, Rtnl } from '../src';
 import { haveEtcd, startEtcd, EtcdCluster, until, sleep } from './etcd-helpers';
 import { bridgej, ipj, rejects, sh, uniq } from './helpers';
-import { run, tcpGet, tcpServer } from './net-helpers';
+import { run, tcpGet, tcpServer, underlay } from './net-helpers';
 
 const ping = async (ns: string, addr: string, deadlineS = 5) => (await run('ip', ['netns', 'exec', ns, 'ping', '-c', '1', '-i', '0.2', '-w', String(deadlineS), addr])).code === 0;
 
@@ -91,15 +91,7 @@ describe('overlay driver: three controllers in three host processes, cluster sta
     if (!haveEtcd()) this.skip();
     top = await Rtnl.open();
     hosts = await Promise.all(hostNames.map((n) => Netns.create(n)));
-    await top.link.add({ kind: 'bridge', name: underlayBr, bridge: { stp: false } });
-    await top.addr.add(underlayBr, `${TOP}/24`);
-    await top.link.set(underlayBr, { up: true });
-    for (const [i, ns] of hosts.entries()) {
-      await top.link.add({ kind: 'veth', name: `${underlayBr}-${i}`, master: underlayBr, peer: { name: 'eth0', netns: ns } });
-      await top.link.set(`${underlayBr}-${i}`, { up: true });
-      const rt = await Rtnl.open({ netns: ns });
-      await rt.addr.add('eth0', `${vtep(i)}/24`);
-      await rt.link.set('eth0', { up: true });
+    for (const rt of await underlay(top, underlayBr, hosts, vtep, TOP)) {
       await rt.route.add({ dst: 'default', gateway: TOP });
       rt.close();
       dirs.push(fs.mkdtempSync(path.join(os.tmpdir(), 'cnm-ovt-')));
