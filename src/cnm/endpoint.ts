@@ -7,7 +7,7 @@ import { busy, exists, invalid, invalidType, notFound } from './errors';
 import { portRules, translatesHostPorts } from './firewall/rules';
 import { configureInterface, setDefaultRoute } from './iface';
 import { macFromIp } from './mac';
-import { isAnyAddress, parsePublish, type PortBinding, type PortSpec } from './ports';
+import { isAnyAddress, parseExposed, parsePublish, type PortBinding, type PortSpec } from './ports';
 import { writeNamespaceFiles } from './sandbox-files';
 import type { EndpointCreateOptions, EndpointRecord, NetworkRecord, SandboxRecord } from './types';
 import { validateMac } from '../util/ip';
@@ -15,7 +15,7 @@ import { checkFields } from './validate';
 
 const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
 const ALIAS = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
-const CREATE_FIELDS = { name: 'string', ip: 'string', ip6: 'string', mac: 'string', aliases: 'string[]', ports: 'any' } as const;
+const CREATE_FIELDS = { name: 'string', ip: 'string', ip6: 'string', mac: 'string', aliases: 'string[]', ports: 'any', exposedPorts: 'string[]' } as const;
 
 export async function createEndpoint(ctx: CnmContext, n: NetworkRecord, o: EndpointCreateOptions): Promise<EndpointRecord> {
   if (ctx.deleting.has(n.id)) throw notFound('network', n.name);
@@ -30,6 +30,7 @@ export async function createEndpoint(ctx: CnmContext, n: NetworkRecord, o: Endpo
   for (const k of ['ip', 'ip6'] as const) {
     if (o[k]?.includes('/')) throw invalid(`endpoint options.${k}: ${JSON.stringify(o[k])} must be an address without a prefix length (the network's is used)`);
   }
+  const exposed = [...new Set((o.exposedPorts ?? []).map(parseExposed))];
   const caps = ctx.driverOf(n).caps;
   if (o.ports?.length && !caps.ports) throw invalid(`port publishing needs a network whose driver publishes ports (${n.name} is ${n.driver})`);
   if (o.ports?.length && n.internal) throw invalid(`network ${n.name} is internal: ports cannot be published`);
@@ -70,6 +71,9 @@ export async function createEndpoint(ctx: CnmContext, n: NetworkRecord, o: Endpo
       ep.ports.push(b);
       done.push(() => { ctx.ports.release(b); ctx.reservations.release(b); });
     }
+    const published = new Set(ep.ports.map((p) => `${p.containerPort}/${p.proto}`));
+    const onlyExposed = exposed.filter((k) => !published.has(k));
+    if (onlyExposed.length) ep.exposedPorts = onlyExposed;
     await ctx.store.put('endpoint', ep.id, ep);
   } catch (e) {
     for (const d of done.reverse()) d();

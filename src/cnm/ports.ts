@@ -122,3 +122,18 @@ export class PortAllocator {
     this.byKey.get(this.key(b.proto, b.hostPort))?.delete(canonicalIp(b.hostIp));
   }
 }
+
+/** An exposed port ("5432", "53/udp") as "PORT/proto"; EINVAL otherwise. */
+export function parseExposed(s: unknown): string {
+  if (typeof s !== 'string') throw new CnmObjectError(`exposed port must be a string, got ${typeof s}`, 'ERR_INVALID_ARG_TYPE');
+  const m = /^(\d+)(?:\/(tcp|udp|sctp))?$/.exec(s);
+  if (!m) throw invalid(`invalid exposed port: ${JSON.stringify(s)} (PORT[/tcp|udp|sctp] expected)`);
+  return `${checkPort(Number(m[1]), `exposed port ${s}`)}/${m[2] ?? 'tcp'}`;
+}
+
+/** Every port an endpoint exposes ("PORT/proto", sorted by port), published ones included, like a container's ExposedPorts. */
+export function exposedPorts(e: { ports: PortBinding[]; exposedPorts?: string[] }): { port: number; proto: Proto }[] {
+  const keys = new Set([...(e.exposedPorts ?? []), ...e.ports.map((p) => `${p.containerPort}/${p.proto}`)]);
+  return [...keys].map((k) => { const [p, proto] = k.split('/'); return { port: Number(p), proto: proto as Proto }; })
+    .sort((a, b) => a.port - b.port || a.proto.localeCompare(b.proto));
+}

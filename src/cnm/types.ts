@@ -112,6 +112,8 @@ export interface EndpointCreateOptions {
   mac?: string;
   aliases?: string[];
   ports?: (PortSpec | string)[];
+  /** Docker's ExposedPorts ("5432", "53/udp"): what links and `publishAll` see; published ports count as exposed. */
+  exposedPorts?: string[];
 }
 
 export interface EndpointRecord {
@@ -124,6 +126,8 @@ export interface EndpointRecord {
   ipv6?: string;
   aliases: string[];
   ports: PortBinding[];
+  /** Exposed ports, as "PORT/proto", published ones not repeated. */
+  exposedPorts?: string[];
   sandboxId?: string;
   /** Interface name inside the sandbox (eth0, eth1, ...). */
   ifname?: string;

@@ -268,6 +268,9 @@ export function sandboxPlan(body: unknown): SandboxPlan {
   }
   const endpoint = endpointOptions(sandbox.name ?? sandbox.id, b.EndpointConfig);
   if (ports.length) endpoint.ports = ports;
+  // Docker's ExposedPorts: what links see, published or not.
+  const exposed = Object.keys(b.ExposedPorts ?? {});
+  if (exposed.length && mode !== 'host' && mode !== 'none') endpoint.exposedPorts = exposed;
   return { sandbox, network: mode === 'none' ? 'none' : mode, endpoint };
 }
 
