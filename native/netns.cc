@@ -1,6 +1,6 @@
 // Namespace primitives. Every setns()/unshare() happens on a dedicated
-// short-lived std::thread, never on the loop thread or a libuv pool thread:
-// the thread's namespace dies with it.
+// thread, never on the loop thread or a libuv pool thread: a short-lived one
+// (whose namespace dies with it) or one of ours that goes back to its own.
 #include "common.h"
 #include <fcntl.h>
 #include <sched.h>
@@ -17,6 +17,11 @@
 #include <thread>
 #include <memory>
 #include <system_error>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <chrono>
 
 namespace cnm {
 
@@ -33,9 +38,76 @@ static ThreadResult OnThread(F f) {
   return r;
 }
 
-// Runs `work` on a detached dedicated thread (the loop goes on), then
-// `settle(env, deferred, result)` back on the loop. A thread that cannot
-// start rejects with EAGAIN.
+// Dedicated threads, kept for reuse: a thread start costs the loop more than
+// the hand-off. A thread that entered another namespace goes back to its own
+// after the job (RestoreNetns); one that cannot, exits. Idle threads exit
+// after a while, so an idle process holds none.
+class ThreadPool {
+ public:
+  explicit ThreadPool(size_t max) : max_(max) {}
+  // False when no thread could be started for the job.
+  bool Submit(std::function<void()> job) {
+    std::unique_lock<std::mutex> l(m_);
+    q_.push_back(std::move(job));
+    if (q_.size() > idle_ && threads_ < max_) {
+      try {
+        std::thread([this] { Run(); }).detach();
+        threads_++;
+      } catch (const std::system_error&) {
+        if (threads_ == 0) { q_.pop_back(); return false; }
+      }
+    }
+    cv_.notify_one();
+    return true;
+  }
+
+ private:
+  void Run() {
+    own_ns_ = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    std::unique_lock<std::mutex> l(m_);
+    for (;;) {
+      idle_++;
+      bool got = cv_.wait_for(l, std::chrono::seconds(2), [this] { return !q_.empty(); });
+      idle_--;
+      if (!got) break;
+      auto job = std::move(q_.front());
+      q_.pop_front();
+      l.unlock();
+      job();
+      l.lock();
+      if (tainted_) break;
+    }
+    threads_--;
+    l.unlock();
+    if (own_ns_ >= 0) close(own_ns_);
+  }
+  std::mutex m_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> q_;
+  size_t max_, threads_ = 0, idle_ = 0;
+
+ public:
+  static thread_local int own_ns_;
+  static thread_local bool tainted_;
+};
+thread_local int ThreadPool::own_ns_ = -1;
+thread_local bool ThreadPool::tainted_ = false;
+
+// Never destroyed: detached threads may still wait on it at exit.
+static ThreadPool& Pool() {
+  static ThreadPool* p = new ThreadPool(64);
+  return *p;
+}
+
+// Back to the pool thread's own namespace after a job that left it; a
+// thread that cannot go back is not reused (it would pin that namespace).
+static void RestoreNetns() {
+  if (ThreadPool::own_ns_ < 0 || setns(ThreadPool::own_ns_, CLONE_NEWNET) < 0) ThreadPool::tainted_ = true;
+}
+
+// Runs `work` on a pool thread (the loop goes on), then
+// `settle(env, deferred, result)` back on the loop. Without a thread it
+// rejects with EAGAIN.
 template <typename R, typename Work, typename Settle>
 static Napi::Value OnDetachedThread(Napi::Env env, const char* name, const std::string& detail, Work work, Settle settle) {
   auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
@@ -46,9 +118,7 @@ static Napi::Value OnDetachedThread(Napi::Env env, const char* name, const std::
     tsfn.BlockingCall([deferred, r, settle](Napi::Env env, Napi::Function) { settle(env, *deferred, *r); });
     tsfn.Release();
   };
-  try {
-    std::thread(std::move(body)).detach();
-  } catch (const std::system_error&) {
+  if (!Pool().Submit(std::move(body))) {
     tsfn.Release();
     deferred->Reject(MakeErrnoError(env, EAGAIN, "pthread_create", detail));
   }
@@ -172,7 +242,7 @@ static Napi::Value NetnsNewAsync(const Napi::CallbackInfo& info) {
       if (r.fd < 0) { r.err = errno; r.step = "open"; }
       else SetUpInside(setup, r);
       if (r.err) {
-        // Undo: the namespace dies with this thread once nothing pins it.
+        // Undo: the namespace dies once this thread leaves it and nothing pins it.
         if (r.fd >= 0) close(r.fd);
         if (r.sockFd >= 0) close(r.sockFd);
         if (r.nfSockFd >= 0) close(r.nfSockFd);
@@ -182,6 +252,8 @@ static Napi::Value NetnsNewAsync(const Napi::CallbackInfo& info) {
         if (!path.empty()) umount2(path.c_str(), MNT_DETACH);
       }
     }
+    // The namespace stays pinned by its fd or mount, not by this thread.
+    if (r.step != std::string("unshare")) RestoreNetns();
     if (r.detail.empty()) r.detail = path;
     return r;
   }, [](Napi::Env env, Napi::Promise::Deferred& d, const NetnsNewResult& r) {

@@ -49,6 +49,18 @@ describe('netns', () => {
     b.close();
   });
 
+  it('the threads that make namespaces go back to their own: none is pinned by a thread', async () => {
+    const names = Array.from({ length: 12 }, () => uniq('pool'));
+    // Some fail (bad sysctl) after the namespace was made: those threads must go back too.
+    const made = await Promise.all(names.map((n, i) => Netns.create(n, i % 3 ? {} : { sysctls: { 'net/ipv4/no_such_sysctl': '1' } }).then((ns) => ns, () => undefined)));
+    assert.strictEqual(made.filter(Boolean).length, 8);
+    const own = fs.readlinkSync('/proc/self/ns/net');
+    const threads = fs.readdirSync('/proc/self/task').map((t) => { try { return fs.readlinkSync(`/proc/self/task/${t}/ns/net`); } catch { return own; } });
+    assert.deepStrictEqual(threads.filter((t) => t !== own), []);
+    for (const ns of made) if (ns) { ns.close(); await Netns.delete(ns.name!); }
+    assert.deepStrictEqual(names.filter((n) => fs.existsSync(`/run/netns/${n}`)), []);
+  });
+
   it('set-up by the creating thread: sysctls, lo up, and an rtnetlink socket the first Rtnl.open adopts', async () => {
     const name = uniq('setup');
     const ns = await Netns.create(name, { sysctls: { 'ipv4.ip_forward': 1 }, loUp: true, rtnlSocket: true });
