@@ -14,10 +14,8 @@ function hostGateway(ctx: CnmContext): string | undefined {
   return def && ctx.ipam.get(def.id)?.v4?.gateway;
 }
 
-export function writeSandboxFiles(ctx: CnmContext, sb: SandboxRecord): void {
-  // Small files written synchronously (on tmpfs by default, see runDir):
-  // cheaper than queueing behind the journal's fsync on the libuv pool.
-  fs.mkdirSync(path.dirname(sb.hostsPath), { recursive: true });
+/** The hosts and resolv.conf a sandbox should have now. */
+function sandboxFiles(ctx: CnmContext, sb: SandboxRecord): { hosts: string; resolv: string } {
   // A sandbox sharing a namespace shows its owner's settings (they share one resolver).
   const root = sb.joinedTo ? ctx.store.get<SandboxRecord>('sandbox', sb.joinedTo) ?? sb : sb;
   const eps = ctx.namespaceEndpoints(sb);
@@ -41,8 +39,28 @@ export function writeSandboxFiles(ctx: CnmContext, sb: SandboxRecord): void {
     const servers = root.dns ?? containerNameservers(ctx.opts.resolvConf ? [ctx.opts.resolvConf, '/run/systemd/resolve/resolv.conf'] : undefined);
     resolv = renderResolvConf({ nameservers: servers, search, options }, root.dns ? 'the sandbox\'s dns servers' : 'the host\'s resolv.conf');
   }
-  fs.writeFileSync(sb.hostsPath, hosts.join('\n') + '\n');
-  fs.writeFileSync(sb.resolvConfPath, resolv);
+  return { hosts: hosts.join('\n') + '\n', resolv };
+}
+
+export function writeSandboxFiles(ctx: CnmContext, sb: SandboxRecord): void {
+  // Small files written synchronously (on tmpfs by default, see runDir):
+  // cheaper than queueing behind the journal's fsync on the libuv pool, and
+  // the last write is the newest state.
+  const f = sandboxFiles(ctx, sb);
+  fs.mkdirSync(path.dirname(sb.hostsPath), { recursive: true });
+  fs.writeFileSync(sb.hostsPath, f.hosts);
+  fs.writeFileSync(sb.resolvConfPath, f.resolv);
+}
+
+/**
+ * A new sandbox's files and /etc/netns link, written off the loop so they
+ * overlap the making of its namespace (the link's directory is usually on
+ * disk, where each entry can wait for a journal commit).
+ */
+export async function writeNewSandboxFiles(ctx: CnmContext, sb: SandboxRecord): Promise<void> {
+  const f = sandboxFiles(ctx, sb);
+  await fs.promises.mkdir(path.dirname(sb.hostsPath), { recursive: true });
+  await Promise.all([fs.promises.writeFile(sb.hostsPath, f.hosts), fs.promises.writeFile(sb.resolvConfPath, f.resolv), linkEtcNetns(ctx, sb)]);
 }
 
 /** hosts and resolv.conf of every sandbox sharing `sb`'s namespace (container mode): they all see its networks. */
@@ -56,22 +74,22 @@ const etcNetnsDir = (ctx: CnmContext): string | null => (ctx.opts.etcNetnsDir ==
  * `ip netns exec` bind-mounts /etc/netns/NAME/* over /etc: a link from there
  * to the sandbox's directory makes names work there too, and stays current.
  */
-export function linkEtcNetns(ctx: CnmContext, sb: SandboxRecord): void {
+export async function linkEtcNetns(ctx: CnmContext, sb: SandboxRecord): Promise<void> {
   const etc = etcNetnsDir(ctx);
   if (!etc || sb.mode !== 'own' || !sb.netnsName) return;
   const at = path.join(etc, sb.netnsName);
   const target = path.dirname(sb.hostsPath);
   try {
-    fs.symlinkSync(target, at);
+    await fs.promises.symlink(target, at);
   } catch (e) {
     try {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') {
-        fs.mkdirSync(etc, { recursive: true });
-        fs.symlinkSync(target, at);
+        await fs.promises.mkdir(etc, { recursive: true });
+        await fs.promises.symlink(target, at);
       } else if (code === 'EEXIST') {
         // Left by a crash (reconcile removes ours), or by someone else: replace only a link.
-        if (fs.lstatSync(at).isSymbolicLink()) { fs.unlinkSync(at); fs.symlinkSync(target, at); }
+        if ((await fs.promises.lstat(at)).isSymbolicLink()) { await fs.promises.unlink(at); await fs.promises.symlink(target, at); }
       }
     } catch { /* read-only /etc: the paths above still work for runtimes */ }
   }

@@ -9,7 +9,7 @@ import { leaveLocked } from './endpoint';
 import { busy, exists, invalid, invalidType } from './errors';
 import { checkDnsOptions, checkDnsSearch, checkDnsServers, checkExtraHosts } from './resolv-conf';
 import { RESOLVER_SOCKETS } from './names';
-import { linkEtcNetns, removeSandboxFiles, writeSandboxFiles } from './sandbox-files';
+import { removeSandboxFiles, writeNewSandboxFiles } from './sandbox-files';
 import type { EndpointRecord, NetworkRecord, SandboxCreateOptions, SandboxRecord } from './types';
 import { checkFields, isPlainObject } from './validate';
 
@@ -86,6 +86,8 @@ export async function createSandbox(ctx: CnmContext, o: SandboxCreateOptions): P
   // it lands leaves a tagged namespace that reconcile removes).
   void ctx.store.put('sandbox', rec.id, { ...rec }).catch(() => {});
   let made = false;
+  // The files do not depend on the namespace: written while it is made.
+  const files = writeNewSandboxFiles(ctx, { ...rec, pending: undefined }).then(() => undefined, (e: unknown) => e);
   try {
     if (rec.mode === 'own') {
       // The creating thread brings lo up and makes the rtnetlink socket the
@@ -105,10 +107,11 @@ export async function createSandbox(ctx: CnmContext, o: SandboxCreateOptions): P
       }
     }
     rec.pending = undefined;
-    writeSandboxFiles(ctx, rec);
-    linkEtcNetns(ctx, rec);
+    const failed = await files;
+    if (failed) throw failed;
     await ctx.store.put('sandbox', rec.id, rec);
   } catch (e) {
+    await files;
     ctx.fresh.drop(rec.id);
     // Only what this call made: an existing namespace of that name (EEXIST) is someone else's.
     if (made) await Netns.delete(rec.netnsName!).catch(() => {});
