@@ -272,10 +272,12 @@ export class Controller {
   async destroy(): Promise<void> {
     const ctx = this.ctx;
     this.destroying = true;
-    // Container-mode sandboxes first: they hold on to their owners.
-    const sandboxes = ctx.store.all<SandboxRecord>('sandbox').sort((a, b) => Number(b.mode === 'container') - Number(a.mode === 'container'));
-    for (const sb of sandboxes) await deleteSandbox(ctx, sb.id).catch(() => {});
-    for (const ep of ctx.store.all<EndpointRecord>('endpoint')) await deleteEndpoint(ctx, ep.id).catch(() => {});
+    // All in flight (removals batch), container-mode sandboxes first: they hold on to their owners.
+    const sandboxes = ctx.store.all<SandboxRecord>('sandbox');
+    const ignore = () => {};
+    await Promise.all(sandboxes.filter((sb) => sb.mode === 'container').map((sb) => deleteSandbox(ctx, sb.id).catch(ignore)));
+    await Promise.all(sandboxes.filter((sb) => sb.mode !== 'container').map((sb) => deleteSandbox(ctx, sb.id).catch(ignore)));
+    await Promise.all(ctx.store.all<EndpointRecord>('endpoint').map((ep) => deleteEndpoint(ctx, ep.id).catch(ignore)));
     for (const n of ctx.store.all<NetworkRecord>('network')) {
       await ctx.driverOf(n).deleteNetwork(ctx, n).catch(() => {});
       await ctx.store.del('network', n.id);
