@@ -40,7 +40,14 @@ export const STORE_INDEXES: IndexSpec = {
   },
 };
 
-export const newId = (): string => crypto.randomBytes(32).toString('hex');
+/** A 64-hex-digit id, like Docker's (random bytes drawn in bulk: one syscall per 128 ids). */
+export function newId(): string {
+  if (idPool.length - idAt < 32) { idPool = crypto.randomBytes(32 * 128); idAt = 0; }
+  idAt += 32;
+  return idPool.toString('hex', idAt - 32, idAt);
+}
+let idPool = Buffer.alloc(0);
+let idAt = 0;
 export const now = (): string => new Date().toISOString();
 
 /** A network's subnets: addresses handed out, gateways. */

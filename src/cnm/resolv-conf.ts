@@ -13,6 +13,20 @@ export interface ResolvConf {
 
 /** The host's resolv.conf lines we keep (`search`/`domain`, `options`); unreadable is empty. */
 export function readHostResolvConf(file = '/etc/resolv.conf'): ResolvConf {
+  // Read again only when the file changed: every sandbox file write asks.
+  let st: fs.Stats | undefined;
+  try { st = fs.statSync(file); } catch { /* unreadable: empty */ }
+  const stamp = st ? `${st.ino}/${st.size}/${st.mtimeMs}/${st.ctimeMs}` : '';
+  const hit = cache.get(file);
+  if (hit && hit.stamp === stamp) return copy(hit.conf);
+  const conf = parseResolvConf(file);
+  cache.set(file, { stamp, conf });
+  return copy(conf);
+}
+const copy = (c: ResolvConf): ResolvConf => ({ nameservers: [...c.nameservers], search: [...c.search], options: [...c.options] });
+const cache = new Map<string, { stamp: string; conf: ResolvConf }>();
+
+function parseResolvConf(file: string): ResolvConf {
   const out: ResolvConf = { nameservers: [], search: [], options: [] };
   let text = '';
   try { text = fs.readFileSync(file, 'utf8'); } catch { return out; }
