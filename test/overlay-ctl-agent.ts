@@ -26,9 +26,17 @@ async function main() {
     /** A container: sandbox (named `sbName`, default `name`) + endpoint `name` joined to it. */
     run: async ({ sb, net, name, ip, key, sbName, hostname, aliases, ports }) => {
       const s = await ctl.createSandbox({ id: sb, name: sbName ?? name, ...(hostname ? { hostname } : {}), ...(key ? { key } : {}) });
-      const ep = await ctl.createEndpoint(net, { name, ...(ip ? { ip } : {}), ...(aliases ? { aliases } : {}), ...(ports ? { ports } : {}) });
-      await ep.join(s);
-      return { ip: ep.ipv4, mac: ep.mac, netns: s.key, resolvConf: s.resolvConfPath };
+      try {
+        const ep = await ctl.createEndpoint(net, { name, ...(ip ? { ip } : {}), ...(aliases ? { aliases } : {}), ...(ports ? { ports } : {}) });
+        await ep.join(s).catch(async (e) => {
+          await ep.delete();
+          throw e;
+        });
+        return { ip: ep.ipv4, mac: ep.mac, netns: s.key, resolvConf: s.resolvConfPath };
+      } catch (e) {
+        await s.delete();
+        throw e;
+      }
     },
     connect: async ({ sb, net, name }) => {
       const ep = await ctl.createEndpoint(net, { name });

@@ -352,8 +352,18 @@ describe('overlay driver: three controllers in three host processes, cluster sta
     // The local one goes: the name is the global network's again.
     await agents[2].call('deleteNetwork', local.Id);
     assert.strictEqual((await agents[2].call('inspect', 'clash')).Id, global.Id);
-    for (const name of ['clash', 'ovl']) await agents[0].call('deleteNetwork', name);
-    for (const a of agents) await untilAsync(async () => !(await a.call('networks')).some((n: any) => n.name === 'clash' || n.name === 'ovl'), 5000, 'deleted everywhere');
+    // A global network overlapping a local network of another host: no data path there (EBUSY at the join), nothing left.
+    const lx = await agents[2].call('createNetwork', { name: 'lx', driver: 'bridge', subnet: '10.248.0.0/24' });
+    const ovx = await agents[0].call('createNetwork', { name: 'ovx', driver: 'overlay', subnet: '10.248.0.0/25' });
+    await untilAsync(async () => (await agents[2].call('networks')).some((n: any) => n.name === 'ovx'), 5000, 'ovx mirrored');
+    const linksBefore = ipj(['link', 'show'], hostNames[2]).map((l: any) => l.ifname).sort();
+    await rejects(container(2, 'ovx', 'z2'), 'EBUSY', /overlaps network lx/);
+    assert.deepStrictEqual(ipj(['link', 'show'], hostNames[2]).map((l: any) => l.ifname).sort(), linksBefore, 'no residue on host 2');
+    const vni = Number(ovx.Options['com.docker.network.driver.overlay.vxlanid_list']);
+    assert.ok(!linksBefore.includes(`ov-${vni}`));
+    await agents[2].call('deleteNetwork', lx.Id);
+    for (const name of ['clash', 'ovl', 'ovx']) await agents[0].call('deleteNetwork', name);
+    for (const a of agents) await untilAsync(async () => !(await a.call('networks')).some((n: any) => ['clash', 'ovl', 'ovx'].includes(n.name)), 5000, 'deleted everywhere');
   });
 
   it('etcd stopped: existing traffic flows, overlay creates fail fast with ENOTCONN, and work again once etcd is back', async () => {

@@ -14,7 +14,7 @@
 import { CNM_LINK_GROUP, isOurLink, type CnmContext, type NetAlloc } from '../../context';
 import type { Driver, DriverNames, JoinResult, KernelView } from '../../driver';
 import { CnmObjectError, busy, invalid } from '../../errors';
-import { SubnetAllocator, overlaps, parsePrefix } from '../../ipam';
+import { SubnetAllocator, overlaps, parsePrefix, prefixText } from '../../ipam';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../../types';
 import { sandboxDnsNames } from '../../names';
 import type { ClusterEndpoint, ClusterNetwork, NetworkEvent } from '../../cluster/store';
@@ -55,6 +55,7 @@ async function acquire(ctx: CnmContext, n: NetworkRecord): Promise<Live> {
     if (!live) {
       const c = clusterOf(ctx);
       const a = ctx.ipam.get(n.id);
+      checkLocalOverlap(ctx, n);
       // Adopted after a restart: reconcile has put its rules back already.
       const adopted = !!(await ctx.rt.link.find(bridgeOf(n.vni!)));
       const dp = await OverlayDatapath.ensure(ctx.rt, {
@@ -82,6 +83,20 @@ async function acquire(ctx: CnmContext, n: NetworkRecord): Promise<Live> {
     }
     return live;
   });
+}
+
+/**
+ * A global network made on another host may overlap a network of this one
+ * (the creating host checks only its own): its gateway route would take the
+ * local network's traffic, so nothing of it is made here (EBUSY).
+ */
+function checkLocalOverlap(ctx: CnmContext, n: NetworkRecord): void {
+  const mine = [n.ipv4Subnet, n.ipv6Subnet].filter((x) => !!x).map((x) => parsePrefix(x!.subnet));
+  for (const o of ctx.store.all<NetworkRecord>('network')) {
+    if (o.id === n.id) continue;
+    const s = [o.ipv4Subnet, o.ipv6Subnet].find((x) => x && mine.some((p) => overlaps(parsePrefix(x.subnet), p)));
+    if (s) throw busy(`overlay network ${n.name} (${mine.map(prefixText).join(', ')}) overlaps network ${o.name} (${s.subnet}) on this host`);
+  }
 }
 
 /**
