@@ -215,7 +215,7 @@ describe('cluster store (real etcd)', function () {
     assert.strictEqual((await keys(etcd.store, `ipam/${hosts[0].network('tiny')!.id}/`)).length, 5);
   });
 
-  it('sandbox names: published and withdrawn in one transaction each, seen by peers as an update (no remove/add); none when unchanged; typed errors; a withdrawal made while etcd is down is put once it is back', async () => {
+  it('sandbox names: published and withdrawn in one transaction each, seen by peers as an update (no remove/add); none when unchanged; typed errors; a withdrawal made while etcd is down is put once it is back; a burst shares transactions', async () => {
     const a = await open('hostA', '10.9.0.1');
     const b = await open('hostB', '10.9.0.2');
     const nw = await a.createNetwork({ name: 'ov', subnet: '10.96.0.0/24', labels: { tier: 'db' } });
@@ -268,6 +268,12 @@ describe('cluster store (real etcd)', function () {
     await a.deleteEndpoint('ov', 'e1');
     assert.strictEqual(a.stats.requests - r1, 1);
     await until(() => b.peers('ov').length === 0, 5000, 'e1 gone on hostB');
+    // A burst of joins: the updates queued behind the first go in one transaction.
+    await Promise.all(Array.from({ length: 40 }, (_, i) => a.createEndpoint({ network: 'ov', name: `j${i}` })));
+    const r2 = a.stats.requests;
+    await Promise.all(Array.from({ length: 40 }, (_, i) => a.updateEndpoint('ov', `j${i}`, { sandbox: [`box${i}`] })));
+    assert.ok(a.stats.requests - r2 <= 3, `${a.stats.requests - r2} requests for 40 updates`);
+    await until(() => b.peers('ov').filter((e) => e.sandbox?.[0] === `box${e.name.slice(1)}`).length === 40, 5000, 'the 40 updates on hostB');
   });
 
   it('a host whose controller dies (kill -9): its lease expires and the others see its endpoints removed within 15 s', async () => {

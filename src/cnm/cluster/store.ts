@@ -138,6 +138,8 @@ export const VNI_MAX = 0xffffff;
 const OVERLAY_POOLS: AddressPool[] = [{ base: '10.0.0.0/8', size: 24 }];
 const VXLANID_OPTION = 'com.docker.network.driver.overlay.vxlanid_list';
 const MAX_INFLIGHT = 64;
+/** Endpoint updates in one transaction (etcd's --max-txn-ops is 128 by default). */
+const UPDATE_BATCH = 64;
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
 /** Sandbox names and hostnames (RFC 1123 host names, up to 253 characters). */
 const SANDBOX_NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,252}$/;
@@ -209,6 +211,8 @@ export class ClusterStore extends EventEmitter {
   private regranting: Promise<void> | null = null;
   private inflight = 0;
   private waiting: (() => void)[] = [];
+  private updates: QueuedUpdate[] = []; // name updates waiting for the one transaction in flight
+  private updating = false;
 
   private constructor(o: Required<Pick<ClusterOptions, 'hostId' | 'advertise' | 'store' | 'prefix' | 'leaseTtl'>>, hosts: string[], timeoutMs: number, pools: AddressPool[]) {
     super();
@@ -586,11 +590,56 @@ export class ClusterStore extends EventEmitter {
     const next: ClusterEndpoint = { ...rest, ...(sandbox ? { sandbox } : {}) };
     this.own.set(key, next);
     if (JSON.stringify(this.eps.get(key)?.value) === JSON.stringify(next)) return next;
-    const put = (rev: string) => this.noteEndpoint(key, next, rev, this.eps.get(key)?.create ?? rev, this.leaseId);
-    const rev = await this.whileOurs(key, ep.id, [{ request_put: { key: enc(key), value: enc(JSON.stringify(next)), lease: this.leaseId } }]);
+    const rev = await new Promise<string | undefined>((resolve, reject) => {
+      this.updates.push({ key, value: next, resolve, reject });
+      if (!this.updating) void this.drainUpdates();
+    });
     if (rev === undefined) throw err('ENOENT', `endpoint "${name}" is no longer in ${this.store}`);
-    put(rev);
     return next;
+  }
+
+  /**
+   * Name updates go one transaction at a time: alone when the store is
+   * quiet, and those queued meanwhile (a burst of joins) together in the
+   * next, so a burst costs about one request per endpoint in all.
+   */
+  private async drainUpdates(): Promise<void> {
+    this.updating = true;
+    try {
+      while (this.updates.length) {
+        // One entry per key in a transaction (etcd refuses a key twice): a later update of a key waits for the next.
+        const keys = new Set<string>();
+        let n = 0;
+        while (n < this.updates.length && n < UPDATE_BATCH && !keys.has(this.updates[n].key)) keys.add(this.updates[n++].key);
+        await this.putUpdates(this.updates.splice(0, n));
+      }
+    } finally {
+      this.updating = false;
+    }
+  }
+
+  private async putUpdates(batch: QueuedUpdate[]): Promise<void> {
+    const done = (u: QueuedUpdate, rev: string | undefined) => {
+      if (rev !== undefined) this.noteEndpoint(u.key, u.value, rev, this.eps.get(u.key)?.create ?? rev, this.leaseId);
+      u.resolve(rev);
+    };
+    const put = (u: QueuedUpdate): IRequestOp => ({ request_put: { key: enc(u.key), value: enc(JSON.stringify(u.value)), lease: this.leaseId } });
+    const known = batch.map((u) => this.eps.get(u.key)).map((c, i) => (c && c.value.id === batch[i].value.id ? c.mod : undefined));
+    if (batch.length > 1 && known.every((m) => m !== undefined)) {
+      let res: ITxnResponse;
+      try {
+        res = await this.txn({ compare: batch.map((u, i) => ({ key: enc(u.key), target: 'Mod', result: 'Equal', mod_revision: known[i]! })), success: batch.map(put), failure: [] });
+      } catch (e) {
+        for (const u of batch) u.reject(e);
+        return;
+      }
+      if (res.succeeded) {
+        for (const u of batch) done(u, res.header.revision);
+        return;
+      }
+    }
+    // Alone, or one of them changed meanwhile: each on its own.
+    await Promise.all(batch.map((u) => this.whileOurs(u.key, u.value.id, [put(u)]).then((rev) => done(u, rev), u.reject)));
   }
 
   private async removeOwn(key: string, ep: Pick<ClusterEndpoint, 'id' | 'networkId' | 'ipv4' | 'ipv6'>): Promise<void> {
@@ -1060,6 +1109,8 @@ export class ClusterStore extends EventEmitter {
     throw err('ENOSPC', 'no free VNI');
   }
 }
+
+interface QueuedUpdate { key: string; value: ClusterEndpoint; resolve: (rev: string | undefined) => void; reject: (e: unknown) => void }
 
 /** The names of a sandbox as an endpoint record carries them (see ClusterEndpoint.sandbox). */
 function sandboxNames(v: unknown): string[] {
