@@ -329,6 +329,7 @@ export const overlayDriver: Driver = {
   // resolve them from then on); a leave withdraws them.
   async join(ctx, n, ep, ns, undo): Promise<JoinResult> {
     const store = clusterOf(ctx).store;
+    if (!stateOf(ctx).live.has(n.id)) checkLocalOverlap(ctx, n); // before anything is published
     const published = store.updateEndpoint(n.name, ep.name, { sandbox: joinedNames(ctx, ep) ?? [ep.sandboxId!] });
     published.catch(() => {});
     undo.push(() => store.updateEndpoint(n.name, ep.name, { sandbox: null }).then(() => {}, () => {}));
