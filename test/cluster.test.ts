@@ -215,6 +215,67 @@ describe('cluster store (real etcd)', function () {
     assert.strictEqual((await keys(etcd.store, `ipam/${hosts[0].network('tiny')!.id}/`)).length, 5);
   });
 
+  it('sandbox names: published and withdrawn in one transaction each, seen by peers as an update (no remove/add); none when unchanged; typed errors; a withdrawal made while etcd is down is put once it is back; a burst shares transactions', async () => {
+    const a = await open('hostA', '10.9.0.1');
+    const b = await open('hostB', '10.9.0.2');
+    const nw = await a.createNetwork({ name: 'ov', subnet: '10.96.0.0/24', labels: { tier: 'db' } });
+    await until(() => !!b.network('ov'), 5000, 'network on hostB');
+    assert.deepStrictEqual(b.network('ov')!.labels, { tier: 'db' });
+    const ep = await a.createEndpoint({ network: 'ov', name: 'e1', aliases: ['x'] });
+    assert.strictEqual(ep.sandbox, undefined, 'not joined: no sandbox names');
+    await until(() => b.peers('ov').length === 1, 5000, 'e1 on hostB');
+    const events: string[] = [];
+    b.on('endpoint', (e: EndpointEvent) => events.push(`${e.type} ${e.endpoint.name} ${(e.endpoint.sandbox ?? []).join(',')}`));
+    const r0 = a.stats.requests;
+    const up = await a.updateEndpoint('ov', 'e1', { sandbox: ['box', 'h1', '0123456789ab'] });
+    assert.strictEqual(a.stats.requests - r0, 1, 'one transaction');
+    assert.deepStrictEqual(up.sandbox, ['box', 'h1', '0123456789ab']);
+    assert.deepStrictEqual({ ...up, sandbox: undefined }, { ...ep, sandbox: undefined }, 'nothing else changes');
+    await a.updateEndpoint('ov', 'e1', { sandbox: ['box', 'h1', '0123456789ab'] });
+    assert.strictEqual(a.stats.requests - r0, 1, 'unchanged: no request');
+    await until(() => events.length === 1, 5000, 'the update on hostB');
+    assert.deepStrictEqual(events, ['update e1 box,h1,0123456789ab']);
+    assert.deepStrictEqual(b.peers('ov')[0].sandbox, ['box', 'h1', '0123456789ab']);
+    const c = raw(etcd.store);
+    try {
+      const key = PREFIX + `state/ep/${nw.id}/e1`;
+      assert.deepStrictEqual(((await c.get(key).json()) as ClusterEndpoint).sandbox, ['box', 'h1', '0123456789ab']);
+      // Still under the host's lease.
+      const [epLease, hostLease] = await Promise.all([key, PREFIX + 'hosts/hostA'].map(async (k) => (await c.kv.range({ key: Buffer.from(k) })).kvs[0].lease));
+      assert.strictEqual(epLease, hostLease);
+    } finally {
+      c.close();
+    }
+    await rejects(a.updateEndpoint('ov', 'e1', { sandbox: [] }), 'ERR_INVALID_ARG_TYPE');
+    await rejects(a.updateEndpoint('ov', 'e1', { sandbox: ['bad name'] }), 'EINVAL');
+    await rejects(a.updateEndpoint('ov', 'e1', { sandbox: null, more: 1 } as never), 'EINVAL', /more/);
+    await rejects(a.updateEndpoint('ov', 'nope', { sandbox: null }), 'ENOENT');
+    await rejects(b.updateEndpoint('ov', 'e1', { sandbox: null }), 'EPERM', /hostA/);
+    await rejects(a.createNetwork({ name: 'x', labels: { k: 1 } as never }), 'ERR_INVALID_ARG_TYPE', /label k/);
+    await rejects(a.createEndpoint({ network: 'ov', name: 'e2', sandbox: ['a b'] }), 'EINVAL');
+
+    // etcd down: the withdrawal fails, but is what the store wants; once etcd is back, the resync puts it.
+    await etcd.members[0].stop();
+    try {
+      await rejects(a.updateEndpoint('ov', 'e1', { sandbox: null }), 'ENOTCONN');
+    } finally {
+      await etcd.members[0].start();
+    }
+    await until(() => b.peers('ov')[0]?.sandbox === undefined, 15000, 'the withdrawal on hostB after etcd came back');
+    assert.deepStrictEqual(events.slice(1), ['update e1 '], 'an update again, no remove/add');
+    // And a delete works in one transaction after all that.
+    const r1 = a.stats.requests;
+    await a.deleteEndpoint('ov', 'e1');
+    assert.strictEqual(a.stats.requests - r1, 1);
+    await until(() => b.peers('ov').length === 0, 5000, 'e1 gone on hostB');
+    // A burst of joins: the updates queued behind the first go in one transaction.
+    await Promise.all(Array.from({ length: 40 }, (_, i) => a.createEndpoint({ network: 'ov', name: `j${i}` })));
+    const r2 = a.stats.requests;
+    await Promise.all(Array.from({ length: 40 }, (_, i) => a.updateEndpoint('ov', `j${i}`, { sandbox: [`box${i}`] })));
+    assert.ok(a.stats.requests - r2 <= 3, `${a.stats.requests - r2} requests for 40 updates`);
+    await until(() => b.peers('ov').filter((e) => e.sandbox?.[0] === `box${e.name.slice(1)}`).length === 40, 5000, 'the 40 updates on hostB');
+  });
+
   it('a host whose controller dies (kill -9): its lease expires and the others see its endpoints removed within 15 s', async () => {
     const a = await open('hostA', '10.9.0.1');
     await a.createNetwork({ name: 'ov', subnet: '10.90.0.0/24' });

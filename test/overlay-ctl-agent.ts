@@ -7,12 +7,12 @@ import * as readline from 'readline';
 import { Controller } from '../src';
 import { driverFor } from '../src/cnm/drivers';
 
-interface Args { stateDir: string; store: string; advertise: string; prefix: string; leaseTtl?: number; requestTimeoutMs?: number }
+interface Args { stateDir: string; store: string; advertise: string; prefix: string; leaseTtl?: number; requestTimeoutMs?: number; dns?: boolean }
 
 async function main() {
   const a = JSON.parse(process.argv[2]) as Args;
   const ctl = await Controller.open({
-    stateDir: a.stateDir, etcNetnsDir: null, dns: false, upstreamDns: [],
+    stateDir: a.stateDir, etcNetnsDir: null, dns: a.dns ?? false, upstreamDns: [],
     cluster: { store: a.store, advertise: a.advertise, prefix: a.prefix, leaseTtl: a.leaseTtl ?? 3, ...(a.requestTimeoutMs ? { requestTimeoutMs: a.requestTimeoutMs } : {}) },
   });
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -23,18 +23,28 @@ async function main() {
     deleteNetwork: (name) => ctl.deleteNetwork(name),
     networks: () => ctl.networks().map((n) => ({ name: n.name, scope: n.inspect().Scope, driver: n.driver })),
     inspect: (name) => ctl.inspectNetwork(name),
-    /** A container: sandbox + endpoint joined to it. */
-    run: async ({ sb, net, name, ip, key }) => {
-      const s = await ctl.createSandbox({ id: sb, name, ...(key ? { key } : {}) });
-      const ep = await ctl.createEndpoint(net, { name, ...(ip ? { ip } : {}) });
-      await ep.join(s);
-      return { ip: ep.ipv4, mac: ep.mac, netns: s.key };
+    /** A container: sandbox (named `sbName`, default `name`) + endpoint `name` joined to it. */
+    run: async ({ sb, net, name, ip, key, sbName, hostname, aliases, ports }) => {
+      const s = await ctl.createSandbox({ id: sb, name: sbName ?? name, ...(hostname ? { hostname } : {}), ...(key ? { key } : {}) });
+      try {
+        const ep = await ctl.createEndpoint(net, { name, ...(ip ? { ip } : {}), ...(aliases ? { aliases } : {}), ...(ports ? { ports } : {}) });
+        await ep.join(s).catch(async (e) => {
+          await ep.delete();
+          throw e;
+        });
+        return { ip: ep.ipv4, mac: ep.mac, netns: s.key, resolvConf: s.resolvConfPath };
+      } catch (e) {
+        await s.delete();
+        throw e;
+      }
     },
     connect: async ({ sb, net, name }) => {
       const ep = await ctl.createEndpoint(net, { name });
       await ep.join(sb);
       return { ip: ep.ipv4, mac: ep.mac };
     },
+    leave: async ({ name }) => { await ctl.endpoints().find((e) => e.name === name)!.leave(); },
+    deleteEndpoint: async ({ name }) => { await ctl.endpoints().find((e) => e.name === name)!.delete(); },
     /** Like `docker rm`: the sandbox, then its endpoints. */
     rm: async ({ sb }) => {
       const eps = ctl.endpoints().filter((e) => e.record.sandboxId === sb);

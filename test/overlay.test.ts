@@ -5,15 +5,45 @@
 // `ip -j`, `bridge -j` and nft counters.
 import * as assert from 'assert';
 import { spawn, ChildProcess } from 'child_process';
+import * as crypto from 'crypto';
 import * as fs from 'fs';
+import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
+import { Etcd3 } from 'etcd3';
 import { Controller, Netns, Rtnl } from '../src';
+import { parseStoreUrl } from '../src/cnm/cluster';
 import { haveEtcd, startEtcd, EtcdCluster, until, sleep } from './etcd-helpers';
 import { bridgej, ipj, rejects, sh, uniq } from './helpers';
 import { run, tcpGet, tcpServer, underlay } from './net-helpers';
 
 const ping = async (ns: string, addr: string, deadlineS = 5) => (await run('ip', ['netns', 'exec', ns, 'ping', '-c', '1', '-i', '0.2', '-w', String(deadlineS), addr])).code === 0;
+
+/** `dig` through the container's own resolver at 127.0.0.11: the answer section ("A 10.0.0.2"), and the status. */
+async function dig(ns: string, ...q: string[]): Promise<{ status: string; answers: string[] }> {
+  const r = await run('ip', ['netns', 'exec', ns, 'dig', '+time=2', '+tries=2', '@127.0.0.11', ...q]);
+  const status = /status: (\w+)/.exec(r.out)?.[1] ?? `dig failed: ${r.err}${r.out}`;
+  const answers = r.out.split('\n').filter((l) => l && !l.startsWith(';')).map((l) => l.split(/\s+/)).filter((f) => f.length >= 5).map((f) => `${f[3]} ${f[4]}`);
+  return { status, answers };
+}
+
+/** An HTTP/1.0 server in `ns` answering "hello CLIENT-ADDRESS" (after reading the request: a close with unread data would reset). */
+async function httpServer(ns: Netns | null, address: string, port: number): Promise<net.Server> {
+  const srv = net.createServer((c) => c.once('data', () => c.end(`HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nhello ${c.remoteAddress}`)));
+  await new Promise<void>((resolve, reject) => {
+    srv.once('error', reject);
+    if (ns) srv.listen({ fd: ns.socket(4, 'tcp', { address, port }) }, resolve);
+    else srv.listen(port, address, resolve);
+  });
+  return srv;
+}
+
+/** `curl` inside a container's namespace: names resolve through its resolv.conf (127.0.0.11), as any program's there. */
+async function curl(ns: string, url: string): Promise<string> {
+  const r = await run('ip', ['netns', 'exec', ns, 'curl', '-sS', '--max-time', '10', url]);
+  if (r.code !== 0) throw new Error(`curl ${url} in ${ns}: exit ${r.code}: ${r.err}`);
+  return r.out;
+}
 
 interface Agent { proc: ChildProcess; call<T = any>(op: string, args?: unknown): Promise<T> }
 
@@ -72,18 +102,25 @@ describe('overlay driver: three controllers in three host processes, cluster sta
   const dirs: string[] = [];
   const sandboxNs: string[] = [];
   let lb: { ip: string; mac: string; netns: string; sb: string };
-  const agentArgs = (i: number) => ({ stateDir: dirs[i], store: etcd.store, advertise: vtep(i), prefix: '/ovt/' });
+  // Leases of 3 s (kill -9 of host 2 is seen soon), but host 1's is the default 10 s: its restart must fit in it on a loaded machine.
+  const agentArgs = (i: number) => ({ stateDir: dirs[i], store: etcd.store, advertise: vtep(i), prefix: '/ovt/', dns: true, ...(i === 1 ? { leaseTtl: 10 } : {}) });
   const c: { ip: string; mac: string; netns: string; sb: string }[] = [];
+  const c2Id = crypto.randomBytes(32).toString('hex');
   const nsName = (p: string) => path.basename(p);
   // Containers' namespaces are the test's, adopted by key: /run/netns is shared
   // by the three "hosts" here, and a controller's reconcile removes the
   // cnm-* namespaces it does not know (on real hosts, only its own).
-  async function container(h: number, net: string, name: string): Promise<{ ip: string; mac: string; netns: string; sb: string }> {
+  // `ip netns exec` takes the container's resolv.conf (127.0.0.11) and hosts
+  // from /etc/netns/NAME (a tmpfs in isolated.sh), as for the controller's own namespaces.
+  async function container(h: number, net: string, name: string, o: { id?: string; sbName?: string; hostname?: string; aliases?: string[]; ports?: string[] } = {}): Promise<{ ip: string; mac: string; netns: string; sb: string }> {
     const ns = uniq('ovk');
     (await Netns.create(ns)).close();
     sandboxNs.push(ns);
-    const sb = `${name}-${uniq('s')}`;
-    const r = await agents[h].call('run', { sb, net, name, key: `/run/netns/${ns}` });
+    const sb = o.id ?? `${name}-${uniq('s')}`;
+    const { id: _id, ...rest } = o;
+    const r = await agents[h].call('run', { sb, net, name, key: `/run/netns/${ns}`, ...rest });
+    fs.mkdirSync('/etc/netns', { recursive: true });
+    fs.symlinkSync(path.dirname(r.resolvConf), `/etc/netns/${ns}`);
     return { ...r, netns: `/run/netns/${ns}`, sb };
   }
 
@@ -108,7 +145,10 @@ describe('overlay driver: three controllers in three host processes, cluster sta
       a.call('destroy').catch(() => undefined);
       setTimeout(() => p.kill('SIGKILL'), 10000).unref();
     })));
-    for (const n of sandboxNs) await Netns.delete(n).catch(() => undefined);
+    for (const n of sandboxNs) {
+      await Netns.delete(n).catch(() => undefined);
+      fs.rmSync(`/etc/netns/${n}`, { force: true });
+    }
     if (top) {
       for (let i = 0; i < hosts.length; i++) await top.link.delete(`${underlayBr}-${i}`).catch(() => undefined);
       await top.link.delete(underlayBr).catch(() => undefined);
@@ -151,7 +191,10 @@ describe('overlay driver: three controllers in three host processes, cluster sta
     }
     // Lazily: no data path before the first join.
     assert.ok(!ipj(['link', 'show'], hostNames[1]).some((l: any) => l.ifname === 'ov-4097'));
-    for (let i = 0; i < 3; i++) c.push(await container(i, 'ov', `c${i}`));
+    // c1 has an alias; c2's sandbox has a name, hostname and (64-hex) id of its own: all resolve on other hosts too.
+    c.push(await container(0, 'ov', 'c0'));
+    c.push(await container(1, 'ov', 'c1', { aliases: ['web'] }));
+    c.push(await container(2, 'ov', 'c2', { id: c2Id, sbName: 'box2', hostname: 'h2' }));
     assert.strictEqual(new Set(c.map((x) => x.ip)).size, 3);
     const vx = ipj(['-d', 'link', 'show', 'vx-4097'], hostNames[0])[0];
     assert.strictEqual(vx.linkinfo.info_data.id, 4097);
@@ -191,6 +234,71 @@ describe('overlay driver: three controllers in three host processes, cluster sta
     assert.ok(await ping(nsName(c[0].netns), TOP), 'c0 -> the underlay (masquerade)');
   });
 
+  it('names across hosts through each container\'s own resolver (127.0.0.11): name, alias, NAME.NETWORK, sandbox name, hostname, short id, PTR; TCP by name; a leave withdraws them', async () => {
+    const ns0 = nsName(c[0].netns);
+    const ns2 = nsName(c[2].netns);
+    for (const [q, want] of [['c1', c[1].ip], ['WEB', c[1].ip], ['c1.ov', c[1].ip], ['web.ov', c[1].ip], ['c2', c[2].ip], ['box2', c[2].ip], ['h2', c[2].ip], [c2Id.slice(0, 12), c[2].ip], ['box2.ov', c[2].ip]]) {
+      assert.deepStrictEqual((await dig(ns0, q)).answers, [`A ${want}`], `${q} from host 0`);
+    }
+    assert.deepStrictEqual((await dig(ns2, 'c0')).answers, [`A ${c[0].ip}`], 'c0 from host 2');
+    assert.deepStrictEqual((await dig(ns2, 'c2')).answers, [`A ${c[2].ip}`], 'a local name still answers');
+    assert.deepStrictEqual((await dig(ns0, '-x', c[1].ip)).answers, ['PTR c1.ov.']);
+    assert.deepStrictEqual((await dig(ns0, '-x', c[2].ip)).answers, ['PTR box2.ov.'], 'PTR of a remote endpoint: its sandbox name, as locally');
+    assert.notStrictEqual((await dig(ns0, 'nobody')).status, 'NOERROR');
+    // TCP by name: curl in c0 (host 0) and c2 (host 2) resolves through its resolv.conf, connects across VXLAN.
+    const ns1 = await Netns.open({ path: c[1].netns });
+    const srv = await httpServer(ns1, '0.0.0.0', 8080);
+    try {
+      assert.strictEqual(await curl(ns0, 'http://c1:8080/'), `hello ${c[0].ip}`);
+      assert.strictEqual(await curl(ns0, 'http://web:8080/'), `hello ${c[0].ip}`);
+      assert.strictEqual(await curl(ns2, 'http://c1.ov:8080/'), `hello ${c[2].ip}`);
+    } finally {
+      srv.close();
+      ns1.close();
+    }
+    // A container on host 1 that leaves: its names go from host 0's resolver, its endpoint stays in the store (and keeps its address).
+    const l1 = await container(1, 'ov', 'l1', { aliases: ['gone'] });
+    assert.deepStrictEqual((await dig(ns0, 'gone')).answers, [`A ${l1.ip}`]);
+    await agents[1].call('leave', { name: 'l1' });
+    await untilAsync(async () => (await dig(ns0, 'gone')).answers.length === 0, 5000, 'l1\'s names withdrawn on host 0');
+    assert.deepStrictEqual((await dig(ns0, '-x', l1.ip)).answers, []);
+    await agents[1].call('deleteEndpoint', { name: 'l1' });
+    await agents[1].call('rm', { sb: l1.sb });
+  });
+
+  it('published ports on an overlay endpoint answer on its host\'s underlay address, from another host and a container there; outbound is masqueraded to the host\'s address', async () => {
+    const p0 = await container(0, 'ov', 'p0', { ports: ['18080:80'] });
+    const nsP = await Netns.open({ path: p0.netns });
+    const srv = await httpServer(nsP, '0.0.0.0', 80);
+    const h1 = await Netns.open({ path: `/run/netns/${hostNames[1]}` });
+    const c2ns = await Netns.open({ path: c[2].netns });
+    const top = await httpServer(null, TOP, 18090);
+    try {
+      // From the underlay itself (this namespace), from host 1's namespace, and from c2 on host 2 (itself masqueraded out of host 2).
+      assert.strictEqual((await tcpGetHttp(null, vtep(0), 18080)), `hello ${TOP}`);
+      assert.strictEqual((await tcpGetHttp(h1, vtep(0), 18080)), `hello ${vtep(1)}`);
+      assert.strictEqual((await tcpGetHttp(c2ns, vtep(0), 18080)), `hello ${vtep(2)}`);
+      // Unpublished ports are not reachable from outside.
+      assert.ok(!(await canConnectHttp(h1, vtep(0), 18081)));
+      // Out: the underlay sees the host's address, not the container's (it has no route back to the overlay subnet).
+      assert.strictEqual(await curl(nsName(c[0].netns), `http://${TOP}:18090/`), `hello ${vtep(0)}`);
+      assert.strictEqual(await curl(nsName(p0.netns), `http://${TOP}:18090/`), `hello ${vtep(0)}`);
+    } finally {
+      srv.close();
+      top.close();
+      nsP.close();
+      h1.close();
+      c2ns.close();
+    }
+    await agents[0].call('rm', { sb: p0.sb });
+    const h1b = await Netns.open({ path: `/run/netns/${hostNames[1]}` });
+    try {
+      assert.ok(!(await canConnectHttp(h1b, vtep(0), 18080)), 'the mapping went with the container');
+    } finally {
+      h1b.close();
+    }
+  });
+
   it('no duplicate address when every host creates endpoints at once', async () => {
     const N = 60;
     const ips = (await Promise.all(agents.map((a, i) => a.call<string[]>('many', { net: 'ov', prefix: `m${i}-`, count: N })))).flat();
@@ -223,6 +331,41 @@ describe('overlay driver: three controllers in three host processes, cluster sta
     assert.ok(!(await agents[1].call('networks')).some((n: any) => n.name === 'lb'), 'a local network stays local');
   });
 
+  it('global networks carry their labels to every host; names: a local one\'s name is taken for a global one and back (EEXIST), a clash found while mirroring makes the name ambiguous (ENOTUNIQ), ids still work', async () => {
+    await rejects(agents[0].call('createNetwork', { name: 'lb', driver: 'overlay' }), 'EEXIST', /lb/);
+    const ins = await agents[0].call('createNetwork', { name: 'ovl', driver: 'overlay', labels: { tier: 'front', 'com.example.owner': 'ops' } });
+    assert.deepStrictEqual(ins.Labels, { tier: 'front', 'com.example.owner': 'ops' });
+    for (const a of agents.slice(1)) {
+      await untilAsync(async () => (await a.call('networks')).some((n: any) => n.name === 'ovl'), 5000, 'ovl mirrored');
+      assert.deepStrictEqual((await a.call('inspect', 'ovl')).Labels, ins.Labels);
+    }
+    assert.ok(!(await agents[1].call('networks')).some((n: any) => n.name === 'lb'), 'the refused global lb is nowhere');
+    await rejects(agents[1].call('createNetwork', { name: 'ovl', driver: 'bridge' }), 'EEXIST', /ovl/);
+    // Host 2 has a local "clash" (made before it saw the global one, here: the global one is made where the local one is unknown).
+    const local = await agents[2].call('createNetwork', { name: 'clash', driver: 'bridge' });
+    const global = await agents[0].call('createNetwork', { name: 'clash', driver: 'overlay' });
+    await untilAsync(async () => (await agents[2].call('networks')).filter((n: any) => n.name === 'clash').length === 2, 5000, 'both clash networks on host 2');
+    await rejects(agents[2].call('inspect', 'clash'), 'ENOTUNIQ', /ambiguous \(2 matches found based on name\)/);
+    assert.strictEqual((await agents[2].call('inspect', global.Id)).Scope, 'global');
+    assert.strictEqual((await agents[2].call('inspect', local.Id)).Scope, 'local');
+    assert.strictEqual((await agents[1].call('inspect', 'clash')).Id, global.Id, 'no clash where no local one has the name');
+    // The local one goes: the name is the global network's again.
+    await agents[2].call('deleteNetwork', local.Id);
+    assert.strictEqual((await agents[2].call('inspect', 'clash')).Id, global.Id);
+    // A global network overlapping a local network of another host: no data path there (EBUSY at the join), nothing left.
+    const lx = await agents[2].call('createNetwork', { name: 'lx', driver: 'bridge', subnet: '10.248.0.0/24' });
+    const ovx = await agents[0].call('createNetwork', { name: 'ovx', driver: 'overlay', subnet: '10.248.0.0/25' });
+    await untilAsync(async () => (await agents[2].call('networks')).some((n: any) => n.name === 'ovx'), 5000, 'ovx mirrored');
+    const linksBefore = ipj(['link', 'show'], hostNames[2]).map((l: any) => l.ifname).sort();
+    await rejects(container(2, 'ovx', 'z2'), 'EBUSY', /overlaps network lx/);
+    assert.deepStrictEqual(ipj(['link', 'show'], hostNames[2]).map((l: any) => l.ifname).sort(), linksBefore, 'no residue on host 2');
+    const vni = Number(ovx.Options['com.docker.network.driver.overlay.vxlanid_list']);
+    assert.ok(!linksBefore.includes(`ov-${vni}`));
+    await agents[2].call('deleteNetwork', lx.Id);
+    for (const name of ['clash', 'ovl', 'ovx']) await agents[0].call('deleteNetwork', name);
+    for (const a of agents) await untilAsync(async () => !(await a.call('networks')).some((n: any) => ['clash', 'ovl', 'ovx'].includes(n.name)), 5000, 'deleted everywhere');
+  });
+
   it('etcd stopped: existing traffic flows, overlay creates fail fast with ENOTCONN, and work again once etcd is back', async () => {
     await etcd.members[0].stop();
     try {
@@ -245,6 +388,44 @@ describe('overlay driver: three controllers in three host processes, cluster sta
     await untilAsync(async () => (await agents[2].call('networks')).some((n: any) => n.name === 'ov5'), 5000, 'ov5 mirrored');
     await agents[1].call('deleteNetwork', 'ov5');
     await untilAsync(async () => !(await agents[2].call('networks')).some((n: any) => n.name === 'ov5'), 5000, 'ov5 gone everywhere');
+  });
+
+  it('close() keeps the host\'s lease to expire (as a stopped dockerd): peers keep its endpoints, traffic flows, and a restart within the TTL is not seen by them', async () => {
+    let missing = 0;
+    let samples = 0;
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        samples++;
+        if (!remoteMacs(0).includes(c[1].mac)) missing++;
+        await sleep(50);
+      }
+    })();
+    try {
+      await agents[1].call('close').catch(() => undefined);
+      await new Promise<void>((r) => (agents[1].proc.exitCode !== null ? r() : agents[1].proc.once('exit', () => r())));
+      const t0 = Date.now();
+      // Not revoked: host 1's record (and with it its endpoints) lives on in etcd under its lease.
+      const raw = new Etcd3({ hosts: parseStoreUrl(etcd.store) });
+      try {
+        const hostsNow = await raw.getAll().prefix('/ovt/hosts/').json() as Record<string, { advertise: string }>;
+        assert.ok(Object.values(hostsNow).some((h) => h.advertise === vtep(1)), 'host 1 still registered after close');
+      } finally {
+        raw.close();
+      }
+      assert.ok(await ping(nsName(c[0].netns), c[1].ip), 'c0 -> c1 while host 1 has no controller');
+      agents[1] = await startAgent(hostNames[1], agentArgs(1));
+      console.log(`      host 1's controller back ${Date.now() - t0} ms after its close`);
+      // The restart took the lease over (the old one is revoked, its records moved): nothing can expire now.
+      await sleep(500);
+    } finally {
+      sampling = false;
+      await sampler;
+    }
+    assert.ok(samples > 10, `${samples} samples`);
+    assert.strictEqual(missing, 0, `c1 missing from host 0's peers in ${missing} of ${samples} samples`);
+    assert.deepStrictEqual(await agents[0].call('names', { net: 'ov', name: 'web' }), [c[1].ip]);
+    assert.ok(await ping(nsName(c[0].netns), c[1].ip), 'c0 -> c1 after the restart');
   });
 
   it('kill -9 of one host\'s controller: the others forget its endpoints (peers, names) within 15 s', async () => {
@@ -294,3 +475,18 @@ async function untilAsync(pred: () => Promise<boolean>, ms: number, what: string
   }
   return Date.now() - t0;
 }
+
+/** The body of an HTTP/1.0 GET to host:port from `ns` (a socket made there). */
+function tcpGetHttp(ns: Netns | null, host: string, port: number, timeoutMs = 10000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = ns ? new net.Socket({ fd: ns.socket(4, 'tcp'), readable: true, writable: true }) : new net.Socket();
+    let data = '';
+    const timer = setTimeout(() => { s.destroy(); reject(Object.assign(new Error(`timeout connecting to ${host}:${port}`), { code: 'ETIMEDOUT' })); }, timeoutMs);
+    s.on('data', (d) => (data += d));
+    s.on('end', () => { clearTimeout(timer); resolve(data.split('\r\n\r\n').slice(1).join('\r\n\r\n')); });
+    s.on('error', (e) => { clearTimeout(timer); reject(e); });
+    s.connect(port, host, () => s.write('GET / HTTP/1.0\r\n\r\n'));
+  });
+}
+
+const canConnectHttp = (ns: Netns | null, host: string, port: number) => tcpGetHttp(ns, host, port, 1000).then(() => true, () => false);

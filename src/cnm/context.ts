@@ -9,7 +9,7 @@ import type { ClusterService } from './cluster/service';
 import type { ControllerOptions } from './controller';
 import type { Driver } from './driver';
 import { driverFor } from './drivers';
-import { notFound } from './errors';
+import { CnmObjectError, notFound } from './errors';
 import type { Firewall } from './firewall';
 import type { FreshNetns } from './fresh-netns';
 import { SubnetAllocator } from './ipam';
@@ -124,9 +124,16 @@ export class CnmContext implements CnmServices {
 
   findNetwork(ref: string): NetworkRecord | undefined { return this.lookup<NetworkRecord>('network', ref); }
 
+  /** Also ENOTUNIQ for a name two networks have (a global network mirrored beside a local one of its name), as Docker's "network X is ambiguous". */
   network(ref: string): NetworkRecord {
     const n = this.findNetwork(ref);
     if (!n) throw notFound('network', ref);
+    if (n.id !== ref && n.name === ref) {
+      const same = this.store.all<NetworkRecord>('network').filter((x) => x.name === ref);
+      if (same.length > 1) {
+        throw new CnmObjectError(`network "${ref}" is ambiguous (${same.length} matches found based on name): use its id (${same.map((x) => `${x.id.slice(0, 12)} ${x.scope ?? 'local'}`).join(', ')})`, 'ENOTUNIQ');
+      }
+    }
     return n;
   }
 

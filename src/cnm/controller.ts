@@ -247,7 +247,12 @@ export class Controller {
 
   // ------------------------------------------------------------ lifecycle
 
-  /** Stops serving (DNS) and closes handles; kernel objects and state stay, like stopping dockerd. */
+  /**
+   * Stops serving (DNS) and closes handles; kernel objects and state stay,
+   * like stopping dockerd. With a cluster, the host's lease is kept to
+   * expire: peers keep reaching its containers for the TTL, and a reopen
+   * within it takes the lease over unnoticed (destroy() revokes it).
+   */
   async close(beforeUnlock?: () => void): Promise<void> {
     const ctx = this.ctx;
     if (ctx.closed) return;

@@ -28,6 +28,11 @@ export const RESOLVER_SOCKETS = [
   { family: 4 as const, type: 'tcp' as const, address: RESOLVER_ADDRESS, port: 0 },
 ];
 
+/** What a sandbox adds to the names of its endpoints: its name, hostname and short id (Docker's container name, hostname and ID alias). */
+export function sandboxDnsNames(sb: SandboxRecord): string[] {
+  return [...new Set([sb.name, sb.hostname, sb.id.length >= 12 ? sb.id.slice(0, 12) : undefined].filter((x): x is string => !!x))];
+}
+
 /** Addresses of a name on one network, from the state: a controller's, or a StateView's in another process. */
 export function resolveInState(store: Store, networkId: string, name: string, type: 'A' | 'AAAA'): string[] | undefined {
   const net = store.get<NetworkRecord>('network', networkId);
@@ -39,8 +44,7 @@ export function resolveInState(store: Store, networkId: string, name: string, ty
   for (const ep of store.by<EndpointRecord>('endpoint', 'network', networkId)) {
     if (!ep.sandboxId) continue;
     const sb = store.get<SandboxRecord>('sandbox', ep.sandboxId);
-    const names = [ep.name, ...ep.aliases, sb?.name, sb?.hostname, sb && sb.id.length >= 12 ? sb.id.slice(0, 12) : undefined]
-      .filter((x): x is string => !!x).map((x) => x.toLowerCase());
+    const names = [ep.name, ...ep.aliases, ...(sb ? sandboxDnsNames(sb) : [])].map((x) => x.toLowerCase());
     if (!names.includes(q)) continue;
     known = true;
     const ip = type === 'A' ? ep.ipv4 : ep.ipv6;

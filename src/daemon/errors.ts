@@ -26,7 +26,7 @@ export function statusOf(e: unknown): number {
   switch (code) {
     case 'ENOENT': return 404;
     case 'EEXIST': case 'EBUSY': case 'EADDRINUSE': case 'ENOSPC': return 409;
-    case 'EINVAL': case 'ERR_INVALID_ARG_TYPE': case 'ENOTSUP': case 'ERANGE': return 400;
+    case 'EINVAL': case 'ERR_INVALID_ARG_TYPE': case 'ENOTSUP': case 'ERANGE': case 'ENOTUNIQ': return 400;
     default: return 500;
   }
 }

@@ -62,6 +62,8 @@ export interface ClusterNetwork {
   subnet6?: string;
   gateway6?: string;
   options: Record<string, string>;
+  /** `docker network create --label`: the same on every host's copy. */
+  labels?: Record<string, string>;
   /** Always 'global' (Docker's classic KV overlay). */
   scope: 'global';
   createdBy: string;
@@ -81,10 +83,17 @@ export interface ClusterEndpoint {
   ipv4: string;
   ipv6?: string;
   aliases: string[];
+  /**
+   * The names of the sandbox it is joined to, its name first (the PTR
+   * answer), then hostname and short id, as a local sandbox's resolve;
+   * absent while it is not joined (then it has no names, as a local one).
+   */
+  sandbox?: string[];
 }
 
 export type NetworkEvent = { type: 'add' | 'remove'; network: ClusterNetwork };
-export type EndpointEvent = { type: 'add' | 'remove'; endpoint: ClusterEndpoint };
+/** 'update': the same endpoint (same id, addresses, MAC, VTEP) with other names (joined, left). */
+export type EndpointEvent = { type: 'add' | 'remove' | 'update'; endpoint: ClusterEndpoint };
 
 export interface CreateNetworkOptions {
   name: string;
@@ -95,6 +104,7 @@ export interface CreateNetworkOptions {
   /** A VNI (Docker's `com.docker.network.driver.overlay.vxlanid_list` option is read too). */
   vni?: number;
   options?: Record<string, string>;
+  labels?: Record<string, string>;
   /** The network's id (default: random); a controller gives its own, so the network has one id on every host. */
   id?: string;
 }
@@ -108,6 +118,8 @@ export interface CreateEndpointOptions {
   /** Default: 02:42 + the IPv4 address, as Docker derives it. */
   mac?: string;
   aliases?: string[];
+  /** Names of the sandbox it is joined to (see ClusterEndpoint.sandbox). */
+  sandbox?: string[];
 }
 
 /** etcd requests made by this store (not lease keep-alives). */
@@ -126,7 +138,11 @@ export const VNI_MAX = 0xffffff;
 const OVERLAY_POOLS: AddressPool[] = [{ base: '10.0.0.0/8', size: 24 }];
 const VXLANID_OPTION = 'com.docker.network.driver.overlay.vxlanid_list';
 const MAX_INFLIGHT = 64;
+/** Endpoint updates in one transaction (etcd's --max-txn-ops is 128 by default). */
+const UPDATE_BATCH = 64;
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
+/** Sandbox names and hostnames (RFC 1123 host names, up to 253 characters). */
+const SANDBOX_NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,252}$/;
 
 /** Parses `etcd://h1:2379,h2:2379` into `http://h1:2379` hosts; EINVAL for anything else. */
 export function parseStoreUrl(store: unknown): string[] {
@@ -159,7 +175,8 @@ interface Cached<T> { value: T; mod: string; create: string; lease: string }
 /**
  * One host's view of the cluster. Events:
  * - 'network' {type: 'add'|'remove', network}, 'endpoint' {type, endpoint}:
- *   every change in etcd, whoever made it (this host's own included);
+ *   every change in etcd, whoever made it (this host's own included); an
+ *   endpoint's 'update' is its sandbox names changing (joined, left);
  * - 'resync' {revision}: the caches were rebuilt from a listing (connect, or
  *   after a broken watch); a consumer may re-diff its own state then;
  * - 'status' {connected}: etcd reachable or not (requests and the watch);
@@ -194,6 +211,8 @@ export class ClusterStore extends EventEmitter {
   private regranting: Promise<void> | null = null;
   private inflight = 0;
   private waiting: (() => void)[] = [];
+  private updates: QueuedUpdate[] = []; // name updates waiting for the one transaction in flight
+  private updating = false;
 
   private constructor(o: Required<Pick<ClusterOptions, 'hostId' | 'advertise' | 'store' | 'prefix' | 'leaseTtl'>>, hosts: string[], timeoutMs: number, pools: AddressPool[]) {
     super();
@@ -291,12 +310,15 @@ export class ClusterStore extends EventEmitter {
   async createNetwork(o: CreateNetworkOptions): Promise<ClusterNetwork> {
     this.alive();
     if (o === null || typeof o !== 'object') throw err('ERR_INVALID_ARG_TYPE', 'network options must be an object');
-    const known = new Set(['name', 'subnet', 'gateway', 'subnet6', 'gateway6', 'vni', 'options', 'id']);
+    const known = new Set(['name', 'subnet', 'gateway', 'subnet6', 'gateway6', 'vni', 'options', 'labels', 'id']);
     for (const k of Object.keys(o)) if (!known.has(k)) throw err('EINVAL', `unknown network option ${JSON.stringify(k)}`);
     if (o.id !== undefined && (typeof o.id !== 'string' || !/^[0-9a-f]{16,64}$/.test(o.id))) throw err('EINVAL', `invalid network id ${JSON.stringify(o.id)}`);
     if (typeof o.name !== 'string' || !NAME_RE.test(o.name)) throw err('EINVAL', `invalid network name ${JSON.stringify(o.name)}`);
     const options = { ...(o.options ?? {}) };
     for (const [k, v] of Object.entries(options)) if (typeof v !== 'string') throw err('ERR_INVALID_ARG_TYPE', `network option ${k} must be a string`);
+    if (o.labels !== undefined && (o.labels === null || typeof o.labels !== 'object' || Array.isArray(o.labels))) throw err('ERR_INVALID_ARG_TYPE', 'network labels must be an object');
+    const labels = { ...(o.labels ?? {}) };
+    for (const [k, v] of Object.entries(labels)) if (typeof v !== 'string') throw err('ERR_INVALID_ARG_TYPE', `network label ${k} must be a string`);
     let vni = o.vni;
     if (options[VXLANID_OPTION] !== undefined) {
       const s = options[VXLANID_OPTION];
@@ -347,6 +369,7 @@ export class ClusterStore extends EventEmitter {
         gateway: gw4 ?? fromBig(sub4.net + 1n, 4),
         ...(v6 ? { subnet6: prefixText(v6), gateway6: gw6 ?? fromBig(v6.net + 1n, 6) } : {}),
         options,
+        ...(Object.keys(labels).length ? { labels } : {}),
         scope: 'global',
         createdBy: this.hostId,
         created: new Date().toISOString(),
@@ -414,11 +437,12 @@ export class ClusterStore extends EventEmitter {
   async createEndpoint(o: CreateEndpointOptions): Promise<ClusterEndpoint> {
     this.alive();
     if (o === null || typeof o !== 'object') throw err('ERR_INVALID_ARG_TYPE', 'endpoint options must be an object');
-    const known = new Set(['network', 'name', 'ipv4', 'ipv6', 'mac', 'aliases']);
+    const known = new Set(['network', 'name', 'ipv4', 'ipv6', 'mac', 'aliases', 'sandbox']);
     for (const k of Object.keys(o)) if (!known.has(k)) throw err('EINVAL', `unknown endpoint option ${JSON.stringify(k)}`);
     if (typeof o.name !== 'string' || !NAME_RE.test(o.name)) throw err('EINVAL', `invalid endpoint name ${JSON.stringify(o.name)}`);
     const aliases = o.aliases ?? [];
     if (!Array.isArray(aliases) || aliases.some((a) => typeof a !== 'string' || !NAME_RE.test(a))) throw err('EINVAL', `invalid aliases ${JSON.stringify(o.aliases)}`);
+    const sandbox = o.sandbox !== undefined ? sandboxNames(o.sandbox) : undefined;
     const mac = o.mac !== undefined ? validateMac(o.mac) : undefined;
     if (typeof o.network !== 'string') throw err('ERR_INVALID_ARG_TYPE', 'endpoint network must be a string');
     // Not seen by the watch yet (created on another host a moment ago): read it.
@@ -460,6 +484,7 @@ export class ClusterStore extends EventEmitter {
         ipv4: `${ip4}/${sub4.len}`,
         ...(ip6 ? { ipv6: `${ip6}/${sub6!.len}` } : {}),
         aliases: [...aliases],
+        ...(sandbox ? { sandbox } : {}),
       };
       const netKey = this.k(`state/net/${nw.name}`);
       const a4 = this.k(`ipam/${nw.id}/${ip4}`);
@@ -541,17 +566,125 @@ export class ClusterStore extends EventEmitter {
     this.own.delete(key);
   }
 
+  /**
+   * Publishes the names of the sandbox one of this host's endpoints joined
+   * (`sandbox`: its name first), or withdraws them (`null`: it left); one
+   * transaction, none when nothing changes. The wanted record is kept
+   * either way: when etcd cannot be reached, the next resync puts it.
+   */
+  async updateEndpoint(network: string, name: string, o: { sandbox: string[] | null }): Promise<ClusterEndpoint> {
+    this.alive();
+    if (typeof network !== 'string' || typeof name !== 'string') throw err('ERR_INVALID_ARG_TYPE', 'network and endpoint name must be strings');
+    if (o === null || typeof o !== 'object' || !('sandbox' in o)) throw err('ERR_INVALID_ARG_TYPE', 'endpoint update must be { sandbox: string[] | null }');
+    for (const k of Object.keys(o)) if (k !== 'sandbox') throw err('EINVAL', `unknown endpoint update ${JSON.stringify(k)}`);
+    const sandbox = o.sandbox === null ? undefined : sandboxNames(o.sandbox);
+    const nw = this.nets.get(network)?.value;
+    if (!nw) throw err('ENOENT', `network "${network}" not found in ${this.store}`);
+    const key = this.k(`state/ep/${nw.id}/${name}`);
+    const ep = this.own.get(key);
+    if (!ep) {
+      if (this.eps.has(key)) throw err('EPERM', `endpoint "${name}" belongs to host ${this.eps.get(key)!.value.host}`);
+      throw err('ENOENT', `endpoint "${name}" not found on network "${network}"`);
+    }
+    const { sandbox: _, ...rest } = ep;
+    const next: ClusterEndpoint = { ...rest, ...(sandbox ? { sandbox } : {}) };
+    this.own.set(key, next);
+    if (JSON.stringify(this.eps.get(key)?.value) === JSON.stringify(next)) return next;
+    const rev = await new Promise<string | undefined>((resolve, reject) => {
+      this.updates.push({ key, value: next, resolve, reject });
+      if (!this.updating) void this.drainUpdates();
+    });
+    if (rev === undefined) throw err('ENOENT', `endpoint "${name}" is no longer in ${this.store}`);
+    return next;
+  }
+
+  /**
+   * Name updates go one transaction at a time: alone when the store is
+   * quiet, and those queued meanwhile (a burst of joins) together in the
+   * next, so a burst costs about one request per endpoint in all.
+   */
+  private async drainUpdates(): Promise<void> {
+    this.updating = true;
+    try {
+      while (this.updates.length) {
+        // One entry per key in a transaction (etcd refuses a key twice): a later update of a key waits for the next.
+        const keys = new Set<string>();
+        let n = 0;
+        while (n < this.updates.length && n < UPDATE_BATCH && !keys.has(this.updates[n].key)) keys.add(this.updates[n++].key);
+        await this.putUpdates(this.updates.splice(0, n));
+      }
+    } finally {
+      this.updating = false;
+    }
+  }
+
+  private async putUpdates(batch: QueuedUpdate[]): Promise<void> {
+    const done = (u: QueuedUpdate, rev: string | undefined) => {
+      if (rev !== undefined) this.noteEndpoint(u.key, u.value, rev, this.eps.get(u.key)?.create ?? rev, this.leaseId);
+      u.resolve(rev);
+    };
+    const put = (u: QueuedUpdate): IRequestOp => ({ request_put: { key: enc(u.key), value: enc(JSON.stringify(u.value)), lease: this.leaseId } });
+    const known = batch.map((u) => this.eps.get(u.key)).map((c, i) => (c && c.value.id === batch[i].value.id ? c.mod : undefined));
+    if (batch.length > 1 && known.every((m) => m !== undefined)) {
+      let res: ITxnResponse;
+      try {
+        res = await this.txn({ compare: batch.map((u, i) => ({ key: enc(u.key), target: 'Mod', result: 'Equal', mod_revision: known[i]! })), success: batch.map(put), failure: [] });
+      } catch (e) {
+        for (const u of batch) u.reject(e);
+        return;
+      }
+      if (res.succeeded) {
+        for (const u of batch) done(u, res.header.revision);
+        return;
+      }
+    }
+    // Alone, or one of them changed meanwhile: each on its own.
+    await Promise.all(batch.map((u) => this.whileOurs(u.key, u.value.id, [put(u)]).then((rev) => done(u, rev), u.reject)));
+  }
+
   private async removeOwn(key: string, ep: Pick<ClusterEndpoint, 'id' | 'networkId' | 'ipv4' | 'ipv6'>): Promise<void> {
     const ops: IRequestOp[] = [{ request_delete_range: { key: enc(key) } }];
     for (const a of [ep.ipv4, ep.ipv6]) if (a) ops.push({ request_delete_range: { key: enc(this.k(`ipam/${ep.networkId}/${a.split('/')[0]}`)) } });
-    // Only if it is still the endpoint we made (the value names its id).
-    const res = await this.txn({ compare: [{ key: enc(key), target: 'Value', result: 'Equal', value: enc(JSON.stringify(this.own.get(key) ?? ep)) }], success: ops, failure: [] });
-    if (res.succeeded) {
-      const c = this.eps.get(key);
-      if (c && c.value.id === ep.id) {
-        this.eps.delete(key);
-        this.emit('endpoint', { type: 'remove', endpoint: c.value } as EndpointEvent);
+    if (await this.whileOurs(key, ep.id, ops) === undefined) return;
+    const c = this.eps.get(key);
+    if (c && c.value.id === ep.id) {
+      this.eps.delete(key);
+      this.emit('endpoint', { type: 'remove', endpoint: c.value } as EndpointEvent);
+    }
+  }
+
+  /**
+   * Runs `ops` in a transaction while `key` still holds endpoint `id` (an
+   * endpoint of that name made again meanwhile is another's), whatever else
+   * of it changed: compared on the revision the caches know, read again when
+   * that is stale. One request when the caches are current. The
+   * transaction's revision, or undefined when the key holds no such endpoint.
+   */
+  private async whileOurs(key: string, id: string, ops: IRequestOp[]): Promise<string | undefined> {
+    const c = this.eps.get(key);
+    let mod = c && c.value.id === id ? c.mod : undefined;
+    for (let attempt = 0; attempt < 8; attempt++) {
+      if (mod === undefined) {
+        const kv = (await this.range(key, false)).kvs[0];
+        if (!kv || (JSON.parse(kv.value.toString()) as ClusterEndpoint).id !== id) return undefined;
+        mod = kv.mod_revision;
       }
+      const res = await this.txn({ compare: [{ key: enc(key), target: 'Mod', result: 'Equal', mod_revision: mod }], success: ops, failure: [{ request_range: { key: enc(key) } }] });
+      if (res.succeeded) return res.header.revision;
+      const kv = res.responses[0].response_range.kvs[0] as IKeyValue | undefined;
+      if (!kv || (JSON.parse(kv.value.toString()) as ClusterEndpoint).id !== id) return undefined;
+      mod = kv.mod_revision;
+    }
+    throw err('EAGAIN', `${key}: changed too often while being updated`);
+  }
+
+  /** After a listing: this host's records put where etcd holds another version of them (an update that failed, or whose outcome was unknown). */
+  private async flushOwn(): Promise<void> {
+    for (const [key, want] of [...this.own]) {
+      const c = this.eps.get(key);
+      if (!c || c.value.id !== want.id || JSON.stringify(c.value) === JSON.stringify(want)) continue;
+      const rev = await this.whileOurs(key, want.id, [{ request_put: { key: enc(key), value: enc(JSON.stringify(want)), lease: this.leaseId } }]).catch(() => undefined);
+      if (rev !== undefined && this.own.get(key) === want) this.noteEndpoint(key, want, rev, c.create, this.leaseId);
     }
   }
 
@@ -770,6 +903,7 @@ export class ClusterStore extends EventEmitter {
     }
     this.revision = Number(r.header.revision);
     await this.flushCleanups();
+    await this.flushOwn();
     this.startWatch(BigInt(r.header.revision) + 1n);
     this.setConnected(true);
     this.emit('resync', { revision: this.revision });
@@ -856,6 +990,11 @@ export class ClusterStore extends EventEmitter {
     const c = this.eps.get(key);
     this.eps.set(key, { value: ep, mod, create, lease });
     if (c && JSON.stringify(c.value) === JSON.stringify(ep)) return; // e.g. a takeover moving it to a new lease
+    // The same endpoint, joined or left: its peer entries stay as they are.
+    if (c && c.value.id === ep.id) {
+      this.emit('endpoint', { type: 'update', endpoint: ep } as EndpointEvent);
+      return;
+    }
     if (c) this.emit('endpoint', { type: 'remove', endpoint: c.value } as EndpointEvent);
     this.emit('endpoint', { type: 'add', endpoint: ep } as EndpointEvent);
   }
@@ -969,6 +1108,15 @@ export class ClusterStore extends EventEmitter {
     for (let v = VNI_MIN; v <= VNI_MAX; v++) if (!used.has(v)) return v;
     throw err('ENOSPC', 'no free VNI');
   }
+}
+
+interface QueuedUpdate { key: string; value: ClusterEndpoint; resolve: (rev: string | undefined) => void; reject: (e: unknown) => void }
+
+/** The names of a sandbox as an endpoint record carries them (see ClusterEndpoint.sandbox). */
+function sandboxNames(v: unknown): string[] {
+  if (!Array.isArray(v) || !v.length || v.length > 8) throw err('ERR_INVALID_ARG_TYPE', `sandbox names must be an array of 1..8 names, got ${JSON.stringify(v)}`);
+  for (const x of v) if (typeof x !== 'string' || !SANDBOX_NAME_RE.test(x)) throw err('EINVAL', `invalid sandbox name ${JSON.stringify(x)}`);
+  return [...v];
 }
 
 /** Docker's MAC for an IPv4 address: 02:42 followed by the address's four bytes. */

@@ -14,8 +14,9 @@
 import { CNM_LINK_GROUP, isOurLink, type CnmContext, type NetAlloc } from '../../context';
 import type { Driver, DriverNames, JoinResult, KernelView } from '../../driver';
 import { CnmObjectError, busy, invalid } from '../../errors';
-import { SubnetAllocator, overlaps, parsePrefix } from '../../ipam';
-import type { EndpointRecord, NetworkRecord } from '../../types';
+import { SubnetAllocator, overlaps, parsePrefix, prefixText } from '../../ipam';
+import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../../types';
+import { sandboxDnsNames } from '../../names';
 import type { ClusterEndpoint, ClusterNetwork, NetworkEvent } from '../../cluster/store';
 import { bridgeDriver } from '../bridge';
 import { bridgeRules } from '../bridge/rules';
@@ -54,6 +55,7 @@ async function acquire(ctx: CnmContext, n: NetworkRecord): Promise<Live> {
     if (!live) {
       const c = clusterOf(ctx);
       const a = ctx.ipam.get(n.id);
+      checkLocalOverlap(ctx, n);
       // Adopted after a restart: reconcile has put its rules back already.
       const adopted = !!(await ctx.rt.link.find(bridgeOf(n.vni!)));
       const dp = await OverlayDatapath.ensure(ctx.rt, {
@@ -81,6 +83,20 @@ async function acquire(ctx: CnmContext, n: NetworkRecord): Promise<Live> {
     }
     return live;
   });
+}
+
+/**
+ * A global network made on another host may overlap a network of this one
+ * (the creating host checks only its own): its gateway route would take the
+ * local network's traffic, so nothing of it is made here (EBUSY).
+ */
+function checkLocalOverlap(ctx: CnmContext, n: NetworkRecord): void {
+  const mine = [n.ipv4Subnet, n.ipv6Subnet].filter((x) => !!x).map((x) => parsePrefix(x!.subnet));
+  for (const o of ctx.store.all<NetworkRecord>('network')) {
+    if (o.id === n.id) continue;
+    const s = [o.ipv4Subnet, o.ipv6Subnet].find((x) => x && mine.some((p) => overlaps(parsePrefix(x.subnet), p)));
+    if (s) throw busy(`overlay network ${n.name} (${mine.map(prefixText).join(', ')}) overlaps network ${o.name} (${s.subnet}) on this host`);
+  }
 }
 
 /**
@@ -116,7 +132,7 @@ async function teardown(ctx: CnmContext, n: NetworkRecord): Promise<void> {
 function recordOf(cn: ClusterNetwork, localId?: string): NetworkRecord {
   return {
     id: localId ?? cn.id, name: cn.name, driver: 'overlay', created: cn.created, internal: false, ipv6: !!cn.subnet6,
-    options: { ...cn.options }, labels: {}, dns: true, scope: 'global', vni: cn.vni, bridge: bridgeOf(cn.vni),
+    options: { ...cn.options }, labels: { ...(cn.labels ?? {}) }, dns: true, scope: 'global', vni: cn.vni, bridge: bridgeOf(cn.vni),
     ipv4Subnet: { subnet: cn.subnet, gateway: cn.gateway, used: [cn.gateway] },
     ...(cn.subnet6 ? { ipv6Subnet: { subnet: cn.subnet6, gateway: cn.gateway6, used: [cn.gateway6!] } } : {}),
   };
@@ -124,11 +140,15 @@ function recordOf(cn: ClusterNetwork, localId?: string): NetworkRecord {
 
 const localEndpoints = (ctx: CnmContext, n: NetworkRecord) => ctx.store.by<EndpointRecord>('endpoint', 'network', n.id);
 
-/** A network another controller made: into the registry (no kernel objects until a join). */
+/**
+ * A network another controller made: into the registry (no kernel objects
+ * until a join). A local network of the same name (made while this host
+ * could not see the store, or in the same moment): both are kept, and the
+ * name is ambiguous here (ENOTUNIQ naming both ids, as Docker's "network X
+ * is ambiguous") until one goes; each still works by id.
+ */
 async function mirror(ctx: CnmContext, cn: ClusterNetwork): Promise<void> {
   if (ctx.store.get('network', cn.id)) return;
-  // A local network of that name (made while apart): it keeps the name here.
-  if (ctx.store.all<NetworkRecord>('network').some((x) => x.name === cn.name)) return;
   const rec = recordOf(cn);
   ctx.loadIpam(rec);
   await ctx.store.put('network', rec.id, rec);
@@ -170,19 +190,33 @@ async function reregister(ctx: CnmContext): Promise<void> {
     if (n.scope !== 'global' || n.driver !== 'overlay') continue;
     for (const ep of localEndpoints(ctx, n)) {
       if (own.delete(`${n.name}/${ep.name}`)) continue;
-      await c.store.createEndpoint({ network: n.name, name: ep.name, aliases: ep.aliases, ...(ep.ipv4 ? { ipv4: ep.ipv4 } : {}), ...(ep.ipv6 ? { ipv6: ep.ipv6 } : {}), ...(ep.mac ? { mac: ep.mac } : {}) })
+      const sandbox = joinedNames(ctx, ep);
+      await c.store.createEndpoint({
+        network: n.name, name: ep.name, aliases: ep.aliases, ...(sandbox ? { sandbox } : {}),
+        ...(ep.ipv4 ? { ipv4: ep.ipv4 } : {}), ...(ep.ipv6 ? { ipv6: ep.ipv6 } : {}), ...(ep.mac ? { mac: ep.mac } : {}),
+      })
         .catch(() => { /* its name or address was taken meanwhile: it stays local only */ });
     }
   }
   for (const e of own.values()) await c.store.deleteEndpoint(e.network, e.name).catch(() => {});
 }
 
-/** Remote endpoints' names on a network: endpoint name and aliases, with or without `.network`. */
+/** What the store publishes of the sandbox an endpoint is joined to (its names), if it is. */
+function joinedNames(ctx: CnmContext, ep: EndpointRecord): string[] | undefined {
+  const sb = ep.sandboxId ? ctx.store.get<SandboxRecord>('sandbox', ep.sandboxId) : undefined;
+  return sb ? sandboxDnsNames(sb) : undefined;
+}
+
+/**
+ * Remote endpoints' names on a network, as local ones resolve: a joined
+ * endpoint by its name, aliases and its sandbox's name, hostname and short
+ * id, with or without `.network`; PTR gives the sandbox's name.
+ */
 function remoteNames(ctx: CnmContext, n: NetworkRecord): DriverNames | undefined {
   const c = ctx.cluster;
   if (!c) return undefined;
   const suffix = `.${n.name.toLowerCase()}`;
-  const namesOf = (e: ClusterEndpoint) => [e.name, ...e.aliases].map((x) => x.toLowerCase());
+  const namesOf = (e: ClusterEndpoint) => (e.sandbox ? [e.name, ...e.aliases, ...e.sandbox].map((x) => x.toLowerCase()) : []);
   return {
     lookup(name, type) {
       const q0 = name.toLowerCase().replace(/\.$/, '');
@@ -198,8 +232,8 @@ function remoteNames(ctx: CnmContext, n: NetworkRecord): DriverNames | undefined
       return known ? ips : undefined;
     },
     reverse(ip) {
-      const e = c.store.peers(n.name).find((x) => x.ipv4.split('/')[0] === ip || x.ipv6?.split('/')[0] === ip);
-      return e ? [`${e.name}.${n.name}`] : undefined;
+      const e = c.store.peers(n.name).find((x) => x.sandbox && (x.ipv4.split('/')[0] === ip || x.ipv6?.split('/')[0] === ip));
+      return e ? [`${e.sandbox![0]}.${n.name}`] : undefined;
     },
   };
 }
@@ -228,7 +262,7 @@ export const overlayDriver: Driver = {
 
   async allocateNetwork(ctx, n, o): Promise<NetAlloc> {
     const cn = await clusterOf(ctx).store.createNetwork({
-      id: n.id, name: n.name, options: n.options,
+      id: n.id, name: n.name, options: n.options, labels: n.labels,
       ...(o.subnet !== undefined ? { subnet: o.subnet } : {}), ...(o.gateway !== undefined ? { gateway: o.gateway } : {}),
       ...(o.subnet6 !== undefined ? { subnet6: o.subnet6 } : {}), ...(o.gateway6 !== undefined ? { gateway6: o.gateway6 } : {}),
     });
@@ -291,7 +325,14 @@ export const overlayDriver: Driver = {
 
   prepareJoin(ctx, n, ep) { bridgeDriver.prepareJoin!(ctx, n, ep); },
 
+  // The sandbox's names go to the store with the kernel work (other hosts
+  // resolve them from then on); a leave withdraws them.
   async join(ctx, n, ep, ns, undo): Promise<JoinResult> {
+    const store = clusterOf(ctx).store;
+    if (!stateOf(ctx).live.has(n.id)) checkLocalOverlap(ctx, n); // before anything is published
+    const published = store.updateEndpoint(n.name, ep.name, { sandbox: joinedNames(ctx, ep) ?? [ep.sandboxId!] });
+    published.catch(() => {});
+    undo.push(() => store.updateEndpoint(n.name, ep.name, { sandbox: null }).then(() => {}, () => {}));
     const live = await acquire(ctx, n);
     undo.push(() => release(ctx, n, ep.id));
     await ctx.rt.link.add({
@@ -299,7 +340,7 @@ export const overlayDriver: Driver = {
       peer: { name: ep.ifname!, netns: ns, address: ep.mac, mtu: live.dp.mtu, numTxQueues: 1, numRxQueues: 1 },
     }, { echo: false });
     undo.push(() => ctx.rt.link.delete(ep.hostIfname!));
-    const ready = ctx.rt.link.set(ep.hostIfname!, { addrGenMode: 'none', bridgePort: { hairpin: true } });
+    const ready = Promise.all([ctx.rt.link.set(ep.hostIfname!, { addrGenMode: 'none', bridgePort: { hairpin: true } }), published]).then(() => {});
     ready.catch(() => {});
     return {
       ready,
@@ -312,7 +353,10 @@ export const overlayDriver: Driver = {
   },
 
   // Also after a leave whose kernel work was skipped (its namespace died).
-  async afterLeave(ctx, n) {
+  // Etcd unreachable does not stop a leave: the store puts the withdrawal
+  // when it is back.
+  async afterLeave(ctx, n, ep) {
+    await ctx.cluster?.store.updateEndpoint(n.name, ep.name, { sandbox: null }).catch(() => {});
     await release(ctx, n);
   },
 

@@ -23,7 +23,8 @@
 //   deleteNetwork:            await store.deleteNetwork(name);  // EBUSY while any host has an endpoint
 //   restore after a restart:  connect takes over this host's record: store.ownEndpoints() are the
 //     endpoints etcd still has for it; ensure() adopts the devices, sync.start() resyncs the peers.
-//   names (DNS):              store.endpoints({ network }) and its 'endpoint' events (name, aliases, addresses).
+//   join / leave:             await store.updateEndpoint(network, name, { sandbox: [name, hostname, shortId] | null });
+//   names (DNS):              store.peers(network): name, aliases and (while joined) `sandbox` names, addresses.
 //   etcd state:               store.isConnected, 'status' events; store.stats.requests counts requests.
 export * from './datapath';
 export * from './driver';

@@ -30,7 +30,8 @@ export class PeerSync extends EventEmitter {
   private chains = new Map<string, Promise<void>>();
   private barrier: Promise<void> = Promise.resolve();
   private onEp = (e: EndpointEvent) => {
-    if (e.endpoint.network !== this.network || e.endpoint.host === this.store.hostId) return;
+    // An update changes names only (an endpoint's addresses, MAC and VTEP are fixed for its id).
+    if (e.type === 'update' || e.endpoint.network !== this.network || e.endpoint.host === this.store.hostId) return;
     const p = peerOf(e.endpoint);
     this.enqueue([p.mac, p.ip.split('/')[0]], () => (e.type === 'add' ? this.dp.addPeer(p) : this.dp.removePeer(p)));
   };
