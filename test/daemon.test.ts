@@ -75,8 +75,13 @@ describe('cnm daemon', function () {
       assert.deepStrictEqual(mapping.endpointOptions('web', { IPAMConfig: { IPv4Address: '10.0.0.5' }, Aliases: ['www'], MacAddress: '02:00:00:00:00:05', Links: null, DriverOpts: {}, GwPriority: 0, NetworkID: '', IPPrefixLen: 0, DNSNames: null }),
         { name: 'web', ip: '10.0.0.5', aliases: ['www'], mac: '02:00:00:00:00:05' });
       assert.throws(() => mapping.endpointOptions('web', { IPAddress: '10.0.0.9' }), /set by the daemon/);
-      assert.deepStrictEqual(mapping.portSpecs({ PortBindings: { '80/tcp': [{ HostIp: '', HostPort: '8080' }, { HostIp: '[::1]', HostPort: '' }], '53/udp': null }, PublishAllPorts: true, ExposedPorts: { '80/tcp': {}, '9000/tcp': {} } }),
-        [{ containerPort: 80, proto: 'tcp', hostPort: 8080 }, { containerPort: 80, proto: 'tcp', hostPort: 0, hostIp: '::1' }, { containerPort: 53, proto: 'udp', hostPort: 0 }, { containerPort: 9000, proto: 'tcp', hostPort: 0 }]);
+      assert.deepStrictEqual(mapping.portSpecs({ PortBindings: { '80/tcp': [{ HostIp: '', HostPort: '8080' }, { HostIp: '[::1]', HostPort: '' }], '53/udp': null, '90-91/tcp': [{ HostPort: '9090-9091' }] } }),
+        [{ containerPort: 80, proto: 'tcp', hostPort: 8080 }, { containerPort: 80, proto: 'tcp', hostPort: 0, hostIp: '::1' }, { containerPort: 53, proto: 'udp', hostPort: 0 }, { containerPort: '90-91', proto: 'tcp', hostPort: '9090-9091' }]);
+      // PublishAllPorts is the library's publishAll over the exposed ports (one code path with the library's callers).
+      assert.deepStrictEqual(mapping.sandboxPlan({ Id: 'p', NetworkMode: 'n', PortBindings: { '80/tcp': [] }, PublishAllPorts: true, ExposedPorts: { '80/tcp': {}, '9000/tcp': {} } }).endpoint,
+        { name: 'p', ports: [{ containerPort: 80, proto: 'tcp', hostPort: 0 }], exposedPorts: ['80/tcp', '9000/tcp'], publishAll: true });
+      assert.throws(() => mapping.sandboxPlan({ Id: 'p', NetworkMode: 'n', ExposedPorts: { '80-81/tcp': {} } }), /ExposedPorts: invalid port "80-81\/tcp"/);
+      assert.throws(() => mapping.sandboxPlan({ Id: 'p', PublishAllPorts: true, ExposedPorts: { '80/tcp': {} } }), /published ports need a network/);
     });
 
     it("filters as Docker's (linear patterns only), formats as the docker client's", () => {
