@@ -183,14 +183,18 @@ export class PortAllocator {
 
   private key(proto: Proto, port: number): string { return `${proto}/${port}`; }
 
-  /** Docker's rule: the wildcard of a family conflicts with every address of that family; an address with itself and its family's wildcard. */
-  private conflicts(proto: Proto, port: number, hostIp: string): boolean {
+  /**
+   * The taken address `hostIp` conflicts with on that port, if any. Docker's
+   * rule: a family's wildcard conflicts with every address of that family;
+   * an address with itself and its family's wildcard.
+   */
+  private conflict(proto: Proto, port: number, hostIp: string): string | undefined {
     const ips = this.byKey.get(this.key(proto, port));
-    if (!ips || ips.size === 0) return false;
+    if (!ips || ips.size === 0) return undefined;
     const six = isV6(hostIp);
     const any = six ? ANY6 : ANY4;
-    if (hostIp === any) { for (const ip of ips) if (isV6(ip) === six) return true; return false; }
-    return ips.has(hostIp) || ips.has(any);
+    if (hostIp === any) { for (const ip of ips) if (isV6(ip) === six) return ip; return undefined; }
+    return ips.has(hostIp) ? hostIp : ips.has(any) ? any : undefined;
   }
 
   private take(proto: Proto, port: number, hostIp: string): void {
@@ -207,13 +211,14 @@ export class PortAllocator {
    */
   allocate(r: PortRequest, hostIps: string[]): PortBinding[] {
     for (let p = r.lo; p <= r.hi; p++) {
-      if (hostIps.some((ip) => this.conflicts(r.proto, p, ip))) continue;
+      if (hostIps.some((ip) => this.conflict(r.proto, p, ip) !== undefined)) continue;
       for (const ip of hostIps) this.take(r.proto, p, ip);
       return hostIps.map((hostIp) => ({ hostIp, hostPort: p, containerPort: r.containerPort, proto: r.proto }));
     }
     if (r.lo === r.hi) {
-      const ip = hostIps.find((x) => this.conflicts(r.proto, r.lo, x))!;
-      throw inUse(`port ${hostAddress(ip, r.lo)}/${r.proto} is already allocated`);
+      const ip = hostIps.find((x) => this.conflict(r.proto, r.lo, x) !== undefined)!;
+      const holder = this.conflict(r.proto, r.lo, ip)!;
+      throw inUse(`port ${hostAddress(ip, r.lo)}/${r.proto} is already allocated${holder === ip ? '' : ` (${hostAddress(holder, r.lo)} is mapped)`}`);
     }
     throw exhausted(`no free host port in ${r.lo}-${r.hi}/${r.proto}`);
   }
