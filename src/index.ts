@@ -18,7 +18,7 @@ export { DRIVER_NAMES } from './cnm/drivers';
 export type { ControllerOptions, ReconcileReport } from './cnm/controller';
 export type * from './cnm/types';
 export { parsePublish } from './cnm/ports';
-export type { PortSpec, PortBinding } from './cnm/ports';
+export type { PortSpec, PortBinding, PublishedPorts } from './cnm/ports';
 export { DEFAULT_POOLS } from './cnm/ipam';
 export type { AddressPool } from './cnm/ipam';
 export { Nft, Transaction, NftGenerationError, NftEvents } from './nft';

@@ -152,7 +152,6 @@ describe('cnm CLI', function () {
       [['network', 'create', '--ipv6', '--subnet', 'fd84::/64', '--ip-range', 'fd84::/80', 'x3'], /--ip-range on an IPv6 subnet is not supported yet/],
       [['network', 'create', '--config-only', 'x4'], /--config-only is not supported yet/],
       [['run', '--link', 'db:webdb', 'true'], /--link is not supported yet/],
-      [['run', '-p', '8000-8001:80-81', 'true'], /container port range in -p is not supported yet/],
       [['network', 'connect', '--link', 'a:b', 'bridge', 'nobody'], /--link is not supported yet/],
     ] as [string[], RegExp][]) {
       const r = await cnm(...args);
@@ -186,25 +185,33 @@ describe('cnm CLI', function () {
     fs.writeFileSync(plain, 'echo hi\n', { mode: 0o644 });
     assert.strictEqual((await cnm('run', '--network', 'none', plain)).code, 126);
     assert.strictEqual((await cnm('run', '--network', 'nonet', 'true')).code, 125, 'our own failure: 125');
-    assert.strictEqual((await cnm('network', 'create', '--subnet', '10.83.0.0/24', 'ports')).code, 0);
+    assert.strictEqual((await cnm('network', 'create', '--ipv6', '--subnet', '10.83.0.0/24', '--subnet', 'fd00:83::/64', 'ports')).code, 0);
     assert.strictEqual((await cnm('sandbox', 'create', '--network', 'ports', 'holder')).code, 0);
     const shared = await cnm('run', '--network', 'container:holder', 'ip', '-o', '-4', 'addr', 'show', 'dev', 'eth0');
     assert.strictEqual(shared.code, 0, shared.err);
     assert.match(shared.out, /10\.83\.0\.2\/24/);
     const flag = path.join(dir, 'ports-done');
-    const web = cnmLong('run', '--network', 'ports', '--name', 'pweb', '-p', '18090:80', '-p', '127.0.0.1::81/udp', '-P', '--expose', '7000', 'sh', '-c', `for i in $(seq 400); do [ -e ${flag} ] && exit 0; sleep 0.1; done; exit 9`);
+    const web = cnmLong('run', '--network', 'ports', '--name', 'pweb', '-p', '18090:80', '-p', '127.0.0.1::81/udp', '-p', '0.0.0.0:18095-18096:95-96', '-P', '--expose', '7000', 'sh', '-c', `for i in $(seq 400); do [ -e ${flag} ] && exit 0; sleep 0.1; done; exit 9`);
     let lines: string[] = [];
     await eventually(async () => {
       const r = await cnm('port', 'pweb');
       assert.strictEqual(r.code, 0, r.err);
       lines = r.out.trim().split('\n');
     });
-    assert.strictEqual(lines.length, 3, lines.join('|'));
-    assert.strictEqual(lines[0], '80/tcp -> 0.0.0.0:18090');
-    assert.match(lines[1], /^81\/udp -> 127\.0\.0\.1:\d+$/);
-    assert.match(lines[2], /^7000\/tcp -> 0\.0\.0\.0:\d+$/);
-    assert.strictEqual((await cnm('port', 'pweb', '80')).out, '0.0.0.0:18090\n');
-    assert.strictEqual((await cnm('port', 'pweb', '99')).code, 1);
+    // As docker port prints them: a default mapping on an IPv6 network on both families, [::] in brackets.
+    assert.strictEqual(lines.length, 7, lines.join('|'));
+    assert.deepStrictEqual(lines.slice(0, 2), ['80/tcp -> 0.0.0.0:18090', '80/tcp -> [::]:18090']);
+    assert.match(lines[2], /^81\/udp -> 127\.0\.0\.1:\d+$/);
+    assert.deepStrictEqual(lines.slice(3, 5), ['95/tcp -> 0.0.0.0:18095', '96/tcp -> 0.0.0.0:18096']);
+    assert.match(lines[5], /^7000\/tcp -> 0\.0\.0\.0:(\d+)$/);
+    assert.strictEqual(lines[6], lines[5].replace('0.0.0.0', '[::]'), 'one host port for both families');
+    assert.strictEqual((await cnm('port', 'pweb', '80')).out, '0.0.0.0:18090\n[::]:18090\n');
+    const unpublished = await cnm('port', 'pweb', '99');
+    assert.strictEqual(unpublished.code, 1);
+    assert.match(unpublished.err, /no public port '99\/tcp' published for sandbox pweb/);
+    const badFilter = await cnm('port', 'pweb', '99/icmp');
+    assert.strictEqual(badFilter.code, 1);
+    assert.match(badFilter.err, /invalid port filter/);
     fs.writeFileSync(flag, '');
     assert.strictEqual((await web).code, 0);
     assert.strictEqual((await cnm('sandbox', 'rm', 'holder')).code, 0);

@@ -88,7 +88,7 @@ describe('cnm: published ports, NAT and isolation', function () {
       assert.strictEqual(sh('nft', ['-j', 'list', 'ruleset']), before, 'nothing changed');
       // 0 picks a free port.
       const any = await container('bind', 'anyport', { ports: [{ hostPort: 0, containerPort: 80 }] });
-      assert.ok(any.ep.ports[0].hostPort >= 49153);
+      assert.ok(any.ep.record.ports[0].hostPort >= 49153);
       any.ns.close();
     } finally {
       srv.close();
@@ -167,7 +167,7 @@ describe('cnm: published ports, NAT and isolation', function () {
       assert.deepStrictEqual(net.endpoints(), []);
       // A range skips it.
       const ranged = await net.createEndpoint({ name: 'ranged', ports: [{ hostPort: '8095-8096', containerPort: 80 }] });
-      assert.strictEqual(ranged.ports[0].hostPort, 8096);
+      assert.strictEqual(ranged.record.ports[0].hostPort, 8096);
       await ranged.delete();
     } finally {
       squatter.close();

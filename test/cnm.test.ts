@@ -288,7 +288,7 @@ describe('cnm: drivers and modes', function () {
     assert.match(post, /ip saddr 10\.142\.0\.0\/24 ct status dnat masquerade/);
     const bound = await ctl.createNetwork({ name: 'bound', subnet: '10.143.0.0/24', options: { 'com.docker.network.bridge.host_binding_ipv4': '127.0.0.1' } });
     const bep = await bound.createEndpoint({ name: 'bound1', ports: ['8088:80'] });
-    assert.strictEqual(bep.ports[0].hostIp, '127.0.0.1');
+    assert.strictEqual(bep.record.ports[0].hostIp, '127.0.0.1');
   });
 
   it('leaving the gateway network hands both default routes (IPv4 and IPv6) to the next network', async () => {
@@ -449,7 +449,7 @@ describe('cnm: state, recovery and bad input', function () {
       // A new endpoint gets a fresh address and port.
       const fresh = await ctl.network('crash').createEndpoint({ name: 'fresh', ports: [{ hostPort: 0, containerPort: 80 }] });
       assert.ok(!ips.includes(fresh.ipv4));
-      assert.ok(!known.has(fresh.ports[0].hostPort));
+      assert.ok(!known.has(fresh.record.ports[0].hostPort));
       await rejects(ctl.network('crash').createEndpoint({ name: 'dup-port', ports: [{ hostPort: [...known][known.size - 1], containerPort: 80 }] }), 'EADDRINUSE');
     } finally {
       await ctl.destroy();

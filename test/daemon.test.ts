@@ -75,8 +75,13 @@ describe('cnm daemon', function () {
       assert.deepStrictEqual(mapping.endpointOptions('web', { IPAMConfig: { IPv4Address: '10.0.0.5' }, Aliases: ['www'], MacAddress: '02:00:00:00:00:05', Links: null, DriverOpts: {}, GwPriority: 0, NetworkID: '', IPPrefixLen: 0, DNSNames: null }),
         { name: 'web', ip: '10.0.0.5', aliases: ['www'], mac: '02:00:00:00:00:05' });
       assert.throws(() => mapping.endpointOptions('web', { IPAddress: '10.0.0.9' }), /set by the daemon/);
-      assert.deepStrictEqual(mapping.portSpecs({ PortBindings: { '80/tcp': [{ HostIp: '', HostPort: '8080' }, { HostIp: '[::1]', HostPort: '' }], '53/udp': null }, PublishAllPorts: true, ExposedPorts: { '80/tcp': {}, '9000/tcp': {} } }),
-        [{ containerPort: 80, proto: 'tcp', hostPort: 8080 }, { containerPort: 80, proto: 'tcp', hostPort: 0, hostIp: '::1' }, { containerPort: 53, proto: 'udp', hostPort: 0 }, { containerPort: 9000, proto: 'tcp', hostPort: 0 }]);
+      assert.deepStrictEqual(mapping.portSpecs({ PortBindings: { '80/tcp': [{ HostIp: '', HostPort: '8080' }, { HostIp: '[::1]', HostPort: '' }], '53/udp': null, '90-91/tcp': [{ HostPort: '9090-9091' }] } }),
+        [{ containerPort: 80, proto: 'tcp', hostPort: 8080 }, { containerPort: 80, proto: 'tcp', hostPort: 0, hostIp: '::1' }, { containerPort: 53, proto: 'udp', hostPort: 0 }, { containerPort: '90-91', proto: 'tcp', hostPort: '9090-9091' }]);
+      // PublishAllPorts is the library's publishAll over the exposed ports (one code path with the library's callers).
+      assert.deepStrictEqual(mapping.sandboxPlan({ Id: 'p', NetworkMode: 'n', PortBindings: { '80/tcp': [] }, PublishAllPorts: true, ExposedPorts: { '80/tcp': {}, '9000/tcp': {} } }).endpoint,
+        { name: 'p', ports: [{ containerPort: 80, proto: 'tcp', hostPort: 0 }], exposedPorts: ['80/tcp', '9000/tcp'], publishAll: true });
+      assert.throws(() => mapping.sandboxPlan({ Id: 'p', NetworkMode: 'n', ExposedPorts: { '80-81/tcp': {} } }), /ExposedPorts: invalid port "80-81\/tcp"/);
+      assert.throws(() => mapping.sandboxPlan({ Id: 'p', PublishAllPorts: true, ExposedPorts: { '80/tcp': {} } }), /published ports need a network/);
     });
 
     it("filters as Docker's (linear patterns only), formats as the docker client's", () => {
@@ -202,17 +207,24 @@ describe('cnm daemon', function () {
 
     it('sandboxes over /cnm/sandboxes: ports like docker port, refusals with nothing made', async () => {
       await docker.createNetwork({ Name: 'dkp', IPAM: { Config: [{ Subnet: '10.63.0.0/24' }] } } as any);
-      const s = await client().request('POST', '/cnm/sandboxes', { body: { Id: 'dkweb', NetworkMode: 'dkp', PortBindings: { '80/tcp': [{ HostIp: '127.0.0.1', HostPort: '18081' }] }, PublishAllPorts: true, ExposedPorts: { '80/tcp': {}, '53/udp': {} } } });
+      const s = await client().request('POST', '/cnm/sandboxes', { body: { Id: 'dkweb', NetworkMode: 'dkp', PortBindings: { '80/tcp': [{ HostIp: '127.0.0.1', HostPort: '18081' }], '90-91/tcp': [{ HostPort: '18090-18091' }] }, PublishAllPorts: true, ExposedPorts: { '80/tcp': {}, '53/udp': {} } } });
       assert.strictEqual(s.key, '/run/netns/cnm-dkweb');
       const ports = await client().request('GET', '/cnm/sandboxes/dkweb/ports');
-      assert.deepStrictEqual(Object.keys(ports), ['53/udp', '80/tcp']);
+      assert.deepStrictEqual(Object.keys(ports), ['53/udp', '80/tcp', '90/tcp', '91/tcp']);
       assert.deepStrictEqual(ports['80/tcp'], [{ HostIp: '127.0.0.1', HostPort: '18081' }]);
+      assert.deepStrictEqual(ports['91/tcp'], [{ HostIp: '0.0.0.0', HostPort: '18091' }], 'a container range key, a port each');
       assert.ok(Number(ports['53/udp'][0].HostPort) >= 49153, 'a free host port for the exposed one');
+      // docker port's filter, from the library's sandbox.ports().
+      assert.deepStrictEqual(await client().request('GET', '/cnm/sandboxes/dkweb/ports', { query: { port: '90' } }), { '90/tcp': [{ HostIp: '0.0.0.0', HostPort: '18090' }] });
+      const unpublished = await raw(socket, 'GET', '/cnm/sandboxes/dkweb/ports?port=81');
+      assert.deepStrictEqual([unpublished.status, unpublished.body.message], [404, "no public port '81/tcp' published for sandbox dkweb"]);
+      assert.strictEqual((await raw(socket, 'GET', '/cnm/sandboxes/dkweb/ports?port=80%2Ficmp')).status, 400);
       const before = (await sh('ls', ['/run/netns'])).out;
       for (const [body, re] of [
         [{ Id: 'x1', NetworkMode: 'dkp', Dns: ['1.1.1.300'] }, /dns/],
         [{ Id: 'x2', NetworkMode: 'dkp', ExtraHosts: ['a:not-an-ip'] }, /extraHosts/],
-        [{ Id: 'x3', NetworkMode: 'dkp', PortBindings: { '80-90/tcp': [] } }, /container port range is not supported yet/],
+        [{ Id: 'x3', NetworkMode: 'dkp', PortBindings: { '80-90/tcp': [{ HostPort: '8000-8005' }] } }, /different lengths/],
+        [{ Id: 'x7', NetworkMode: 'dkp', PortBindings: { '65530-65540/tcp': [] } }, /invalid port 65540/],
         [{ Id: 'x4', NetworkMode: 'dkp', Hostname: 7 }, /Hostname must be a string/],
         [{ Id: 'x5', NetworkMode: 'nonet' }, /not found/],
         [{ Id: 'x6', NetworkMode: 'dkp', EndpointConfig: { IPAMConfig: { IPv4Address: '10.99.0.5' } } }, /./],

@@ -5,9 +5,13 @@ import * as dgram from 'dgram';
 import { execFile } from 'child_process';
 import { Netns, Rtnl } from '../src';
 
-/** A TCP server in `ns` (or here) answering every connection with `reply(remoteAddress)`. */
+/**
+ * A TCP server in `ns` (or here) answering every connection with
+ * `reply(remoteAddress)`. What the client sends is read and dropped: unread,
+ * it would keep the connection (and its namespace) open after the client's FIN.
+ */
 export async function tcpServer(ns: Netns | null, address: string, port: number, reply: (remote: string) => string): Promise<net.Server> {
-  const server = net.createServer((s) => s.end(reply(s.remoteAddress ?? '')));
+  const server = net.createServer((s) => { s.resume(); s.end(reply(s.remoteAddress ?? '')); });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     if (ns) server.listen({ fd: ns.socket(net.isIPv6(address) ? 6 : 4, 'tcp', { address, port }) }, resolve);

@@ -24,7 +24,8 @@ export interface Backend {
   inspectSandbox(ref: string): Promise<any>;
   createSandbox(body: unknown): Promise<any>;
   removeSandbox(ref: string): Promise<void>;
-  sandboxPorts(ref: string): Promise<Record<string, { HostIp: string; HostPort: string }[]>>;
+  /** `port`: one container port ("80", "80/udp"), as `docker port SANDBOX PORT`. */
+  sandboxPorts(ref: string, port?: string): Promise<Record<string, { HostIp: string; HostPort: string }[]>>;
   close(): Promise<void>;
 }
 
@@ -57,7 +58,7 @@ export class DaemonBackend implements Backend {
   inspectSandbox(ref: string) { return this.client.request('GET', `/cnm/sandboxes/${encodeURIComponent(ref)}`); }
   createSandbox(body: unknown) { return this.client.request('POST', '/cnm/sandboxes', { body }); }
   async removeSandbox(ref: string) { await this.client.request('DELETE', `/cnm/sandboxes/${encodeURIComponent(ref)}`); }
-  sandboxPorts(ref: string) { return this.client.request('GET', `/cnm/sandboxes/${encodeURIComponent(ref)}/ports`); }
+  sandboxPorts(ref: string, port?: string) { return this.client.request('GET', `/cnm/sandboxes/${encodeURIComponent(ref)}/ports`, { query: { port } }); }
   async close() { /* nothing held */ }
 }
 
@@ -98,7 +99,7 @@ export class LocalBackend implements Backend {
   async inspectSandbox(ref: string) { return svc.inspectSandbox(await this.controller(), ref); }
   async createSandbox(body: unknown) { return svc.createSandbox(await this.controller(), body); }
   async removeSandbox(ref: string) { return svc.removeSandbox(await this.controller(), ref); }
-  async sandboxPorts(ref: string) { return svc.sandboxPorts(await this.controller(), ref); }
+  async sandboxPorts(ref: string, port?: string) { return svc.sandboxPorts(await this.controller(), ref, port); }
 }
 
 /** `unix:///path`, `unix://path` or a plain path. */

@@ -6,7 +6,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { serveSandboxNamesFromState } from '../cnm/controller';
-import { parsePublish } from '../cnm/ports';
+import { hostAddress, parsePublish } from '../cnm/ports';
 import { CnmError, errnoOf } from '../errors';
 import { refuse, sandboxPlan, NotYet } from '../daemon/mapping';
 import type { PortBindings, SandboxCreateRequest } from '../daemon/mapping';
@@ -68,8 +68,7 @@ export function runRequest(o: RunOptions, id: string): SandboxCreateRequest {
   if (o.publish.length) {
     const pb: PortBindings = {};
     for (const p of o.publish) {
-      // Container-side ranges (8000-8010:80-90) are issue 9's.
-      if (/(^|:)\d+-\d+(\/[a-z]+)?$/.test(p)) throw refuse('portRange', 'cli');
+      // A container range (8000-8010:80-90) stays one key, "80-90/tcp", as the daemon takes it.
       const s = parsePublish(p);
       (pb[`${s.containerPort}/${s.proto ?? 'tcp'}`] ??= [])!.push({ HostIp: s.hostIp ?? '', HostPort: s.hostPort === 0 ? '' : String(s.hostPort) });
     }
@@ -126,7 +125,7 @@ export async function runCommand(backend: Backend, o: RunOptions, argv: string[]
   const ep = view.endpoints?.[0];
   const info = { sandbox: id, netns: view.key, ip: ep?.ipv4, ports: ep?.ports ?? [] };
   if (json) process.stderr.write(JSON.stringify(info) + '\n');
-  else process.stderr.write(`cnm: ${id} on ${o.network}: ${ep?.ipv4 ?? ''}${(ep?.ports ?? []).map((b: any) => ` ${b.hostIp}:${b.hostPort}->${b.containerPort}/${b.proto}`).join('')}\n`);
+  else process.stderr.write(`cnm: ${id} on ${o.network}: ${ep?.ipv4 ?? ''}${(ep?.ports ?? []).map((b: any) => ` ${hostAddress(b.hostIp, b.hostPort)}->${b.containerPort}/${b.proto}`).join('')}\n`);
   let code = interrupted ? signalStatus(interrupted) : 1;
   if (local) await local.close();
   if (!interrupted) {

@@ -12,7 +12,7 @@ import { CnmContext, STORE_INDEXES } from './context';
 import type { Driver } from './driver';
 import { Endpoint, deleteEndpoint, joinEndpoint, leaveEndpoint } from './endpoint';
 import { NoopFirewall, type Firewall } from './firewall';
-import { translatesHostPorts } from './firewall/rules';
+import { holdsHostPort } from './firewall/rules';
 import { FreshNetns } from './fresh-netns';
 import type { AddressPool } from './ipam';
 import { LinkReaper, type LinkReaperStats } from './link-reaper';
@@ -20,7 +20,7 @@ import { KeyedLock } from './locks';
 import { NameService } from './names';
 import { Network, createNetwork, type NetworkInspect } from './network';
 import { PortReservations } from './port-reservation';
-import { PortAllocator } from './ports';
+import { PortAllocator, bindingsPerFamily } from './ports';
 import { emptyReport, reconcile, type ReconcileReport } from './reconcile';
 import { Sandbox, createSandbox, deleteSandbox, type SandboxInspect } from './sandbox';
 import { StateLock, Store } from './store';
@@ -148,6 +148,11 @@ export class Controller {
   private async restore(): Promise<void> {
     const ctx = this.ctx;
     for (const n of ctx.store.all<NetworkRecord>('network')) ctx.loadIpam(n);
+    // Endpoints of the version before one port binding per family, upgraded (see EndpointRecord.portsPerFamily).
+    for (const e of ctx.store.all<EndpointRecord>('endpoint')) {
+      if (e.portsPerFamily || !e.ports.length) continue;
+      await ctx.store.put('endpoint', e.id, { ...e, ports: bindingsPerFamily(e.ports, { v4: !!e.ipv4, v6: !!e.ipv6 }), portsPerFamily: true });
+    }
     // Addresses in use are the endpoints' own: one source of truth.
     for (const e of ctx.store.all<EndpointRecord>('endpoint')) {
       const a = ctx.ipam.get(e.networkId);
@@ -160,8 +165,8 @@ export class Controller {
     // Published ports are held again (one a host process took meanwhile stays DNATed, unheld).
     for (const e of ctx.store.all<EndpointRecord>('endpoint')) {
       const n = ctx.store.get<NetworkRecord>('network', e.networkId);
-      if (!n || !translatesHostPorts(n, !!e.ipv6)) continue;
-      for (const p of e.ports) try { ctx.reservations.reserve(p, !!e.ipv6); } catch { /* see above */ }
+      if (!n) continue;
+      for (const p of e.ports) try { if (holdsHostPort(n, p)) ctx.reservations.reserve(p); } catch { /* see above */ }
     }
     for (const n of ctx.store.all<NetworkRecord>('network')) {
       await ctx.driverOf(n).restoreNetwork(ctx, n).catch(() => { /* the next join retries, and reports */ });

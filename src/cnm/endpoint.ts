@@ -4,10 +4,10 @@
 import type { Netns } from '../netns';
 import { newId, now, rollback, type CnmContext } from './context';
 import { busy, exists, invalid, invalidType, notFound } from './errors';
-import { portRules, translatesHostPorts } from './firewall/rules';
+import { holdsHostPort, portRules } from './firewall/rules';
 import { configureInterface, setDefaultRoute } from './iface';
 import { macFromIp } from './mac';
-import { isAnyAddress, parseExposed, parsePublish, type PortBinding, type PortSpec } from './ports';
+import { hostAddresses, parseExposed, portRequests, publishAllRequest, publishedPorts, type PortBinding, type PortRequest, type PublishedPorts } from './ports';
 import { writeNamespaceFiles } from './sandbox-files';
 import type { EndpointCreateOptions, EndpointRecord, NetworkRecord, SandboxRecord } from './types';
 import { validateMac } from '../util/ip';
@@ -15,7 +15,7 @@ import { checkFields } from './validate';
 
 const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
 const ALIAS = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
-const CREATE_FIELDS = { name: 'string', ip: 'string', ip6: 'string', mac: 'string', aliases: 'string[]', ports: 'any', exposedPorts: 'string[]' } as const;
+const CREATE_FIELDS = { name: 'string', ip: 'string', ip6: 'string', mac: 'string', aliases: 'string[]', ports: 'any', exposedPorts: 'string[]', publishAll: 'boolean' } as const;
 
 export async function createEndpoint(ctx: CnmContext, n: NetworkRecord, o: EndpointCreateOptions): Promise<EndpointRecord> {
   if (ctx.deleting.has(n.id)) throw notFound('network', n.name);
@@ -31,9 +31,10 @@ export async function createEndpoint(ctx: CnmContext, n: NetworkRecord, o: Endpo
     if (o[k]?.includes('/')) throw invalid(`endpoint options.${k}: ${JSON.stringify(o[k])} must be an address without a prefix length (the network's is used)`);
   }
   const exposed = [...new Set((o.exposedPorts ?? []).map(parseExposed))];
+  const requests = portRequestsOf(o, exposed);
   const caps = ctx.driverOf(n).caps;
-  if (o.ports?.length && !caps.ports) throw invalid(`port publishing needs a network whose driver publishes ports (${n.name} is ${n.driver})`);
-  if (o.ports?.length && n.internal) throw invalid(`network ${n.name} is internal: ports cannot be published`);
+  if (requests.length && !caps.ports) throw invalid(`port publishing needs a network whose driver publishes ports (${n.name} is ${n.driver})`);
+  if (requests.length && n.internal) throw invalid(`network ${n.name} is internal: ports cannot be published`);
   if (o.mac !== undefined && !caps.iface) throw invalid(`network ${n.name} (${n.driver}) makes no interface: no MAC address`);
   const a = ctx.ipam.get(n.id) ?? {};
   const ep: EndpointRecord = { id: newId(), name: o.name, networkId: n.id, created: now(), aliases: [...aliases], ports: [] };
@@ -57,20 +58,15 @@ export async function createEndpoint(ctx: CnmContext, n: NetworkRecord, o: Endpo
       }
     }
     if (caps.iface && !ep.mac) ep.mac = o.mac !== undefined ? validateMac(o.mac) : ep.ipv4 ? macFromIp(ep.ipv4) : undefined;
-    // Routed: no host port is translated, so none is held.
-    const hold = translatesHostPorts(n, !!a.v6);
-    for (const spec of o.ports ?? []) {
-      const s = typeof spec === 'string' ? parsePublish(spec) : { ...spec };
-      if (s.hostIp === undefined && n.hostBindingIpv4) s.hostIp = n.hostBindingIpv4;
-      const b = allocatePort(ctx, s, !!a.v6, hold, (x) => {
-        // A host IP of one family needs a container address of that family.
-        if (isAnyAddress(x.hostIp)) return;
-        const v6 = x.hostIp.includes(':');
-        if (v6 ? !a.v6 : !a.v4) throw invalid(`host IP ${x.hostIp} is IPv${v6 ? 6 : 4} but network ${n.name} has no IPv${v6 ? 6 : 4} subnet`);
-      });
-      ep.ports.push(b);
-      done.push(() => { ctx.ports.release(b); ctx.reservations.release(b); });
+    // Each request's host addresses, from the families the endpoint got (all checked before any port is taken).
+    const has = { v4: !!ep.ipv4, v6: !!ep.ipv6 };
+    const plan = requests.map((r) => ({ r, hostIps: hostAddresses(r, has, `network ${n.name}`, n.hostBindingIpv4) }));
+    for (const { r, hostIps } of plan) {
+      const bs = allocatePorts(ctx, n, r, hostIps);
+      ep.ports.push(...bs);
+      done.push(() => { for (const b of bs) { ctx.ports.release(b); ctx.reservations.release(b); } });
     }
+    if (ep.ports.length) ep.portsPerFamily = true;
     const published = new Set(ep.ports.map((p) => `${p.containerPort}/${p.proto}`));
     const onlyExposed = exposed.filter((k) => !published.has(k));
     if (onlyExposed.length) ep.exposedPorts = onlyExposed;
@@ -109,27 +105,46 @@ async function releaseByDriver(ctx: CnmContext, ep: EndpointRecord): Promise<voi
 }
 
 /**
- * Takes a host port and holds it with a socket. A port in a range (or an
- * ephemeral one) that a host process holds is skipped; a given one fails
- * with EADDRINUSE naming it.
+ * The requests of an endpoint's options: its `ports`, then with
+ * `publishAll` (`docker run -P`) every exposed port not already among them.
  */
-function allocatePort(ctx: CnmContext, s: PortSpec, ipv6: boolean, hold: boolean, check: (b: PortBinding) => void): PortBinding {
-  const fixed = typeof s.hostPort === 'number' && s.hostPort !== 0;
+function portRequestsOf(o: EndpointCreateOptions, exposed: string[]): PortRequest[] {
+  const out = (o.ports ?? []).flatMap((spec) => portRequests(spec));
+  if (o.publishAll) {
+    const published = new Set(out.map((r) => `${r.containerPort}/${r.proto}`));
+    for (const k of exposed) if (!published.has(k)) out.push(publishAllRequest(k));
+  }
+  return out;
+}
+
+/**
+ * Takes a host port for a request's addresses and holds it with a socket
+ * on each (routed families excepted: nothing is translated, so nothing is
+ * held). A port in a range (or an ephemeral one) that a host process holds
+ * on one of the addresses is skipped; a given one fails with EADDRINUSE
+ * naming it.
+ */
+function allocatePorts(ctx: CnmContext, n: NetworkRecord, r: PortRequest, hostIps: string[]): PortBinding[] {
   const skipped: PortBinding[] = [];
   try {
     for (;;) {
-      const b = ctx.ports.allocate(s);
+      const bs = ctx.ports.allocate(r, hostIps);
+      const held: PortBinding[] = [];
       try {
-        check(b);
-        if (hold) ctx.reservations.reserve(b, ipv6);
-        return b;
+        for (const b of bs) {
+          if (!holdsHostPort(n, b)) continue;
+          ctx.reservations.reserve(b);
+          held.push(b);
+        }
+        return bs;
       } catch (e) {
-        if (fixed || (e as NodeJS.ErrnoException).code !== 'EADDRINUSE') {
-          ctx.ports.release(b);
+        for (const b of held) ctx.reservations.release(b);
+        if (r.lo === r.hi || (e as NodeJS.ErrnoException).code !== 'EADDRINUSE') {
+          for (const b of bs) ctx.ports.release(b);
           throw e;
         }
         // Kept allocated while the search goes on, so the next try gets another.
-        skipped.push(b);
+        skipped.push(...bs);
       }
     }
   } finally {
@@ -286,7 +301,12 @@ export class Endpoint {
   get ipv4(): string | undefined { return this.record.ipv4; }
   get ipv6(): string | undefined { return this.record.ipv6; }
   get mac(): string | undefined { return this.record.mac; }
-  get ports(): PortBinding[] { return this.record.ports; }
+  /**
+   * The published ports, as `docker port` shows them: `{ '80/tcp': [{
+   * hostIp: '0.0.0.0', hostPort: 8080 }, { hostIp: '::', hostPort: 8080 }] }`.
+   * `filter` ("80", "80/udp"): that port only (ENOENT when not published).
+   */
+  ports(filter?: string): PublishedPorts { return publishedPorts(this.record.ports, `endpoint ${this.name}`, filter); }
   /** Interface name inside the sandbox once joined. */
   get ifname(): string | undefined { return this.record.ifname; }
   join(sandbox: { id: string } | string): Promise<void> {

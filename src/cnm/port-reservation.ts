@@ -6,50 +6,40 @@
 import * as fs from 'fs';
 import { Netns } from '../netns';
 import { inUse } from './errors';
-import { isAnyAddress, type PortBinding } from './ports';
+import { hostAddress, type PortBinding } from './ports';
 
 const key = (b: PortBinding) => `${b.proto}/${b.hostIp}/${b.hostPort}`;
 
 export class PortReservations {
-  private held = new Map<string, number[]>();
-
-  /** One bound socket; EADDRINUSE names the port. */
-  private hold(proto: 'tcp' | 'udp', address: string, port: number): number {
-    const v6 = address.includes(':');
-    try {
-      // The controller's own namespace, the host's: no thread enters another for it.
-      return Netns.socketHere(v6 ? 6 : 4, proto, { address, port, reuseAddr: false, v6only: v6 });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') throw inUse(`host port ${v6 ? `[${address}]` : address}:${port}/${proto} is in use by another process`);
-      throw e;
-    }
-  }
+  private held = new Map<string, number>();
 
   /**
-   * Holds a binding's host port: on its address, or on every address
-   * (0.0.0.0, and [::] too when the endpoint has IPv6). SCTP ports are only
-   * allocated (the socket would need the sctp module loaded).
+   * Holds a binding's host port with one bound socket on its address, of
+   * its family only: an IPv6 one is V6ONLY, so [::]:8080 and 0.0.0.0:8080
+   * are held apart, as the kernel keeps them for V6ONLY processes. SCTP
+   * ports are only allocated (the socket would need the sctp module
+   * loaded). EADDRINUSE names the port.
    */
-  reserve(b: PortBinding, ipv6: boolean): void {
+  reserve(b: PortBinding): void {
     if (b.proto === 'sctp' || this.held.has(key(b))) return;
-    const addrs = isAnyAddress(b.hostIp) ? (ipv6 ? ['0.0.0.0', '::'] : ['0.0.0.0']) : [b.hostIp];
-    const fds: number[] = [];
+    const v6 = b.hostIp.includes(':');
     try {
-      for (const a of addrs) fds.push(this.hold(b.proto, a, b.hostPort));
+      // The controller's own namespace, the host's: no thread enters another for it.
+      this.held.set(key(b), Netns.socketHere(v6 ? 6 : 4, b.proto, { address: b.hostIp, port: b.hostPort, reuseAddr: false, v6only: v6 }));
     } catch (e) {
-      for (const fd of fds) fs.closeSync(fd);
+      if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') throw inUse(`host port ${hostAddress(b.hostIp, b.hostPort)}/${b.proto} is in use by another process`);
       throw e;
     }
-    this.held.set(key(b), fds);
   }
 
   release(b: PortBinding): void {
-    for (const fd of this.held.get(key(b)) ?? []) fs.closeSync(fd);
+    const fd = this.held.get(key(b));
+    if (fd !== undefined) fs.closeSync(fd);
     this.held.delete(key(b));
   }
 
   close(): void {
-    for (const fds of this.held.values()) for (const fd of fds) fs.closeSync(fd);
+    for (const fd of this.held.values()) fs.closeSync(fd);
     this.held.clear();
   }
 }

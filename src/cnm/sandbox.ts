@@ -9,6 +9,7 @@ import { leaveLocked } from './endpoint';
 import { busy, exists, invalid, invalidType } from './errors';
 import { checkDnsOptions, checkDnsSearch, checkDnsServers, checkExtraHosts } from './resolv-conf';
 import { RESOLVER_SOCKETS } from './names';
+import { publishedPorts, type PublishedPorts } from './ports';
 import { removeSandboxFiles, writeNewSandboxFiles } from './sandbox-files';
 import type { EndpointRecord, NetworkRecord, SandboxCreateOptions, SandboxRecord } from './types';
 import { checkFields, isPlainObject } from './validate';
@@ -165,6 +166,15 @@ export class Sandbox {
       ...sb,
       endpoints: this.ctx.store.by<EndpointRecord>('endpoint', 'sandbox', sb.id).map((e) => ({ ...e, network: this.ctx.store.get<NetworkRecord>('network', e.networkId)?.name })),
     };
+  }
+  /**
+   * The published ports of every endpoint of the sandbox, as `docker port
+   * SANDBOX [PORT]` (see Endpoint.ports).
+   */
+  ports(filter?: string): PublishedPorts {
+    const sb = this.ctx.sandbox(this.id);
+    const bindings = this.ctx.store.by<EndpointRecord>('endpoint', 'sandbox', sb.id).flatMap((e) => e.ports);
+    return publishedPorts(bindings, `sandbox ${sb.name}`, filter);
   }
   delete(): Promise<void> { return deleteSandbox(this.ctx, this.id); }
 }

@@ -114,6 +114,8 @@ export interface EndpointCreateOptions {
   ports?: (PortSpec | string)[];
   /** Docker's ExposedPorts ("5432", "53/udp"): what links and `publishAll` see; published ports count as exposed. */
   exposedPorts?: string[];
+  /** Like `docker run -P`: every exposed port not in `ports` gets a free host port (ephemeral range). */
+  publishAll?: boolean;
 }
 
 export interface EndpointRecord {
@@ -125,7 +127,16 @@ export interface EndpointRecord {
   ipv4?: string;
   ipv6?: string;
   aliases: string[];
+  /** One binding per host address and family (a default mapping on an IPv6 network: 0.0.0.0 and ::). */
   ports: PortBinding[];
+  /**
+   * Set when `ports` are one per family. Records of the version before have
+   * none: there a binding on 0.0.0.0 (or ::) stood for every family, and
+   * the controller rewrites them when it opens (bindingsPerFamily in
+   * ports.ts). A marker, because the old 0.0.0.0 and today's IPv4-only
+   * 0.0.0.0 look alike.
+   */
+  portsPerFamily?: true;
   /** Exposed ports, as "PORT/proto", published ones not repeated. */
   exposedPorts?: string[];
   sandboxId?: string;

@@ -95,7 +95,6 @@ export const NOT_YET = {
   auxAddress: { field: 'IPAM.Config[].AuxiliaryAddresses', flag: '--aux-address' },
   manySubnets: { field: 'several IPv4 (or IPv6) entries in IPAM.Config', flag: 'more than one --subnet of a family' },
   ipRange6: { field: 'IPRange on an IPv6 subnet', flag: '--ip-range on an IPv6 subnet' },
-  portRange: { field: 'a container port range', flag: 'a container port range in -p' },
   linkLocalIp: { field: 'EndpointConfig.IPAMConfig.LinkLocalIPs', flag: '--link-local-ip' },
   driverOpts: { field: 'EndpointConfig.DriverOpts', flag: '--driver-opt' },
   gwPriority: { field: 'EndpointConfig.GwPriority', flag: '--gw-priority' },
@@ -186,39 +185,33 @@ export function endpointOptions(name: string, s: EndpointSettings | null | undef
 
 const PROTOS = ['tcp', 'udp', 'sctp'];
 
-function portKey(key: string, where: string): { port: number; proto: 'tcp' | 'udp' | 'sctp' } {
+/** A PortBindings or ExposedPorts key: "80", "80/udp", or (PortBindings) a range "80-90/tcp". */
+function portKey(key: string, where: string, ranges: boolean): { port: number | string; proto: 'tcp' | 'udp' | 'sctp' } {
   const m = /^(\d+)(-\d+)?(?:\/([a-z]+))?$/.exec(key);
-  if (!m) throw badInput(`${where}: invalid port ${JSON.stringify(key)} (PORT[/PROTO] expected)`);
-  if (m[2]) throw refuse('portRange');
+  if (!m || (m[2] && !ranges)) throw badInput(`${where}: invalid port ${JSON.stringify(key)} (PORT${ranges ? '[-PORT]' : ''}[/PROTO] expected)`);
   const proto = m[3] ?? 'tcp';
   if (!PROTOS.includes(proto)) throw badInput(`${where}: invalid protocol ${JSON.stringify(proto)}`);
-  const port = Number(m[1]);
-  if (port < 1 || port > 65535) throw badInput(`${where}: invalid port ${port}`);
-  return { port, proto: proto as 'tcp' | 'udp' | 'sctp' };
+  const ends = [Number(m[1]), ...(m[2] ? [Number(m[2].slice(1))] : [])];
+  for (const p of ends) if (p < 1 || p > 65535) throw badInput(`${where}: invalid port ${p} in ${JSON.stringify(key)}`);
+  // Ranges of equal lengths are the library's to check.
+  return { port: m[2] ? `${m[1]}${m[2]}` : ends[0], proto: proto as 'tcp' | 'udp' | 'sctp' };
 }
 
 /**
- * Docker's HostConfig.PortBindings (and PublishAllPorts with ExposedPorts,
- * like `-P`: a free host port each) to the library's port specs.
+ * Docker's HostConfig.PortBindings to the library's port specs (a key may
+ * be a container range, "80-90/tcp", with a HostPort range of its length).
+ * PublishAllPorts is the library's `publishAll`, over the exposed ports.
  */
-export function portSpecs(r: Pick<SandboxCreateRequest, 'PortBindings' | 'PublishAllPorts' | 'ExposedPorts'>): PortSpec[] {
+export function portSpecs(r: Pick<SandboxCreateRequest, 'PortBindings'>): PortSpec[] {
   const out: PortSpec[] = [];
-  const bound = new Set<string>();
   for (const [key, list] of Object.entries(r.PortBindings ?? {})) {
-    const { port, proto } = portKey(key, `PortBindings`);
-    bound.add(`${port}/${proto}`);
+    const { port, proto } = portKey(key, `PortBindings`, true);
     for (const [i, b] of (list?.length ? list : [{}]).entries()) {
       const hp = b.HostPort ?? '';
       if (!/^(\d+(-\d+)?)?$/.test(hp)) throw badInput(`PortBindings.${key}[${i}].HostPort: invalid ${JSON.stringify(hp)}`);
       const spec: PortSpec = { containerPort: port, proto, hostPort: hp === '' ? 0 : hp.includes('-') ? hp : Number(hp) };
       if (b.HostIp) spec.hostIp = b.HostIp.replace(/^\[(.*)\]$/, '$1');
       out.push(spec);
-    }
-  }
-  if (r.PublishAllPorts) {
-    for (const key of Object.keys(r.ExposedPorts ?? {})) {
-      const { port, proto } = portKey(key, 'ExposedPorts');
-      if (!bound.has(`${port}/${proto}`)) out.push({ containerPort: port, proto, hostPort: 0 });
     }
   }
   return out;
@@ -249,9 +242,12 @@ export function sandboxPlan(body: unknown): SandboxPlan {
   if (b.Key !== undefined && b.Key !== null) sandbox.key = b.Key;
   const mode = b.NetworkMode ?? '';
   const ports = portSpecs(b);
+  const exposed = Object.keys(b.ExposedPorts ?? {});
+  for (const k of exposed) portKey(k, 'ExposedPorts', false);
+  const publishAll = !!b.PublishAllPorts && exposed.length > 0;
   const noEndpoint = () => {
     if (b.EndpointConfig) throw badInput(`EndpointConfig needs a network (NetworkMode is ${JSON.stringify(mode)})`);
-    if (ports.length) throw badInput(`published ports need a network (NetworkMode is ${JSON.stringify(mode)})`);
+    if (ports.length || publishAll) throw badInput(`published ports need a network (NetworkMode is ${JSON.stringify(mode)})`);
   };
   if (mode.startsWith('container:')) {
     if (sandbox.key !== undefined) throw badInput('Key and NetworkMode container: are exclusive');
@@ -268,9 +264,11 @@ export function sandboxPlan(body: unknown): SandboxPlan {
   }
   const endpoint = endpointOptions(sandbox.name ?? sandbox.id, b.EndpointConfig);
   if (ports.length) endpoint.ports = ports;
-  // Docker's ExposedPorts: what links see, published or not.
-  const exposed = Object.keys(b.ExposedPorts ?? {});
-  if (exposed.length && mode !== 'host' && mode !== 'none') endpoint.exposedPorts = exposed;
+  // Docker's ExposedPorts: what links see, published or not (an image's
+  // EXPOSE does not stop a host or none container); with PublishAllPorts,
+  // what the library publishes, as -P (refused where no port can be).
+  if (exposed.length && (publishAll || (mode !== 'host' && mode !== 'none'))) endpoint.exposedPorts = exposed;
+  if (publishAll) endpoint.publishAll = true;
   return { sandbox, network: mode === 'none' ? 'none' : mode, endpoint };
 }
 

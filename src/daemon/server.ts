@@ -189,7 +189,7 @@ export class Daemon {
       r('GET', '/cnm/sandboxes', { run: () => svc.listSandboxes(ctl) }),
       r('POST', '/cnm/sandboxes', { body: true, run: async (c) => new HttpStatus(201, await svc.createSandbox(ctl, c.body)) }),
       r('GET', '/cnm/sandboxes/{id}', { run: (c) => svc.inspectSandbox(ctl, c.params[0]) }),
-      r('GET', '/cnm/sandboxes/{id}/ports', { run: (c) => svc.sandboxPorts(ctl, c.params[0]) }),
+      r('GET', '/cnm/sandboxes/{id}/ports', { query: ['port'], run: (c) => svc.sandboxPorts(ctl, c.params[0], c.query.get('port') ?? undefined) }),
       r('DELETE', '/cnm/sandboxes/{id}', { run: async (c) => { await svc.removeSandbox(ctl, c.params[0]); return new HttpStatus(204, undefined); } }),
     ];
   }

@@ -152,12 +152,13 @@ export async function removeSandbox(ctl: Controller, ref: string): Promise<void>
   for (const id of eps) await ctl.endpoints().find((e) => e.id === id)?.delete();
 }
 
-/** Docker's NetworkSettings.Ports shape for a sandbox (what `docker port` prints from). */
-export function sandboxPorts(ctl: Controller, ref: string): Record<string, { HostIp: string; HostPort: string }[]> {
-  const sb = ctl.sandbox(ref);
+/**
+ * Docker's NetworkSettings.Ports shape for a sandbox (what `docker port`
+ * prints from), from the library's `sandbox.ports()`; `filter` ("80/tcp")
+ * as `docker port SANDBOX 80/tcp`.
+ */
+export function sandboxPorts(ctl: Controller, ref: string, filter?: string): Record<string, { HostIp: string; HostPort: string }[]> {
   const out: Record<string, { HostIp: string; HostPort: string }[]> = {};
-  const bindings = sb.inspect().endpoints.flatMap((e: { ports?: any[] }) => e.ports ?? []);
-  bindings.sort((a: any, b: any) => a.containerPort - b.containerPort || a.proto.localeCompare(b.proto));
-  for (const p of bindings) (out[`${p.containerPort}/${p.proto}`] ??= []).push({ HostIp: p.hostIp, HostPort: String(p.hostPort) });
+  for (const [k, list] of Object.entries(ctl.sandbox(ref).ports(filter))) out[k] = list.map((b) => ({ HostIp: b.hostIp, HostPort: String(b.hostPort) }));
   return out;
 }

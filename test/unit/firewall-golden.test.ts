@@ -10,7 +10,7 @@ import { parseBridgeOptions } from '../../src/cnm/drivers/bridge/options';
 import { bridgeRules } from '../../src/cnm/drivers/bridge/rules';
 import { BASE_COMMENT, V4, V6, putBase, putNetwork, putPorts, type TxLike } from '../../src/cnm/firewall/nft-ruleset';
 import { portRules } from '../../src/cnm/firewall/rules';
-import { parsePublish } from '../../src/cnm/ports';
+import { hostAddresses, portRequests } from '../../src/cnm/ports';
 import type { EndpointRecord, NetworkRecord } from '../../src/cnm/types';
 
 const GOLDEN = path.resolve(__dirname, '../../../test/unit/golden');
@@ -61,11 +61,9 @@ function render(c: Case): string {
   const ctx = { ipam: new Map() } as unknown as CnmContext;
   const ep: EndpointRecord = {
     id: EP_ID, name: 'web', networkId: NET_ID, created: n.created, aliases: [], ipv4: '192.0.2.2', ipv6: c.ipv6 ? 'fd00:db8::2' : undefined,
-    ports: (c.ports ?? []).map((p) => {
-      const s = parsePublish(p);
-      const hostIp = s.hostIp ?? n.hostBindingIpv4 ?? '0.0.0.0';
-      return { hostIp, hostPort: Number(s.hostPort), containerPort: s.containerPort, proto: s.proto ?? 'tcp' };
-    }),
+    // As createEndpoint makes them: a binding per host address (per family for a default mapping).
+    ports: (c.ports ?? []).flatMap((p) => portRequests(p).flatMap((r) => hostAddresses(r, { v4: true, v6: !!c.ipv6 }, 'network', n.hostBindingIpv4)
+      .map((hostIp) => ({ hostIp, hostPort: r.lo, containerPort: r.containerPort, proto: r.proto })))),
   };
   const fams = c.ipv6 ? [V4, V6] : [V4];
   const out: string[] = [];

@@ -1,8 +1,15 @@
 // Unit tier: pure logic, no root, no namespaces, no native addon.
 import * as assert from 'assert';
-import { EPHEMERAL, PortAllocator, isAnyAddress, parsePublish } from '../../src/cnm/ports';
+import {
+  EPHEMERAL, PortAllocator, bindingsPerFamily, hostAddresses, parsePublish, portFilterKey, portRequests, publishAllRequest, publishedPorts,
+  type PortRequest, type PortSpec,
+} from '../../src/cnm/ports';
 
 const code = (c: string) => (e: any) => e instanceof Error && (e as any).code === c;
+const V4 = { v4: true, v6: false };
+const DUAL = { v4: true, v6: true };
+/** One request of a spec (it must make exactly one). */
+const one = (s: PortSpec | string): PortRequest => { const r = portRequests(s); assert.strictEqual(r.length, 1); return r[0]; };
 
 describe('unit: -p parsing', () => {
   it('reads Docker forms', () => {
@@ -19,8 +26,17 @@ describe('unit: -p parsing', () => {
     assert.deepStrictEqual(parsePublish('8000-8010:80'), { containerPort: 80, hostPort: '8000-8010', proto: 'tcp' });
     assert.deepStrictEqual(parsePublish('10.0.0.1:8000-8000:80/udp'), { containerPort: 80, hostPort: '8000-8000', proto: 'udp', hostIp: '10.0.0.1' });
     assert.deepStrictEqual(parsePublish('[::1]:8080:80'), { containerPort: 80, hostPort: 8080, proto: 'tcp', hostIp: '::1' });
+    assert.deepStrictEqual(parsePublish('[::]:8080:80'), { containerPort: 80, hostPort: 8080, proto: 'tcp', hostIp: '::' });
     assert.deepStrictEqual(parsePublish('[2001:db8::5]::443/tcp'), { containerPort: 443, hostPort: 0, proto: 'tcp', hostIp: '2001:db8::5' });
     assert.deepStrictEqual(parsePublish('0:80'), { containerPort: 80, hostPort: 0, proto: 'tcp' }, 'host port 0: any free one');
+  });
+
+  it('container port ranges: with a host range of the same length, alone, with a host IP, UDP', () => {
+    assert.deepStrictEqual(parsePublish('8000-8010:80-90'), { containerPort: '80-90', hostPort: '8000-8010', proto: 'tcp' });
+    assert.deepStrictEqual(parsePublish('80-90'), { containerPort: '80-90', hostPort: 0, proto: 'tcp' });
+    assert.deepStrictEqual(parsePublish('127.0.0.1:8000-8010:80-90'), { containerPort: '80-90', hostPort: '8000-8010', proto: 'tcp', hostIp: '127.0.0.1' });
+    assert.deepStrictEqual(parsePublish('5000-5001:53-54/udp'), { containerPort: '53-54', hostPort: '5000-5001', proto: 'udp' });
+    assert.deepStrictEqual(parsePublish('[::1]::80-81'), { containerPort: '80-81', hostPort: 0, proto: 'tcp', hostIp: '::1' });
   });
 
   it('refuses garbage with EINVAL', () => {
@@ -28,40 +44,110 @@ describe('unit: -p parsing', () => {
     const bad = [
       '', '80/icmp', '80/TCP', '0', '65536', '99999:80', '8080:0', '8080:65536', '8010-8000:80', '0-10:80',
       '256.0.0.1:80:80', '1.2.3:80:80', '[::1:80:80', '[1.2.3.4]:80:80', '::1:8080:80', '[fe80::1%eth0]:80:80',
-      '[zzz]:80:80', '8080:80:90', ' 80', '80 ', '8080:80/', '-1:80', '80-90', 'a-b:80',
+      '[zzz]:80:80', '8080:80:90', ' 80', '80 ', '8080:80/', '-1:80', 'a-b:80',
+      // Container ranges: unequal lengths, one host port for many, backwards, past 65535, from 0.
+      '8000-8005:80-90', '8000:80-90', '8000-8010:80-81', '90-80', '8000-8010:90-80', '65530-65540', '65530-65540:65530-65540', '0-5', '8000-8005:0-5',
     ];
     for (const s of bad) assert.throws(() => parsePublish(s), code('EINVAL'), JSON.stringify(s));
+    assert.throws(() => parsePublish('8000-8005:80-90'), /8000-8005.*80-90.*different lengths/, 'the message names both ranges');
     assert.throws(() => parsePublish(80 as any), code('ERR_INVALID_ARG_TYPE'));
     assert.throws(() => parsePublish(undefined as any), code('ERR_INVALID_ARG_TYPE'));
   });
 });
 
-describe('unit: port allocation', () => {
-  it('the same port on 0.0.0.0 and on a specific IP conflict, both ways; different IPs do not', () => {
-    const p = new PortAllocator();
-    p.allocate({ hostIp: '10.0.0.1', hostPort: 8080, containerPort: 80 });
-    assert.deepStrictEqual(p.allocate({ hostIp: '10.0.0.2', hostPort: 8080, containerPort: 80 }), { hostIp: '10.0.0.2', hostPort: 8080, containerPort: 80, proto: 'tcp' });
-    assert.throws(() => p.allocate({ hostIp: '10.0.0.1', hostPort: 8080, containerPort: 81 }), (e: any) => e.code === 'EADDRINUSE' && /10\.0\.0\.1:8080\/tcp/.test(e.message));
-    assert.throws(() => p.allocate({ hostPort: 8080, containerPort: 80 }), code('EADDRINUSE'), '0.0.0.0 after a specific IP');
-    const q = new PortAllocator();
-    q.allocate({ hostPort: 9090, containerPort: 80 });
-    assert.throws(() => q.allocate({ hostIp: '10.0.0.1', hostPort: 9090, containerPort: 80 }), code('EADDRINUSE'), 'specific IP after 0.0.0.0');
-    assert.throws(() => q.allocate({ hostIp: '::', hostPort: 9090, containerPort: 80 }), code('EADDRINUSE'));
-    assert.deepStrictEqual(q.allocate({ hostPort: 9090, containerPort: 80, proto: 'udp' }).proto, 'udp', 'other protocol, no conflict');
+describe('unit: port requests (one per container port)', () => {
+  it('a container range is a request per port: paired with a host range in order, or each any free port', () => {
+    const paired = portRequests('8000-8002:80-82/udp');
+    assert.deepStrictEqual(paired.map((r) => [r.lo, r.hi, r.containerPort, r.proto]), [[8000, 8000, 80, 'udp'], [8001, 8001, 81, 'udp'], [8002, 8002, 82, 'udp']]);
+    const each = portRequests('127.0.0.1::80-81');
+    assert.deepStrictEqual(each.map((r) => [r.hostIp, r.lo, r.hi, r.containerPort]), [['127.0.0.1', ...EPHEMERAL, 80], ['127.0.0.1', ...EPHEMERAL, 81]]);
+    // The object form says the same.
+    assert.deepStrictEqual(portRequests({ hostPort: '8000-8002', containerPort: '80-82', proto: 'udp' }).map((r) => [r.lo, r.containerPort]), [[8000, 80], [8001, 81], [8002, 82]]);
+    // One container port with a host range: the first free port of the range (as before).
+    assert.deepStrictEqual([one('8000-8010:80').lo, one('8000-8010:80').hi], [8000, 8010]);
+    assert.deepStrictEqual([one({ containerPort: '80-80', hostPort: 9000 }).lo, one({ containerPort: 80 }).lo], [9000, EPHEMERAL[0]]);
   });
 
-  it('IPv6 addresses compare canonically (every spelling of :: is the wildcard)', () => {
+  it('canonical host addresses; bad objects are EINVAL or a type error', () => {
+    assert.strictEqual(one({ hostIp: '0:0::0', containerPort: 80 }).hostIp, '::');
+    assert.strictEqual(one({ hostIp: '2001:DB8:0:0::1', containerPort: 80 }).hostIp, '2001:db8::1');
+    assert.strictEqual(one({ hostIp: '::ffff:10.0.0.1', containerPort: 80 }).hostIp, '10.0.0.1', 'IPv4-mapped is IPv4, as Docker unmaps it');
+    for (const spec of [
+      { hostPort: 8080, containerPort: 0 }, { hostPort: 8080, containerPort: 70000 }, { hostPort: 8080, containerPort: 1.5 },
+      { hostPort: 65536, containerPort: 80 }, { hostPort: '9-8', containerPort: 80 }, { hostPort: '8080', containerPort: 80 },
+      { hostIp: '10.0.0', hostPort: 8080, containerPort: 80 }, { hostPort: 8080, containerPort: 80, proto: 'icmp' },
+      { hostPort: 8080, containerPort: '80-90' }, { hostPort: '8000-8001', containerPort: '80-90' }, { containerPort: '65535-65536' },
+      { containerPort: 'x' }, { containerPort: 80, extra: 1 }, { hostIp: 'fe80::1%eth0', containerPort: 80 },
+    ]) assert.throws(() => portRequests(spec as any), code('EINVAL'), JSON.stringify(spec));
+    for (const spec of [{ containerPort: true }, { containerPort: 80, hostPort: null }, { containerPort: 80, hostIp: 1 }, null, 80]) {
+      assert.throws(() => portRequests(spec as any), code('ERR_INVALID_ARG_TYPE'), JSON.stringify(spec));
+    }
+  });
+
+  it('-P: any free port for an exposed one', () => {
+    assert.deepStrictEqual(publishAllRequest('53/udp'), { lo: EPHEMERAL[0], hi: EPHEMERAL[1], containerPort: 53, proto: 'udp', spec: '-P 53/udp' });
+  });
+});
+
+describe('unit: host addresses, as Docker 28', () => {
+  it('no host IP: every family the endpoint has; 0.0.0.0 IPv4 only; :: IPv6 only', () => {
+    assert.deepStrictEqual(hostAddresses(one('8080:80'), DUAL, 'network n'), ['0.0.0.0', '::']);
+    assert.deepStrictEqual(hostAddresses(one('8080:80'), V4, 'network n'), ['0.0.0.0']);
+    assert.deepStrictEqual(hostAddresses(one('0.0.0.0:8080:80'), DUAL, 'network n'), ['0.0.0.0']);
+    assert.deepStrictEqual(hostAddresses(one('[::]:8080:80'), DUAL, 'network n'), ['::']);
+    assert.deepStrictEqual(hostAddresses(one('[::1]:8080:80'), DUAL, 'network n'), ['::1']);
+    // The network's host_binding_ipv4 replaces the default: IPv4 only, as Docker.
+    assert.deepStrictEqual(hostAddresses(one('8080:80'), DUAL, 'network n', '127.0.0.1'), ['127.0.0.1']);
+    assert.deepStrictEqual(hostAddresses(one('[::]:8080:80'), DUAL, 'network n', '127.0.0.1'), ['::']);
+  });
+
+  it('a family the endpoint lacks is EINVAL naming it', () => {
+    assert.throws(() => hostAddresses(one('[::]:8080:80'), V4, 'network n'), (e: any) => e.code === 'EINVAL' && /host IP :: is IPv6 but network n has no IPv6 subnet/.test(e.message));
+    assert.throws(() => hostAddresses(one('0.0.0.0:8080:80'), { v4: false, v6: true }, 'network n'), /IPv4 but network n has no IPv4 subnet/);
+    assert.throws(() => hostAddresses(one('8080:80'), { v4: false, v6: false }, 'network n'), code('EINVAL'));
+  });
+});
+
+describe('unit: port allocation', () => {
+  const alloc = (p: PortAllocator, s: PortSpec | string, has = V4) => { const r = one(s); return p.allocate(r, hostAddresses(r, has, 'network n')); };
+
+  it('the same port on an IPv4 wildcard and on a specific IPv4 conflict, both ways; different IPs do not', () => {
     const p = new PortAllocator();
-    assert.strictEqual(p.allocate({ hostIp: '0:0::0', hostPort: 7000, containerPort: 80 }).hostIp, '::');
-    assert.ok(isAnyAddress('::') && isAnyAddress('0.0.0.0') && !isAnyAddress('::1'));
-    assert.strictEqual(p.allocate({ hostIp: '2001:DB8:0:0::1', hostPort: 7001, containerPort: 80 }).hostIp, '2001:db8::1');
-    assert.throws(() => p.allocate({ hostIp: '2001:db8::1', hostPort: 7001, containerPort: 80 }), code('EADDRINUSE'));
-    assert.throws(() => p.allocate({ hostIp: '127.0.0.1', hostPort: 7000, containerPort: 80 }), code('EADDRINUSE'), ':: covers all');
+    alloc(p, { hostIp: '10.0.0.1', hostPort: 8080, containerPort: 80 });
+    assert.deepStrictEqual(alloc(p, { hostIp: '10.0.0.2', hostPort: 8080, containerPort: 80 }), [{ hostIp: '10.0.0.2', hostPort: 8080, containerPort: 80, proto: 'tcp' }]);
+    assert.throws(() => alloc(p, { hostIp: '10.0.0.1', hostPort: 8080, containerPort: 81 }), (e: any) => e.code === 'EADDRINUSE' && /10\.0\.0\.1:8080\/tcp/.test(e.message));
+    assert.throws(() => alloc(p, { hostPort: 8080, containerPort: 80 }), code('EADDRINUSE'), '0.0.0.0 after a specific IP');
+    const q = new PortAllocator();
+    alloc(q, { hostPort: 9090, containerPort: 80 });
+    assert.throws(() => alloc(q, { hostIp: '10.0.0.1', hostPort: 9090, containerPort: 80 }), code('EADDRINUSE'), 'specific IP after 0.0.0.0');
+    assert.strictEqual(alloc(q, { hostPort: 9090, containerPort: 80, proto: 'udp' })[0].proto, 'udp', 'other protocol, no conflict');
+  });
+
+  it('families apart: 0.0.0.0 does not take ::, nor :: any IPv4 address; :: conflicts with every IPv6 address', () => {
+    const p = new PortAllocator();
+    alloc(p, '0.0.0.0:7000:80');
+    assert.deepStrictEqual(alloc(p, '[::]:7000:80', DUAL), [{ hostIp: '::', hostPort: 7000, containerPort: 80, proto: 'tcp' }], ':: beside 0.0.0.0');
+    assert.throws(() => alloc(p, '[::1]:7000:80', DUAL), (e: any) => e.code === 'EADDRINUSE' && /\[::1\]:7000\/tcp is already allocated/.test(e.message));
+    assert.throws(() => alloc(p, '127.0.0.1:7000:80'), code('EADDRINUSE'));
+    assert.throws(() => alloc(p, '7000:80', DUAL), code('EADDRINUSE'), 'a default mapping needs both');
+    const q = new PortAllocator();
+    alloc(q, '[2001:db8::1]:7001:80', DUAL);
+    assert.deepStrictEqual(alloc(q, '0.0.0.0:7001:80').length, 1, 'IPv4 wildcard beside an IPv6 address');
+    assert.throws(() => alloc(q, '[::]:7001:80', DUAL), code('EADDRINUSE'), ':: after an IPv6 address');
+    assert.deepStrictEqual(alloc(q, '[2001:db8::2]:7001:80', DUAL)[0].hostIp, '2001:db8::2');
+  });
+
+  it('a default mapping on an IPv6 network gets one port for both families, the lowest free in both', () => {
+    const p = new PortAllocator();
+    alloc(p, '[::]:8000:80', DUAL);
+    const bs = alloc(p, '8000-8002:80', DUAL);
+    assert.deepStrictEqual(bs, [{ hostIp: '0.0.0.0', hostPort: 8001, containerPort: 80, proto: 'tcp' }, { hostIp: '::', hostPort: 8001, containerPort: 80, proto: 'tcp' }]);
+    assert.strictEqual(alloc(p, '0.0.0.0:8000-8002:80')[0].hostPort, 8000, 'IPv4 only: 8000 is free on IPv4');
   });
 
   it('ranges take the first free port; a full range is ENOSPC', () => {
     const p = new PortAllocator();
-    const r = (hostIp?: string) => p.allocate({ hostIp, hostPort: '8000-8002', containerPort: 80 }).hostPort;
+    const r = (hostIp?: string) => alloc(p, { hostIp, hostPort: '8000-8002', containerPort: 80 })[0].hostPort;
     assert.deepStrictEqual([r(), r(), r()], [8000, 8001, 8002]);
     assert.throws(() => r(), code('ENOSPC'));
     assert.throws(() => r('10.0.0.1'), code('ENOSPC'), 'all taken on 0.0.0.0');
@@ -71,19 +157,46 @@ describe('unit: port allocation', () => {
 
   it('hostPort 0 picks the lowest free ephemeral port; restore marks existing ones', () => {
     const p = new PortAllocator();
-    assert.strictEqual(p.allocate({ hostPort: 0, containerPort: 80 }).hostPort, EPHEMERAL[0]);
+    assert.strictEqual(alloc(p, { hostPort: 0, containerPort: 80 })[0].hostPort, EPHEMERAL[0]);
     p.restore({ hostIp: '0.0.0.0', hostPort: EPHEMERAL[0] + 1, containerPort: 80, proto: 'tcp' });
-    assert.strictEqual(p.allocate({ hostPort: 0, containerPort: 81 }).hostPort, EPHEMERAL[0] + 2);
-    assert.throws(() => p.allocate({ hostPort: EPHEMERAL[0] + 1, containerPort: 80 }), code('EADDRINUSE'));
+    assert.strictEqual(alloc(p, { hostPort: 0, containerPort: 81 })[0].hostPort, EPHEMERAL[0] + 2);
+    assert.throws(() => alloc(p, { hostPort: EPHEMERAL[0] + 1, containerPort: 80 }), code('EADDRINUSE'));
+  });
+});
+
+describe('unit: docker port', () => {
+  const bs = [
+    { hostIp: '0.0.0.0', hostPort: 8443, containerPort: 443, proto: 'tcp' as const },
+    { hostIp: '0.0.0.0', hostPort: 8080, containerPort: 80, proto: 'tcp' as const },
+    { hostIp: '::', hostPort: 8080, containerPort: 80, proto: 'tcp' as const },
+    { hostIp: '127.0.0.1', hostPort: 5353, containerPort: 80, proto: 'udp' as const },
+  ];
+
+  it('by container port then protocol, each port\'s bindings in order', () => {
+    const all = publishedPorts(bs, 'sandbox web');
+    assert.deepStrictEqual(Object.keys(all), ['80/tcp', '80/udp', '443/tcp']);
+    assert.deepStrictEqual(all['80/tcp'], [{ hostIp: '0.0.0.0', hostPort: 8080 }, { hostIp: '::', hostPort: 8080 }]);
+    assert.deepStrictEqual(publishedPorts(bs, 'sandbox web', '80'), { '80/tcp': all['80/tcp'] });
+    assert.deepStrictEqual(publishedPorts(bs, 'sandbox web', '80/udp'), { '80/udp': [{ hostIp: '127.0.0.1', hostPort: 5353 }] });
+    assert.deepStrictEqual(publishedPorts([], 'sandbox web'), {});
   });
 
-  it('bad specs are EINVAL and take nothing', () => {
-    const p = new PortAllocator();
-    for (const spec of [
-      { hostPort: 8080, containerPort: 0 }, { hostPort: 8080, containerPort: 70000 }, { hostPort: 8080, containerPort: 1.5 },
-      { hostPort: 65536, containerPort: 80 }, { hostPort: '9-8', containerPort: 80 }, { hostPort: '8080', containerPort: 80 },
-      { hostIp: '10.0.0', hostPort: 8080, containerPort: 80 }, { hostPort: 8080, containerPort: 80, proto: 'icmp' as any },
-    ]) assert.throws(() => p.allocate(spec as any), code('EINVAL'), JSON.stringify(spec));
-    assert.strictEqual(p.allocate({ hostPort: 8080, containerPort: 80 }).hostPort, 8080, 'nothing was taken');
+  it('an unpublished port is ENOENT as docker port says it; a malformed filter EINVAL', () => {
+    assert.throws(() => publishedPorts(bs, 'sandbox web', '81'), (e: any) => e.code === 'ENOENT' && e.message === "no public port '81/tcp' published for sandbox web");
+    assert.throws(() => publishedPorts(bs, 'sandbox web', '443/udp'), code('ENOENT'));
+    for (const f of ['', 'x', '80/icmp', '80/TCP', '0', '65536', '80-81', ' 80', '80/']) assert.throws(() => portFilterKey(f), code('EINVAL'), JSON.stringify(f));
+    assert.throws(() => publishedPorts(bs, 'sandbox web', 80 as any), code('ERR_INVALID_ARG_TYPE'));
+  });
+});
+
+describe('unit: records of the version before one binding per family', () => {
+  it('a wildcard binding stood for every family the endpoint has; others stay', () => {
+    const old = [
+      { hostIp: '0.0.0.0', hostPort: 8080, containerPort: 80, proto: 'tcp' as const },
+      { hostIp: '::', hostPort: 9090, containerPort: 90, proto: 'tcp' as const },
+      { hostIp: '127.0.0.1', hostPort: 7070, containerPort: 70, proto: 'udp' as const },
+    ];
+    assert.deepStrictEqual(bindingsPerFamily(old, DUAL).map((b) => `${b.hostIp}/${b.hostPort}`), ['0.0.0.0/8080', '::/8080', '0.0.0.0/9090', '::/9090', '127.0.0.1/7070']);
+    assert.deepStrictEqual(bindingsPerFamily(old, V4).map((b) => `${b.hostIp}/${b.hostPort}`), ['0.0.0.0/8080', '0.0.0.0/9090', '127.0.0.1/7070']);
   });
 });
