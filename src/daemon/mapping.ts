@@ -91,7 +91,8 @@ export const SANDBOX_CREATE: Spec = { required: ['Id'], object: {
  * CLI refuses the flag before it builds a request; the API the field).
  */
 export const NOT_YET = {
-  connectLink: { field: 'EndpointConfig.Links of a network connect (give Links when the sandbox is made)', flag: '--link of network connect (give --link to run)' },
+  // Links belong to the sandbox (given when it is made): a connect cannot add any.
+  connectLink: { field: 'network connect with EndpointConfig.Links', flag: 'network connect --link' },
   auxAddress: { field: 'IPAM.Config[].AuxiliaryAddresses', flag: '--aux-address' },
   manySubnets: { field: 'several IPv4 (or IPv6) entries in IPAM.Config', flag: 'more than one --subnet of a family' },
   ipRange6: { field: 'IPRange on an IPv6 subnet', flag: '--ip-range on an IPv6 subnet' },
