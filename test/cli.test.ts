@@ -169,9 +169,8 @@ describe('cnm CLI', function () {
       [['network', 'create', '--subnet', '10.84.0.0/24', '--subnet', '10.84.1.0/24', 'x2'], /more than one --subnet of a family is not supported yet/],
       [['network', 'create', '--ipv6', '--subnet', 'fd84::/64', '--ip-range', 'fd84::/80', 'x3'], /--ip-range on an IPv6 subnet is not supported yet/],
       [['network', 'create', '--config-only', 'x4'], /--config-only is not supported yet/],
-      [['run', '--link', 'db:webdb', 'true'], /--link is not supported yet/],
       [['run', '-p', '8000-8001:80-81', 'true'], /container port range in -p is not supported yet/],
-      [['network', 'connect', '--link', 'a:b', 'bridge', 'nobody'], /--link is not supported yet/],
+      [['network', 'connect', '--link', 'a:b', 'bridge', 'nobody'], /network connect --link is not supported yet/],
     ] as [string[], RegExp][]) {
       const r = await cnm(...args);
       assert.strictEqual(r.code, 125, `${args.join(' ')}: ${r.err}`);

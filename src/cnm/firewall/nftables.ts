@@ -194,7 +194,9 @@ export class NftFirewall implements Firewall {
   /** Our tables as `nft list table` would show them, condensed. */
   async describe(): Promise<string> {
     const lines: string[] = [];
-    for (const { F, T } of FAMS) {
+    // The bridge table exists once a link was made with icc off.
+    const bridge = (await this.nft.listTables('bridge')).some((t) => t.name === TABLE) ? [{ F: 'bridge' as const, T: BRIDGE_T }] : [];
+    for (const { F, T } of [...FAMS, ...bridge]) {
       const rs = await this.nft.ruleset(F);
       lines.push(`table ${F} ${TABLE}`);
       for (const s of rs.sets.filter((x) => x.table === TABLE)) {
