@@ -95,6 +95,24 @@ describe('cnm CLI', function () {
     assert.strictEqual((await cnm('network', 'rm', 'pair')).code, 0);
   });
 
+  it('run --link: the target under its alias in hosts, and the variables Docker sets, in the program', async () => {
+    const { Controller } = require('../src');
+    const ctl = await Controller.open({ stateDir: dir });
+    const db = await ctl.createSandbox({ id: 'ldb' });
+    await (await ctl.network('bridge').createEndpoint({ name: 'ldb', exposedPorts: ['5432'] })).join(db);
+    const dbIp = db.inspect().endpoints[0].ipv4;
+    await ctl.close();
+    const r = await cnm('run', '--link', 'ldb:webdb', '--name', 'lweb', '--', 'sh', '-c', 'echo "$WEBDB_PORT_5432_TCP_ADDR $WEBDB_PORT $WEBDB_NAME"; getent hosts webdb');
+    assert.strictEqual(r.code, 0, r.err);
+    assert.strictEqual(r.out.split('\n')[0], `${dbIp} tcp://${dbIp}:5432 /lweb/webdb`);
+    assert.match(r.out.split('\n')[1], new RegExp(`^${dbIp.replace(/\./g, '\\.')}\\s+webdb ldb ldb`));
+    const bad = await cnm('run', '--link', 'nosuch:x', '--', 'true');
+    assert.strictEqual(bad.code, 125);
+    assert.match(bad.err, /nosuch/);
+    assert.strictEqual((await cnm('sandbox', 'rm', 'ldb')).code, 0);
+    assert.strictEqual((await json('sandbox', 'ls')).length, 0);
+  });
+
   it('run -p publishes the port while the program runs: the host reaches it on localhost', async () => {
     assert.strictEqual((await cnm('network', 'create', '--subnet', '10.85.0.0/24', 'pub')).code, 0);
     const server = `const s = require('net').createServer((c) => { c.end('hi from web'); setTimeout(() => process.exit(0), 100); }); s.listen(80); setTimeout(() => process.exit(9), 50000);`;
@@ -151,8 +169,7 @@ describe('cnm CLI', function () {
       [['network', 'create', '--subnet', '10.84.0.0/24', '--subnet', '10.84.1.0/24', 'x2'], /more than one --subnet of a family is not supported yet/],
       [['network', 'create', '--ipv6', '--subnet', 'fd84::/64', '--ip-range', 'fd84::/80', 'x3'], /--ip-range on an IPv6 subnet is not supported yet/],
       [['network', 'create', '--config-only', 'x4'], /--config-only is not supported yet/],
-      [['run', '--link', 'db:webdb', 'true'], /--link is not supported yet/],
-      [['network', 'connect', '--link', 'a:b', 'bridge', 'nobody'], /--link is not supported yet/],
+      [['network', 'connect', '--link', 'a:b', 'bridge', 'nobody'], /network connect --link is not supported yet/],
     ] as [string[], RegExp][]) {
       const r = await cnm(...args);
       assert.strictEqual(r.code, 125, `${args.join(' ')}: ${r.err}`);

@@ -82,6 +82,11 @@ describe('cnm daemon', function () {
         { name: 'p', ports: [{ containerPort: 80, proto: 'tcp', hostPort: 0 }], exposedPorts: ['80/tcp', '9000/tcp'], publishAll: true });
       assert.throws(() => mapping.sandboxPlan({ Id: 'p', NetworkMode: 'n', ExposedPorts: { '80-81/tcp': {} } }), /ExposedPorts: invalid port "80-81\/tcp"/);
       assert.throws(() => mapping.sandboxPlan({ Id: 'p', PublishAllPorts: true, ExposedPorts: { '80/tcp': {} } }), /published ports need a network/);
+      // Links: HostConfig's (also as container inspect shows them) and the endpoint's, all the sandbox's.
+      const linked = mapping.sandboxPlan({ Id: 'w', NetworkMode: 'app', Links: ['/db:/w/webdb', 'cache'], EndpointConfig: { Links: ['cache', 'q:queue'] } });
+      assert.deepStrictEqual(linked.sandbox.links, ['db:webdb', 'cache', 'q:queue']);
+      assert.deepStrictEqual(linked.endpoint, { name: 'w' });
+      assert.throws(() => mapping.sandboxPlan({ Id: 'w', Links: ['a:b:c'] }), (e: any) => e.code === 'EINVAL' && /bad format for links/.test(e.message));
     });
 
     it("filters as Docker's (linear patterns only), formats as the docker client's", () => {
@@ -229,6 +234,9 @@ describe('cnm daemon', function () {
         [{ Id: 'x5', NetworkMode: 'nonet' }, /not found/],
         [{ Id: 'x6', NetworkMode: 'dkp', EndpointConfig: { IPAMConfig: { IPv4Address: '10.99.0.5' } } }, /./],
         [{ Id: 'dkweb' }, /exists/],
+        [{ Id: 'x7', NetworkMode: 'dkp', Links: ['nosuch:x'] }, /could not get container for nosuch/],
+        [{ Id: 'x8', NetworkMode: 'host', Links: ['dkweb'] }, /links cannot be used with host/],
+        [{ Id: 'x9', NetworkMode: 'bridge', Links: ['dkweb:webdb'] }, /dkweb as webdb: it is not on the bridge network/],
       ] as [object, RegExp][]) {
         const r = await raw(socket, 'POST', '/cnm/sandboxes', JSON.stringify(body));
         assert.ok(r.status >= 400 && r.status < 500, `${JSON.stringify(body)}: ${r.status}`);
@@ -236,7 +244,15 @@ describe('cnm daemon', function () {
       }
       assert.strictEqual((await sh('ls', ['/run/netns'])).out, before, 'no namespace left by a refused create');
       assert.deepStrictEqual((await client().request('GET', '/cnm/sandboxes')).map((x: any) => x.id), ['dkweb']);
-      await client().request('DELETE', '/cnm/sandboxes/dkweb');
+      // Links (HostConfig.Links): the view carries the variables Docker sets for the program.
+      const db = await client().request('POST', '/cnm/sandboxes', { body: { Id: 'dkdb', NetworkMode: 'bridge', ExposedPorts: { '5432/tcp': {} } } });
+      const web = await client().request('POST', '/cnm/sandboxes', { body: { Id: 'dkapp', NetworkMode: 'bridge', Links: ['/dkdb:/dkapp/webdb'] } });
+      const dbIp = db.endpoints[0].ipv4;
+      assert.deepStrictEqual(web.links, [{ target: 'dkdb', alias: 'webdb' }]);
+      assert.strictEqual(web.linkEnv.WEBDB_PORT_5432_TCP_ADDR, dbIp);
+      assert.strictEqual(web.linkEnv.WEBDB_NAME, '/dkapp/webdb');
+      assert.ok(fs.readFileSync(web.hostsPath, 'utf8').includes(`${dbIp}\twebdb dkdb dkdb\n`));
+      for (const id of ['dkapp', 'dkdb', 'dkweb']) await client().request('DELETE', `/cnm/sandboxes/${id}`);
       await docker.getNetwork('dkp').remove();
     });
 

@@ -262,17 +262,23 @@ describe('nftables', function () {
     const rules: Rule[] = [
       { ...B, chain: 'forward', comment: 'isolate', stmts: [{ match: 'iifname', op: '==', value: 'veth*' }, { match: 'oifname', op: '==', value: 'veth*' }, { verdict: 'drop' }] },
       { ...B, chain: 'forward', stmts: [{ match: 'meta mark', op: '!=', value: 7 }, { counter: { packets: 0, bytes: 0 } }] },
+      // What legacy links use: ports and the L4 header in one lookup, the EtherType.
+      { ...B, chain: 'forward', stmts: [{ match: ['iifname', 'oifname', 'meta l4proto', 'th dport'], op: '==', set: 'pairs' }, { verdict: 'accept' }] },
+      { ...B, chain: 'forward', stmts: [{ match: 'meta protocol', op: '==', value: 'ip6' }, { verdict: 'drop' }] },
     ];
     await withNftNs(async (nft, ns) => {
       await nft.transaction((tx) => {
         tx.addTable({ family: 'bridge', name: 'br' });
+        tx.addSet({ ...B, name: 'pairs', type: 'ifname . ifname . inet_proto . inet_service' });
         for (const c of chains) tx.addChain(c);
         for (const r of rules) tx.addRule(r);
       });
       const ours = nftJson(ns.name!);
       await withNftNs(async (_n, ns2) => {
-        nftFile(ns2.name!, 'table bridge br {\n chain forward { type filter hook forward priority filter; policy accept;\n' +
-          ' iifname "veth*" oifname "veth*" drop comment "isolate"\n meta mark != 7 counter\n }\n}\n');
+        nftFile(ns2.name!, 'table bridge br {\n set pairs { type ifname . ifname . inet_proto . inet_service; }\n' +
+          ' chain forward { type filter hook forward priority filter; policy accept;\n' +
+          ' iifname "veth*" oifname "veth*" drop comment "isolate"\n meta mark != 7 counter\n' +
+          ' iifname . oifname . meta l4proto . th dport @pairs accept\n meta protocol ip6 drop\n }\n}\n');
         assert.deepStrictEqual(ours, nftJson(ns2.name!));
       });
       assert.deepStrictEqual(strip(await nft.listRules({ family: 'bridge' })), strip(rules));

@@ -379,11 +379,14 @@ function daemonCommandDef(program: Command): void {
   common(program.command('daemon').description("Serve Docker's Engine API (networks) and our sandbox API on a unix socket"))
     .option('--socket <path>', 'socket path (mode 0660)', DEFAULT_SOCKET)
     .option('--group <group>', 'group owning the socket (name or gid)')
+    .option('--icc <bool>', 'inter-container communication on the default bridge, as dockerd --icc (false: only --link pairs)')
     .action(async function (this: Command) {
-      const o = this.optsWithGlobals() as Common & { socket: string; group?: string };
+      const o = this.optsWithGlobals() as Common & { socket: string; group?: string; icc?: string };
       if (o.host) throw new UsageError('-H is for clients; the daemon listens on --socket', 125, 'cnm daemon');
+      if (o.icc !== undefined && o.icc !== 'true' && o.icc !== 'false') throw new UsageError(`invalid argument "${o.icc}" for "--icc" flag: true or false`, 125, 'cnm daemon');
       if (!hasNetAdmin()) throw privilegeError();
-      const d = await Daemon.start({ socket: o.socket, group: o.group, controller: { stateDir: o.stateDir } });
+      const icc = o.icc === undefined ? {} : { icc: o.icc === 'true' };
+      const d = await Daemon.start({ socket: o.socket, group: o.group, controller: { stateDir: o.stateDir, ...icc } });
       await new Promise<void>((resolve) => {
         const stop = (sig: NodeJS.Signals) => {
           process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level: 'info', msg: 'shutting down', signal: sig }) + '\n');

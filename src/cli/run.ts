@@ -8,7 +8,7 @@ import * as path from 'path';
 import { serveSandboxNamesFromState } from '../cnm/controller';
 import { hostAddress, parsePublish } from '../cnm/ports';
 import { CnmError, errnoOf } from '../errors';
-import { refuse, sandboxPlan, NotYet } from '../daemon/mapping';
+import { refuse, sandboxPlan } from '../daemon/mapping';
 import type { PortBindings, SandboxCreateRequest } from '../daemon/mapping';
 import { badInput } from '../daemon/errors';
 import { Backend, LocalBackend } from './backend';
@@ -49,12 +49,10 @@ export function resolveProgram(cmd: string): string {
   throw new ExitError(`exec: "${cmd}": executable file not found in $PATH`, 'ENOENT', 127);
 }
 
-const REFUSED: [keyof RunOptions, NotYet][] = [['link', 'link']];
-
 /** The flags as our sandbox create request (Docker's field names), checked by the same mapping the daemon uses. */
 export function runRequest(o: RunOptions, id: string): SandboxCreateRequest {
-  for (const [k, what] of REFUSED) if ((o[k] as string[]).length) throw refuse(what, 'cli');
   const r: SandboxCreateRequest = { Id: id, NetworkMode: o.network };
+  if (o.link.length) r.Links = o.link;
   if (o.dns.length) r.Dns = o.dns;
   if (o.dnsSearch.length) r.DnsSearch = o.dnsSearch;
   if (o.dnsOption.length) r.DnsOptions = o.dnsOption;
@@ -137,11 +135,13 @@ export async function runCommand(backend: Backend, o: RunOptions, argv: string[]
       if (interrupted) code = signalStatus(interrupted);
       else {
         const key: string | null = view.key;
+        // The link variables Docker sets in the container (WEBDB_PORT_5432_TCP_ADDR...), over the caller's.
+        const env = view.linkEnv ? { ...process.env, ...view.linkEnv } : process.env;
         const named = key && /^\/run\/netns\/[^/]+$/.test(key) ? path.basename(key) : undefined;
         // `ip netns exec` also puts the sandbox's hosts and resolv.conf in place (through /etc/netns).
-        child = !key ? spawn(argv[0], argv.slice(1), { stdio: 'inherit' })
-          : named ? spawn('ip', ['netns', 'exec', named, ...argv], { stdio: 'inherit' })
-          : spawn('nsenter', [`--net=${key}`, '--', ...argv], { stdio: 'inherit' });
+        child = !key ? spawn(argv[0], argv.slice(1), { stdio: 'inherit', env })
+          : named ? spawn('ip', ['netns', 'exec', named, ...argv], { stdio: 'inherit', env })
+          : spawn('nsenter', [`--net=${key}`, '--', ...argv], { stdio: 'inherit', env });
         code = await new Promise<number>((resolve) => {
           child!.on('error', (e) => { process.stderr.write(`cnm: error: ${e.message}\n`); resolve(127); });
           child!.on('exit', (c, sig) => resolve(c ?? (sig ? signalStatus(sig) : 1)));

@@ -30,7 +30,7 @@ export const NETNS_PREFIX = 'cnm-';
 
 /** Lookups the hot paths make, kept O(1) at thousands of records. */
 export const STORE_INDEXES: IndexSpec = {
-  sandbox: { name: (s: SandboxRecord) => s.name, joinedTo: (s: SandboxRecord) => s.joinedTo },
+  sandbox: { name: (s: SandboxRecord) => s.name, joinedTo: (s: SandboxRecord) => s.joinedTo, linking: (s: SandboxRecord) => (s.links?.length ? 'yes' : undefined) },
   endpoint: {
     sandbox: (e: EndpointRecord) => e.sandboxId,
     network: (e: EndpointRecord) => e.networkId,

@@ -25,7 +25,9 @@ import { emptyReport, reconcile, type ReconcileReport } from './reconcile';
 import { Sandbox, createSandbox, deleteSandbox, type SandboxInspect } from './sandbox';
 import { StateLock, Store } from './store';
 import type { EndpointCreateOptions, EndpointRecord, NetworkCreateOptions, NetworkRecord, SandboxCreateOptions, SandboxRecord } from './types';
-import { BRIDGE_NAME } from './drivers/bridge/options';
+import { BRIDGE_NAME, ENABLE_ICC } from './drivers/bridge/options';
+import { busy, invalidType } from './errors';
+import { defaultBridge, syncLinks } from './links';
 import { ClusterService, type ClusterConfig } from './cluster/service';
 import { DRIVERS, driverFor } from './drivers';
 
@@ -50,6 +52,12 @@ export interface ControllerOptions {
   pools?: AddressPool[];
   /** Name of the default bridge (default cnm0; Docker's is docker0). */
   defaultBridge?: string;
+  /**
+   * dockerd's `--icc`: containers on the default bridge may talk to each
+   * other (default true); false: only legacy-linked pairs, on the target's
+   * exposed ports. Changing it on reopen needs the default bridge empty.
+   */
+  icc?: boolean;
   /** Where `ip netns exec` finds per-namespace resolv.conf/hosts (default /etc/netns; null to skip). */
   etcNetnsDir?: string | null;
   /** Firewall backend (default: nftables; null: none, nothing filtered or translated). */
@@ -106,6 +114,7 @@ export class Controller {
 
   /** Opens the controller: restores state, then reconciles it with the kernel. */
   static async open(opts: ControllerOptions = {}): Promise<Controller> {
+    if (opts.icc !== undefined && typeof opts.icc !== 'boolean') throw invalidType('controller options.icc', 'a boolean', opts.icc);
     // Absolute: paths derived from it end up in /etc/netns links and records.
     const stateDir = path.resolve(opts.stateDir ?? '/var/lib/cnm-netlink');
     const runDir = path.resolve(opts.runDir ?? defaultRunDir(stateDir, opts.stateDir === undefined));
@@ -161,6 +170,7 @@ export class Controller {
       for (const p of e.ports) ctx.ports.restore(p);
     }
     if (!ctx.findNetwork('bridge')) await this.createDefaults();
+    await this.applyDefaultIcc();
     this.recovered = await reconcile(ctx);
     // Published ports are held again (one a host process took meanwhile stays DNATed, unheld).
     for (const e of ctx.store.all<EndpointRecord>('endpoint')) {
@@ -171,6 +181,9 @@ export class Controller {
     for (const n of ctx.store.all<NetworkRecord>('network')) {
       await ctx.driverOf(n).restoreNetwork(ctx, n).catch(() => { /* the next join retries, and reports */ });
     }
+    // Link rules and opened bridge ports as the records say (a crash may have left them half made).
+    const def = defaultBridge(ctx);
+    if (def) await syncLinks(ctx, def, { full: true });
     // Every sandbox on a network with names gets its resolver back (a second
     // process serving it, such as a `cnm run`, keeps it: EADDRINUSE).
     for (const sb of ctx.store.all<SandboxRecord>('sandbox')) {
@@ -181,10 +194,30 @@ export class Controller {
 
   /** Docker's three: bridge (on cnm0, made at its first endpoint), host, none. */
   private async createDefaults(): Promise<void> {
+    const icc: Record<string, string> = this.ctx.opts.icc === false ? { [ENABLE_ICC]: 'false' } : {};
     await createNetwork(this.ctx, { name: 'bridge', driver: 'bridge', subnet: '172.17.0.0/16',
-      options: { [BRIDGE_NAME]: this.ctx.opts.defaultBridge ?? 'cnm0' } }, true);
+      options: { [BRIDGE_NAME]: this.ctx.opts.defaultBridge ?? 'cnm0', ...icc } }, true);
     await createNetwork(this.ctx, { name: 'host', driver: 'host' }, true);
     await createNetwork(this.ctx, { name: 'none', driver: 'null' }, true);
+  }
+
+  /**
+   * `icc` given on a reopen that differs from the default bridge's: the
+   * bridge takes it if it has no endpoints (its rules are replaced by
+   * reconcile), else EBUSY, as its containers would change behaviour under them.
+   */
+  private async applyDefaultIcc(): Promise<void> {
+    const ctx = this.ctx;
+    const want = ctx.opts.icc;
+    const n = defaultBridge(ctx);
+    if (want === undefined || !n || (n.icc ?? true) === want) return;
+    if (ctx.store.by('endpoint', 'network', n.id).length) throw busy(`the default bridge network has endpoints: icc cannot change to ${want} (remove them first)`);
+    const old = ctx.driverOf(n).firewallRules?.(ctx, n);
+    if (old) await ctx.fw.removeNetwork(old);
+    n.icc = want;
+    n.options = { ...n.options, [ENABLE_ICC]: String(want) };
+    if (want) delete n.options[ENABLE_ICC];
+    await ctx.store.put('network', n.id, n);
   }
 
   /** Runs reconcile again (open does it once). */

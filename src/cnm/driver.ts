@@ -36,6 +36,15 @@ export interface DriverCapabilities {
    * pending record to be durable before it makes them.
    */
   untaggedJoin?: boolean;
+  /** Its built-in network is Docker's default bridge, where legacy links (`--link`) live. */
+  legacyLinks?: boolean;
+}
+
+/** A legacy link in effect: both ends joined to the network, the target's exposed ports. */
+export interface ActiveLink {
+  parent: EndpointRecord;
+  child: EndpointRecord;
+  ports: { port: number; proto: 'tcp' | 'udp' | 'sctp' }[];
 }
 
 /** What the kernel holds, read once per reconcile and shared by the drivers' hooks. */
@@ -95,6 +104,13 @@ export interface Driver {
   networkLinks?(n: NetworkRecord): string[];
   /** The network's firewall rules, when its kernel objects exist (else none yet). */
   firewallRules?(ctx: CnmContext, n: NetworkRecord, k?: KernelView): NetworkRules | undefined;
+  /**
+   * Legacy links (caps.legacyLinks): makes the packet path match `links()`,
+   * the links in effect on the network: with icc off only these pairs may
+   * talk, on the target's exposed ports (libnetwork's bridge link.go).
+   * `full`: after a restart, nothing is assumed of the kernel.
+   */
+  applyLinks?(ctx: CnmContext, n: NetworkRecord, links: () => ActiveLink[], o: { full?: boolean }): Promise<void>;
   /** The driver's entries in `network inspect`'s Options. */
   inspectOptions?(n: NetworkRecord): Record<string, string>;
 

@@ -6,6 +6,7 @@ import { newId, now, rollback, type CnmContext } from './context';
 import { busy, exists, invalid, invalidType, notFound } from './errors';
 import { holdsHostPort, portRules } from './firewall/rules';
 import { configureInterface, setDefaultRoute } from './iface';
+import { checkLinksAtJoin, linkParentsToRewrite, syncLinks } from './links';
 import { macFromIp } from './mac';
 import { hostAddresses, parseExposed, portRequests, publishAllRequest, publishedPorts, type PortBinding, type PortRequest, type PublishedPorts } from './ports';
 import { writeNamespaceFiles } from './sandbox-files';
@@ -189,6 +190,7 @@ export async function joinEndpoint(ctx: CnmContext, epId: string, sb: SandboxRec
     if (driver.caps.exclusive && peers.length) throw invalid(`a sandbox on the ${n.name} network cannot join other networks`);
     const exclusive = peers.map((p) => ctx.store.get<NetworkRecord>('network', p.networkId)).find((pn) => pn && ctx.driverOf(pn).caps.exclusive);
     if (exclusive) throw invalid(`sandbox ${sb.id} is on the ${exclusive.name} network`);
+    checkLinksAtJoin(ctx, sb, n);
     const undo: (() => Promise<void>)[] = [];
     let ns: Netns | undefined;
     ep.pending = true;
@@ -218,13 +220,19 @@ export async function joinEndpoint(ctx: CnmContext, epId: string, sb: SandboxRec
       }
       ep.pending = undefined;
       await ctx.store.put('endpoint', ep.id, ep);
+      // Links to and from this sandbox take effect (with icc off, the only pairs that talk).
+      await syncLinks(ctx, n);
       // The namespace's resolver at 127.0.0.11 (on the sockets made with the namespace, if fresh).
       await ctx.names.refresh(ctx.rootOf(sb), ns);
       writeNamespaceFiles(ctx, sb);
+      for (const p of linkParentsToRewrite(ctx, sb, n)) writeNamespaceFiles(ctx, p);
     } catch (e) {
       await rollback(undo);
+      const linked = !ep.pending;
       unplugged(ep);
       await ctx.store.put('endpoint', ep.id, ep);
+      // A link rule that went in before the failure goes again.
+      if (linked) await syncLinks(ctx, n).catch(() => {});
       throw e;
     } finally {
       ns?.close();
@@ -267,6 +275,12 @@ export async function leaveLocked(ctx: CnmContext, epId: string, opts: { skipKer
   unplugged(ep);
   await ctx.store.put('endpoint', ep.id, ep);
   await afterLeave(ctx, n, ep);
+  // Its links' rules go (also when the namespace dies on its own), and the
+  // parents' hosts lines naming it.
+  if (n) {
+    await syncLinks(ctx, n);
+    if (sb) for (const p of linkParentsToRewrite(ctx, sb, n)) if (p.id !== sb.id) writeNamespaceFiles(ctx, p);
+  }
   if (!sb || opts.skipKernel) return;
   // Hand the default route to another endpoint, as Docker does.
   if (wasGateway) {

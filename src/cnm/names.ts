@@ -65,6 +65,19 @@ function namedNetworks(store: Store, rootId: string): { root?: SandboxRecord; ne
   return { root, nets: all.filter(hasNames), all };
 }
 
+/**
+ * A legacy link's alias on a user-defined network (Docker's endpoint alias
+ * from `--link NAME:ALIAS`): the name it stands for, for the linking
+ * sandbox's resolver only. `q` is lowercase, with or without `.NETWORK`.
+ */
+function linkedName(store: Store, root: SandboxRecord | undefined, n: NetworkRecord, q: string): string | undefined {
+  if (!root?.links) return undefined;
+  const suffix = `.${n.name.toLowerCase()}`;
+  const bare = q.endsWith(suffix) ? q.slice(0, -suffix.length) : q;
+  const l = root.links.find((x) => x.alias.toLowerCase() === bare);
+  return l && (store.get<SandboxRecord>('sandbox', l.target)?.name ?? l.target).toLowerCase();
+}
+
 /** Names a driver knows beyond the local records (other hosts' endpoints, for the overlay). */
 export type RemoteNames = (n: NetworkRecord) => Names | undefined;
 
@@ -75,7 +88,11 @@ export function sandboxNames(store: () => Store, rootId: string, remote?: Remote
     lookup: (name, type) => {
       const st = store();
       let out: string[] | undefined;
-      for (const n of namedNetworks(st, rootId).nets) {
+      const { root, nets } = namedNetworks(st, rootId);
+      for (const n of nets) {
+        // A link's alias stands for its target, on each network both are on.
+        const target = linkedName(st, root, n, name.toLowerCase());
+        if (target !== undefined) { out = merge(out, resolveInState(st, n.id, target, type)); continue; }
         out = merge(out, resolveInState(st, n.id, name.toLowerCase(), type));
         out = merge(out, remote?.(n)?.lookup(name, type));
       }

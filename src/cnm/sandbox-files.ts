@@ -4,13 +4,14 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { NETNS_PREFIX, type CnmContext } from './context';
 import { containerNameservers } from './dns';
+import { defaultBridge, linkHosts } from './links';
 import { hasNames, RESOLVER_ADDRESS } from './names';
 import { HOSTS_HEAD, HOST_GATEWAY, readHostResolvConf, renderResolvConf, withNdots0 } from './resolv-conf';
 import type { NetworkRecord, SandboxRecord } from './types';
 
 /** The address `host-gateway` stands for: the default bridge's gateway. */
 function hostGateway(ctx: CnmContext): string | undefined {
-  const def = ctx.store.all<NetworkRecord>('network').find((n) => n.builtin && n.name === 'bridge');
+  const def = defaultBridge(ctx);
   return def && ctx.ipam.get(def.id)?.v4?.gateway;
 }
 
@@ -24,6 +25,8 @@ function sandboxFiles(ctx: CnmContext, sb: SandboxRecord): { hosts: string; reso
     const ip = h.ip === HOST_GATEWAY ? hostGateway(ctx) : h.ip;
     if (ip) hosts.push(`${ip}\t${h.name}`);
   }
+  // Legacy links after --add-host, as Docker adds them to the sandbox's extra hosts.
+  hosts.push(...linkHosts(ctx, root));
   for (const ep of eps) {
     if (ep.ipv4) hosts.push(`${ep.ipv4}\t${sb.hostname}`);
     if (ep.ipv6) hosts.push(`${ep.ipv6}\t${sb.hostname}`);

@@ -9,8 +9,9 @@ import { leaveLocked } from './endpoint';
 import { busy, exists, invalid, invalidType } from './errors';
 import { checkDnsOptions, checkDnsSearch, checkDnsServers, checkExtraHosts } from './resolv-conf';
 import { RESOLVER_SOCKETS } from './names';
+import { dropLinksTo, linkEnv, parseLinks } from './links';
 import { publishedPorts, type PublishedPorts } from './ports';
-import { removeSandboxFiles, writeNewSandboxFiles } from './sandbox-files';
+import { removeSandboxFiles, writeNamespaceFiles, writeNewSandboxFiles } from './sandbox-files';
 import type { EndpointRecord, NetworkRecord, SandboxCreateOptions, SandboxRecord } from './types';
 import { checkFields, isPlainObject } from './validate';
 
@@ -18,7 +19,7 @@ const ID = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
 const HOSTNAME = /^[a-zA-Z0-9]([a-zA-Z0-9-.]{0,61}[a-zA-Z0-9])?$/;
 const CREATE_FIELDS = {
   id: 'string', name: 'string', hostname: 'string', key: 'any', joinSandbox: 'any', host: 'boolean',
-  dns: 'any', dnsSearch: 'any', dnsOptions: 'any', extraHosts: 'any',
+  dns: 'any', dnsSearch: 'any', dnsOptions: 'any', extraHosts: 'any', links: 'any',
 } as const;
 const DNS_FIELDS = ['dns', 'dnsSearch', 'dnsOptions', 'extraHosts'] as const;
 
@@ -47,12 +48,18 @@ export async function createSandbox(ctx: CnmContext, o: SandboxCreateOptions): P
   // The id and name may not be another sandbox's id or name (a prefix of an id is fine).
   const taken = (x: string) => !!ctx.store.get('sandbox', x) || ctx.store.by('sandbox', 'name', x).length > 0;
   if (taken(o.id) || taken(name)) throw exists('sandbox', o.id);
+  // As Docker's conflicting-options errors: links need a namespace of the sandbox's own.
+  if (o.links !== undefined && (o.host || o.joinSandbox !== undefined)) {
+    throw invalid(`sandbox options.links cannot be used with ${o.host ? 'host' : 'joinSandbox (container)'} networking`);
+  }
+  const links = parseLinks(ctx, o.links, { id: o.id, name });
   const dir = path.join(ctx.runDir, 'sandboxes', o.id);
   const rec: SandboxRecord = {
     id: o.id, name, hostname: o.hostname ?? (o.id.length > 12 ? o.id.slice(0, 12) : o.id), mode: 'own', created: now(),
     hostsPath: path.join(dir, 'hosts'), resolvConfPath: path.join(dir, 'resolv.conf'), pending: true,
     dns: o.dns && checkDnsServers(o.dns), dnsSearch: o.dnsSearch && checkDnsSearch(o.dnsSearch),
     dnsOptions: o.dnsOptions && checkDnsOptions(o.dnsOptions), extraHosts: o.extraHosts && checkExtraHosts(o.extraHosts),
+    links,
   };
   if (o.host) rec.mode = 'host';
   else if (o.joinSandbox !== undefined) {
@@ -148,6 +155,8 @@ export async function deleteSandbox(ctx: CnmContext, id: string): Promise<void> 
     removeSandboxFiles(ctx, sb);
     await ctx.store.del('sandbox', sb.id);
   });
+  // Its parents' links to it go (their hosts lines went with its leave).
+  for (const p of await dropLinksTo(ctx, sb.id)) writeNamespaceFiles(ctx, p);
 }
 
 export class Sandbox {
@@ -176,5 +185,12 @@ export class Sandbox {
     const bindings = this.ctx.store.by<EndpointRecord>('endpoint', 'sandbox', sb.id).flatMap((e) => e.ports);
     return publishedPorts(bindings, `sandbox ${sb.name}`, filter);
   }
+
+  /**
+   * The environment variables Docker sets for the sandbox's links
+   * (WEBDB_PORT_5432_TCP_ADDR and the rest), for a runtime to give the
+   * program: empty off the default bridge; EINVAL when a target is not there.
+   */
+  linkEnv(): Record<string, string> { return linkEnv(this.ctx, this.ctx.sandbox(this.id)); }
   delete(): Promise<void> { return deleteSandbox(this.ctx, this.id); }
 }

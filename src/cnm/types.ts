@@ -80,6 +80,19 @@ export interface SandboxCreateOptions {
   dnsOptions?: string[];
   /** `--add-host`: 'NAME:IP' entries for the hosts file; IP may be 'host-gateway'. */
   extraHosts?: string[];
+  /**
+   * `--link`: 'NAME' or 'NAME:ALIAS', NAME another sandbox (name or id). On
+   * the default bridge: hosts entries, `linkEnv()`, and with icc off the
+   * only pairs that may talk; on a user-defined network: ALIAS resolves to
+   * NAME through this sandbox's own resolver.
+   */
+  links?: string[];
+}
+
+/** A legacy link as recorded: the target sandbox (the namespace's owner) and the alias. */
+export interface SandboxLink {
+  target: string;
+  alias: string;
 }
 
 export interface SandboxRecord {
@@ -100,6 +113,7 @@ export interface SandboxRecord {
   dnsSearch?: string[];
   dnsOptions?: string[];
   extraHosts?: { name: string; ip: string }[];
+  links?: SandboxLink[];
   /** Set while being created; a record still marked after a crash is rolled back. */
   pending?: boolean;
 }

@@ -91,7 +91,8 @@ export const SANDBOX_CREATE: Spec = { required: ['Id'], object: {
  * CLI refuses the flag before it builds a request; the API the field).
  */
 export const NOT_YET = {
-  link: { field: 'Links', flag: '--link' },
+  // Links belong to the sandbox (given when it is made): a connect cannot add any.
+  connectLink: { field: 'network connect with EndpointConfig.Links', flag: 'network connect --link' },
   auxAddress: { field: 'IPAM.Config[].AuxiliaryAddresses', flag: '--aux-address' },
   manySubnets: { field: 'several IPv4 (or IPv6) entries in IPAM.Config', flag: 'more than one --subnet of a family' },
   ipRange6: { field: 'IPRange on an IPv6 subnet', flag: '--ip-range on an IPv6 subnet' },
@@ -164,7 +165,8 @@ export function networkCreateOptions(body: unknown, surface: 'api' | 'cli' = 'ap
 export function endpointOptions(name: string, s: EndpointSettings | null | undefined, where = 'EndpointConfig', surface: 'api' | 'cli' = 'api'): EndpointCreateOptions {
   const o: EndpointCreateOptions = { name };
   if (!s) return o;
-  if (nonEmpty(s.Links)) throw refuse('link', surface);
+  // Links are the sandbox's (sandboxPlan takes them out before this): a connect cannot add any.
+  if (nonEmpty(s.Links)) throw refuse('connectLink', surface);
   if (nonEmpty(s.IPAMConfig?.LinkLocalIPs)) throw refuse('linkLocalIp', surface);
   if (nonEmpty(s.DriverOpts)) throw refuse('driverOpts', surface);
   if (s.GwPriority) throw refuse('gwPriority', surface);
@@ -226,12 +228,25 @@ export interface SandboxPlan {
   endpoint?: EndpointCreateOptions;
 }
 
+/**
+ * A link as Docker's ParseLink reads it: 'NAME', 'NAME:ALIAS', or the
+ * '/NAME:/PARENT/ALIAS' that container inspect shows in HostConfig.Links.
+ */
+export function parseLinkField(s: string, where: string): string {
+  const parts = s.split(':');
+  if (!s || parts.length > 2) throw badInput(`${where}: bad format for links: ${JSON.stringify(s)}`);
+  if (parts.length === 2 && parts[0].startsWith('/')) return `${parts[0].slice(1)}:${parts[1].slice(parts[1].lastIndexOf('/') + 1)}`;
+  return s;
+}
+
 /** Our sandbox create body to the library's sandbox and endpoint options. */
 export function sandboxPlan(body: unknown): SandboxPlan {
   check(body, SANDBOX_CREATE, '');
   const b = body as SandboxCreateRequest;
-  if (nonEmpty(b.Links)) throw refuse('link');
   const sandbox: SandboxCreateOptions = { id: b.Id };
+  // HostConfig.Links, and the endpoint's (where Docker's CLI puts them on a user-defined network): the sandbox's links.
+  const links = [...(b.Links ?? []).map((l) => parseLinkField(l, 'Links')), ...(b.EndpointConfig?.Links ?? []).map((l) => parseLinkField(l, 'EndpointConfig.Links'))];
+  if (links.length) sandbox.links = [...new Set(links)];
   // Docker's HostConfig.Dns, DnsSearch, DnsOptions, ExtraHosts (checked by the library).
   if (nonEmpty(b.Dns)) sandbox.dns = b.Dns!;
   if (nonEmpty(b.DnsSearch)) sandbox.dnsSearch = b.DnsSearch!;
@@ -262,7 +277,7 @@ export function sandboxPlan(body: unknown): SandboxPlan {
     if (sandbox.key !== undefined) throw badInput('Key and NetworkMode host are exclusive');
     sandbox.host = true;
   }
-  const endpoint = endpointOptions(sandbox.name ?? sandbox.id, b.EndpointConfig);
+  const endpoint = endpointOptions(sandbox.name ?? sandbox.id, b.EndpointConfig && { ...b.EndpointConfig, Links: null });
   if (ports.length) endpoint.ports = ports;
   // Docker's ExposedPorts: what links see, published or not (an image's
   // EXPOSE does not stop a host or none container); with PublishAllPorts,

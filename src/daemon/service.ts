@@ -110,9 +110,17 @@ export async function disconnect(ctl: Controller, netRef: string, body: unknown)
 
 // ------------------------------------------------------------ sandboxes
 
-/** A sandbox as our API shows it: the library's inspect plus the namespace to enter. */
+/**
+ * A sandbox as our API shows it: the library's inspect plus the namespace to
+ * enter, and with links the environment Docker would give its program
+ * (while every target is on the default bridge).
+ */
 export function sandboxView(sb: Sandbox): any {
-  return { ...sb.inspect(), key: sb.key ?? null };
+  const view: any = { ...sb.inspect(), key: sb.key ?? null };
+  if (view.links?.length) {
+    try { view.linkEnv = sb.linkEnv(); } catch (e: any) { if (e.code !== 'EINVAL') throw e; }
+  }
+  return view;
 }
 
 export function listSandboxes(ctl: Controller): any[] {
@@ -126,6 +134,11 @@ export function inspectSandbox(ctl: Controller, ref: string): any {
 /** `POST /cnm/sandboxes`: the sandbox and, with a NetworkMode, its endpoint there; all or nothing. */
 export async function createSandbox(ctl: Controller, body: unknown): Promise<any> {
   const plan = sandboxPlan(body);
+  // Docker answers a missing link target with 400 (a 404 reads as a missing image to its client).
+  for (const l of plan.sandbox.links ?? []) {
+    const target = l.split(':')[0];
+    try { ctl.sandbox(target); } catch (e: any) { if (e.code === 'ENOENT') throw badInput(`could not get container for ${target}: no such sandbox`); throw e; }
+  }
   const n = plan.network !== undefined ? ctl.network(plan.network) : undefined;
   // A network whose driver joins only the host's namespace makes a host-mode sandbox.
   if (n?.capabilities.namespace === 'host') {

@@ -125,8 +125,23 @@ export const etherAddr: DataType = {
   decode: (b) => [...b.subarray(0, 6)].map((x) => x.toString(16).padStart(2, '0')).join(':'),
 };
 
+const ETHER_TYPES: Record<string, number> = { ip: 0x0800, arp: 0x0806, vlan: 0x8100, ip6: 0x86dd };
+
+/** `meta protocol ip`: the frame's EtherType (network byte order), what bridge and netdev tables match on. */
+export const etherType: DataType = {
+  name: 'ether_type', id: 10, len: 2, byteorder: 'big',
+  encode(v, what) {
+    const n = typeof v === 'string' && v in ETHER_TYPES ? ETHER_TYPES[v] : uint(v, `${what} (EtherType: ${Object.keys(ETHER_TYPES).join(', ')} or a number)`, 0xffff);
+    return Buffer.from([n >> 8, n & 0xff]);
+  },
+  decode: (b) => {
+    const n = b.readUInt16BE(0);
+    return Object.entries(ETHER_TYPES).find(([, v]) => v === n)?.[0] ?? n;
+  },
+};
+
 export const DATATYPES: Record<string, DataType> = Object.fromEntries(
-  [ipv4Addr, ipv6Addr, inetProto, inetService, ifname, mark, integer, nfProto, ctState, etherAddr].map((t) => [t.name, t]));
+  [ipv4Addr, ipv6Addr, inetProto, inetService, ifname, mark, integer, nfProto, ctState, etherAddr, etherType].map((t) => [t.name, t]));
 
 function parse4(s: string): Buffer | undefined {
   const b = Buffer.allocUnsafe(4);

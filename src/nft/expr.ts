@@ -10,7 +10,7 @@ import {
   PAYLOAD_BASE, RTN_TYPES, Family,
 } from './constants';
 import {
-  DataType, KeyType, Value, ctState, ifname, inetProto, inetService, integer, ipv4Addr, ipv6Addr, keyType, mark, nfProto, pad4,
+  DataType, KeyType, Value, ctState, etherType, ifname, inetProto, inetService, integer, ipv4Addr, ipv6Addr, keyType, mark, nfProto, pad4,
 } from './datatype';
 
 /** A kernel expression as the addon encodes/decodes it (`nft --debug=netlink`). */
@@ -18,7 +18,7 @@ export interface LowExpr { type: string; [attr: string]: any }
 
 /** What a rule can match on (nft's left-hand sides). */
 export type Field =
-  | 'iifname' | 'oifname' | 'iif' | 'oif' | 'meta l4proto' | 'meta nfproto' | 'meta mark'
+  | 'iifname' | 'oifname' | 'iif' | 'oif' | 'meta l4proto' | 'meta nfproto' | 'meta mark' | 'meta protocol'
   | 'ip saddr' | 'ip daddr' | 'ip protocol' | 'ip6 saddr' | 'ip6 daddr' | 'ip6 nexthdr'
   | 'th sport' | 'th dport' | 'tcp sport' | 'tcp dport' | 'udp sport' | 'udp dport'
   | 'ct state' | 'ct status' | 'ct mark' | 'fib daddr type' | 'fib saddr type';
@@ -126,6 +126,7 @@ export const FIELDS: Record<Field, FieldDef> = {
   'meta l4proto': { type: inetProto, load: meta('l4proto') },
   'meta nfproto': { type: nfProto, load: meta('nfproto') },
   'meta mark': { type: mark, load: meta('mark') },
+  'meta protocol': { type: etherType, load: meta('protocol') },
   'ip saddr': { type: ipv4Addr, load: payload('network', 12, 4), nfproto: 'ipv4', prefix: true },
   'ip daddr': { type: ipv4Addr, load: payload('network', 16, 4), nfproto: 'ipv4', prefix: true },
   'ip protocol': { type: inetProto, load: payload('network', 9, 1), nfproto: 'ipv4' },

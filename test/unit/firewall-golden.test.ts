@@ -8,7 +8,8 @@ import * as path from 'path';
 import type { CnmContext } from '../../src/cnm/context';
 import { parseBridgeOptions } from '../../src/cnm/drivers/bridge/options';
 import { bridgeRules } from '../../src/cnm/drivers/bridge/rules';
-import { BASE_COMMENT, V4, V6, putBase, putNetwork, putPorts, type TxLike } from '../../src/cnm/firewall/nft-ruleset';
+import { BASE_COMMENT, V4, V6, linkElements, putBase, putLinkBase, putLinks, putNetwork, putPorts, type TxLike } from '../../src/cnm/firewall/nft-ruleset';
+import { linkRules } from '../../src/cnm/drivers/bridge/links';
 import { portRules } from '../../src/cnm/firewall/rules';
 import { hostAddresses, portRequests } from '../../src/cnm/ports';
 import type { EndpointRecord, NetworkRecord } from '../../src/cnm/types';
@@ -77,11 +78,34 @@ function render(c: Case): string {
   return out.join('\n') + '\n';
 }
 
+/**
+ * Legacy links on an icc-off default bridge: web -> db (5432/tcp, 53/udp
+ * exposed), as the bridge driver hands them to the firewall: the tables,
+ * the network, the bridge table, then one join's elements.
+ */
+function renderLinks(): string {
+  const net: NetworkRecord = {
+    id: NET_ID, name: 'bridge', driver: 'bridge', created: '2026-01-01T00:00:00.000Z', internal: false, ipv6: false,
+    options: { 'com.docker.network.bridge.enable_icc': 'false' }, labels: {}, dns: false, builtin: true, bridge: 'cnm0', icc: false,
+    ipv4Subnet: { subnet: '172.17.0.0/16', gateway: '172.17.0.1', used: ['172.17.0.1'] },
+  };
+  const ep = (id: string, ip: string, ifname: string): EndpointRecord =>
+    ({ id, name: id, networkId: NET_ID, created: net.created, aliases: [], ipv4: ip, ports: [], sandboxId: id, hostIfname: ifname });
+  const db = { ...ep('db', '172.17.0.2', 'veth0000001'), exposedPorts: ['5432/tcp', '53/udp'] };
+  const rules = linkRules([{ parent: ep('web', '172.17.0.3', 'veth0000002'), child: db, ports: [{ port: 53, proto: 'udp' }, { port: 5432, proto: 'tcp' }] }]);
+  const { tx, lines } = recorder();
+  putBase(tx, V4, BASE_COMMENT, true);
+  putNetwork(tx, bridgeRules({ ipam: new Map() } as unknown as CnmContext, net), V4);
+  putLinkBase(tx, BASE_COMMENT);
+  putLinks(tx, linkElements(NET_ID, rules), false);
+  return ['# tables ip and bridge cnm-netlink', ...lines].join('\n') + '\n';
+}
+
 describe('unit: bridge firewall golden files', () => {
-  for (const c of CASES) {
+  for (const c of [...CASES, { name: 'links' }]) {
     it(c.name, () => {
       const file = path.join(GOLDEN, `bridge-${c.name}.golden`);
-      const got = render(c);
+      const got = c.name === 'links' ? renderLinks() : render(c);
       if (process.env.UPDATE_GOLDEN) fs.writeFileSync(file, got);
       assert.ok(fs.existsSync(file), `${file} is missing: run UPDATE_GOLDEN=1 npm run test:unit`);
       assert.strictEqual(got, fs.readFileSync(file, 'utf8'));

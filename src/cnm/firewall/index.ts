@@ -40,11 +40,31 @@ export interface PortRule {
   dnat?: boolean;
 }
 
+/**
+ * One port of a legacy link with icc off (Docker's `-A DOCKER -i br -o br
+ * -s PARENT -d CHILD --dport PORT -j ACCEPT` and its `--sport` reply rule).
+ */
+export interface LinkRule {
+  parentIp: string;
+  childIp: string;
+  /** Host ends (bridge ports) of the two endpoints. */
+  parentIf: string;
+  childIf: string;
+  proto: 'tcp' | 'udp' | 'sctp';
+  port: number;
+}
+
 export interface Firewall {
   addNetwork(n: NetworkRules): Promise<void>;
   removeNetwork(n: NetworkRules): Promise<void>;
   addPorts(rules: PortRule[]): Promise<void>;
   removePorts(rules: PortRule[]): Promise<void>;
+  /**
+   * Makes the network's link rules `rules` (those of other networks stay):
+   * the new ones go in, then `between` runs (the driver opens the linked
+   * bridge ports), then the old ones go, so no opened port is ever unfiltered.
+   */
+  setLinks(networkId: string, rules: LinkRule[], between: () => Promise<void>): Promise<void>;
   /** Removes our objects the controller does not know (after a crash). */
   reconcile(networks: NetworkRules[], ports: PortRule[]): Promise<void>;
   /** Text of our ruleset, for people (demo, CLI). */
@@ -63,6 +83,7 @@ export class NoopFirewall implements Firewall {
   async removeNetwork(): Promise<void> {}
   async addPorts(): Promise<void> {}
   async removePorts(): Promise<void> {}
+  async setLinks(_id: string, _rules: LinkRule[], between: () => Promise<void>): Promise<void> { await between(); }
   async reconcile(): Promise<void> {}
   async describe(): Promise<string> { return ''; }
   async destroy(): Promise<void> {}

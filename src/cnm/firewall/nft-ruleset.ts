@@ -22,7 +22,7 @@
 import * as fs from 'fs';
 import type { Rule } from '../../nft/rule';
 import type { Transaction } from '../../nft/transaction';
-import type { NetworkRules, PortRule } from './index';
+import type { LinkRule, NetworkRules, PortRule } from './index';
 
 export const TABLE = 'cnm-netlink';
 export const BASE_COMMENT = 'cnm-netlink: container networking';
@@ -105,6 +105,7 @@ export function networkRules(n: NetworkRules, f: Fam): { chain: string; rules: O
     { chain: 'postrouting', rules: post },
     { chain: inChain, rules: [
       { chain: inChain, stmts: [{ match: 'ct state', value: ['established', 'related'] }, { verdict: 'accept' }], comment: tag(n.id) },
+      ...linkAccepts(n, f).map((stmts) => ({ chain: inChain, stmts, comment: tag(n.id) })),
       { chain: inChain, stmts: [{ match: 'iifname', value: br }, { verdict: n.icc ? 'accept' : 'drop' }], comment: tag(n.id) },
       ...(internal ? [] : [{ chain: inChain, stmts: [{ match: [f.daddr, 'meta l4proto', 'th dport'], set: 'published' }, { verdict: 'accept' }], comment: tag(n.id) } as any]),
       { chain: inChain, stmts: [{ verdict: mode === 'nat-unprotected' && !internal ? 'accept' : 'drop' }], comment: tag(n.id) },
@@ -118,6 +119,7 @@ export function networkRules(n: NetworkRules, f: Fam): { chain: string; rules: O
 
 export function putNetwork(tx: TxLike, n: NetworkRules, f: Fam): void {
   const T = f.T;
+  if (linkAccepts(n, f).length) putLinkSet(tx);
   for (const p of networkRules(n, f)) {
     if (p.chain !== 'postrouting') tx.addChain({ ...T, name: p.chain, comment: tag(n.id) } as any);
     for (const r of p.rules) tx.addRule({ ...T, ...r });
@@ -189,4 +191,76 @@ export function describeRule(r: Rule): string {
     return JSON.stringify(s);
   });
   return parts.join(' ') + (r.comment ? ` comment "${r.comment.slice(0, 16)}…"` : '');
+}
+
+// ---- legacy links (--link with icc off) -----------------------------------
+//
+// Docker accepts a linked pair's traffic on the target's exposed ports in its
+// DOCKER chain, before the icc drop, in both directions (`--dport` one way,
+// `--sport` back). Here, in two places, since bridged traffic takes two paths:
+//
+//   ip cnm-netlink: set links  ADDR . ADDR . inet_proto . inet_service (parent, child, proto, port)
+//     in-<net> of an icc-off network: accepts them before `iifname br drop`
+//     (the path bridged frames take when br_netfilter hands them to iptables)
+//   table bridge cnm-netlink: set links  ifname . ifname . inet_proto . inet_service (parent port, child port, ...)
+//     set linked_ports  ifname   (bridge ports opened for a link: isolated otherwise)
+//     chain forward (filter): iifname/oifname @linked_ports jump links
+//     chain links: the pair's frames accepted, other IPv4/IPv6 dropped (ARP passes)
+//
+// Elements carry the network's id as comment: a network's links are replaced as a whole.
+
+export const BRIDGE_T = { family: 'bridge' as const, table: TABLE };
+export const LINK_SETS = { ip: 'links', bridge: 'links', ports: 'linked_ports' };
+
+/** An icc-off IPv4 in-chain's accepts of linked pairs (none elsewhere: icc on accepts everything anyway). */
+export function linkAccepts(n: NetworkRules, f: Fam): any[][] {
+  if (n.icc || f !== V4) return [];
+  return [
+    [{ match: ['ip saddr', 'ip daddr', 'meta l4proto', 'th dport'], set: LINK_SETS.ip }, { verdict: 'accept' }],
+    [{ match: ['ip daddr', 'ip saddr', 'meta l4proto', 'th sport'], set: LINK_SETS.ip }, { verdict: 'accept' }],
+  ];
+}
+
+/** The IPv4 table's link set (adding it again is a no-op). */
+export function putLinkSet(tx: TxLike): void {
+  tx.addSet({ ...V4.T, name: LINK_SETS.ip, type: 'ipv4_addr . ipv4_addr . inet_proto . inet_service' });
+}
+
+/** The bridge table: its sets, base chain and link chain (made once; see NftFirewall.setLinks). */
+export function putLinkBase(tx: TxLike, comment: string): void {
+  const T = BRIDGE_T;
+  tx.addTable({ family: 'bridge', name: TABLE, comment } as any);
+  tx.addSet({ ...T, name: LINK_SETS.bridge, type: 'ifname . ifname . inet_proto . inet_service' });
+  tx.addSet({ ...T, name: LINK_SETS.ports, type: 'ifname' });
+  tx.addChain({ ...T, name: 'forward', type: 'filter', hook: 'forward', priority: 'filter', policy: 'accept' });
+  tx.addChain({ ...T, name: 'links' });
+  tx.addRule({ ...T, chain: 'forward', stmts: [{ match: 'iifname', set: LINK_SETS.ports }, { verdict: { jump: 'links' } }] });
+  tx.addRule({ ...T, chain: 'forward', stmts: [{ match: 'oifname', set: LINK_SETS.ports }, { verdict: { jump: 'links' } }] });
+  tx.addRule({ ...T, chain: 'links', stmts: [{ match: ['iifname', 'oifname', 'meta l4proto', 'th dport'], set: LINK_SETS.bridge }, { verdict: 'accept' }] });
+  tx.addRule({ ...T, chain: 'links', stmts: [{ match: ['oifname', 'iifname', 'meta l4proto', 'th sport'], set: LINK_SETS.bridge }, { verdict: 'accept' }] });
+  tx.addRule({ ...T, chain: 'links', stmts: [{ match: 'meta protocol', value: 'ip' }, { verdict: 'drop' }] });
+  tx.addRule({ ...T, chain: 'links', stmts: [{ match: 'meta protocol', value: 'ip6' }, { verdict: 'drop' }] });
+}
+
+/** A network's link elements, by set, keyed for comparison. */
+export function linkElements(networkId: string, rules: LinkRule[]): { ip: any[]; bridge: any[]; ports: any[] } {
+  const comment = tag(networkId);
+  const uniq = (els: any[]) => [...new Map(els.map((e) => [JSON.stringify(e.key), e])).values()];
+  return {
+    ip: uniq(rules.map((r) => ({ key: [r.parentIp, r.childIp, r.proto, r.port], comment }))),
+    bridge: uniq(rules.map((r) => ({ key: [r.parentIf, r.childIf, r.proto, r.port], comment }))),
+    ports: uniq(rules.flatMap((r) => [{ key: r.parentIf, comment }, { key: r.childIf, comment }])),
+  };
+}
+
+/** Adds (or with `del`, removes, tolerating absent ones) link elements. */
+export function putLinks(tx: TxLike, els: { ip: any[]; bridge: any[]; ports: any[] }, del: boolean): void {
+  const sets: [{ family: 'ip' | 'ip6' | 'bridge'; table: string }, string, any[]][] = [
+    [V4.T, LINK_SETS.ip, els.ip], [BRIDGE_T, LINK_SETS.bridge, els.bridge], [BRIDGE_T, LINK_SETS.ports, els.ports],
+  ];
+  for (const [T, set, list] of sets) {
+    if (!list.length) continue;
+    if (del) tx.deleteElements({ ...T, set }, list.map((e) => e.key), { ifExists: true });
+    else tx.addElements({ ...T, set }, list);
+  }
 }

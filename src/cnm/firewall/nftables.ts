@@ -4,10 +4,11 @@
 import * as fs from 'fs';
 import { CnmError } from '../../errors';
 import { Nft } from '../../nft';
-import type { Firewall, NetworkRules, PortRule } from './index';
+import type { Firewall, LinkRule, NetworkRules, PortRule } from './index';
 import {
   BASE_COMMENT, FAMS, Fam, OUTPUT6, PORT_SETS, TABLE, TableState, V6, describeRule, dropNetwork, putBase, putNetwork, putPorts, short, tag,
 } from './nft-ruleset';
+import { BRIDGE_T, LINK_SETS, V4, linkElements, putLinkBase, putLinkSet, putLinks } from './nft-ruleset';
 
 export { TABLE };
 
@@ -193,7 +194,9 @@ export class NftFirewall implements Firewall {
   /** Our tables as `nft list table` would show them, condensed. */
   async describe(): Promise<string> {
     const lines: string[] = [];
-    for (const { F, T } of FAMS) {
+    // The bridge table exists once a link was made with icc off.
+    const bridge = (await this.nft.listTables('bridge')).some((t) => t.name === TABLE) ? [{ F: 'bridge' as const, T: BRIDGE_T }] : [];
+    for (const { F, T } of [...FAMS, ...bridge]) {
       const rs = await this.nft.ruleset(F);
       lines.push(`table ${F} ${TABLE}`);
       for (const s of rs.sets.filter((x) => x.table === TABLE)) {
@@ -209,7 +212,35 @@ export class NftFirewall implements Firewall {
     return lines.join('\n');
   }
 
+  // ---- legacy links (see nft-ruleset.ts)
+
+  async setLinks(networkId: string, rules: LinkRule[], between: () => Promise<void>): Promise<void> {
+    const want = linkElements(networkId, rules);
+    const have = await this.linkElementsOf(networkId, rules.length > 0);
+    const missing = (a: any[], b: any[]) => { const keys = new Set(b.map((e) => JSON.stringify(e.key))); return a.filter((e) => !keys.has(JSON.stringify(e.key))); };
+    const add = { ip: missing(want.ip, have.ip), bridge: missing(want.bridge, have.bridge), ports: missing(want.ports, have.ports) };
+    const del = { ip: missing(have.ip, want.ip), bridge: missing(have.bridge, want.bridge), ports: missing(have.ports, want.ports) };
+    const any = (e: typeof add) => e.ip.length + e.bridge.length + e.ports.length > 0;
+    if (any(add)) await this.nft.transaction((tx) => { putLinkSet(tx); putLinks(tx, add, false); });
+    await between();
+    if (any(del)) await this.nft.transaction((tx) => putLinks(tx, del, true));
+  }
+
+  /** The network's link elements now (the bridge table made first when `make`; absent tables have none). */
+  private async linkElementsOf(networkId: string, make: boolean): Promise<{ ip: any[]; bridge: any[]; ports: any[] }> {
+    const mine = (els: { comment?: string }[]) => els.filter((e) => e.comment === tag(networkId));
+    const list = (T: { family: 'ip' | 'ip6' | 'bridge'; table: string }, set: string) =>
+      this.nft.listElements({ ...T, set }).then(mine, (e) => { if (e.code === 'ENOENT') return undefined; throw e; });
+    let bridge = await list(BRIDGE_T, LINK_SETS.bridge);
+    if (!bridge && make) {
+      await this.nft.transaction((tx) => putLinkBase(tx, this.comment));
+      bridge = [];
+    }
+    return { ip: (await list(V4.T, LINK_SETS.ip)) ?? [], bridge: bridge ?? [], ports: (await list(BRIDGE_T, LINK_SETS.ports)) ?? [] };
+  }
+
   async destroy(): Promise<void> {
+    await this.nft.transaction((tx) => { tx.deleteTable({ family: 'bridge', name: TABLE }); }).catch((e) => { if (e.code !== 'ENOENT') throw e; });
     for (const { F } of FAMS) {
       await this.nft.transaction((tx) => { tx.deleteTable({ family: F, name: TABLE }); }).catch((e) => { if (e.code !== 'ENOENT') throw e; });
     }

@@ -6,6 +6,7 @@ import { CNM_LINK_GROUP, isOurLink, type CnmContext } from '../../context';
 import type { Driver, JoinResult, KernelView } from '../../driver';
 import type { EndpointRecord, NetworkRecord } from '../../types';
 import { BRIDGE_NAME, ENABLE_ICC, ENABLE_MASQ, HOST_BINDING, MTU, parseBridgeOptions } from './options';
+import { applyBridgeLinks } from './links';
 import { bridgeRules } from './rules';
 import { runSetup, type Undo } from './setup';
 import { setupDevice, setupDeviceUp } from './setup-device';
@@ -52,7 +53,7 @@ export const bridgeDriver: Driver = {
   name: 'bridge',
   caps: {
     ipam: { gateway: 'required', avoidHostRoutes: true },
-    iface: true, ports: true, names: true, namespace: 'sandbox', builtinOnly: false, exclusive: false,
+    iface: true, ports: true, names: true, namespace: 'sandbox', builtinOnly: false, exclusive: false, legacyLinks: true,
   },
 
   async validate(ctx, n) {
@@ -148,6 +149,8 @@ export const bridgeDriver: Driver = {
   joinIntact: (_n, ep, k: KernelView) => !ep.hostIfname || k.links.has(ep.hostIfname),
 
   networkLinks: (n) => [n.bridge!],
+
+  applyLinks: applyBridgeLinks,
 
   // Rules belong to bridges that exist (the default one waits for its first endpoint).
   firewallRules: (ctx, n, k) => (k && !k.links.has(n.bridge!) ? undefined : bridgeRules(ctx, n)),
