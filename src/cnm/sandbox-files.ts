@@ -11,7 +11,7 @@ import type { NetworkRecord, SandboxRecord } from './types';
 /** The address `host-gateway` stands for: the default bridge's gateway. */
 function hostGateway(ctx: CnmContext): string | undefined {
   const def = ctx.store.all<NetworkRecord>('network').find((n) => n.builtin && n.name === 'bridge');
-  return def && ctx.ipam.get(def.id)?.v4?.gateway;
+  return def && ctx.ipam.get(def.id)?.v4?.[0].gateway;
 }
 
 export function writeSandboxFiles(ctx: CnmContext, sb: SandboxRecord): void {
