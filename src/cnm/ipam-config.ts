@@ -63,7 +63,7 @@ function fromList(o: NetworkCreateOptions): SubnetRequest[] {
     const r: SubnetRequest = { family, subnet: e.subnet, names: entryNames(where) };
     if (e.gateway !== undefined) r.gateway = e.gateway;
     if (e.ipRange !== undefined) r.ipRange = e.ipRange;
-    if (e.auxAddresses !== undefined) r.auxAddresses = { ...e.auxAddresses };
+    if (e.auxAddresses !== undefined) r.auxAddresses = Object.fromEntries(Object.entries(e.auxAddresses));
     return r;
   });
 }

@@ -106,9 +106,8 @@ export class SubnetAllocator {
 
   /** The auxiliary addresses, name to address (as inspect shows them). */
   auxAddresses(): Record<string, string> {
-    const out: Record<string, string> = {};
-    for (const [n, name] of this.aux) out[name] = fromBig(n, this.prefix.family);
-    return out;
+    // fromEntries: a name such as "__proto__" stays a name.
+    return Object.fromEntries([...this.aux].map(([n, name]) => [name, fromBig(n, this.prefix.family)]));
   }
 
   /** Whether `addr` (of any family) lies in this subnet. */

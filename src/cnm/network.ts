@@ -177,7 +177,7 @@ function ipamConfigEntry(s: SubnetState): IpamConfigInspect {
   const e: IpamConfigInspect = { Subnet: s.subnet };
   if (s.range) e.IPRange = s.range;
   if (s.gateway) e.Gateway = s.gateway;
-  if (s.aux && Object.keys(s.aux).length) e.AuxiliaryAddresses = { ...s.aux };
+  if (s.aux && Object.keys(s.aux).length) e.AuxiliaryAddresses = Object.fromEntries(Object.entries(s.aux));
   return e;
 }
 
