@@ -43,7 +43,7 @@ export class NetAlloc {
     const list = this.family(f);
     if (!list.length) throw invalid(`network ${network} has no IPv${f} subnet`);
     const s = list.find((x) => x.holds(addr));
-    if (!s) throw invalid(`no subnet of network ${network} contains ${what} ${addr} (its IPv${f} subnets: ${list.map((x) => x.subnet).join(', ')})`);
+    if (!s) throw invalid(`${what} ${addr} is outside every IPv${f} subnet of network ${network} (${list.map((x) => x.subnet).join(', ')})`);
     return s.reserve(addr, what);
   }
 
