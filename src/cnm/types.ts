@@ -129,7 +129,7 @@ export interface SandboxRecord {
 
 export interface EndpointCreateOptions {
   name: string;
-  /** Static IPv4 (must be inside the subnet and free). */
+  /** Static IPv4 (free, inside one of the network's subnets: that subnet is the endpoint's). */
   ip?: string;
   ip6?: string;
   mac?: string;
