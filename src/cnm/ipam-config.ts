@@ -53,6 +53,8 @@ function fromList(o: NetworkCreateOptions): SubnetRequest[] {
   return o.ipam.map((e, i) => {
     const where = `network options.ipam[${i}]`;
     checkFields(e, where, ENTRY_FIELDS);
+    // Absent is absent; an empty string is not a way to say so (the daemon drops Go's empty fields).
+    for (const k of ['subnet', 'gateway', 'ipRange'] as const) if (e[k] === '') throw invalid(`${where}.${k} must not be empty`);
     if (e.subnet === undefined) {
       const rest = (['ipRange', 'gateway', 'auxAddresses'] as const).filter((k) => e[k] !== undefined);
       // Docker: ip-range, gateway and aux addresses need the subnet they belong to.

@@ -244,6 +244,7 @@ describe('unit: several subnets per network (IPAM.Config)', () => {
       [{ ipam: [{ ipRange: '10.0.0.0/25' }] }, 'EINVAL', /ipam\[0\]: ipRange without a subnet/],
       [{ ipam: [{ gateway: '10.0.0.1', auxAddresses: { a: '10.0.0.2' } }] }, 'EINVAL', /gateway, auxAddresses without a subnet/],
       [{ ipam: [{}] }, 'EINVAL', /ipam\[0\]: subnet is required/],
+      [{ ipam: [{ subnet: '10.0.0.0/24', gateway: '' }] }, 'EINVAL', /ipam\[0\]\.gateway must not be empty/],
       [{ ipam: [{ subnet: '10.0.0.1/24' }] }, 'EINVAL', /host bits/],
       [{ ipam: [{ subnet: '10.0.0.0' }] }, 'EINVAL', /prefix length/],
       [{ ipam: [{ subnet: '10.0.0.0/24', bogus: 1 } as any] }, 'EINVAL', /unknown field "bogus"/],
