@@ -165,9 +165,6 @@ describe('cnm CLI', function () {
   it('what the library cannot do yet is refused by name with 125, and nothing is made', async () => {
     const nets0 = (await cnm('network', 'ls', '-q')).out;
     for (const [args, re] of [
-      [['network', 'create', '--subnet', '10.84.0.0/24', '--aux-address', 'r=10.84.0.9', 'x1'], /--aux-address is not supported yet/],
-      [['network', 'create', '--subnet', '10.84.0.0/24', '--subnet', '10.84.1.0/24', 'x2'], /more than one --subnet of a family is not supported yet/],
-      [['network', 'create', '--ipv6', '--subnet', 'fd84::/64', '--ip-range', 'fd84::/80', 'x3'], /--ip-range on an IPv6 subnet is not supported yet/],
       [['network', 'create', '--config-only', 'x4'], /--config-only is not supported yet/],
       [['network', 'connect', '--link', 'a:b', 'bridge', 'nobody'], /network connect --link is not supported yet/],
     ] as [string[], RegExp][]) {
@@ -178,6 +175,35 @@ describe('cnm CLI', function () {
     }
     assert.strictEqual((await cnm('network', 'ls', '-q')).out, nets0);
     assert.strictEqual((await json('sandbox', 'ls')).length, 0);
+  });
+
+  it('network create: several --subnet of each family, with --gateway, --ip-range and --aux-address paired as docker pairs them', async () => {
+    const nets0 = (await cnm('network', 'ls', '-q')).out;
+    const c = await cnm('network', 'create', '--subnet', '10.84.0.0/29', '--subnet', '10.84.1.0/24', '--gateway', '10.84.1.254', '--ip-range', '10.84.1.128/25',
+      '--aux-address', 'printer=10.84.0.6', '--ipv6', '--subnet', 'fd84::/64', '--gateway', 'fd84::1', '--ip-range', 'fd84::100/120', 'multi');
+    assert.strictEqual(c.code, 0, c.err);
+    const [n] = await json('network', 'inspect', 'multi');
+    assert.deepStrictEqual(n.IPAM.Config, [
+      { Subnet: '10.84.0.0/29', Gateway: '10.84.0.1', AuxiliaryAddresses: { printer: '10.84.0.6' } },
+      { Subnet: '10.84.1.0/24', IPRange: '10.84.1.128/25', Gateway: '10.84.1.254' },
+      { Subnet: 'fd84::/64', IPRange: 'fd84::100/120', Gateway: 'fd84::1' },
+    ]);
+    const nets1 = (await cnm('network', 'ls', '-q')).out;
+    for (const [args, re] of [
+      [['--subnet', 'fd85::/64', 'v6off'], /IPv6 has not been enabled/],
+      [['--subnet', '10.85.8.0/24', '--aux-address', 'r=10.85.8.1', 'auxgw'], /is the gateway/],
+      [['--subnet', '10.85.8.0/24', '--aux-address', 'r=10.85.8.5', '--aux-address', 'r=10.85.8.6', 'auxtwice'], /r given twice/],
+      [['--subnet', '10.85.8.0/24', '--aux-address', 'r=10.85.9.5', 'auxout'], /no matching subnet for aux-address/],
+      [['--subnet', '10.85.8.0/24', '--subnet', '10.85.8.128/25', 'overlap'], /overlaps/],
+    ] as [string[], RegExp][]) {
+      const r = await cnm('network', 'create', ...args);
+      assert.strictEqual(r.code, 1, `${args.join(' ')}: ${r.err}`);
+      assert.strictEqual(r.err.trim().split('\n').length, 1, r.err);
+      assert.match(r.err, re);
+    }
+    assert.strictEqual((await cnm('network', 'ls', '-q')).out, nets1, 'nothing made by the refused ones');
+    assert.strictEqual((await cnm('network', 'rm', 'multi')).code, 0);
+    assert.strictEqual((await cnm('network', 'ls', '-q')).out, nets0);
   });
 
   it('run --dns, --dns-search, --dns-option, --add-host: the sandbox\'s resolv.conf and hosts; bad values are 125 and nothing is made', async () => {

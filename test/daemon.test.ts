@@ -63,11 +63,12 @@ describe('cnm daemon', function () {
   describe('the mapping, filters and formats (no kernel)', () => {
     it("maps Docker's create body to the library's options, refusing by name what it lacks", () => {
       assert.deepStrictEqual(mapping.networkCreateOptions({ Name: 'n', Driver: 'bridge', Scope: '', EnableIPv6: true, IPAM: { Driver: 'default', Options: {}, Config: [{ Subnet: 'fd00:1::/64', Gateway: 'fd00:1::1' }, { Subnet: '10.1.0.0/24', IPRange: '10.1.0.128/25', Gateway: '10.1.0.1' }] }, Internal: true, Attachable: false, Ingress: false, ConfigOnly: false, ConfigFrom: null, Options: { a: 'b' }, Labels: {} }),
-        { name: 'n', driver: 'bridge', subnet6: 'fd00:1::/64', gateway6: 'fd00:1::1', subnet: '10.1.0.0/24', ipRange: '10.1.0.128/25', gateway: '10.1.0.1', ipv6: true, internal: true, options: { a: 'b' } });
+        { name: 'n', driver: 'bridge', ipam: [{ subnet: 'fd00:1::/64', gateway: 'fd00:1::1' }, { subnet: '10.1.0.0/24', ipRange: '10.1.0.128/25', gateway: '10.1.0.1' }], ipv6: true, internal: true, options: { a: 'b' } });
+      // Several subnets of a family, auxiliary addresses: each entry as given (Go's empty strings are absent).
+      assert.deepStrictEqual(mapping.networkCreateOptions({ Name: 'n', IPAM: { Config: [{ Subnet: '10.1.0.0/24', Gateway: '', AuxiliaryAddresses: { r: '10.1.0.3' } }, { Subnet: '10.2.0.0/24', IPRange: '', AuxiliaryAddresses: null }] } }),
+        { name: 'n', driver: 'bridge', ipam: [{ subnet: '10.1.0.0/24', auxAddresses: { r: '10.1.0.3' } }, { subnet: '10.2.0.0/24' }] });
       const refused = (b: unknown, re: RegExp, code: string) => assert.throws(() => mapping.networkCreateOptions(b), (e: any) => e.code === code && re.test(e.message));
-      refused({ Name: 'n', IPAM: { Config: [{ Subnet: '10.1.0.0/24' }, { Subnet: '10.2.0.0/24' }] } }, /several IPv4/, 'ENOTSUP');
-      refused({ Name: 'n', IPAM: { Config: [{ Subnet: '10.1.0.0/24', AuxiliaryAddresses: { a: '10.1.0.3' } }] } }, /AuxiliaryAddresses/, 'ENOTSUP');
-      refused({ Name: 'n', EnableIPv6: false, IPAM: { Config: [{ Subnet: 'fd00::/64' }] } }, /EnableIPv6 is false/, 'EINVAL');
+      refused({ Name: 'n', IPAM: { Config: [{ IPRange: '10.1.0.0/25' }] } }, /Config\[0\]\.Subnet is required \(IPRange/, 'EINVAL');
       refused({ Name: 'n', Labels: { a: 1 } }, /Labels\.a must be a string/, 'ERR_INVALID_ARG_TYPE');
       refused({ Name: 'n', IPAM: { Config: [{ Subnet: '10.1.0.0' }] } }, /CIDR expected/, 'EINVAL');
       refused({ Name: 'n', Extra: 1 }, /unknown field Extra/, 'EINVAL');
@@ -268,8 +269,9 @@ describe('cnm daemon', function () {
         ['POST', '/networks/create', '{"Name": "bad4", "Internal": "yes"}', {}, /Internal must be a boolean/],
         ['POST', '/networks/create', '{"Name": "bad5", "Options": {"com.docker.network.driver.mtu": 1400}}', {}, /must be a string/],
         ['POST', '/networks/create', '{"Name": "bad6", "Attachable": true}', {}, /Attachable/],
-        ['POST', '/networks/create', '{"Name": "bad7", "IPAM": {"Config": [{"Subnet": "10.65.0.0/24"}, {"Subnet": "10.66.0.0/24"}]}}', {}, /several IPv4/],
-        ['POST', '/networks/create', '{"Name": "bad8", "IPAM": {"Config": [{"Subnet": "10.67.0.0/24", "AuxiliaryAddresses": {"r": "10.67.0.9"}}]}}', {}, /AuxiliaryAddresses is not supported yet/],
+        ['POST', '/networks/create', '{"Name": "bad7", "IPAM": {"Config": [{"Subnet": "10.65.0.0/24"}, {"Subnet": "10.65.0.128/25"}]}}', {}, /overlaps .* of the same network/],
+        ['POST', '/networks/create', '{"Name": "bad8", "IPAM": {"Config": [{"Subnet": "10.67.0.0/24", "AuxiliaryAddresses": {"r": "10.67.0.1"}}]}}', {}, /auxiliary address "r" 10\.67\.0\.1 is the gateway/],
+        ['POST', '/networks/create', '{"Name": "bad8b", "IPAM": {"Config": [{"Subnet": "fd67::/64"}]}}', {}, /IPv6 has not been enabled/],
         ['POST', '/networks/create', '[]', {}, /must be an object/],
         ['POST', '/networks/create', '{"Name": "bad9"}', { 'Content-Type': 'text/plain' }, /Content-Type/],
         ['POST', '/networks/create', undefined, {}, /body is required/],

@@ -312,12 +312,16 @@ describe('overlay driver: three controllers in three host processes, cluster sta
     await rejects(agents[2].call('createNetwork', { name: 'ov3', driver: 'overlay', subnet: '10.246.0.128/25' }), 'EBUSY', /overlaps/);
     await rejects(agents[2].call('createNetwork', { name: 'ov4', driver: 'overlay', options: { 'x.y': '1' } }), 'EINVAL', /x\.y/);
     await rejects(agents[0].call('createNetwork', { name: 'ov', driver: 'overlay' }), 'EEXIST');
+    // The cluster store's IPAM keeps one subnet per family, without ranges or auxiliary addresses.
+    await rejects(agents[2].call('createNetwork', { name: 'ov5', driver: 'overlay', ipam: [{ subnet: '10.247.0.0/24' }, { subnet: '10.247.1.0/24' }] }), 'EINVAL', /one IPv4 subnet/);
+    await rejects(agents[2].call('createNetwork', { name: 'ov6', driver: 'overlay', ipam: [{ subnet: '10.247.0.0/24', auxAddresses: { r: '10.247.0.9' } }] }), 'EINVAL', /auxAddresses/);
+    await rejects(agents[2].call('createNetwork', { name: 'ov7', driver: 'overlay', ipam: [{ subnet: '10.247.0.0/24', ipRange: '10.247.0.0/25' }] }), 'EINVAL', /ipRange/);
     // Endpoints on hosts 1 and 2: not deleted from host 0.
     await rejects(agents[0].call('deleteNetwork', 'ov'), 'EBUSY');
     await sleep(300);
     for (const [i, a] of agents.entries()) {
       const names = (await a.call('networks')).map((n: any) => n.name);
-      assert.ok(names.includes('ov') && !names.some((n: string) => /^ov[234]$/.test(n)), `host ${i}: ${names}`);
+      assert.ok(names.includes('ov') && !names.some((n: string) => /^ov[2-7]$/.test(n)), `host ${i}: ${names}`);
       assert.deepStrictEqual(ipj(['link', 'show'], hostNames[i]).map((l: any) => l.ifname).filter((n: string) => /^(ov|vx)-/.test(n)), ['ov-4097', 'vx-4097']);
     }
   });

@@ -78,13 +78,13 @@ export function naturalCompare(a: string, b: string): number {
 
 /** Docker's pairing of --gateway/--ip-range/--aux-address with the --subnet containing them. */
 function ipamConfig(o: { subnet: string[]; gateway: string[]; ipRange: string[]; auxAddress: string[] }): IpamConfig[] {
-  const configs: (IpamConfig & { list: net.BlockList; fam: 'ipv4' | 'ipv6' })[] = o.subnet.map((s) => {
+  const configs: (IpamConfig & { list: net.BlockList; fam: 'ipv4' | 'ipv6'; aux: Map<string, string> })[] = o.subnet.map((s) => {
     const [addr, len] = s.split('/');
     const fam = net.isIPv6(addr) ? 'ipv6' : 'ipv4';
     const list = new net.BlockList();
     if (!net.isIP(addr) || !/^\d+$/.test(len ?? '')) throw badInput(`invalid subnet ${s}: CIDR expected`);
     list.addSubnet(addr, Number(len), fam);
-    return { Subnet: s, list, fam };
+    return { Subnet: s, list, fam, aux: new Map() };
   });
   const home = (ip: string, what: string) => {
     const fam = net.isIPv6(ip) ? 'ipv6' : 'ipv4';
@@ -107,9 +107,12 @@ function ipamConfig(o: { subnet: string[]; gateway: string[]; ipRange: string[];
     const i = a.indexOf('=');
     if (i <= 0) throw badInput(`invalid --aux-address ${a}: NAME=IP expected`);
     const c = home(a.slice(i + 1), 'aux-address');
-    (c.AuxiliaryAddresses ??= {})[a.slice(0, i)] = a.slice(i + 1);
+    const name = a.slice(0, i);
+    if (c.aux.has(name)) throw badInput(`--aux-address ${name} given twice`);
+    c.aux.set(name, a.slice(i + 1));
   }
-  return configs.map(({ list: _l, fam: _f, ...c }) => c);
+  for (const c of configs) if (c.aux.size) c.AuxiliaryAddresses = Object.fromEntries(c.aux);
+  return configs.map(({ list: _l, fam: _f, aux: _a, ...c }) => c);
 }
 
 function keyValues(list: string[], flag: string): Record<string, string> {
@@ -127,10 +130,10 @@ function networkCommands(program: Command): void {
 
   common(n.command('create').description('Create a network').argument('<name>'))
     .addOption(new Option('-d, --driver <driver>', 'driver to manage the network').default('bridge'))
-    .option('--subnet <cidr>', 'subnet in CIDR format (one IPv4 and one IPv6)', collect, [])
+    .option('--subnet <cidr>', 'subnet in CIDR format, IPv4 or IPv6 (repeat for several)', collect, [])
     .option('--gateway <ip>', 'gateway for the subnet that contains it', collect, [])
-    .option('--ip-range <cidr>', 'allocate container addresses from a sub-range', collect, [])
-    .option('--aux-address <name=ip>', 'addresses the IPAM must not hand out', collect, [])
+    .option('--ip-range <cidr>', 'allocate container addresses from a sub-range of the subnet that contains it', collect, [])
+    .option('--aux-address <name=ip>', 'an address of a subnet the IPAM must not hand out (repeatable)', collect, [])
     .option('--ipv6', 'enable IPv6')
     .option('--internal', 'restrict external access to the network')
     .option('-o, --opt <key=value>', 'driver options', collect, [])

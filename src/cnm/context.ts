@@ -12,9 +12,9 @@ import { driverFor } from './drivers';
 import { CnmObjectError, notFound } from './errors';
 import type { Firewall } from './firewall';
 import type { FreshNetns } from './fresh-netns';
-import { SubnetAllocator } from './ipam';
 import { isReaperGroup, type LinkReaper } from './link-reaper';
 import type { KeyedLock } from './locks';
+import { NetAlloc } from './net-alloc';
 import type { NameService } from './names';
 import type { PortReservations } from './port-reservation';
 import type { PortAllocator } from './ports';
@@ -51,7 +51,7 @@ let idAt = 0;
 export const now = (): string => new Date().toISOString();
 
 /** A network's subnets: addresses handed out, gateways. */
-export interface NetAlloc { v4?: SubnetAllocator; v6?: SubnetAllocator }
+export { NetAlloc };
 
 /** Whether a link is ours: tagged by group or alias, or in a reaper's batch group (a removal cut short). */
 export const isOurLink = (l: { alias?: string; group: number }): boolean =>
@@ -102,10 +102,7 @@ export class CnmContext implements CnmServices {
 
   /** A network's subnets as recorded (the addresses in use come from its endpoints). */
   loadIpam(n: NetworkRecord): void {
-    this.ipam.set(n.id, {
-      v4: n.ipv4Subnet ? new SubnetAllocator(n.ipv4Subnet) : undefined,
-      v6: n.ipv6Subnet ? new SubnetAllocator(n.ipv6Subnet) : undefined,
-    });
+    this.ipam.set(n.id, NetAlloc.fromStates(n.subnets ?? []));
   }
 
   driverOf(n: NetworkRecord): Driver { return driverFor(n.driver); }

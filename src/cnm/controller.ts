@@ -18,7 +18,7 @@ import type { AddressPool } from './ipam';
 import { LinkReaper, type LinkReaperStats } from './link-reaper';
 import { KeyedLock } from './locks';
 import { NameService } from './names';
-import { Network, createNetwork, type NetworkInspect } from './network';
+import { Network, createNetwork, upgradeNetworkRecord, type NetworkInspect } from './network';
 import { PortReservations } from './port-reservation';
 import { PortAllocator, bindingsPerFamily } from './ports';
 import { emptyReport, reconcile, type ReconcileReport } from './reconcile';
@@ -156,7 +156,10 @@ export class Controller {
 
   private async restore(): Promise<void> {
     const ctx = this.ctx;
-    for (const n of ctx.store.all<NetworkRecord>('network')) ctx.loadIpam(n);
+    for (const n of ctx.store.all<NetworkRecord>('network')) {
+      if (upgradeNetworkRecord(n)) await ctx.store.put('network', n.id, n);
+      ctx.loadIpam(n);
+    }
     // Endpoints of the version before one port binding per family, upgraded (see EndpointRecord.portsPerFamily).
     for (const e of ctx.store.all<EndpointRecord>('endpoint')) {
       if (e.portsPerFamily || !e.ports.length) continue;
@@ -165,8 +168,8 @@ export class Controller {
     // Addresses in use are the endpoints' own: one source of truth.
     for (const e of ctx.store.all<EndpointRecord>('endpoint')) {
       const a = ctx.ipam.get(e.networkId);
-      if (e.ipv4 && a?.v4 && !a.v4.isUsed(e.ipv4)) a.v4.reserve(e.ipv4);
-      if (e.ipv6 && a?.v6 && !a.v6.isUsed(e.ipv6)) a.v6.reserve(e.ipv6);
+      if (e.ipv4) a?.restore(e.ipv4);
+      if (e.ipv6) a?.restore(e.ipv6);
       for (const p of e.ports) ctx.ports.restore(p);
     }
     if (!ctx.findNetwork('bridge')) await this.createDefaults();

@@ -8,6 +8,7 @@ import { holdsHostPort, portRules } from './firewall/rules';
 import { configureInterface, setDefaultRoute } from './iface';
 import { checkLinksAtJoin, linkParentsToRewrite, syncLinks } from './links';
 import { macFromIp } from './mac';
+import { NetAlloc } from './net-alloc';
 import { hostAddresses, parseExposed, portRequests, publishAllRequest, publishedPorts, type PortBinding, type PortRequest, type PublishedPorts } from './ports';
 import { writeNamespaceFiles } from './sandbox-files';
 import type { EndpointCreateOptions, EndpointRecord, NetworkRecord, SandboxRecord } from './types';
@@ -37,7 +38,7 @@ export async function createEndpoint(ctx: CnmContext, n: NetworkRecord, o: Endpo
   if (requests.length && !caps.ports) throw invalid(`port publishing needs a network whose driver publishes ports (${n.name} is ${n.driver})`);
   if (requests.length && n.internal) throw invalid(`network ${n.name} is internal: ports cannot be published`);
   if (o.mac !== undefined && !caps.iface) throw invalid(`network ${n.name} (${n.driver}) makes no interface: no MAC address`);
-  const a = ctx.ipam.get(n.id) ?? {};
+  const a = ctx.ipam.get(n.id) ?? new NetAlloc();
   const ep: EndpointRecord = { id: newId(), name: o.name, networkId: n.id, created: now(), aliases: [...aliases], ports: [] };
   const done: (() => void)[] = [];
   try {
@@ -45,17 +46,14 @@ export async function createEndpoint(ctx: CnmContext, n: NetworkRecord, o: Endpo
     // the local one; only the former waits (the name check above and the put
     // below stay in one tick for local networks).
     if (!(ctx.driverOf(n).allocateEndpoint && await allocateByDriver(ctx, n, ep, o, done))) {
-      if (a.v4) {
-        ep.ipv4 = o.ip !== undefined ? a.v4.reserve(o.ip, 'IP address') : a.v4.allocate();
-        done.push(() => a.v4!.release(ep.ipv4!));
-      } else if (o.ip !== undefined) {
-        throw invalid(`network ${n.name} has no IPv4 subnet`);
+      // One address per family: a static one from the subnet holding it, else from the first subnet with one free.
+      if (a.v4 || o.ip !== undefined) {
+        ep.ipv4 = o.ip !== undefined ? a.reserve(4, o.ip, 'IP address', n.name) : a.allocate(4, n.name);
+        done.push(() => a.release(ep.ipv4!));
       }
-      if (a.v6) {
-        ep.ipv6 = o.ip6 !== undefined ? a.v6.reserve(o.ip6, 'IPv6 address') : a.v6.allocate();
-        done.push(() => a.v6!.release(ep.ipv6!));
-      } else if (o.ip6 !== undefined) {
-        throw invalid(`network ${n.name} has no IPv6 subnet`);
+      if (a.v6 || o.ip6 !== undefined) {
+        ep.ipv6 = o.ip6 !== undefined ? a.reserve(6, o.ip6, 'IPv6 address', n.name) : a.allocate(6, n.name);
+        done.push(() => a.release(ep.ipv6!));
       }
     }
     if (caps.iface && !ep.mac) ep.mac = o.mac !== undefined ? validateMac(o.mac) : ep.ipv4 ? macFromIp(ep.ipv4) : undefined;
@@ -89,8 +87,9 @@ async function allocateByDriver(ctx: CnmContext, n: NetworkRecord, ep: EndpointR
   await driver.allocateEndpoint(ctx, n, ep, o);
   done.push(() => { void driver.releaseEndpoint?.(ctx, n, ep).catch(() => {}); });
   const a = ctx.ipam.get(n.id);
-  if (ep.ipv4 && a?.v4 && !a.v4.isUsed(ep.ipv4)) { a.v4.reserve(ep.ipv4); done.push(() => a.v4!.release(ep.ipv4!)); }
-  if (ep.ipv6 && a?.v6 && !a.v6.isUsed(ep.ipv6)) { a.v6.reserve(ep.ipv6); done.push(() => a.v6!.release(ep.ipv6!)); }
+  for (const ip of [ep.ipv4, ep.ipv6]) {
+    if (ip && a?.subnetOf(ip) && !a.isUsed(ip)) { a.restore(ip); done.push(() => a.release(ip)); }
+  }
   return true;
 }
 
@@ -156,8 +155,8 @@ function allocatePorts(ctx: CnmContext, n: NetworkRecord, r: PortRequest, hostIp
 /** Gives an endpoint's addresses and host ports back. */
 export function releaseEndpoint(ctx: CnmContext, ep: EndpointRecord): void {
   const a = ctx.ipam.get(ep.networkId);
-  if (ep.ipv4 && a?.v4?.isUsed(ep.ipv4)) a.v4.release(ep.ipv4);
-  if (ep.ipv6 && a?.v6?.isUsed(ep.ipv6)) a.v6.release(ep.ipv6);
+  if (ep.ipv4) a?.release(ep.ipv4);
+  if (ep.ipv6) a?.release(ep.ipv6);
   for (const p of ep.ports) {
     ctx.ports.release(p);
     ctx.reservations.release(p);

@@ -8,11 +8,34 @@ import { settled, type CnmContext, type NetAlloc } from './context';
 import type { JoinResult } from './driver';
 import type { EndpointRecord, NetworkRecord } from './types';
 
-/** The default routes through a network's gateways, on `dev` (none through an isolated family's). */
-function defaultRoutes(rt: Rtnl, n: NetworkRecord | undefined, a: NetAlloc, dev: number | string): Promise<void>[] {
+/**
+ * The default routes on `dev`, through the gateway of the subnet each of the
+ * endpoint's addresses is in (none through an isolated family's).
+ */
+function defaultRoutes(rt: Rtnl, n: NetworkRecord | undefined, a: NetAlloc, ep: EndpointRecord, dev: number | string): Promise<void>[] {
   const out: Promise<void>[] = [];
-  if (a.v4?.gateway && n?.gatewayMode4 !== 'isolated') out.push(rt.route.replace({ dst: 'default', gateway: a.v4.gateway, dev }));
-  if (a.v6?.gateway && n?.gatewayMode6 !== 'isolated') out.push(rt.route.replace({ dst: 'default', family: 6, gateway: a.v6.gateway, dev }));
+  const gw4 = ep.ipv4 && a.gatewayOf(ep.ipv4);
+  const gw6 = ep.ipv6 && a.gatewayOf(ep.ipv6);
+  if (gw4 && n?.gatewayMode4 !== 'isolated') out.push(rt.route.replace({ dst: 'default', gateway: gw4, dev }));
+  if (gw6 && n?.gatewayMode6 !== 'isolated') out.push(rt.route.replace({ dst: 'default', family: 6, gateway: gw6, dev }));
+  return out;
+}
+
+/**
+ * Routes to the network's other subnets through the gateway of the
+ * endpoint's own (the bridge routes between them), so neighbours on another
+ * subnet of the network are reached whichever network has the default route.
+ * None on a network with one subnet per family.
+ */
+function otherSubnetRoutes(rt: Rtnl, n: NetworkRecord | undefined, a: NetAlloc, ep: EndpointRecord, dev: number): Promise<void>[] {
+  const out: Promise<void>[] = [];
+  for (const [ip, f, mode] of [[ep.ipv4, 4, n?.gatewayMode4], [ep.ipv6, 6, n?.gatewayMode6]] as const) {
+    const list = a.family(f);
+    if (!ip || list.length < 2 || mode === 'isolated') continue;
+    const own = a.subnetOf(ip);
+    if (!own?.gateway) continue;
+    for (const s of list) if (s !== own) out.push(rt.route.replace({ dst: s.subnet, family: f, gateway: own.gateway, dev }));
+  }
   return out;
 }
 
@@ -34,10 +57,12 @@ export async function configureInterface(ctx: CnmContext, ep: EndpointRecord, ns
     const conf: LinkSetRequest = { ipv4Conf: { arp_notify: 1 } };
     if (!ep.ipv6) conf.addrGenMode = 'none';
     ops.push(rt.link.set(link.index, conf));
-    if (ep.ipv4) ops.push(rt.addr.add(link.index, a.v4!.cidr(ep.ipv4)));
-    if (ep.ipv6) ops.push(rt.addr.add(link.index, { address: a.v6!.cidr(ep.ipv6), flags: ['nodad'] }));
+    if (ep.ipv4) ops.push(rt.addr.add(link.index, a.cidr(ep.ipv4)));
+    if (ep.ipv6) ops.push(rt.addr.add(link.index, { address: a.cidr(ep.ipv6), flags: ['nodad'] }));
     ops.push(rt.link.set(link.index, { up: true }));
-    if (ep.gatewayEndpoint) ops.push(...defaultRoutes(rt, ctx.store.get<NetworkRecord>('network', ep.networkId), a, link.index));
+    const n = ctx.store.get<NetworkRecord>('network', ep.networkId);
+    ops.push(...otherSubnetRoutes(rt, n, a, ep, link.index));
+    if (ep.gatewayEndpoint) ops.push(...defaultRoutes(rt, n, a, ep, link.index));
     await settled(ops);
     await join.afterUp?.(link.index);
   } finally {
@@ -49,7 +74,7 @@ export async function configureInterface(ctx: CnmContext, ep: EndpointRecord, ns
 export async function setDefaultRoute(ctx: CnmContext, ep: EndpointRecord, ns: Netns): Promise<void> {
   const rt = await Rtnl.open({ netns: ns });
   try {
-    await settled(defaultRoutes(rt, ctx.store.get<NetworkRecord>('network', ep.networkId), ctx.ipam.get(ep.networkId)!, ep.ifname!));
+    await settled(defaultRoutes(rt, ctx.store.get<NetworkRecord>('network', ep.networkId), ctx.ipam.get(ep.networkId)!, ep, ep.ifname!));
   } finally {
     rt.close();
   }

@@ -55,12 +55,14 @@ export function overlaps(a: Prefix, b: Prefix): boolean {
   return a.net < b.net + prefixSize(b) && b.net < a.net + prefixSize(a);
 }
 
-/** Per-network address state; serializable. */
+/** One subnet of a network (an entry of Docker's IPAM.Config); serializable. */
 export interface SubnetState {
   subnet: string;
   gateway?: string;
   /** Allocation range (Docker's --ip-range); defaults to the subnet. */
   range?: string;
+  /** Docker's AuxiliaryAddresses (--aux-address NAME=IP): reserved, never handed out. */
+  aux?: Record<string, string>;
   /** Allocated addresses (without prefix). */
   used: string[];
 }
@@ -70,6 +72,8 @@ export class SubnetAllocator {
   readonly range: Prefix;
   gateway?: string;
   private used = new Set<bigint>();
+  /** Auxiliary addresses by number: their names. */
+  private aux = new Map<bigint, string>();
   private next: bigint;
 
   constructor(state: SubnetState) {
@@ -81,6 +85,47 @@ export class SubnetAllocator {
     this.gateway = state.gateway;
     for (const u of state.used) this.used.add(toBig(u, this.prefix.family));
     this.next = this.first();
+    for (const [name, addr] of Object.entries(state.aux ?? {})) this.reserveAux(name, addr);
+  }
+
+  /**
+   * Reserves an auxiliary address (Docker's --aux-address NAME=IP): inside
+   * the subnet, neither the gateway nor another auxiliary address (EINVAL).
+   */
+  reserveAux(name: string, addr: string): string {
+    const what = `auxiliary address ${JSON.stringify(name)}`;
+    if (!name) throw invalid(`auxiliary address names must not be empty (${addr})`);
+    const n = this.addressIn(addr, what);
+    if (this.gateway !== undefined && n === toBig(this.gateway, this.prefix.family)) throw invalid(`${what} ${addr} is the gateway of ${this.subnet}`);
+    const twin = this.aux.get(n);
+    if (twin !== undefined) throw invalid(`${what} ${addr} is also auxiliary address ${JSON.stringify(twin)} of ${this.subnet}`);
+    const ip = this.reserve(addr, what);
+    this.aux.set(n, name);
+    return ip;
+  }
+
+  /** The auxiliary addresses, name to address (as inspect shows them). */
+  auxAddresses(): Record<string, string> {
+    // fromEntries: a name such as "__proto__" stays a name.
+    return Object.fromEntries([...this.aux].map(([n, name]) => [name, fromBig(n, this.prefix.family)]));
+  }
+
+  /** Whether `addr` (of any family) lies in this subnet. */
+  holds(addr: string): boolean {
+    const c = parseIp(addr);
+    return c.family === this.prefix.family && contains(this.prefix, toBig(addr, c.family));
+  }
+
+  /** A usable address of this subnet as a number (EINVAL: not an address, another family, outside, network or broadcast). */
+  private addressIn(addr: string, what: string): bigint {
+    const fam = this.prefix.family;
+    const c = parseIp(addr, what);
+    if (c.family !== fam) throw invalid(`${what} ${addr} is not IPv${fam}`);
+    const n = toBig(c.address, fam);
+    if (!contains(this.prefix, n)) throw invalid(`${what} ${addr} is outside subnet ${this.subnet}`);
+    if (n === this.prefix.net || (fam === 4 && n === this.prefix.net + prefixSize(this.prefix) - 1n))
+      throw invalid(`${what} ${addr} is the network or broadcast address of ${this.subnet}`);
+    return n;
   }
 
   private first(): bigint {
@@ -99,22 +144,25 @@ export class SubnetAllocator {
   /** "10.0.0.5/24" for an address of this subnet. */
   cidr(addr: string): string { return `${addr}/${this.prefix.len}`; }
 
-  /** Reserves a specific address (static IP, gateway). */
+  /** Reserves a specific address (static IP, gateway); an auxiliary one is EADDRINUSE, as Docker has it allocated. */
   reserve(addr: string, what = 'address'): string {
-    const fam = this.prefix.family;
-    const c = parseCidr(addr, what);
-    if (c.family !== fam) throw invalid(`${what} ${addr} is not IPv${fam}`);
-    const n = toBig(c.address, fam);
-    if (!contains(this.prefix, n)) throw invalid(`${what} ${addr} is outside subnet ${this.subnet}`);
-    if (n === this.prefix.net || (fam === 4 && n === this.prefix.net + prefixSize(this.prefix) - 1n))
-      throw invalid(`${what} ${addr} is the network or broadcast address of ${this.subnet}`);
+    const n = this.addressIn(addr, what);
+    const aux = this.aux.get(n);
+    if (aux !== undefined) throw inUse(`${what} ${addr} is reserved as auxiliary address ${JSON.stringify(aux)} of ${this.subnet}`);
     if (this.used.has(n)) throw inUse(`${what} ${addr} is already in use in ${this.subnet}`);
     this.used.add(n);
-    return fromBig(n, fam);
+    return fromBig(n, this.prefix.family);
   }
 
-  /** The lowest free address of the range. */
+  /** The lowest free address of the range (ENOSPC when none is left). */
   allocate(): string {
+    const a = this.tryAllocate();
+    if (a === undefined) throw exhausted(`no free address left in ${prefixText(this.range)}`);
+    return a;
+  }
+
+  /** The lowest free address of the range, or undefined when none is left. */
+  tryAllocate(): string | undefined {
     const last = this.last();
     // Usually the next address is free; wrap around once to reuse holes.
     for (const start of [this.next, this.first()]) {
@@ -127,20 +175,23 @@ export class SubnetAllocator {
         if (n - start > 1_000_000n) break;
       }
     }
-    throw exhausted(`no free address left in ${prefixText(this.range)}`);
+    return undefined;
   }
 
   release(addr: string): void {
     const n = toBig(addr, this.prefix.family);
+    if (this.aux.has(n)) return;  // reserved for good
     this.used.delete(n);
     if (n < this.next) this.next = n;  // lowest free first
   }
 
   isUsed(addr: string): boolean { return this.used.has(toBig(addr, this.prefix.family)); }
 
-  /** Subnet, range and gateway (addresses in use are the endpoints' business). */
+  /** Subnet, range, gateway and auxiliary addresses (addresses in use are the endpoints' business). */
   state(): SubnetState {
-    return { subnet: this.subnet, gateway: this.gateway, range: this.range === this.prefix ? undefined : prefixText(this.range), used: [] };
+    const st: SubnetState = { subnet: this.subnet, gateway: this.gateway, range: this.range === this.prefix ? undefined : prefixText(this.range), used: [] };
+    if (this.aux.size) st.aux = this.auxAddresses();
+    return st;
   }
 }
 

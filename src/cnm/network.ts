@@ -5,17 +5,20 @@ import type { DriverCapabilities } from './driver';
 import { driverFor, isDriverName, DRIVER_NAMES } from './drivers';
 import { Endpoint, createEndpoint } from './endpoint';
 import { busy, exists, invalid, invalidType } from './errors';
-import type { SubnetAllocator } from './ipam';
-import { allocateSubnets } from './subnets';
+import type { SubnetState } from './ipam';
+import { allocateSubnets, recordSubnets } from './subnets';
 import type { DriverName, EndpointCreateOptions, EndpointRecord, NetworkCreateOptions, NetworkRecord, SandboxRecord } from './types';
 import { checkFields } from './validate';
 
 const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
 
 const CREATE_FIELDS = {
-  name: 'string', driver: 'string', subnet: 'string', gateway: 'string', ipRange: 'string', ipv6: 'boolean',
+  name: 'string', driver: 'string', ipam: 'any', subnet: 'string', gateway: 'string', ipRange: 'string', ipv6: 'boolean',
   subnet6: 'string', gateway6: 'string', internal: 'boolean', options: 'record', labels: 'record',
 } as const;
+
+/** One entry of IPAM.Config as Docker shows it (empty fields omitted). */
+export interface IpamConfigInspect { Subnet: string; IPRange?: string; Gateway?: string; AuxiliaryAddresses?: Record<string, string> }
 
 /** Docker's `network inspect` JSON for one network. */
 export interface NetworkInspect {
@@ -27,7 +30,7 @@ export interface NetworkInspect {
   EnableIPv4: boolean;
   EnableIPv6: boolean;
   /** Options and Config are null where Docker shows null: the built-in networks' options, host's and none's config. */
-  IPAM: { Driver: 'default'; Options: Record<string, string> | null; Config: { Subnet: string; Gateway?: string; IPRange?: string }[] | null };
+  IPAM: { Driver: 'default'; Options: Record<string, string> | null; Config: IpamConfigInspect[] | null };
   Internal: boolean;
   Attachable: boolean;
   Ingress: boolean;
@@ -81,15 +84,26 @@ function allocateNetworkSubnets(ctx: CnmContext, rec: NetworkRecord, o: NetworkC
 }
 
 /**
- * Only the subnet, range and gateway are the network's; which addresses are
- * used is derived from the endpoints on restore.
+ * Only the subnets, ranges, gateways and auxiliary addresses are the
+ * network's; which addresses are used is derived from the endpoints on restore.
  */
 export async function saveNetwork(ctx: CnmContext, n: NetworkRecord): Promise<void> {
   const a = ctx.ipam.get(n.id);
-  const conf = (x?: SubnetAllocator) => x && { ...x.state(), used: x.gateway ? [x.gateway] : [] };
-  n.ipv4Subnet = conf(a?.v4);
-  n.ipv6Subnet = conf(a?.v6);
+  n.subnets = a?.all.length ? a.states() : undefined;
   await ctx.store.put('network', n.id, n);
+}
+
+/**
+ * A record written before networks had several subnets (one `ipv4Subnet`,
+ * one `ipv6Subnet`) gets them as its `subnets` list; true when changed (the
+ * caller writes it back). Done once on open, so nothing else reads two shapes.
+ */
+export function upgradeNetworkRecord(n: NetworkRecord): boolean {
+  if (!n.ipv4Subnet && !n.ipv6Subnet) return false;
+  n.subnets = [...(n.subnets ?? []), ...[n.ipv4Subnet, n.ipv6Subnet].filter((x): x is SubnetState => !!x)];
+  delete n.ipv4Subnet;
+  delete n.ipv6Subnet;
+  return true;
 }
 
 export class Network {
@@ -99,8 +113,10 @@ export class Network {
   get driver(): DriverName { return this.record.driver; }
   /** Bridge device name (bridge driver). */
   get bridge(): string | undefined { return this.record.bridge; }
-  get subnet(): string | undefined { return this.record.ipv4Subnet?.subnet; }
-  get gateway(): string | undefined { return this.record.ipv4Subnet?.gateway; }
+  /** The first IPv4 subnet (inspect().IPAM.Config has them all). */
+  get subnet(): string | undefined { return recordSubnets(this.record, 4)[0]?.subnet; }
+  /** The first IPv4 subnet's gateway. */
+  get gateway(): string | undefined { return recordSubnets(this.record, 4)[0]?.gateway; }
   /** What its driver can do (which sandboxes may join, ports, names, ...). */
   get capabilities(): DriverCapabilities { return this.ctx.driverOf(this.ctx.network(this.id)).caps; }
 
@@ -118,16 +134,14 @@ export class Network {
   inspect(): NetworkInspect {
     const n = this.ctx.network(this.id);
     const a = this.ctx.ipam.get(n.id);
-    const config: NetworkInspect['IPAM']['Config'] = [];
-    if (n.ipv4Subnet) config.push({ Subnet: n.ipv4Subnet.subnet, Gateway: n.ipv4Subnet.gateway, ...(n.ipv4Subnet.range ? { IPRange: n.ipv4Subnet.range } : {}) });
-    if (n.ipv6Subnet) config.push({ Subnet: n.ipv6Subnet.subnet, Gateway: n.ipv6Subnet.gateway });
+    const config = recordSubnets(n).map(ipamConfigEntry);
     const containers: NetworkInspect['Containers'] = {};
     for (const ep of this.ctx.store.by<EndpointRecord>('endpoint', 'network', n.id)) {
       if (!ep.sandboxId) continue;
       const sb = this.ctx.store.get<SandboxRecord>('sandbox', ep.sandboxId);
       containers[ep.sandboxId] = {
         Name: sb?.name ?? ep.name, EndpointID: ep.id, MacAddress: ep.mac ?? '',
-        IPv4Address: ep.ipv4 && a?.v4 ? a.v4.cidr(ep.ipv4) : '', IPv6Address: ep.ipv6 && a?.v6 ? a.v6.cidr(ep.ipv6) : '',
+        IPv4Address: ep.ipv4 && a?.v4 ? a.cidr(ep.ipv4) : '', IPv6Address: ep.ipv6 && a?.v6 ? a.cidr(ep.ipv6) : '',
       };
     }
     const driver = this.ctx.driverOf(n);
@@ -156,6 +170,15 @@ export class Network {
       await ctx.store.del('network', n.id);
     }).finally(() => ctx.deleting.delete(n.id));
   }
+}
+
+/** A subnet as Docker's inspect shows it: Subnet, IPRange, Gateway, AuxiliaryAddresses, the empty ones omitted. */
+function ipamConfigEntry(s: SubnetState): IpamConfigInspect {
+  const e: IpamConfigInspect = { Subnet: s.subnet };
+  if (s.range) e.IPRange = s.range;
+  if (s.gateway) e.Gateway = s.gateway;
+  if (s.aux && Object.keys(s.aux).length) e.AuxiliaryAddresses = Object.fromEntries(Object.entries(s.aux));
+  return e;
 }
 
 /** A network with its own IPAM (global scope) gives it up there first: refused (EBUSY) while other hosts use it. */

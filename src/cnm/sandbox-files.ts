@@ -12,7 +12,7 @@ import type { NetworkRecord, SandboxRecord } from './types';
 /** The address `host-gateway` stands for: the default bridge's gateway. */
 function hostGateway(ctx: CnmContext): string | undefined {
   const def = defaultBridge(ctx);
-  return def && ctx.ipam.get(def.id)?.v4?.gateway;
+  return def && ctx.ipam.get(def.id)?.v4?.[0].gateway;
 }
 
 /** The hosts and resolv.conf a sandbox should have now. */

@@ -1,24 +1,27 @@
 // Which subnets a new network gets, as Docker's IPAM picks them: the given
-// one if it overlaps no other network, else the first free one of the
+// ones if they overlap no other network, else the first free one of the
 // address pools that overlaps neither another network nor (for drivers that
 // route through the host) the host's routes and name servers.
 import * as fs from 'fs';
-import type { CnmContext, NetAlloc } from './context';
+import type { CnmContext } from './context';
 import type { DriverCapabilities } from './driver';
 import { hostNameservers } from './dns';
 import { busy, invalid } from './errors';
-import { DEFAULT_POOLS, Prefix, SubnetAllocator, overlaps, parsePrefix, pickSubnet, prefixText, toBig, ulaSubnet } from './ipam';
+import { DEFAULT_POOLS, Prefix, SubnetAllocator, overlaps, parsePrefix, pickSubnet, prefixText, toBig, ulaSubnet, type SubnetState } from './ipam';
+import { ipamGiven, subnetRequests } from './ipam-config';
+import { NetAlloc } from './net-alloc';
 import type { NetworkCreateOptions, NetworkRecord } from './types';
 
 const KERNEL_IPV6 = fs.existsSync('/proc/sys/net/ipv6');
 
+/** A network record's subnets (of one family, or all). */
+export function recordSubnets(n: NetworkRecord, family?: 4 | 6): SubnetState[] {
+  const all = n.subnets ?? [];
+  return family === undefined ? all : all.filter((s) => (s.subnet.includes(':') ? 6 : 4) === family);
+}
+
 function takenSubnets(ctx: CnmContext): Prefix[] {
-  const taken: Prefix[] = [];
-  for (const n of ctx.store.all<NetworkRecord>('network')) {
-    if (n.ipv4Subnet) taken.push(parsePrefix(n.ipv4Subnet.subnet));
-    if (n.ipv6Subnet) taken.push(parsePrefix(n.ipv6Subnet.subnet));
-  }
-  return taken;
+  return ctx.store.all<NetworkRecord>('network').flatMap((n) => recordSubnets(n).map((s) => parsePrefix(s.subnet)));
 }
 
 /** On-link routes and name servers of the host: subnets there are skipped. */
@@ -42,39 +45,46 @@ function checkFree(taken: Prefix[], p: Prefix, what: string, text: string): void
   if (clash) throw busy(`${what} ${text} overlaps with another network (${prefixText(clash)})`);
 }
 
-/** The new network's subnets and gateways (nothing is recorded yet). */
+/**
+ * The new network's subnets and gateways, in config order (nothing is
+ * recorded yet). Given subnets must overlap neither each other (EINVAL) nor
+ * another network (EBUSY); picked ones avoid both.
+ */
 export async function allocateSubnets(ctx: CnmContext, rec: NetworkRecord, o: NetworkCreateOptions, caps: DriverCapabilities): Promise<NetAlloc> {
   const ipam = caps.ipam;
   if (!ipam) {
-    const given = (['subnet', 'gateway', 'ipRange', 'ipv6', 'subnet6', 'gateway6'] as const).filter((k) => o[k] !== undefined && o[k] !== false);
+    const given = ipamGiven(o);
     if (given.length) throw invalid(`the ${rec.driver} driver takes no IPAM configuration (${given.join(', ')})`);
-    return {};
+    return new NetAlloc();
   }
-  const alloc: NetAlloc = {};
+  const requests = subnetRequests(o);
   const taken = takenSubnets(ctx);
-  let subnet = o.subnet;
-  if (subnet !== undefined) {
-    const p = parsePrefix(subnet);
-    if (p.family !== 4) throw invalid(`subnet ${subnet} is not IPv4 (use subnet6)`);
-    checkFree(taken, p, 'subnet', subnet);
-  } else {
-    subnet = pickSubnet(ctx.opts.pools ?? DEFAULT_POOLS, [...taken, ...(ipam.avoidHostRoutes ? await hostPrefixes(ctx) : [])]);
+  const mine: { p: Prefix; name: string }[] = [];
+  const out: SubnetAllocator[] = [];
+  let host: Prefix[] | undefined;
+  for (const r of requests) {
+    if (r.family === 6) {
+      if (!KERNEL_IPV6) throw invalid('IPv6 is disabled in this kernel (ipv6.disable=1): no IPv6 networks');
+      rec.ipv6 = true;
+    }
+    const avoid = [...taken, ...mine.map((m) => m.p)];
+    let subnet = r.subnet;
+    if (subnet === undefined && r.family === 4) {
+      host ??= ipam.avoidHostRoutes ? await hostPrefixes(ctx) : [];
+      subnet = pickSubnet(ctx.opts.pools ?? DEFAULT_POOLS, [...avoid, ...host]);
+    }
+    subnet ??= ulaSubnet(rec.id, avoid);
+    const p = parsePrefix(subnet, r.names.subnet);
+    const twin = mine.find((m) => overlaps(m.p, p));
+    if (twin) throw invalid(`${r.names.subnet} ${subnet} overlaps ${twin.name} ${prefixText(twin.p)} of the same network`);
+    checkFree(taken, p, r.names.subnet, subnet);
+    mine.push({ p, name: r.names.subnet });
+    const s = new SubnetAllocator({ subnet, range: r.ipRange, used: [] });
+    // An outside router may be given, or none (gateway: null).
+    if (r.gateway) s.gateway = s.reserve(r.gateway, r.names.gateway);
+    else if (ipam.gateway === 'required' || r.gateway === undefined) s.gateway = s.allocate();
+    for (const [name, addr] of Object.entries(r.auxAddresses ?? {})) s.reserveAux(name, addr);
+    out.push(s);
   }
-  alloc.v4 = new SubnetAllocator({ subnet, range: o.ipRange, used: [] });
-  // An outside router may be given, or none (gateway: null).
-  if (o.gateway) alloc.v4.gateway = alloc.v4.reserve(o.gateway, 'gateway');
-  else if (ipam.gateway === 'required' || o.gateway === undefined) alloc.v4.gateway = alloc.v4.allocate();
-  if (o.ipv6 || o.subnet6) {
-    if (!KERNEL_IPV6) throw invalid('IPv6 is disabled in this kernel (ipv6.disable=1): no IPv6 networks');
-    rec.ipv6 = true;
-    const s6 = o.subnet6 ?? ulaSubnet(rec.id, taken);
-    const p6 = parsePrefix(s6);
-    if (p6.family !== 6) throw invalid(`subnet6 ${s6} is not IPv6`);
-    checkFree(taken, p6, 'subnet6', s6);
-    alloc.v6 = new SubnetAllocator({ subnet: s6, used: [] });
-    alloc.v6.gateway = o.gateway6 ? alloc.v6.reserve(o.gateway6, 'gateway6') : alloc.v6.allocate();
-  } else if (o.gateway6 !== undefined) {
-    throw invalid('gateway6 needs an IPv6 network (ipv6 or subnet6)');
-  }
-  return alloc;
+  return new NetAlloc(out);
 }

@@ -7,15 +7,35 @@ import type { PortBinding, PortSpec } from './ports';
 import type { DriverName } from './drivers';
 export type { DriverName };
 
-export interface NetworkCreateOptions {
-  name: string;
-  driver?: DriverName;
-  /** "172.20.0.0/16"; picked from the address pools when omitted. */
+/**
+ * One entry of Docker's IPAM.Config: a subnet of either family, its gateway
+ * (default: the first usable address), the range addresses are handed out
+ * from (default: the subnet) and auxiliary addresses (NAME: IP), reserved
+ * and never handed out.
+ */
+export interface IpamSubnetConfig {
   subnet?: string;
   gateway?: string;
   ipRange?: string;
-  /** Enable IPv6 (a ULA /64 is picked unless subnet6 is given). */
+  auxAddresses?: Record<string, string>;
+}
+
+export interface NetworkCreateOptions {
+  name: string;
+  driver?: DriverName;
+  /**
+   * Docker's IPAM.Config: several IPv4 and IPv6 subnets (an IPv6 one needs
+   * `ipv6: true`). A family with no entry gets one picked, as without it.
+   * Not together with the shorthands below.
+   */
+  ipam?: IpamSubnetConfig[];
+  /** Shorthand of one IPv4 entry: "172.20.0.0/16"; picked from the address pools when omitted. */
+  subnet?: string;
+  gateway?: string;
+  ipRange?: string;
+  /** Enable IPv6 (a ULA /64 is picked unless an IPv6 subnet is given). */
   ipv6?: boolean;
+  /** Shorthand of one IPv6 entry (implies ipv6). */
   subnet6?: string;
   gateway6?: string;
   /** No way out of the network (no masquerade, no forwarding to other interfaces). */
@@ -32,6 +52,9 @@ export interface NetworkRecord {
   created: string;
   internal: boolean;
   ipv6: boolean;
+  /** The subnets (IPAM.Config): IPv4 ones first, then IPv6, each family in config order. */
+  subnets?: SubnetState[];
+  /** @deprecated Before several subnets per network: the one of each family (read once by upgradeNetworkRecord, then moved to `subnets`). */
   ipv4Subnet?: SubnetState;
   ipv6Subnet?: SubnetState;
   options: Record<string, string>;
@@ -120,7 +143,7 @@ export interface SandboxRecord {
 
 export interface EndpointCreateOptions {
   name: string;
-  /** Static IPv4 (must be inside the subnet and free). */
+  /** Static IPv4 (free, inside one of the network's subnets: that subnet is the endpoint's). */
   ip?: string;
   ip6?: string;
   mac?: string;

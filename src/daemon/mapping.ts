@@ -3,7 +3,7 @@
 // honour yet is refused here by name (ENOTSUP), never dropped: to wire one
 // in, replace its `notYet` with the mapping.
 import * as net from 'net';
-import type { DriverName, EndpointCreateOptions, NetworkCreateOptions, SandboxCreateOptions } from '../cnm/types';
+import type { DriverName, EndpointCreateOptions, IpamSubnetConfig, NetworkCreateOptions, SandboxCreateOptions } from '../cnm/types';
 import type { PortSpec } from '../cnm/ports';
 import { badInput, badType, notYet, unsupported } from './errors';
 import { check, Spec } from './validate';
@@ -93,9 +93,6 @@ export const SANDBOX_CREATE: Spec = { required: ['Id'], object: {
 export const NOT_YET = {
   // Links belong to the sandbox (given when it is made): a connect cannot add any.
   connectLink: { field: 'network connect with EndpointConfig.Links', flag: 'network connect --link' },
-  auxAddress: { field: 'IPAM.Config[].AuxiliaryAddresses', flag: '--aux-address' },
-  manySubnets: { field: 'several IPv4 (or IPv6) entries in IPAM.Config', flag: 'more than one --subnet of a family' },
-  ipRange6: { field: 'IPRange on an IPv6 subnet', flag: '--ip-range on an IPv6 subnet' },
   linkLocalIp: { field: 'EndpointConfig.IPAMConfig.LinkLocalIPs', flag: '--link-local-ip' },
   driverOpts: { field: 'EndpointConfig.DriverOpts', flag: '--driver-opt' },
   gwPriority: { field: 'EndpointConfig.GwPriority', flag: '--gw-priority' },
@@ -112,11 +109,9 @@ const nonEmpty = (v: unknown[] | Record<string, unknown> | null | undefined) => 
 
 // ------------------------------------------------------------ networks
 
-function familyOfCidr(cidr: string, where: string): 4 | 6 {
+function checkCidr(cidr: string, where: string): void {
   const i = cidr.indexOf('/');
-  const f = net.isIP(i < 0 ? cidr : cidr.slice(0, i));
-  if (!f || i < 0) throw badInput(`${where}: invalid subnet ${JSON.stringify(cidr)} (CIDR expected)`);
-  return f as 4 | 6;
+  if (i < 0 || !net.isIP(cidr.slice(0, i))) throw badInput(`${where}: invalid subnet ${JSON.stringify(cidr)} (CIDR expected)`);
 }
 
 /** Docker's network create body to the library's options (like the daemon's `NetworkCreate`). */
@@ -134,25 +129,20 @@ export function networkCreateOptions(body: unknown, surface: 'api' | 'cli' = 'ap
   if (ipam.Driver && ipam.Driver !== 'default') throw unsupported(`IPAM driver ${JSON.stringify(ipam.Driver)} (only default)`);
   if (nonEmpty(ipam.Options)) throw unsupported('IPAM options');
   const o: NetworkCreateOptions = { name: b.Name, driver: (b.Driver || 'bridge') as DriverName };
-  let v4 = 0, v6 = 0;
-  (ipam.Config ?? []).forEach((c, i) => {
+  // Each entry as it is (empty strings are Go's absent fields); the library
+  // checks the addresses, and refuses an IPv6 subnet without EnableIPv6 as Docker 28 does.
+  const config = (ipam.Config ?? []).map((c, i): IpamSubnetConfig => {
     const where = `IPAM.Config[${i}]`;
-    if (!c.Subnet) throw badInput(`${where}.Subnet is required`);
-    if (nonEmpty(c.AuxiliaryAddresses)) throw refuse('auxAddress', surface);
-    if (familyOfCidr(c.Subnet, where) === 4) {
-      if (v4++) throw refuse('manySubnets', surface);
-      o.subnet = c.Subnet;
-      if (c.Gateway) o.gateway = c.Gateway;
-      if (c.IPRange) o.ipRange = c.IPRange;
-    } else {
-      if (v6++) throw refuse('manySubnets', surface);
-      if (c.IPRange) throw refuse('ipRange6', surface);
-      o.subnet6 = c.Subnet;
-      if (c.Gateway) o.gateway6 = c.Gateway;
-    }
+    if (!c.Subnet) throw badInput(`${where}.Subnet is required${c.IPRange || c.Gateway || nonEmpty(c.AuxiliaryAddresses) ? ' (IPRange, Gateway and AuxiliaryAddresses belong to a subnet)' : ''}`);
+    checkCidr(c.Subnet, where);
+    const e: IpamSubnetConfig = { subnet: c.Subnet };
+    if (c.Gateway) e.gateway = c.Gateway;
+    if (c.IPRange) e.ipRange = c.IPRange;
+    if (nonEmpty(c.AuxiliaryAddresses)) e.auxAddresses = Object.fromEntries(Object.entries(c.AuxiliaryAddresses!));
+    return e;
   });
-  if (v6 && b.EnableIPv6 === false) throw badInput('an IPv6 subnet was given but EnableIPv6 is false');
-  if (b.EnableIPv6 || v6) o.ipv6 = true;
+  if (config.length) o.ipam = config;
+  if (b.EnableIPv6) o.ipv6 = true;
   if (b.Internal) o.internal = true;
   if (b.Options && Object.keys(b.Options).length) o.options = { ...b.Options };
   if (b.Labels && Object.keys(b.Labels).length) o.labels = { ...b.Labels };

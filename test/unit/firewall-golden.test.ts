@@ -11,6 +11,7 @@ import { bridgeRules } from '../../src/cnm/drivers/bridge/rules';
 import { BASE_COMMENT, V4, V6, linkElements, putBase, putLinkBase, putLinks, putNetwork, putPorts, type TxLike } from '../../src/cnm/firewall/nft-ruleset';
 import { linkRules } from '../../src/cnm/drivers/bridge/links';
 import { portRules } from '../../src/cnm/firewall/rules';
+import type { SubnetState } from '../../src/cnm/ipam';
 import { hostAddresses, portRequests } from '../../src/cnm/ports';
 import type { EndpointRecord, NetworkRecord } from '../../src/cnm/types';
 
@@ -33,6 +34,8 @@ interface Case {
   internal?: boolean;
   ipv6?: boolean;
   ports?: string[];
+  /** The network's subnets (default: 192.0.2.0/24, and fd00:db8::/64 with ipv6). */
+  subnets?: SubnetState[];
 }
 
 const CASES: Case[] = [
@@ -47,6 +50,11 @@ const CASES: Case[] = [
   { name: 'nat-unprotected', options: { 'com.docker.network.bridge.gateway_mode_ipv4': 'nat-unprotected' }, ports: ['8080:80'] },
   { name: 'isolated', options: { 'com.docker.network.bridge.gateway_mode_ipv4': 'isolated' } },
   { name: 'ipv6-routed-v4-nat', ipv6: true, options: { 'com.docker.network.bridge.gateway_mode_ipv6': 'routed' }, ports: ['8080:80'] },
+  { name: 'several-subnets', ipv6: true, ports: ['8080:80'], subnets: [
+    { subnet: '192.0.2.0/29', gateway: '192.0.2.1', used: ['192.0.2.1'] },
+    { subnet: '198.51.100.0/24', gateway: '198.51.100.1', range: '198.51.100.128/25', aux: { router: '198.51.100.254' }, used: ['198.51.100.1'] },
+    { subnet: 'fd00:db8::/64', gateway: 'fd00:db8::1', used: ['fd00:db8::1'] },
+  ] },
 ];
 
 function render(c: Case): string {
@@ -56,8 +64,10 @@ function render(c: Case): string {
     options: c.options ?? {}, labels: {}, dns: true, bridge: 'br-a1b2c3d4e5f6',
     icc: opts.icc, masquerade: opts.masquerade, hostBindingIpv4: opts.hostBindingIpv4, mtu: opts.mtu,
     gatewayMode4: opts.gatewayMode4, gatewayMode6: opts.gatewayMode6,
-    ipv4Subnet: { subnet: '192.0.2.0/24', gateway: '192.0.2.1', used: ['192.0.2.1'] },
-    ipv6Subnet: c.ipv6 ? { subnet: 'fd00:db8::/64', gateway: 'fd00:db8::1', used: ['fd00:db8::1'] } : undefined,
+    subnets: c.subnets ?? [
+      { subnet: '192.0.2.0/24', gateway: '192.0.2.1', used: ['192.0.2.1'] },
+      ...(c.ipv6 ? [{ subnet: 'fd00:db8::/64', gateway: 'fd00:db8::1', used: ['fd00:db8::1'] }] : []),
+    ],
   };
   const ctx = { ipam: new Map() } as unknown as CnmContext;
   const ep: EndpointRecord = {
@@ -87,7 +97,7 @@ function renderLinks(): string {
   const net: NetworkRecord = {
     id: NET_ID, name: 'bridge', driver: 'bridge', created: '2026-01-01T00:00:00.000Z', internal: false, ipv6: false,
     options: { 'com.docker.network.bridge.enable_icc': 'false' }, labels: {}, dns: false, builtin: true, bridge: 'cnm0', icc: false,
-    ipv4Subnet: { subnet: '172.17.0.0/16', gateway: '172.17.0.1', used: ['172.17.0.1'] },
+    subnets: [{ subnet: '172.17.0.0/16', gateway: '172.17.0.1', used: ['172.17.0.1'] }],
   };
   const ep = (id: string, ip: string, ifname: string): EndpointRecord =>
     ({ id, name: id, networkId: NET_ID, created: net.created, aliases: [], ipv4: ip, ports: [], sandboxId: id, hostIfname: ifname });

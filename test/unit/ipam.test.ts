@@ -2,6 +2,10 @@
 import * as assert from 'assert';
 import * as ipaddr from 'ipaddr.js';
 import { DEFAULT_POOLS, SubnetAllocator, fromBig, overlaps, parsePrefix, pickSubnet, prefixText, toBig, ulaSubnet, Prefix } from '../../src/cnm/ipam';
+import { subnetRequests } from '../../src/cnm/ipam-config';
+import { NetAlloc } from '../../src/cnm/net-alloc';
+import { upgradeNetworkRecord } from '../../src/cnm/network';
+import type { NetworkCreateOptions, NetworkRecord } from '../../src/cnm/types';
 import { bytesToIp, canonicalIp, intToIp4, ip4ToInt, ipBytes, maskOf, network4 } from '../../src/util/ip';
 
 const code = (c: string) => (e: any) => e instanceof Error && (e as any).code === c;
@@ -136,5 +140,143 @@ describe('unit: IPAM', () => {
     const b = new SubnetAllocator({ subnet: 'fd00:1::/126', used: [] });
     assert.deepStrictEqual([b.allocate(), b.allocate(), b.allocate()], ['fd00:1::1', 'fd00:1::2', 'fd00:1::3'], 'no broadcast in IPv6');
     assert.throws(() => b.allocate(), code('ENOSPC'));
+  });
+});
+
+describe('unit: several subnets per network (IPAM.Config)', () => {
+  const two = () => new NetAlloc([
+    new SubnetAllocator({ subnet: '10.30.0.0/29', gateway: '10.30.0.1', used: ['10.30.0.1'] }),
+    new SubnetAllocator({ subnet: 'fd30::/64', gateway: 'fd30::1', range: 'fd30::100/126', used: ['fd30::1'] }),
+    new SubnetAllocator({ subnet: '10.31.0.0/24', gateway: '10.31.0.254', range: '10.31.0.128/30', used: ['10.31.0.254'] }),
+  ]);
+
+  it('families apart, IPv4 first, each in config order; absent when a family has none', () => {
+    const a = two();
+    assert.deepStrictEqual(a.v4!.map((s) => s.subnet), ['10.30.0.0/29', '10.31.0.0/24']);
+    assert.deepStrictEqual(a.v6!.map((s) => s.subnet), ['fd30::/64']);
+    assert.deepStrictEqual(a.all.map((s) => s.subnet), ['10.30.0.0/29', '10.31.0.0/24', 'fd30::/64']);
+    const none = new NetAlloc();
+    assert.strictEqual(none.v4, undefined);
+    assert.strictEqual(none.v6, undefined);
+    assert.throws(() => none.allocate(4, 'n'), code('ENOSPC'));
+  });
+
+  it('fills the first subnet, then the next (libnetwork order); ranges per subnet, IPv6 too; release gives back to the right one', () => {
+    const a = two();
+    const got = Array.from({ length: 9 }, () => a.allocate(4, 'net'));
+    assert.deepStrictEqual(got, ['10.30.0.2', '10.30.0.3', '10.30.0.4', '10.30.0.5', '10.30.0.6', '10.31.0.128', '10.31.0.129', '10.31.0.130', '10.31.0.131']);
+    assert.throws(() => a.allocate(4, 'net'), (e: any) => e.code === 'ENOSPC' && /10\.30\.0\.0\/29, 10\.31\.0\.128\/30/.test(e.message));
+    a.release('10.30.0.4');
+    assert.strictEqual(a.allocate(4, 'net'), '10.30.0.4', 'a freed address of the first subnet comes back first');
+    assert.deepStrictEqual([a.allocate(6, 'net'), a.allocate(6, 'net')], ['fd30::100', 'fd30::101'], 'IPv6 from its range');
+    assert.strictEqual(a.cidr('10.31.0.129'), '10.31.0.129/24');
+    assert.strictEqual(a.cidr('10.30.0.2'), '10.30.0.2/29');
+    assert.strictEqual(a.gatewayOf('10.31.0.129'), '10.31.0.254');
+    assert.strictEqual(a.gatewayOf('fd30::100'), 'fd30::1');
+    assert.strictEqual(a.gatewayOf('10.99.0.1'), undefined);
+    assert.throws(() => a.cidr('10.99.0.1'), code('EINVAL'));
+  });
+
+  it('a static address goes to the subnet holding it; in none, of the wrong family or taken is refused', () => {
+    const a = two();
+    assert.strictEqual(a.reserve(4, '10.31.0.7', 'IP address', 'net'), '10.31.0.7', 'outside the range, inside the subnet');
+    assert.ok(a.v4![1].isUsed('10.31.0.7'));
+    assert.ok(!a.v4![0].isUsed('10.31.0.7'));
+    assert.throws(() => a.reserve(4, '10.31.0.7', 'IP address', 'net'), code('EADDRINUSE'));
+    assert.throws(() => a.reserve(4, '10.31.0.254', 'IP address', 'net'), code('EADDRINUSE'), 'the gateway');
+    assert.throws(() => a.reserve(4, '10.32.0.7', 'IP address', 'net'),
+      (e: any) => e.code === 'EINVAL' && /IP address 10\.32\.0\.7 is outside every IPv4 subnet of network net \(10\.30\.0\.0\/29, 10\.31\.0\.0\/24\)/.test(e.message));
+    assert.throws(() => a.reserve(4, 'fd30::9', 'IP address', 'net'), (e: any) => e.code === 'EINVAL' && /not IPv4/.test(e.message));
+    assert.throws(() => a.reserve(4, '10.31.0.300', 'IP address', 'net'), code('EINVAL'));
+    assert.throws(() => a.reserve(4, '10.31.0.7/24', 'IP address', 'net'), code('EINVAL'));
+    assert.throws(() => new NetAlloc([new SubnetAllocator({ subnet: '10.1.0.0/24', used: [] })]).reserve(6, 'fd00::5', 'IPv6 address', 'v4only'),
+      (e: any) => e.code === 'EINVAL' && /v4only has no IPv6 subnet/.test(e.message));
+    // Restore marks in use where it belongs, and leaves alone what is in no subnet.
+    a.restore('10.30.0.3');
+    a.restore('10.99.0.1');
+    assert.ok(a.isUsed('10.30.0.3'));
+    assert.strictEqual(a.allocate(4, 'net'), '10.30.0.2');
+    assert.strictEqual(a.allocate(4, 'net'), '10.30.0.4');
+  });
+
+  it('auxiliary addresses: reserved, never handed out, kept in the state; a static IP equal to one is EADDRINUSE', () => {
+    const s = new SubnetAllocator({ subnet: '10.40.0.0/29', used: [] });
+    s.gateway = s.allocate();
+    assert.strictEqual(s.reserveAux('router', '10.40.0.2'), '10.40.0.2');
+    s.reserveAux('nas', '10.40.0.4');
+    assert.deepStrictEqual([s.allocate(), s.allocate(), s.allocate()], ['10.40.0.3', '10.40.0.5', '10.40.0.6']);
+    assert.throws(() => s.allocate(), code('ENOSPC'));
+    assert.throws(() => s.reserve('10.40.0.2', 'IP address'), (e: any) => e.code === 'EADDRINUSE' && /auxiliary address "router"/.test(e.message));
+    s.release('10.40.0.2');
+    assert.ok(s.isUsed('10.40.0.2'), 'releasing an auxiliary address does nothing');
+    assert.throws(() => s.reserveAux('gw', '10.40.0.1'), (e: any) => e.code === 'EINVAL' && /is the gateway/.test(e.message));
+    assert.throws(() => s.reserveAux('again', '10.40.0.4'), (e: any) => e.code === 'EINVAL' && /also auxiliary address "nas"/.test(e.message));
+    assert.throws(() => s.reserveAux('out', '10.41.0.4'), (e: any) => e.code === 'EINVAL' && /outside subnet/.test(e.message));
+    assert.throws(() => s.reserveAux('bcast', '10.40.0.7'), code('EINVAL'));
+    assert.throws(() => s.reserveAux('v6', 'fd00::4'), code('EINVAL'));
+    assert.throws(() => s.reserveAux('', '10.40.0.3'), code('EINVAL'));
+    assert.throws(() => s.reserveAux('pfx', '10.40.0.3/29'), code('EINVAL'));
+    const st = s.state();
+    assert.deepStrictEqual(st.aux, { router: '10.40.0.2', nas: '10.40.0.4' });
+    // Back from the record: the auxiliary addresses are reserved again.
+    const back = new NetAlloc([new SubnetAllocator({ ...st, used: [st.gateway!] })]);
+    assert.deepStrictEqual(back.states(), [{ subnet: '10.40.0.0/29', gateway: '10.40.0.1', range: undefined, aux: { router: '10.40.0.2', nas: '10.40.0.4' }, used: ['10.40.0.1'] }]);
+    assert.strictEqual(back.allocate(4, 'n'), '10.40.0.3');
+    assert.strictEqual(back.allocate(4, 'n'), '10.40.0.5');
+    assert.deepStrictEqual(new SubnetAllocator({ subnet: '10.40.0.0/24', aux: JSON.parse('{"__proto__":"10.40.0.9"}'), used: [] }).auxAddresses(), JSON.parse('{"__proto__":"10.40.0.9"}'));
+  });
+
+  it('the configuration as one list: Docker\'s IPAM.Config or the shorthands, checked for shape', () => {
+    const req = (o: Partial<NetworkCreateOptions>) => subnetRequests({ name: 'n', ...o }).map(({ names: _n, ...r }) => r);
+    assert.deepStrictEqual(req({}), [{ family: 4, subnet: undefined, gateway: undefined, ipRange: undefined }]);
+    assert.deepStrictEqual(req({ ipv6: true }).map((r) => r.family), [4, 6]);
+    assert.deepStrictEqual(req({ subnet6: 'fd00::/64' }).map((r) => [r.family, r.subnet]), [[4, undefined], [6, 'fd00::/64']], 'subnet6 implies ipv6');
+    assert.deepStrictEqual(req({ ipv6: true, ipam: [{ subnet: 'fd01::/64', ipRange: 'fd01::/120' }, { subnet: '10.0.0.0/24', auxAddresses: { r: '10.0.0.9' } }, { subnet: '10.0.1.0/24', gateway: '10.0.1.9' }] }), [
+      { family: 4, subnet: '10.0.0.0/24', auxAddresses: { r: '10.0.0.9' } },
+      { family: 4, subnet: '10.0.1.0/24', gateway: '10.0.1.9' },
+      { family: 6, subnet: 'fd01::/64', ipRange: 'fd01::/120' },
+    ]);
+    assert.deepStrictEqual(req({ ipam: [{ subnet: '10.0.0.0/24' }], ipv6: true }).map((r) => [r.family, r.subnet]), [[4, '10.0.0.0/24'], [6, undefined]], 'a family without an entry is picked');
+    assert.deepStrictEqual(req({ ipam: [{ subnet: 'fd01::/64' }], ipv6: true }).map((r) => [r.family, r.subnet]), [[4, undefined], [6, 'fd01::/64']]);
+    assert.deepStrictEqual(req({ ipam: [] }).map((r) => r.family), [4]);
+    const bad: [Partial<NetworkCreateOptions>, string, RegExp][] = [
+      [{ ipam: [{ subnet: 'fd01::/64' }] }, 'EINVAL', /IPv6 has not been enabled/],
+      [{ ipam: [{ ipRange: '10.0.0.0/25' }] }, 'EINVAL', /ipam\[0\]: ipRange without a subnet/],
+      [{ ipam: [{ gateway: '10.0.0.1', auxAddresses: { a: '10.0.0.2' } }] }, 'EINVAL', /gateway, auxAddresses without a subnet/],
+      [{ ipam: [{}] }, 'EINVAL', /ipam\[0\]: subnet is required/],
+      [{ ipam: [{ subnet: '10.0.0.0/24', gateway: '' }] }, 'EINVAL', /ipam\[0\]\.gateway must not be empty/],
+      [{ ipam: [{ subnet: '10.0.0.1/24' }] }, 'EINVAL', /host bits/],
+      [{ ipam: [{ subnet: '10.0.0.0' }] }, 'EINVAL', /prefix length/],
+      [{ ipam: [{ subnet: '10.0.0.0/24', bogus: 1 } as any] }, 'EINVAL', /unknown field "bogus"/],
+      [{ ipam: [{ subnet: 10 } as any] }, 'ERR_INVALID_ARG_TYPE', /ipam\[0\]\.subnet/],
+      [{ ipam: [{ subnet: '10.0.0.0/24', auxAddresses: { a: 5 } } as any] }, 'ERR_INVALID_ARG_TYPE', /auxAddresses/],
+      [{ ipam: ['10.0.0.0/24'] as any }, 'ERR_INVALID_ARG_TYPE', /ipam\[0\]/],
+      [{ ipam: { subnet: '10.0.0.0/24' } as any }, 'ERR_INVALID_ARG_TYPE', /ipam/],
+      [{ ipam: [{ subnet: '10.0.0.0/24' }], subnet: '10.1.0.0/24' }, 'EINVAL', /not both \(subnet given\)/],
+      [{ ipam: [{ subnet: '10.0.0.0/24' }], gateway6: 'fd00::1' }, 'EINVAL', /not both/],
+      [{ subnet: 'fd00::/64' }, 'EINVAL', /not IPv4/],
+      [{ subnet6: '10.0.0.0/24' }, 'EINVAL', /not IPv6/],
+      [{ subnet6: 'fd00::/64', ipv6: false }, 'EINVAL', /ipv6 is false/],
+      [{ gateway6: 'fd00::1' }, 'EINVAL', /gateway6 needs an IPv6 network/],
+    ];
+    for (const [o, c, re] of bad) assert.throws(() => subnetRequests({ name: 'n', ...o }), (e: any) => e.code === c && re.test(e.message), JSON.stringify(o));
+  });
+
+  it('a record of the single-subnet version is moved to the list once', () => {
+    const old = {
+      id: 'x', name: 'old', driver: 'bridge', created: '', internal: false, ipv6: true, options: {}, labels: {}, dns: true,
+      ipv4Subnet: { subnet: '10.50.0.0/24', gateway: '10.50.0.1', range: '10.50.0.128/25', used: ['10.50.0.1'] },
+      ipv6Subnet: { subnet: 'fd50::/64', gateway: 'fd50::1', used: ['fd50::1'] },
+    } as NetworkRecord;
+    assert.strictEqual(upgradeNetworkRecord(old), true);
+    assert.deepStrictEqual(old.subnets, [
+      { subnet: '10.50.0.0/24', gateway: '10.50.0.1', range: '10.50.0.128/25', used: ['10.50.0.1'] },
+      { subnet: 'fd50::/64', gateway: 'fd50::1', used: ['fd50::1'] },
+    ]);
+    assert.ok(!('ipv4Subnet' in old) && !('ipv6Subnet' in old));
+    assert.strictEqual(upgradeNetworkRecord(old), false, 'nothing more to do');
+    const a = NetAlloc.fromStates(old.subnets!);
+    assert.strictEqual(a.allocate(4, 'old'), '10.50.0.128');
+    assert.strictEqual(a.allocate(6, 'old'), 'fd50::2');
   });
 });

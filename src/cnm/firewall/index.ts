@@ -3,9 +3,9 @@
 export interface NetworkRules {
   id: string;
   bridge: string;
-  subnet4?: string;
-  gateway4?: string;
-  subnet6?: string;
+  /** The network's subnets (its masquerade and hairpin rules match each). */
+  subnets4: string[];
+  subnets6: string[];
   icc: boolean;
   masquerade: boolean;
   internal: boolean;

@@ -80,7 +80,7 @@ export function putBase(tx: TxLike, f: Fam, comment: string, create: boolean): v
 
 export function networkRules(n: NetworkRules, f: Fam): { chain: string; rules: Omit<Rule, 'family' | 'table'>[] }[] {
   const br = n.bridge;
-  const subnet = f === V4 ? n.subnet4 : n.subnet6;
+  const subnets = f === V4 ? n.subnets4 : n.subnets6;
   const mode = (f === V4 ? n.gatewayMode4 : n.gatewayMode6) ?? 'nat';
   const nat = mode === 'nat' || mode === 'nat-unprotected';
   const internal = n.internal || mode === 'isolated';
@@ -88,11 +88,12 @@ export function networkRules(n: NetworkRules, f: Fam): { chain: string; rules: O
     // Hairpin: a container reaching a published port (its own or a
     // neighbour's) through a host address. The DNATed packet goes back into
     // the bridge; the source is rewritten so the reply comes back through us.
-    ...(subnet ? [{ chain: 'postrouting', stmts: [{ match: 'oifname', value: br }, { match: f.saddr, value: subnet }, { match: 'ct status', value: 'dnat' }, { masquerade: {} }], comment: tag(n.id) } as any] : []),
+    ...subnets.map((subnet) => ({ chain: 'postrouting', stmts: [{ match: 'oifname', value: br }, { match: f.saddr, value: subnet }, { match: 'ct status', value: 'dnat' }, { masquerade: {} }], comment: tag(n.id) } as any)),
     // The host's own 127.0.0.1 reaching a published port.
     ...(f === V4 ? [{ chain: 'postrouting', stmts: [{ match: 'oifname', value: br }, { match: 'ip saddr', value: '127.0.0.0/8' }, { masquerade: {} }], comment: tag(n.id) } as any] : []),
   ];
-  if (n.masquerade && nat && subnet) {
+  // One rule per subnet, as Docker has one MASQUERADE rule per subnet.
+  for (const subnet of n.masquerade && nat ? subnets : []) {
     post.push({ chain: 'postrouting', comment: tag(n.id), stmts: [
       { match: f.saddr, value: subnet }, { match: 'oifname', op: '!=', value: br },
       f === V4 && n.hostIpv4 ? { nat: 'snat', family: 'ip', addr: n.hostIpv4 } : { masquerade: {} },

@@ -1,4 +1,4 @@
-// The IPv6 gateway address and a link-local without DAD on the bridge.
+// The IPv6 gateway addresses (one per IPv6 subnet) and a link-local without DAD on the bridge.
 import type { CnmContext } from '../../context';
 import { linkLocalOf } from '../../mac';
 import type { NetworkRecord } from '../../types';
@@ -8,8 +8,9 @@ export async function setupIPv6(ctx: CnmContext, n: NetworkRecord, undo: Undo[])
   const v6 = ctx.ipam.get(n.id)?.v6;
   if (!v6) return;
   const addrs = await ctx.rt.addr.list({ link: n.bridge!, family: 6 });
-  if (v6.gateway && n.gatewayMode6 !== 'isolated' && !addrs.some((x) => x.local === v6.gateway)) {
-    const cidr = v6.cidr(v6.gateway);
+  for (const s of v6) {
+    if (!s.gateway || n.gatewayMode6 === 'isolated' || addrs.some((x) => x.local === s.gateway)) continue;
+    const cidr = s.cidr(s.gateway);
     await ctx.rt.addr.add(n.bridge!, { address: cidr, flags: ['nodad'] });
     undo.push(() => ctx.rt.addr.delete(n.bridge!, cidr));
   }

@@ -11,10 +11,12 @@
 // out, DNAT for ports) apply to it as they are; that is what
 // docker_gwbridge gives Docker's overlay containers, without a second
 // interface per container.
-import { CNM_LINK_GROUP, isOurLink, type CnmContext, type NetAlloc } from '../../context';
+import { CNM_LINK_GROUP, isOurLink, NetAlloc, type CnmContext } from '../../context';
 import type { Driver, DriverNames, JoinResult, KernelView } from '../../driver';
 import { CnmObjectError, busy, invalid } from '../../errors';
 import { SubnetAllocator, overlaps, parsePrefix, prefixText } from '../../ipam';
+import { subnetRequests } from '../../ipam-config';
+import { recordSubnets } from '../../subnets';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../../types';
 import { sandboxDnsNames } from '../../names';
 import type { ClusterEndpoint, ClusterNetwork, NetworkEvent } from '../../cluster/store';
@@ -58,9 +60,10 @@ async function acquire(ctx: CnmContext, n: NetworkRecord): Promise<Live> {
       checkLocalOverlap(ctx, n);
       // Adopted after a restart: reconcile has put its rules back already.
       const adopted = !!(await ctx.rt.link.find(bridgeOf(n.vni!)));
+      const v4 = a!.v4![0], v6 = a?.v6?.[0];
       const dp = await OverlayDatapath.ensure(ctx.rt, {
-        vni: n.vni!, subnet: a!.v4!.subnet, gateway: a!.v4!.gateway!,
-        ...(a?.v6 ? { subnet6: a.v6.subnet, gateway6: a.v6.gateway } : {}),
+        vni: n.vni!, subnet: v4.subnet, gateway: v4.gateway!,
+        ...(v6 ? { subnet6: v6.subnet, gateway6: v6.gateway } : {}),
         advertise: c.advertise, underlay: c.underlay.index, group: CNM_LINK_GROUP,
         bridgeName: bridgeOf(n.vni!), vxlanName: vxlanOf(n.vni!),
       });
@@ -91,10 +94,10 @@ async function acquire(ctx: CnmContext, n: NetworkRecord): Promise<Live> {
  * local network's traffic, so nothing of it is made here (EBUSY).
  */
 function checkLocalOverlap(ctx: CnmContext, n: NetworkRecord): void {
-  const mine = [n.ipv4Subnet, n.ipv6Subnet].filter((x) => !!x).map((x) => parsePrefix(x!.subnet));
+  const mine = recordSubnets(n).map((x) => parsePrefix(x.subnet));
   for (const o of ctx.store.all<NetworkRecord>('network')) {
     if (o.id === n.id) continue;
-    const s = [o.ipv4Subnet, o.ipv6Subnet].find((x) => x && mine.some((p) => overlaps(parsePrefix(x.subnet), p)));
+    const s = recordSubnets(o).find((x) => mine.some((p) => overlaps(parsePrefix(x.subnet), p)));
     if (s) throw busy(`overlay network ${n.name} (${mine.map(prefixText).join(', ')}) overlaps network ${o.name} (${s.subnet}) on this host`);
   }
 }
@@ -133,8 +136,10 @@ function recordOf(cn: ClusterNetwork, localId?: string): NetworkRecord {
   return {
     id: localId ?? cn.id, name: cn.name, driver: 'overlay', created: cn.created, internal: false, ipv6: !!cn.subnet6,
     options: { ...cn.options }, labels: { ...(cn.labels ?? {}) }, dns: true, scope: 'global', vni: cn.vni, bridge: bridgeOf(cn.vni),
-    ipv4Subnet: { subnet: cn.subnet, gateway: cn.gateway, used: [cn.gateway] },
-    ...(cn.subnet6 ? { ipv6Subnet: { subnet: cn.subnet6, gateway: cn.gateway6, used: [cn.gateway6!] } } : {}),
+    subnets: [
+      { subnet: cn.subnet, gateway: cn.gateway, used: [cn.gateway] },
+      ...(cn.subnet6 ? [{ subnet: cn.subnet6, gateway: cn.gateway6, used: [cn.gateway6!] }] : []),
+    ],
   };
 }
 
@@ -248,23 +253,34 @@ export const overlayDriver: Driver = {
   async validate(ctx, n, o) {
     if (!ctx.cluster) throw invalid('the overlay driver needs a cluster store: Controller.open({ cluster: { store, advertise } })');
     for (const k of Object.keys(n.options)) if (!OPTIONS.has(k)) throw invalid(`unknown option for the overlay driver: ${k}`);
-    if (o.ipRange !== undefined) throw invalid('the overlay driver takes no ipRange');
+    // The cluster store's IPAM keeps one subnet per family, no ranges, no reserved addresses.
+    const reqs = subnetRequests(o);
+    for (const f of [4, 6]) {
+      if (reqs.filter((r) => r.family === f).length > 1) throw invalid(`the overlay driver takes one IPv${f} subnet (its cluster IPAM has one per family)`);
+    }
+    for (const r of reqs) {
+      if (r.ipRange !== undefined) throw invalid(`the overlay driver takes no ipRange (${r.names.ipRange})`);
+      if (r.auxAddresses && Object.keys(r.auxAddresses).length) throw invalid('the overlay driver takes no auxAddresses');
+      if (r.family === 6 && r.subnet === undefined) throw invalid('an IPv6 overlay network needs its IPv6 subnet given (every host must agree on it)');
+    }
     if (o.internal) throw invalid('internal overlay networks are not supported');
-    if (o.ipv6 && o.subnet6 === undefined) throw invalid('an IPv6 overlay network needs subnet6 (every host must agree on it)');
     // Not overlapping this host's own networks either (the store checks the other overlay networks).
-    for (const [what, s] of [['subnet', o.subnet], ['subnet6', o.subnet6]] as const) {
-      if (s === undefined) continue;
-      const p = parsePrefix(s, what);
-      const clash = ctx.store.all<NetworkRecord>('network').find((x) => [x.ipv4Subnet, x.ipv6Subnet].some((y) => y && overlaps(parsePrefix(y.subnet), p)));
-      if (clash) throw busy(`${what} ${s} overlaps with network ${clash.name}`);
+    for (const r of reqs) {
+      if (r.subnet === undefined) continue;
+      const p = parsePrefix(r.subnet, r.names.subnet);
+      const clash = ctx.store.all<NetworkRecord>('network').find((x) => recordSubnets(x).some((y) => overlaps(parsePrefix(y.subnet), p)));
+      if (clash) throw busy(`${r.names.subnet} ${r.subnet} overlaps with network ${clash.name}`);
     }
   },
 
   async allocateNetwork(ctx, n, o): Promise<NetAlloc> {
+    const reqs = subnetRequests(o);
+    const r4 = reqs.find((r) => r.family === 4);
+    const r6 = reqs.find((r) => r.family === 6);
     const cn = await clusterOf(ctx).store.createNetwork({
       id: n.id, name: n.name, options: n.options, labels: n.labels,
-      ...(o.subnet !== undefined ? { subnet: o.subnet } : {}), ...(o.gateway !== undefined ? { gateway: o.gateway } : {}),
-      ...(o.subnet6 !== undefined ? { subnet6: o.subnet6 } : {}), ...(o.gateway6 !== undefined ? { gateway6: o.gateway6 } : {}),
+      ...(r4?.subnet !== undefined ? { subnet: r4.subnet } : {}), ...(r4?.gateway !== undefined ? { gateway: r4.gateway as string } : {}),
+      ...(r6?.subnet !== undefined ? { subnet6: r6.subnet } : {}), ...(r6?.gateway !== undefined ? { gateway6: r6.gateway as string } : {}),
     });
     const rec = recordOf(cn, n.id);
     Object.assign(n, { scope: rec.scope, vni: rec.vni, bridge: rec.bridge, ipv6: rec.ipv6 });
@@ -272,7 +288,7 @@ export const overlayDriver: Driver = {
     v4.gateway = v4.reserve(cn.gateway, 'gateway');
     const v6 = cn.subnet6 ? new SubnetAllocator({ subnet: cn.subnet6, used: [] }) : undefined;
     if (v6) v6.gateway = v6.reserve(cn.gateway6!, 'gateway6');
-    return { v4, v6 };
+    return new NetAlloc(v6 ? [v4, v6] : [v4]);
   },
 
   async releaseNetwork(ctx, n) {
