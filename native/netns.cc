@@ -3,6 +3,8 @@
 // (whose namespace dies with it) or one of ours that goes back to its own.
 #include "common.h"
 #include <fcntl.h>
+#include <poll.h>
+#include <linux/netlink.h>
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
@@ -136,9 +138,12 @@ struct NetnsSetup {
   int netlinkProtocol = -1;
   bool netfilterSocket = false;  // a NETLINK_NETFILTER socket too (nftables inside)
   std::vector<BoundSocket> bound;  // e.g. a resolver's UDP and TCP sockets on 127.0.0.11:53
+  // Netlink messages sent on the NETLINK_NETFILTER socket once the rest is
+  // done (e.g. an nftables batch then a GETGEN): the last one's reply ends it.
+  std::vector<std::string> nfMessages;
 };
 
-struct NetnsNewResult { int err = 0; const char* step = ""; std::string detail; int fd = -1; int sockFd = -1; int nfSockFd = -1; std::vector<int> boundFds; };
+struct NetnsNewResult { int err = 0; const char* step = ""; std::string detail; int fd = -1; int sockFd = -1; int nfSockFd = -1; std::vector<int> boundFds; bool nfSent = false; };
 
 // A socket made and bound inside the namespace (this thread's), by address text.
 static int BindInside(const BoundSocket& b, NetnsNewResult& r) {
@@ -165,6 +170,42 @@ static int BindInside(const BoundSocket& b, NetnsNewResult& r) {
   if (ok != 1) { r.err = EINVAL; r.step = "inet_pton"; r.detail = b.addr; close(fd); return -1; }
   if (bind(fd, (struct sockaddr*)&ss, len) < 0) { r.err = errno; r.step = "bind"; r.detail = b.addr; close(fd); return -1; }
   return fd;
+}
+
+// Sends `msgs` (sequence numbers 1..n): all but the last in one sendmsg
+// (a batch is handled inside it), then the last, with an ACK asked, alone:
+// its ACK comes after every reply to the batch. The first error reply fails
+// it, naming the message by index. Each read waits at most 5 s.
+static void SendNetfilter(int fd, const std::vector<std::string>& msgs, NetnsNewResult& r) {
+  std::string buf;
+  uint32_t seq = 0;
+  size_t lastAt = 0;
+  for (const auto& m : msgs) {
+    if (m.size() < sizeof(struct nlmsghdr) || m.size() % 4 || ((const struct nlmsghdr*)m.data())->nlmsg_len != m.size()) {
+      r.err = EINVAL; r.step = "netfilter message"; r.detail = "#" + std::to_string(seq); return;
+    }
+    lastAt = buf.size();
+    buf += m;
+    ((struct nlmsghdr*)&buf[lastAt])->nlmsg_seq = ++seq;
+  }
+  ((struct nlmsghdr*)&buf[lastAt])->nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
+  if ((lastAt && send(fd, buf.data(), lastAt, 0) < 0) || send(fd, buf.data() + lastAt, buf.size() - lastAt, 0) < 0) {
+    r.err = errno; r.step = "sendmsg"; return;
+  }
+  std::vector<char> in(1 << 16);
+  for (;;) {
+    struct pollfd p = {fd, POLLIN, 0};
+    int k = poll(&p, 1, 5000);
+    if (k <= 0) { r.err = k == 0 ? ETIMEDOUT : errno; r.step = "poll"; return; }
+    ssize_t n = recv(fd, in.data(), in.size(), 0);
+    if (n < 0) { if (errno == EINTR || errno == EAGAIN) continue; r.err = errno; r.step = "recv"; return; }
+    for (struct nlmsghdr* h = (struct nlmsghdr*)in.data(); NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+      if (h->nlmsg_type != NLMSG_ERROR || h->nlmsg_len < NLMSG_LENGTH(sizeof(struct nlmsgerr))) continue;
+      int e = -((struct nlmsgerr*)NLMSG_DATA(h))->error;
+      if (e && !r.err) { r.err = e; r.step = "netfilter message"; r.detail = "#" + std::to_string(h->nlmsg_seq - 1); }
+      if (h->nlmsg_seq == seq) { if (!r.err) r.nfSent = true; return; }
+    }
+  }
 }
 
 static void SetUpInside(const NetnsSetup& setup, NetnsNewResult& r) {
@@ -202,6 +243,10 @@ static void SetUpInside(const NetnsSetup& setup, NetnsNewResult& r) {
     if (fd < 0) return;
     r.boundFds.push_back(fd);
   }
+  if (!setup.nfMessages.empty()) {
+    if (r.nfSockFd < 0) { r.err = EINVAL; r.step = "netfilter message"; r.detail = "no netfilter socket"; return; }
+    SendNetfilter(r.nfSockFd, setup.nfMessages, r);
+  }
 }
 
 // netnsNewAsync(bindPath?, {sysctls?: [path, value][], loUp?, netlinkProtocol?})
@@ -229,6 +274,15 @@ static Napi::Value NetnsNewAsync(const Napi::CallbackInfo& info) {
       for (uint32_t i = 0; i < a.Length(); i++) {
         Napi::Object b = a.Get(i).As<Napi::Object>();
         setup.bound.push_back({I32(b, "family"), I32(b, "type"), b.Get("address").As<Napi::String>().Utf8Value(), I32(b, "port")});
+      }
+    }
+    if (Has(o, "nfMessages") && o.Get("nfMessages").IsArray()) {
+      Napi::Array a = o.Get("nfMessages").As<Napi::Array>();
+      for (uint32_t i = 0; i < a.Length(); i++) {
+        Napi::Value v = a.Get(i);
+        if (!v.IsBuffer()) { Napi::TypeError::New(env, "nfMessages: Buffers expected").ThrowAsJavaScriptException(); return env.Undefined(); }
+        auto b = v.As<Napi::Buffer<char>>();
+        setup.nfMessages.emplace_back(b.Data(), b.Length());
       }
     }
   }
@@ -265,6 +319,7 @@ static Napi::Value NetnsNewAsync(const Napi::CallbackInfo& info) {
     Napi::Array bound = Napi::Array::New(env, r.boundFds.size());
     for (size_t i = 0; i < r.boundFds.size(); i++) bound.Set(i, r.boundFds[i]);
     o.Set("boundFds", bound);
+    if (r.nfSent) o.Set("nfSent", true);
     d.Resolve(o);
   });
 }

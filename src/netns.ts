@@ -155,6 +155,22 @@ export interface NetnsCreateOptions {
   boundSockets?: { family: 4 | 6; type: 'tcp' | 'udp'; address: string; port: number }[];
   /** Also a NETLINK_NETFILTER socket, which the first `Nft.open` of this namespace adopts. */
   nftSocket?: boolean;
+  /**
+   * Netlink messages the creating thread sends on that NETLINK_NETFILTER
+   * socket (needs `nftSocket`), in one sendmsg, waiting for the last one's
+   * reply: e.g. `Nft.encode(...)` of a ruleset the namespace starts with. A
+   * refused message fails the creation.
+   */
+  netfilterMessages?: Buffer[];
+}
+
+function netfilterMessages(v: unknown, socket: boolean): Buffer[] {
+  if (!Array.isArray(v) || !v.every((b) => Buffer.isBuffer(b))) throw typeError('netfilterMessages', 'a list of Buffers', v);
+  if (!socket) throw new ValidationError('netfilterMessages needs nftSocket: true');
+  for (const [i, b] of v.entries()) {
+    if (b.length < 16 || b.length % 4 || b.readUInt32LE(0) !== b.length) throw new ValidationError(`netfilterMessages[${i}] is not one netlink message`);
+  }
+  return v;
 }
 
 function boundSocketSpecs(v: unknown): { family: number; type: number; address: string; port: number }[] {
@@ -206,7 +222,7 @@ export class Netns {
    */
   static async create(name?: string, opts: NetnsCreateOptions = {}): Promise<Netns> {
     opts = checkOptions<NetnsCreateOptions>(opts, 'Netns.create options');
-    checkKeys(opts, ['sysctls', 'loUp', 'rtnlSocket', 'boundSockets', 'nftSocket'], 'Netns.create');
+    checkKeys(opts, ['sysctls', 'loUp', 'rtnlSocket', 'boundSockets', 'nftSocket', 'netfilterMessages'], 'Netns.create');
     const sysctls = opts.sysctls === undefined ? {} : checkObject<Record<string, string | number>>(opts.sysctls, 'sysctls');
     // Created on a dedicated thread while the loop goes on (see netns.cc).
     const setup = {
@@ -215,6 +231,7 @@ export class Netns {
       netlinkProtocol: opts.rtnlSocket !== undefined && checkBool(opts.rtnlSocket, 'rtnlSocket') ? NETLINK_ROUTE : undefined,
       bound: opts.boundSockets === undefined ? undefined : boundSocketSpecs(opts.boundSockets),
       netfilterSocket: opts.nftSocket === undefined ? undefined : checkBool(opts.nftSocket, 'nftSocket'),
+      nfMessages: opts.netfilterMessages === undefined ? undefined : netfilterMessages(opts.netfilterMessages, opts.nftSocket === true),
     };
     if (name === undefined) return Netns.made(await limited(() => native.netnsNewAsync(undefined, setup)));
     validateNetnsName(name);
@@ -253,8 +270,9 @@ export class Netns {
     return ns.fd;
   }
 
-  private static made(r: { fd: number; sockFd?: number; nfSockFd?: number; boundFds?: number[] }, name?: string, p?: string): Netns {
+  private static made(r: { fd: number; sockFd?: number; nfSockFd?: number; boundFds?: number[]; nfSent?: boolean }, name?: string, p?: string): Netns {
     const ns = new Netns(r.fd, name, p);
+    ns.netfilterApplied = !!r.nfSent;
     ns.rtnlFd = r.sockFd;
     ns.nftFd = r.nfSockFd;
     ns.boundFds = r.boundFds?.length ? r.boundFds : undefined;
@@ -263,6 +281,8 @@ export class Netns {
 
   private boundFds?: number[];
   private nftFd?: number;
+  /** Whether the creating thread sent `netfilterMessages` and the kernel took them all. */
+  netfilterApplied = false;
 
   /** Hands over the NETLINK_NETFILTER socket made at creation (once), or undefined. */
   takeNftSocket(): number | undefined {

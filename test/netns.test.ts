@@ -1,6 +1,6 @@
 import * as assert from 'assert';
 import * as fs from 'fs';
-import { Netns, Rtnl, NetlinkError, ValidationError } from '../src';
+import { Netns, Nft, Rtnl, NetlinkError, ValidationError } from '../src';
 import { ip, ipj, rejects, sh, uniq } from './helpers';
 
 describe('netns', () => {
@@ -59,6 +59,31 @@ describe('netns', () => {
     assert.deepStrictEqual(threads.filter((t) => t !== own), []);
     for (const ns of made) if (ns) { ns.close(); await Netns.delete(ns.name!); }
     assert.deepStrictEqual(names.filter((n) => fs.existsSync(`/run/netns/${n}`)), []);
+  });
+
+  it('set-up by the creating thread: a netfilter batch sent from inside (nft sees it); a refused one fails the creation and leaves nothing', async () => {
+    const ok = Nft.encode((tx) => {
+      tx.addTable({ family: 'ip', name: 'born' });
+      tx.addChain({ family: 'ip', table: 'born', name: 'out', type: 'nat', hook: 'output', priority: -100, policy: 'accept' });
+    });
+    const name = uniq('nfb');
+    const ns = await Netns.create(name, { nftSocket: true, netfilterMessages: ok });
+    try {
+      assert.strictEqual(ns.netfilterApplied, true);
+      const tables = JSON.parse(sh('ip', ['netns', 'exec', name, 'nft', '-j', 'list', 'tables'])).nftables.filter((x: any) => x.table).map((x: any) => x.table.name);
+      assert.deepStrictEqual(tables, ['born']);
+    } finally {
+      ns.close();
+      await Netns.delete(name);
+    }
+    // A chain in a table that does not exist: the kernel refuses it.
+    const bad = Nft.encode((tx) => { tx.addChain({ family: 'ip', table: 'nowhere', name: 'c' }); });
+    const name2 = uniq('nfb');
+    await rejects(Netns.create(name2, { nftSocket: true, netfilterMessages: bad }), 'ENOENT');
+    assert.ok(!fs.existsSync(`/run/netns/${name2}`));
+    await rejects(Netns.create(uniq('nfb'), { netfilterMessages: ok }), 'EINVAL', /needs nftSocket/);
+    await rejects(Netns.create(uniq('nfb'), { nftSocket: true, netfilterMessages: ['x'] as any }), 'ERR_INVALID_ARG_TYPE');
+    await rejects(Netns.create(uniq('nfb'), { nftSocket: true, netfilterMessages: [Buffer.alloc(20)] }), 'EINVAL', /not one netlink message/);
   });
 
   it('set-up by the creating thread: sysctls, lo up, and an rtnetlink socket the first Rtnl.open adopts', async () => {

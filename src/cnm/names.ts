@@ -6,7 +6,9 @@
 // (CVE-2024-29018). Its sockets are made inside the namespace, so no NAT
 // rule is needed and nothing listens on a network's gateway.
 import { Netns } from '../netns';
+import * as crypto from 'crypto';
 import { Nft } from '../nft';
+import type { Transaction } from '../nft/transaction';
 import { STORE_INDEXES } from './context';
 import { DnsServer, embeddedUpstreams, hostNameservers, type Names } from './dns';
 import { driverFor } from './drivers';
@@ -136,24 +138,43 @@ export function sandboxUpstreams(store: Store, rootId: string, opts: { upstreamD
 export async function redirectToResolver(ns: Netns, ports: { udp?: number; tcp?: number }): Promise<void> {
   const nft = await Nft.open({ netns: ns, rcvbuf: 1 << 16 });
   try {
-    const T = { family: 'ip' as const, table: RESOLVER_TABLE };
-    await nft.transaction((tx) => {
-      tx.addTable({ family: 'ip', name: RESOLVER_TABLE });
-      tx.addChain({ ...T, name: 'output', type: 'nat', hook: 'output', priority: -100, policy: 'accept' });
-      tx.flushChain({ ...T, name: 'output' });
-      for (const proto of ['udp', 'tcp'] as const) {
-        const port = ports[proto];
-        if (port === undefined) continue;
-        tx.addRule({ ...T, chain: 'output', stmts: [
-          { match: 'ip daddr', value: RESOLVER_ADDRESS }, { match: `${proto} dport`, value: RESOLVER_PORT },
-          { nat: 'dnat', family: 'ip', addr: RESOLVER_ADDRESS, port },
-        ] });
-      }
-    });
+    await nft.transaction((tx) => redirectOps(tx, ports));
   } finally {
     nft.close();
   }
 }
+
+function redirectOps(tx: Transaction, ports: { udp?: number; tcp?: number }): void {
+  const T = { family: 'ip' as const, table: RESOLVER_TABLE };
+  tx.addTable({ family: 'ip', name: RESOLVER_TABLE });
+  tx.addChain({ ...T, name: 'output', type: 'nat', hook: 'output', priority: -100, policy: 'accept' });
+  tx.flushChain({ ...T, name: 'output' });
+  for (const proto of ['udp', 'tcp'] as const) {
+    const port = ports[proto];
+    if (port === undefined) continue;
+    tx.addRule({ ...T, chain: 'output', stmts: [
+      { match: 'ip daddr', value: RESOLVER_ADDRESS }, { match: `${proto} dport`, value: RESOLVER_PORT },
+      { nat: 'dnat', family: 'ip', addr: RESOLVER_ADDRESS, port },
+    ] });
+  }
+}
+
+/**
+ * What a new namespace's creating thread does for its resolver: binds its
+ * sockets and installs the redirect, so a first join only starts serving.
+ * The ports are random, chosen once per controller (each namespace is a
+ * port space of its own, so they never clash; Docker picks them per
+ * container), which makes the redirect the same bytes for every namespace.
+ */
+export function freshResolverSetup(): { boundSockets: typeof RESOLVER_SOCKETS; nftSocket: true; netfilterMessages: Buffer[] } {
+  if (!fresh) {
+    const port = 20000 + crypto.randomInt(40000);
+    const sockets = RESOLVER_SOCKETS.map((s) => ({ ...s, port }));
+    fresh = { boundSockets: sockets, nftSocket: true, netfilterMessages: Nft.encode((tx) => redirectOps(tx, { udp: port, tcp: port })) };
+  }
+  return fresh;
+}
+let fresh: ReturnType<typeof freshResolverSetup> | undefined;
 
 /** Removes the redirect (a namespace that lives on without us: adopted). */
 async function removeRedirect(ns: Netns): Promise<void> {
@@ -167,11 +188,13 @@ async function removeRedirect(ns: Netns): Promise<void> {
 
 /** Serves a resolver on sockets made inside the namespace (random ports on 127.0.0.11), redirected from port 53. */
 async function serveIn(ns: Netns, names: Names, upstreams: string[] | null): Promise<DnsServer> {
-  const fds = ns.takeBoundSockets() ?? RESOLVER_SOCKETS.map((s) => ns.socket(s.family, s.type, { address: s.address, port: s.port }));
+  const made = ns.takeBoundSockets();
+  const fds = made ?? RESOLVER_SOCKETS.map((s) => ns.socket(s.family, s.type, { address: s.address, port: s.port }));
   const server = DnsServer.fromSockets({ udpFd: fds[0], tcpFd: fds[1] }, names, upstreams);
   try {
     await server.start();
-    await redirectToResolver(ns, server.ports);
+    // A fresh namespace's thread installed the redirect for the sockets it made.
+    if (!(made && ns.netfilterApplied)) await redirectToResolver(ns, server.ports);
   } catch (e) {
     server.close();
     throw e;

@@ -8,7 +8,7 @@ import { NETNS_PREFIX, now, type CnmContext } from './context';
 import { leaveLocked } from './endpoint';
 import { busy, exists, invalid, invalidType } from './errors';
 import { checkDnsOptions, checkDnsSearch, checkDnsServers, checkExtraHosts } from './resolv-conf';
-import { RESOLVER_SOCKETS } from './names';
+import { freshResolverSetup } from './names';
 import { dropLinksTo, linkEnv, parseLinks } from './links';
 import { publishedPorts, type PublishedPorts } from './ports';
 import { removeSandboxFiles, writeNamespaceFiles, writeNewSandboxFiles } from './sandbox-files';
@@ -102,7 +102,7 @@ export async function createSandbox(ctx: CnmContext, o: SandboxCreateOptions): P
       // join will use. (No sysctls: every /proc/sys/net lookup walks a
       // dentry chain as long as the number of namespaces.)
       // And the resolver's sockets at 127.0.0.11, for a first join to a network with names.
-      const ns = await Netns.create(rec.netnsName, { loUp: true, rtnlSocket: true, ...(ctx.opts.dns === false ? {} : { boundSockets: RESOLVER_SOCKETS, nftSocket: true }) });
+      const ns = await Netns.create(rec.netnsName, { loUp: true, rtnlSocket: true, ...(ctx.opts.dns === false ? {} : freshResolverSetup()) });
       made = true;
       ctx.fresh.keep(rec.id, ns);
     } else if (rec.mode === 'adopted') {

@@ -68,6 +68,24 @@ export class Nft {
   }
 
   /** Opens a handle; the socket is created inside the namespace. */
+  /**
+   * A transaction as the netlink messages it would send (batch begin, the
+   * operations, batch end, then a generation request whose reply ends the
+   * exchange), for a sender of its own such as `Netns.create({
+   * netfilterMessages })`. Only operations that need no set read from the
+   * kernel (sets they use are declared in the same transaction).
+   */
+  static encode(fn: (tx: Transaction) => void): Buffer[] {
+    if (typeof fn !== 'function') throw typeError('transaction callback', 'a function', fn);
+    const tx = new Transaction({});
+    fn(tx);
+    const ctx = { set: (f: Family, t: string, n: string) => tx.declared.get(skey(f, t, n)) ?? undefined };
+    for (const op of tx.ops) {
+      for (const x of op.needs ?? []) if (!ctx.set(x.family, x.table, x.set)) throw new ValidationError(`${op.desc}: set ${x.set} is not declared in the transaction`);
+    }
+    return [native.nftBatch(true), ...tx.ops.flatMap((op) => op.build(ctx)), native.nftBatch(false), native.nftGetGen()];
+  }
+
   static async open(opts: NftOptions = {}): Promise<Nft> {
     opts = checkOptions<NftOptions>(opts, 'Nft.open options');
     checkKeys(opts, ['netns', 'rcvbuf'], 'Nft.open');
