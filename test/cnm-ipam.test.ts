@@ -7,7 +7,7 @@ import * as path from 'path';
 import { Controller, Netns, Rtnl, type Network, type Sandbox } from '../src';
 import { tmpState } from './cnm-helpers';
 import { eventually, hostLinks, ipj, ping, rejects, sh } from './helpers';
-import { tcpGet, tcpServer } from './net-helpers';
+import { outsideNamespace, tcpGet, tcpServer } from './net-helpers';
 
 /** "ADDR/LEN" of every address on a link, as `ip -j addr` shows them. */
 const addrsOf = (dev: string, ns?: string): string[] => ipj(['addr', 'show', 'dev', dev], ns)[0].addr_info.map((a: any) => `${a.local}/${a.prefixlen}`);
@@ -38,22 +38,15 @@ describe('cnm: several subnets per network (IPAM.Config)', function () {
   let ctl: Controller;
   let rt: Rtnl;
   let outside: Netns;
+  let world: Awaited<ReturnType<typeof outsideNamespace>>;
 
   before(async () => {
     rt = await Rtnl.open();
-    outside = await Netns.create('outside');
-    await rt.link.add({ kind: 'veth', name: 'ext0', peer: { name: 'eth0', netns: outside } });
-    await rt.addr.add('ext0', '198.51.100.1/24');
-    await rt.link.set('ext0', { up: true });
-    const o = await Rtnl.open({ netns: outside });
-    await o.link.set('lo', { up: true });
-    await o.addr.add('eth0', '198.51.100.2/24');
-    await o.link.set('eth0', { up: true });
-    o.close();
+    world = await outsideNamespace(rt, ['198.51.100.1/24'], ['198.51.100.2/24']);
+    outside = world.ns;
   });
   after(async () => {
-    await outside.delete();
-    await rt.link.delete('ext0').catch(() => {});
+    await world.remove();
     rt.close();
   });
   beforeEach(async () => { ctl = await Controller.open({ stateDir: tmpState(), upstreamDns: [] }); });

@@ -5,7 +5,7 @@ import * as path from 'path';
 import { Controller, Netns, Rtnl } from '../src';
 import { tmpState } from './cnm-helpers';
 import { eventually, hostLinks, rejects, sh } from './helpers';
-import { canConnect, run, tcpGet, tcpServer, udpAsk, udpServer } from './net-helpers';
+import { canConnect, outsideNamespace, run, tcpGet, tcpServer, udpAsk, udpServer } from './net-helpers';
 
 // Ports as Docker 28 publishes them: container port ranges, host address
 // families (0.0.0.0 IPv4 only, [::] IPv6 only, none given both), conflicts
@@ -55,25 +55,16 @@ describe('cnm: ports as Docker 28 publishes them', function () {
   let dir: string;
   let rt: Rtnl;
   let outside: Netns;
+  let world: Awaited<ReturnType<typeof outsideNamespace>>;
   const nftText = () => sh('nft', ['-j', 'list', 'ruleset']);
 
   before(async () => {
     rt = await Rtnl.open();
-    outside = await Netns.create('outside');
-    await rt.link.add({ kind: 'veth', name: 'ext0', peer: { name: 'eth0', netns: outside } });
-    await rt.addr.add('ext0', `${HOST4}/24`);
-    await rt.addr.add('ext0', { address: `${HOST6}/64`, flags: ['nodad'] });
-    await rt.link.set('ext0', { up: true });
-    const o = await Rtnl.open({ netns: outside });
-    await o.link.set('lo', { up: true });
-    await o.addr.add('eth0', '198.51.100.2/24');
-    await o.addr.add('eth0', { address: '2001:db8:e::2/64', flags: ['nodad'] });
-    await o.link.set('eth0', { up: true });
-    o.close();
+    world = await outsideNamespace(rt, [`${HOST4}/24`, { address: `${HOST6}/64`, flags: ['nodad'] }], ['198.51.100.2/24', { address: '2001:db8:e::2/64', flags: ['nodad'] }]);
+    outside = world.ns;
   });
   after(async () => {
-    await outside.delete();
-    await rt.link.delete('ext0').catch(() => {});
+    await world.remove();
     rt.close();
   });
   beforeEach(async () => { ctl = await Controller.open({ stateDir: (dir = tmpState()), upstreamDns: [] }); });

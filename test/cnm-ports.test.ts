@@ -5,7 +5,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { Controller, Netns, Rtnl } from '../src';
 import { eventually, hostLinks, ipj, rejects, sh } from './helpers';
-import { canConnect, tcpGet, tcpServer, udpAsk, udpServer } from './net-helpers';
+import { canConnect, outsideNamespace, tcpGet, tcpServer, udpAsk, udpServer } from './net-helpers';
 
 // Topology: this (isolated) namespace is the host. An "outside" namespace
 // stands in for other hosts and the internet, joined by a veth:
@@ -15,25 +15,16 @@ describe('cnm: published ports, NAT and isolation', function () {
   let ctl: Controller;
   let rt: Rtnl;
   let outside: Netns;
+  let world: Awaited<ReturnType<typeof outsideNamespace>>;
   const nftJson = () => JSON.parse(sh('nft', ['-j', 'list', 'ruleset'])).nftables;
 
   before(async () => {
     rt = await Rtnl.open();
-    outside = await Netns.create('outside');
-    await rt.link.add({ kind: 'veth', name: 'ext0', peer: { name: 'eth0', netns: outside } });
-    await rt.addr.add('ext0', '198.51.100.1/24');
-    await rt.addr.add('ext0', '198.51.100.3/24');
-    await rt.link.set('ext0', { up: true });
-    const o = await Rtnl.open({ netns: outside });
-    await o.link.set('lo', { up: true });
-    await o.addr.add('eth0', '198.51.100.2/24');
-    await o.link.set('eth0', { up: true });
-    // Deliberately no route back to container subnets: replies need NAT.
-    o.close();
+    world = await outsideNamespace(rt, ['198.51.100.1/24', '198.51.100.3/24'], ['198.51.100.2/24']);
+    outside = world.ns;
   });
   after(async () => {
-    await outside.delete();
-    await rt.link.delete('ext0').catch(() => {});
+    await world.remove();
     rt.close();
   });
   beforeEach(async () => { ctl = await Controller.open({ stateDir: fs.mkdtempSync(path.join(os.tmpdir(), 'cnm-p-')), upstreamDns: [] }); });

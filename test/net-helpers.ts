@@ -91,3 +91,33 @@ export async function underlay(top: Rtnl, bridge: string, hosts: Netns[], addres
   }
   return out;
 }
+
+type AddrArg = Parameters<Rtnl['addr']['add']>[1];
+
+/**
+ * A namespace standing in for the rest of the world: a veth from this
+ * namespace (ext0, with `host` addresses) to it (eth0, with `outside`
+ * addresses), both up, and no route back to container subnets, so replies
+ * need NAT. `remove()` undoes it.
+ */
+export async function outsideNamespace(rt: Rtnl, host: AddrArg[], outside: AddrArg[], name = 'outside'): Promise<{ ns: Netns; remove(): Promise<void> }> {
+  const ns = await Netns.create(name);
+  await rt.link.add({ kind: 'veth', name: 'ext0', peer: { name: 'eth0', netns: ns } });
+  for (const a of host) await rt.addr.add('ext0', a);
+  await rt.link.set('ext0', { up: true });
+  const o = await Rtnl.open({ netns: ns });
+  try {
+    await o.link.set('lo', { up: true });
+    for (const a of outside) await o.addr.add('eth0', a);
+    await o.link.set('eth0', { up: true });
+  } finally {
+    o.close();
+  }
+  return {
+    ns,
+    async remove() {
+      await ns.delete();
+      await rt.link.delete('ext0').catch(() => {});
+    },
+  };
+}

@@ -550,10 +550,8 @@ export class ClusterStore extends EventEmitter {
     throw err('EAGAIN', `endpoint "${o.name}": no address won after 64 attempts on network "${nw.name}"`);
   }
 
-  /** Removes one of this host's endpoints and frees its addresses, in one transaction. */
-  async deleteEndpoint(network: string, name: string): Promise<void> {
-    this.alive();
-    if (typeof network !== 'string' || typeof name !== 'string') throw err('ERR_INVALID_ARG_TYPE', 'network and endpoint name must be strings');
+  /** One of this host's endpoints by network and name: ENOENT, or EPERM when another host's. */
+  private ownEndpoint(network: string, name: string): { key: string; ep: ClusterEndpoint } {
     const nw = this.nets.get(network)?.value;
     if (!nw) throw err('ENOENT', `network "${network}" not found in ${this.store}`);
     const key = this.k(`state/ep/${nw.id}/${name}`);
@@ -562,6 +560,14 @@ export class ClusterStore extends EventEmitter {
       if (this.eps.has(key)) throw err('EPERM', `endpoint "${name}" belongs to host ${this.eps.get(key)!.value.host}`);
       throw err('ENOENT', `endpoint "${name}" not found on network "${network}"`);
     }
+    return { key, ep };
+  }
+
+  /** Removes one of this host's endpoints and frees its addresses, in one transaction. */
+  async deleteEndpoint(network: string, name: string): Promise<void> {
+    this.alive();
+    if (typeof network !== 'string' || typeof name !== 'string') throw err('ERR_INVALID_ARG_TYPE', 'network and endpoint name must be strings');
+    const { key, ep } = this.ownEndpoint(network, name);
     await this.removeOwn(key, ep);
     this.own.delete(key);
   }
@@ -578,14 +584,7 @@ export class ClusterStore extends EventEmitter {
     if (o === null || typeof o !== 'object' || !('sandbox' in o)) throw err('ERR_INVALID_ARG_TYPE', 'endpoint update must be { sandbox: string[] | null }');
     for (const k of Object.keys(o)) if (k !== 'sandbox') throw err('EINVAL', `unknown endpoint update ${JSON.stringify(k)}`);
     const sandbox = o.sandbox === null ? undefined : sandboxNames(o.sandbox);
-    const nw = this.nets.get(network)?.value;
-    if (!nw) throw err('ENOENT', `network "${network}" not found in ${this.store}`);
-    const key = this.k(`state/ep/${nw.id}/${name}`);
-    const ep = this.own.get(key);
-    if (!ep) {
-      if (this.eps.has(key)) throw err('EPERM', `endpoint "${name}" belongs to host ${this.eps.get(key)!.value.host}`);
-      throw err('ENOENT', `endpoint "${name}" not found on network "${network}"`);
-    }
+    const { key, ep } = this.ownEndpoint(network, name);
     const { sandbox: _, ...rest } = ep;
     const next: ClusterEndpoint = { ...rest, ...(sandbox ? { sandbox } : {}) };
     this.own.set(key, next);
