@@ -22,8 +22,15 @@
 import * as crypto from 'crypto';
 import { EventEmitter } from 'events';
 import * as net from 'net';
-import { Etcd3, Lease, Watcher, isRecoverableError, IKeyValue, ITxnRequest, IRequestOp, ICompare, ITxnResponse, IRangeResponse } from 'etcd3';
-import { circuitBreaker, ConsecutiveBreaker, ConstantBackoff, ExponentialBackoff, handleWhen, retry } from 'cockatiel';
+import type { Etcd3, Lease, Watcher, IKeyValue, ITxnRequest, IRequestOp, ICompare, ITxnResponse, IRangeResponse } from 'etcd3';
+
+// etcd3 (gRPC) takes a quarter of a second to load: only a controller with a
+// cluster pays it, not every `cnm` command.
+type Etcd3Module = typeof import('etcd3');
+type CockatielModule = typeof import('cockatiel');
+let etcd3: Etcd3Module | undefined;
+const loadEtcd3 = (): Etcd3Module => (etcd3 ??= require('etcd3') as Etcd3Module);
+const loadCockatiel = (): CockatielModule => require('cockatiel') as CockatielModule;
 import { CnmError, errnoOf } from '../../errors';
 import { parsePrefix, prefixText, prefixSize, overlaps, toBig, fromBig, Prefix, pickSubnet, AddressPool } from '../ipam';
 import { validateMac } from '../../util/ip';
@@ -223,6 +230,8 @@ export class ClusterStore extends EventEmitter {
     this.leaseTtl = o.leaseTtl;
     this.timeoutMs = timeoutMs;
     this.pools = pools;
+    const { Etcd3, isRecoverableError } = loadEtcd3();
+    const { circuitBreaker, ConsecutiveBreaker, ConstantBackoff, ExponentialBackoff, handleWhen, retry } = loadCockatiel();
     this.client = new Etcd3({
       hosts,
       dialTimeout: timeoutMs,
@@ -1042,7 +1051,7 @@ export class ClusterStore extends EventEmitter {
       this.onLeaseLost(this.lease);
       return err('ENOTCONN', `etcd store ${this.store}: ${what}: host lease expired (re-registering): ${m}`);
     }
-    if (e instanceof Error && (isRecoverableError(e) || /UNAVAILABLE|DEADLINE|circuit|No connection|Failed to connect|timed out|closed/i.test(m) || (e as { name?: string }).name === 'BrokenCircuitError')) {
+    if (e instanceof Error && (loadEtcd3().isRecoverableError(e) || /UNAVAILABLE|DEADLINE|circuit|No connection|Failed to connect|timed out|closed/i.test(m) || (e as { name?: string }).name === 'BrokenCircuitError')) {
       this.setConnected(false);
       return err('ENOTCONN', `etcd store ${this.store} unreachable: ${what}: ${m}`);
     }
