@@ -236,7 +236,11 @@ describe('cnm CLI', function () {
     const flag = path.join(dir, 'ports-done');
     const web = cnmLong('run', '--network', 'ports', '--name', 'pweb', '-p', '18090:80', '-p', '127.0.0.1::81/udp', '-p', '0.0.0.0:18095-18096:95-96', '-P', '--expose', '7000', 'sh', '-c', `for i in $(seq 400); do [ -e ${flag} ] && exit 0; sleep 0.1; done; exit 9`);
     let lines: string[] = [];
+    // A run that failed says why, instead of the port query's "not found".
+    let exited: { code: number; err: string } | undefined;
+    void web.then((r) => { exited = r; });
     await eventually(async () => {
+      assert.strictEqual(exited, undefined, `cnm run exited early: ${exited?.code} ${exited?.err}`);
       const r = await cnm('port', 'pweb');
       assert.strictEqual(r.code, 0, r.err);
       lines = r.out.trim().split('\n');
