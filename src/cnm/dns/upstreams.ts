@@ -1,17 +1,11 @@
 // Which servers the embedded resolver forwards to, and which a container's
 // own resolv.conf may name, as Docker picks them.
-import * as fs from 'fs';
+import { readHostResolvConf } from '../resolv-conf';
 import * as net from 'net';
 
-/** Nameservers of the host's resolv.conf (all of them; callers filter loopback ones as they need). */
+/** Nameservers of the host's resolv.conf (all of them; callers filter loopback ones as they need). Parsed again only when it changed. */
 export function hostNameservers(file = '/etc/resolv.conf'): string[] {
-  try {
-    return fs.readFileSync(file, 'utf8').split('\n')
-      .map((l) => /^\s*nameserver\s+(\S+)/.exec(l)?.[1])
-      .filter((s): s is string => !!s && net.isIP(s) !== 0);
-  } catch {
-    return [];
-  }
+  return readHostResolvConf(file).nameservers.filter((s) => net.isIP(s) !== 0);
 }
 
 const isLoopback = (ip: string) => ip.startsWith('127.') || ip === '::1';
