@@ -3,7 +3,7 @@
 # build. Safe to run again: it skips what is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-pkgs=(build-essential pkg-config libnl-3-dev libnl-route-3-dev libnftnl-dev libmnl-dev iproute2 nftables iputils-ping util-linux bind9-dnsutils etcd-server)
+pkgs=(build-essential pkg-config libnl-3-dev libnl-route-3-dev libnftnl-dev libmnl-dev iproute2 nftables iputils-ping util-linux bind9-dnsutils curl etcd-server)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
