@@ -258,12 +258,16 @@ describe('overlay driver: three controllers in three host processes, cluster sta
     }
     // A container on host 1 that leaves: its names go from host 0's resolver, its endpoint stays in the store (and keeps its address).
     const l1 = await container(1, 'ov', 'l1', { aliases: ['gone'] });
-    assert.deepStrictEqual((await dig(ns0, 'gone')).answers, [`A ${l1.ip}`]);
-    await agents[1].call('leave', { name: 'l1' });
-    await untilAsync(async () => (await dig(ns0, 'gone')).answers.length === 0, 5000, 'l1\'s names withdrawn on host 0');
-    assert.deepStrictEqual((await dig(ns0, '-x', l1.ip)).answers, []);
-    await agents[1].call('deleteEndpoint', { name: 'l1' });
-    await agents[1].call('rm', { sb: l1.sb });
+    try {
+      assert.deepStrictEqual((await dig(ns0, 'gone')).answers, [`A ${l1.ip}`]);
+      await agents[1].call('leave', { name: 'l1' });
+      await untilAsync(async () => (await dig(ns0, 'gone')).answers.length === 0, 5000, 'l1\'s names withdrawn on host 0');
+      assert.deepStrictEqual((await dig(ns0, '-x', l1.ip)).answers, []);
+    } finally {
+      // Gone whatever failed: a later test deletes the network cluster-wide.
+      await agents[1].call('deleteEndpoint', { name: 'l1' }).catch(() => {});
+      await agents[1].call('rm', { sb: l1.sb }).catch(() => {});
+    }
   });
 
   it('published ports on an overlay endpoint answer on its host\'s underlay address, from another host and a container there; outbound is masqueraded to the host\'s address', async () => {
@@ -289,8 +293,9 @@ describe('overlay driver: three controllers in three host processes, cluster sta
       nsP.close();
       h1.close();
       c2ns.close();
+      // Gone whatever failed: a later test deletes the network cluster-wide.
+      await agents[0].call('rm', { sb: p0.sb });
     }
-    await agents[0].call('rm', { sb: p0.sb });
     const h1b = await Netns.open({ path: `/run/netns/${hostNames[1]}` });
     try {
       assert.ok(!(await canConnectHttp(h1b, vtep(0), 18080)), 'the mapping went with the container');
