@@ -92,6 +92,15 @@ export async function underlay(top: Rtnl, bridge: string, hosts: Netns[], addres
   return out;
 }
 
+/**
+ * Undoes `underlay`: the host veths explicitly (a namespace's own links go
+ * with it only once the kernel's cleanup work has run), then the bridge.
+ */
+export async function removeUnderlay(top: Rtnl, bridge: string, hosts: number): Promise<void> {
+  for (let i = 0; i < hosts; i++) await top.link.delete(`${bridge}-${i}`).catch(() => undefined);
+  await top.link.delete(bridge).catch(() => undefined);
+}
+
 type AddrArg = Parameters<Rtnl['addr']['add']>[1];
 
 /**

@@ -11,7 +11,7 @@ import { OverlayDatapath, OverlayPeer, PeerSync, bridgeMac, findUnderlay } from 
 import { ClusterStore, ClusterEndpoint } from '../src/cnm/cluster';
 import { haveEtcd, startEtcd, EtcdCluster, until } from './etcd-helpers';
 import { bridgej, ipj, ipLink, rejects, sh, uniq } from './helpers';
-import { run, underlay } from './net-helpers';
+import { removeUnderlay, run, underlay } from './net-helpers';
 
 const VNI = 4242;
 const ping = async (ns: string, addr: string, deadlineS = 5) => (await run('ip', ['netns', 'exec', ns, 'ping', '-c', '1', '-i', '0.2', '-w', String(deadlineS), addr])).code === 0;
@@ -39,11 +39,8 @@ describe('overlay data path (VXLAN between namespaces)', function () {
 
   after(async () => {
     for (const rt of hrt) rt.close();
-    // The underlay veths explicitly: a namespace's own links go with it only
-    // once the kernel's cleanup work has run.
-    for (let i = 0; i < hosts.length; i++) await top.link.delete(`${underlayBr}-${i}`).catch(() => undefined);
+    await removeUnderlay(top, underlayBr, hosts.length);
     for (const ns of [...ctrs, ...hosts]) await ns.delete().catch(() => undefined);
-    await top.link.delete(underlayBr).catch(() => undefined);
     top.close();
   });
 
@@ -204,8 +201,7 @@ describe('overlay: the cluster store in etcd driving the data path', function ()
     await Promise.all(stores.map((s) => s.close().catch(() => undefined)));
     for (const rt of hrt) rt.close();
     if (top) {
-      for (let i = 0; i < hosts.length; i++) await top.link.delete(`${underlayBr}-${i}`).catch(() => undefined);
-      await top.link.delete(underlayBr).catch(() => undefined);
+      await removeUnderlay(top, underlayBr, hosts.length);
       top.close();
     }
     for (const ns of [...ctrs, ...hosts]) await ns.delete().catch(() => undefined);
@@ -286,8 +282,7 @@ describe('overlay: three hosts as three processes (nsenter into each host namesp
     if (admin) await admin.close().catch(() => undefined);
     for (const n of ctrNames) await Netns.open(n).then((ns) => ns.delete(), () => undefined);
     if (top) {
-      for (let i = 0; i < hosts.length; i++) await top.link.delete(`${underlayBr}-${i}`).catch(() => undefined);
-      await top.link.delete(underlayBr).catch(() => undefined);
+      await removeUnderlay(top, underlayBr, hosts.length);
       top.close();
     }
     for (const ns of hosts) await ns.delete().catch(() => undefined);

@@ -15,7 +15,7 @@ import { Controller, Netns, Rtnl } from '../src';
 import { parseStoreUrl } from '../src/cnm/cluster';
 import { haveEtcd, startEtcd, EtcdCluster, until, sleep } from './etcd-helpers';
 import { bridgej, ipj, rejects, sh, uniq } from './helpers';
-import { run, tcpGet, tcpServer, underlay } from './net-helpers';
+import { removeUnderlay, run, tcpGet, tcpServer, underlay } from './net-helpers';
 
 const ping = async (ns: string, addr: string, deadlineS = 5) => (await run('ip', ['netns', 'exec', ns, 'ping', '-c', '1', '-i', '0.2', '-w', String(deadlineS), addr])).code === 0;
 
@@ -150,8 +150,7 @@ describe('overlay driver: three controllers in three host processes, cluster sta
       fs.rmSync(`/etc/netns/${n}`, { force: true });
     }
     if (top) {
-      for (let i = 0; i < hosts.length; i++) await top.link.delete(`${underlayBr}-${i}`).catch(() => undefined);
-      await top.link.delete(underlayBr).catch(() => undefined);
+      await removeUnderlay(top, underlayBr, hosts.length);
       top.close();
     }
     for (const ns of hosts) await ns.delete().catch(() => undefined);
