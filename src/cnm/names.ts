@@ -162,7 +162,7 @@ function redirectOps(tx: Transaction, ports: { udp?: number; tcp?: number }): vo
 /**
  * What a new namespace's creating thread does for its resolver: binds its
  * sockets and installs the redirect, so a first join only starts serving.
- * The ports are random, chosen once per controller (each namespace is a
+ * The ports are random, chosen once per process (each namespace is a
  * port space of its own, so they never clash; Docker picks them per
  * container), which makes the redirect the same bytes for every namespace.
  */
