@@ -157,8 +157,8 @@ export interface NetnsCreateOptions {
   nftSocket?: boolean;
   /**
    * Netlink messages the creating thread sends on that NETLINK_NETFILTER
-   * socket (needs `nftSocket`), in one sendmsg, waiting for the last one's
-   * reply: e.g. `Nft.encode(...)` of a ruleset the namespace starts with. A
+   * socket (needs `nftSocket`): all but the last in one sendmsg (a batch),
+   * then the last alone, waiting for its ACK: e.g. `Nft.encode(...)` of a ruleset the namespace starts with. A
    * refused message fails the creation.
    */
   netfilterMessages?: Buffer[];

@@ -35,12 +35,17 @@ export function sandboxDnsNames(sb: SandboxRecord): string[] {
   return [...new Set([sb.name, sb.hostname, sb.id.length >= 12 ? sb.id.slice(0, 12) : undefined].filter((x): x is string => !!x))];
 }
 
+/** A lowercase query without its `.NETWORK` suffix, if it has that network's (Docker answers both forms). */
+export function withoutNetwork(n: NetworkRecord, q: string): string {
+  const suffix = `.${n.name.toLowerCase()}`;
+  return q.endsWith(suffix) ? q.slice(0, -suffix.length) : q;
+}
+
 /** Addresses of a name on one network, from the state: a controller's, or a StateView's in another process. */
 export function resolveInState(store: Store, networkId: string, name: string, type: 'A' | 'AAAA'): string[] | undefined {
   const net = store.get<NetworkRecord>('network', networkId);
   if (!net) return undefined;
-  const suffix = `.${net.name.toLowerCase()}`;
-  const q = name.endsWith(suffix) ? name.slice(0, -suffix.length) : name;
+  const q = withoutNetwork(net, name);
   const ips: string[] = [];
   let known = false;
   for (const ep of store.by<EndpointRecord>('endpoint', 'network', networkId)) {
@@ -74,8 +79,7 @@ function namedNetworks(store: Store, rootId: string): { root?: SandboxRecord; ne
  */
 function linkedName(store: Store, root: SandboxRecord | undefined, n: NetworkRecord, q: string): string | undefined {
   if (!root?.links) return undefined;
-  const suffix = `.${n.name.toLowerCase()}`;
-  const bare = q.endsWith(suffix) ? q.slice(0, -suffix.length) : q;
+  const bare = withoutNetwork(n, q);
   const l = root.links.find((x) => x.alias.toLowerCase() === bare);
   return l && (store.get<SandboxRecord>('sandbox', l.target)?.name ?? l.target).toLowerCase();
 }

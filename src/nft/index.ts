@@ -67,7 +67,6 @@ export class Nft {
     this.ownsNetns = owns;
   }
 
-  /** Opens a handle; the socket is created inside the namespace. */
   /**
    * A transaction as the netlink messages it would send (batch begin, the
    * operations, batch end, then a generation request whose reply ends the
@@ -86,6 +85,7 @@ export class Nft {
     return [native.nftBatch(true), ...tx.ops.flatMap((op) => op.build(ctx)), native.nftBatch(false), native.nftGetGen()];
   }
 
+  /** Opens a handle; the socket is created inside the namespace. */
   static async open(opts: NftOptions = {}): Promise<Nft> {
     opts = checkOptions<NftOptions>(opts, 'Nft.open options');
     checkKeys(opts, ['netns', 'rcvbuf'], 'Nft.open');

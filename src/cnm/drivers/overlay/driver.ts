@@ -18,7 +18,7 @@ import { SubnetAllocator, overlaps, parsePrefix, prefixText } from '../../ipam';
 import { subnetRequests } from '../../ipam-config';
 import { recordSubnets } from '../../subnets';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../../types';
-import { sandboxDnsNames } from '../../names';
+import { sandboxDnsNames, withoutNetwork } from '../../names';
 import type { ClusterEndpoint, ClusterNetwork, NetworkEvent } from '../../cluster/store';
 import { bridgeDriver } from '../bridge';
 import { bridgeRules } from '../bridge/rules';
@@ -220,12 +220,10 @@ function joinedNames(ctx: CnmContext, ep: EndpointRecord): string[] | undefined 
 function remoteNames(ctx: CnmContext, n: NetworkRecord): DriverNames | undefined {
   const c = ctx.cluster;
   if (!c) return undefined;
-  const suffix = `.${n.name.toLowerCase()}`;
   const namesOf = (e: ClusterEndpoint) => (e.sandbox ? [e.name, ...e.aliases, ...e.sandbox].map((x) => x.toLowerCase()) : []);
   return {
     lookup(name, type) {
-      const q0 = name.toLowerCase().replace(/\.$/, '');
-      const q = q0.endsWith(suffix) ? q0.slice(0, -suffix.length) : q0;
+      const q = withoutNetwork(n, name.toLowerCase().replace(/\.$/, ''));
       let known = false;
       const ips: string[] = [];
       for (const e of c.store.peers(n.name)) {
