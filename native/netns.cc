@@ -2,6 +2,7 @@
 // thread, never on the loop thread or a libuv pool thread: a short-lived one
 // (whose namespace dies with it) or one of ours that goes back to its own.
 #include "common.h"
+#include <uv.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <linux/netlink.h>
@@ -22,6 +23,8 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <atomic>
+#include <algorithm>
 #include <mutex>
 #include <chrono>
 
@@ -107,21 +110,93 @@ static void RestoreNetns() {
   if (ThreadPool::own_ns_ < 0 || setns(ThreadPool::own_ns_, CLONE_NEWNET) < 0) ThreadPool::tainted_ = true;
 }
 
+// Results of pool jobs come back to the loop through one uv_async per env:
+// a ThreadSafeFunction per call cost the loop a handle's init and close
+// each (2,000 of them for 1,000 sandboxes made and removed). The loop stays
+// alive while jobs are out. Never freed: a detached thread may still post
+// after the env is gone, and then finds it closed.
+class Completions {
+ public:
+  static Completions* For(Napi::Env env) {
+    Completions* c = env.GetInstanceData<Completions>();
+    if (c) return c;
+    c = new Completions();
+    uv_loop_t* loop = nullptr;
+    napi_get_uv_event_loop(env, &loop);
+    uv_async_init(loop, &c->async_, OnAsync);
+    c->async_.data = c;
+    uv_unref((uv_handle_t*)&c->async_);
+    c->env_ = env;
+    c->ctx_ = new Napi::AsyncContext(env, "cnm-netns-pool");
+    // Instance data is freed with the env: mark closed, keep the object.
+    // (The addon's only instance data.)
+    env.SetInstanceData<Completions, &Completions::Fini>(c);
+    return c;
+  }
+  // Loop thread: one more job out.
+  void Begin() { if (pending_++ == 0) uv_ref((uv_handle_t*)&async_); }
+  // Loop thread: a job that was never started.
+  void Cancel() { if (--pending_ == 0) uv_unref((uv_handle_t*)&async_); }
+  // Any thread: `settle` runs on the loop.
+  void Post(std::function<void(Napi::Env)> settle) {
+    std::lock_guard<std::mutex> l(m_);
+    if (closed_) return;
+    done_.push_back(std::move(settle));
+    uv_async_send(&async_);
+  }
+
+ private:
+  static void Fini(Napi::Env, Completions* self) { self->Close(); }
+  void Close() {
+    std::lock_guard<std::mutex> l(m_);
+    closed_ = true;
+    done_.clear();
+    uv_close((uv_handle_t*)&async_, nullptr);
+  }
+  static void OnAsync(uv_async_t* h) {
+    auto* c = static_cast<Completions*>(h->data);
+    std::vector<std::function<void(Napi::Env)>> batch;
+    {
+      std::lock_guard<std::mutex> l(c->m_);
+      batch.swap(c->done_);
+    }
+    if (batch.empty()) return;
+    Napi::Env env(c->env_);
+    Napi::HandleScope hs(env);
+    {
+      // Promise reactions run when the scope closes (as after a callback).
+      Napi::CallbackScope cs(env, *c->ctx_);
+      for (auto& f : batch) {
+        try { f(env); } catch (const Napi::Error& e) { napi_fatal_exception(env, e.Value()); }
+      }
+    }
+    c->pending_ -= batch.size();
+    if (c->pending_ == 0) uv_unref((uv_handle_t*)&c->async_);
+  }
+  napi_env env_ = nullptr;
+  uv_async_t async_;
+  Napi::AsyncContext* ctx_ = nullptr;
+  std::mutex m_;
+  std::vector<std::function<void(Napi::Env)>> done_;
+  bool closed_ = false;
+  size_t pending_ = 0;  // loop thread only
+};
+
 // Runs `work` on a pool thread (the loop goes on), then
 // `settle(env, deferred, result)` back on the loop. Without a thread it
 // rejects with EAGAIN.
 template <typename R, typename Work, typename Settle>
-static Napi::Value OnDetachedThread(Napi::Env env, const char* name, const std::string& detail, Work work, Settle settle) {
+static Napi::Value OnDetachedThread(Napi::Env env, const std::string& detail, Work work, Settle settle) {
   auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
-  auto tsfn = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}), name, 0, 1);
   Napi::Promise promise = deferred->Promise();
-  auto body = [work, settle, deferred, tsfn]() mutable {
+  Completions* c = Completions::For(env);
+  c->Begin();
+  auto body = [c, work, settle, deferred]() mutable {
     auto r = std::make_shared<R>(work());
-    tsfn.BlockingCall([deferred, r, settle](Napi::Env env, Napi::Function) { settle(env, *deferred, *r); });
-    tsfn.Release();
+    c->Post([deferred, r, settle](Napi::Env env) { settle(env, *deferred, *r); });
   };
   if (!Pool().Submit(std::move(body))) {
-    tsfn.Release();
+    c->Cancel();
     deferred->Reject(MakeErrnoError(env, EAGAIN, "pthread_create", detail));
   }
   return promise;
@@ -286,7 +361,7 @@ static Napi::Value NetnsNewAsync(const Napi::CallbackInfo& info) {
       }
     }
   }
-  return OnDetachedThread<NetnsNewResult>(env, "netnsNewAsync", path, [path, setup]() {
+  return OnDetachedThread<NetnsNewResult>(env, path, [path, setup]() {
     NetnsNewResult r;
     if (unshare(CLONE_NEWNET) < 0) { r.err = errno; r.step = "unshare"; }
     else if (!path.empty() && mount("/proc/thread-self/ns/net", path.c_str(), "none", MS_BIND, nullptr) < 0) {
@@ -324,19 +399,76 @@ static Napi::Value NetnsNewAsync(const Napi::CallbackInfo& info) {
   });
 }
 
-// umountAsync(target, flags) -> Promise<void>: umount2 on a detached thread.
-// Unmounting a namespace's bind mount waits for an RCU grace period; off the
-// loop, many of those waits overlap.
-static Napi::Value UmountAsync(const Napi::CallbackInfo& info) {
+// umountManyAsync(targets[], flags, unlink) -> Promise<(Error|undefined)[]>:
+// umount2 of each target (then unlink(2), with `unlink`; not mounted is fine
+// then), spread over up to 64 pool threads: each waits for an RCU grace
+// period, so they overlap, and the loop makes one call for a tick's worth of
+// namespace removals instead of one each.
+struct UmountMany {
+  std::vector<std::string> targets;
+  std::vector<int> err;
+  std::vector<const char*> step;
+  int flags = 0;
+  bool unlinkAfter = false;
+  std::atomic<size_t> next{0};
+  std::atomic<size_t> running{0};
+};
+
+static Napi::Value UmountManyAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  std::string tgt = info[0].As<Napi::String>().Utf8Value();
-  int flags = info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : 0;
-  return OnDetachedThread<int>(env, "umountAsync", tgt, [tgt, flags]() {
-    return umount2(tgt.c_str(), flags) < 0 ? errno : 0;
-  }, [tgt](Napi::Env env, Napi::Promise::Deferred& d, const int& err) {
-    if (err) d.Reject(MakeErrnoError(env, err, "umount2", tgt));
-    else d.Resolve(env.Undefined());
-  });
+  if (!info[0].IsArray()) { Napi::TypeError::New(env, "umountManyAsync: an array of paths expected").ThrowAsJavaScriptException(); return env.Undefined(); }
+  auto job = std::make_shared<UmountMany>();
+  Napi::Array a = info[0].As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length(); i++) {
+    Napi::Value v = a.Get(i);
+    if (!v.IsString()) { Napi::TypeError::New(env, "umountManyAsync: paths must be strings").ThrowAsJavaScriptException(); return env.Undefined(); }
+    job->targets.push_back(v.As<Napi::String>().Utf8Value());
+  }
+  job->flags = info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : 0;
+  job->unlinkAfter = info[2].IsBoolean() && info[2].As<Napi::Boolean>().Value();
+  job->err.assign(job->targets.size(), 0);
+  job->step.assign(job->targets.size(), "");
+  auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
+  Napi::Promise promise = deferred->Promise();
+  size_t n = job->targets.size();
+  if (!n) { deferred->Resolve(Napi::Array::New(env)); return promise; }
+  Completions* c = Completions::For(env);
+  c->Begin();
+  size_t threads = std::min<size_t>(n, 64);
+  job->running = threads;
+  auto body = [c, job, deferred]() {
+    for (size_t i; (i = job->next.fetch_add(1)) < job->targets.size();) {
+      const char* t = job->targets[i].c_str();
+      if (umount2(t, job->flags) < 0 && !(job->unlinkAfter && (errno == EINVAL || errno == ENOENT))) {
+        job->err[i] = errno; job->step[i] = "umount2";
+      } else if (job->unlinkAfter && unlink(t) < 0 && errno != ENOENT) {
+        job->err[i] = errno; job->step[i] = "unlink";
+      }
+    }
+    if (job->running.fetch_sub(1) != 1) return;  // the last one out reports
+    c->Post([job, deferred](Napi::Env env) {
+      Napi::Array out = Napi::Array::New(env, job->targets.size());
+      for (size_t i = 0; i < job->targets.size(); i++) {
+        out.Set(i, job->err[i] ? MakeErrnoError(env, job->err[i], job->step[i], job->targets[i]) : env.Undefined());
+      }
+      deferred->Resolve(out);
+    });
+  };
+  size_t started = 0;
+  for (size_t k = 0; k < threads; k++) if (Pool().Submit(body)) started++;
+  if (started < threads) {
+    // Fewer threads than asked: the started ones do all the work; the
+    // missing ones count as done. None at all: EAGAIN.
+    if (!started) { c->Cancel(); deferred->Reject(MakeErrnoError(env, EAGAIN, "pthread_create", job->targets[0])); return promise; }
+    if (job->running.fetch_sub(threads - started) == threads - started) {
+      // Every started job finished already and none reported: report now.
+      c->Cancel();
+      Napi::Array out = Napi::Array::New(env, n);
+      for (size_t i = 0; i < n; i++) out.Set(i, job->err[i] ? MakeErrnoError(env, job->err[i], job->step[i], job->targets[i]) : env.Undefined());
+      deferred->Resolve(out);
+    }
+  }
+  return promise;
 }
 
 // mount(source, target, fstype, flags, data) — a plain syscall wrapper.
@@ -431,8 +563,8 @@ static Napi::Value CloseFd(const Napi::CallbackInfo& info) {
 
 void InitNetns(Napi::Env env, Napi::Object exports) {
   exports.Set("netnsNewAsync", Napi::Function::New(env, NetnsNewAsync));
+  exports.Set("umountManyAsync", Napi::Function::New(env, UmountManyAsync));
   exports.Set("mount", Napi::Function::New(env, Mount));
-  exports.Set("umountAsync", Napi::Function::New(env, UmountAsync));
   exports.Set("procFileInNetns", Napi::Function::New(env, ProcFileInNetns));
   exports.Set("socketInNetns", Napi::Function::New(env, SocketInNetns));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd));

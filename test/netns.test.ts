@@ -23,6 +23,26 @@ describe('netns', () => {
     assert.ok(!sh('ip', ['netns', 'list']).includes(name));
   });
 
+  it('deletions asked for in one tick go together; one that fails fails alone', async () => {
+    const names = Array.from({ length: 12 }, () => uniq('nsb'));
+    for (const n of names) (await Netns.create(n)).close();
+    // Not a namespace: a directory where a pin would be (unlink gives EISDIR).
+    const odd = uniq('nsdir');
+    fs.mkdirSync(`/run/netns/${odd}`);
+    try {
+      const out = await Promise.allSettled([...names, odd].map((n) => Netns.delete(n)));
+      assert.deepStrictEqual(out.slice(0, -1).map((r) => r.status), names.map(() => 'fulfilled'));
+      const bad = out[out.length - 1] as PromiseRejectedResult;
+      assert.strictEqual(bad.status, 'rejected');
+      assert.strictEqual(bad.reason.code, 'EISDIR');
+      assert.match(bad.reason.message, new RegExp(odd));
+      const left = sh('ip', ['netns', 'list']);
+      for (const n of names) assert.ok(!left.includes(n), `${n} still listed`);
+    } finally {
+      fs.rmSync(`/run/netns/${odd}`, { recursive: true, force: true });
+    }
+  });
+
   it('opens a namespace made by ip netns add, by name, path and pid identity', async () => {
     const name = uniq('ipns');
     sh('ip', ['netns', 'add', name]);

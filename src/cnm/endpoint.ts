@@ -2,7 +2,7 @@
 // libnetwork: join (plug it into a sandbox), leave (unplug, keeping its
 // addresses), delete (release them).
 import type { Netns } from '../netns';
-import { newId, now, rollback, type CnmContext } from './context';
+import { newId, now, rollback, type CnmContext, settled } from './context';
 import { busy, exists, invalid, invalidType, notFound } from './errors';
 import { holdsHostPort, portRules } from './firewall/rules';
 import { configureInterface, setDefaultRoute } from './iface';
@@ -265,11 +265,18 @@ export async function leaveLocked(ctx: CnmContext, epId: string, opts: { skipKer
   if (!ep.sandboxId) throw invalid(`endpoint ${ep.name} is not joined`);
   const sb = ctx.store.get<SandboxRecord>('sandbox', ep.sandboxId);
   const n = ctx.store.get<NetworkRecord>('network', ep.networkId);
-  if (ep.ports.length) await ctx.fw.removePorts(portRules(ep, n));
+  // The rules and the interface go at the same time: a Docker-order
+  // teardown of 1,000 then waits for one nft commit and one group deletion
+  // side by side, not one after the other. Both can be done again (a leave
+  // that failed half-way is retried whole).
+  // (The interface first: its removal waits longest in the kernel.)
+  const steps: Promise<void>[] = [];
   if (!opts.skipKernel && n) {
     const sbId = ep.sandboxId;
-    await ctx.driverOf(n).leave(ctx, n, ep, () => (sb ? ctx.sandboxNetns(sb) : Promise.reject(notFound('sandbox', sbId))));
+    steps.push(ctx.driverOf(n).leave(ctx, n, ep, () => (sb ? ctx.sandboxNetns(sb) : Promise.reject(notFound('sandbox', sbId)))));
   }
+  if (ep.ports.length) steps.push(ctx.fw.removePorts(portRules(ep, n)));
+  await settled(steps);
   const wasGateway = ep.gatewayEndpoint;
   unplugged(ep);
   await ctx.store.put('endpoint', ep.id, ep);

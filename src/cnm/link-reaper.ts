@@ -154,6 +154,17 @@ export class LinkReaper {
 
   get stats(): LinkReaperStats { return { ...this.counters }; }
 
+  /**
+   * The batch groups in use, from a listing the caller just made (as the
+   * constructor's `links`): the first batch then needs no dump of every
+   * link (0.15 s at 2,000 links, in front of a Docker-order teardown).
+   */
+  learn(links: Pick<Link, 'group'>[]): void {
+    if (!Array.isArray(links)) throw new CnmError('links must be an array of links', 'ERR_INVALID_ARG_TYPE');
+    this.taken = this.takenIn(links);
+    this.sinceScan = 0;
+  }
+
   private enqueue(p: Pending): void {
     this.pending.push(p);
     this.kick();

@@ -119,6 +119,7 @@ export async function reconcile(ctx: CnmContext): Promise<ReconcileReport> {
   await reconcileEndpoints(ctx, await kernelView(ctx), report);
   await removeStrays(ctx, report);
   const k = await kernelView(ctx);
+  ctx.reaper.learn([...k.links.values()]);
   const networks = ctx.store.all<NetworkRecord>('network')
     .map((n) => ctx.driverOf(n).firewallRules?.(ctx, n, k)).filter((r): r is NetworkRules => !!r);
   const ports = ctx.store.all<EndpointRecord>('endpoint').filter((e) => e.sandboxId).flatMap((e) => portRules(e, ctx.store.get<NetworkRecord>('network', e.networkId)));

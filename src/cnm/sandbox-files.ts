@@ -45,14 +45,21 @@ function sandboxFiles(ctx: CnmContext, sb: SandboxRecord): { hosts: string; reso
   return { hosts: hosts.join('\n') + '\n', resolv };
 }
 
+// What this process last wrote to each sandbox's files (by path): a join that changes
+// only the hosts lines (the usual case) rewrites only hosts. (A file edited
+// by hand meanwhile is rewritten at the next change, as Docker does.)
+const written = new Map<string, { hosts: string; resolv: string }>();
+
 export function writeSandboxFiles(ctx: CnmContext, sb: SandboxRecord): void {
   // Small files written synchronously (on tmpfs by default, see runDir):
   // cheaper than queueing behind the journal's fsync on the libuv pool, and
   // the last write is the newest state.
   const f = sandboxFiles(ctx, sb);
-  fs.mkdirSync(path.dirname(sb.hostsPath), { recursive: true });
-  fs.writeFileSync(sb.hostsPath, f.hosts);
-  fs.writeFileSync(sb.resolvConfPath, f.resolv);
+  const last = written.get(sb.hostsPath);
+  if (!last) fs.mkdirSync(path.dirname(sb.hostsPath), { recursive: true });
+  if (last?.hosts !== f.hosts) fs.writeFileSync(sb.hostsPath, f.hosts);
+  if (last?.resolv !== f.resolv) fs.writeFileSync(sb.resolvConfPath, f.resolv);
+  written.set(sb.hostsPath, f);
 }
 
 /**
@@ -64,6 +71,7 @@ export async function writeNewSandboxFiles(ctx: CnmContext, sb: SandboxRecord): 
   const f = sandboxFiles(ctx, sb);
   await fs.promises.mkdir(path.dirname(sb.hostsPath), { recursive: true });
   await Promise.all([fs.promises.writeFile(sb.hostsPath, f.hosts), fs.promises.writeFile(sb.resolvConfPath, f.resolv), linkEtcNetns(ctx, sb)]);
+  written.set(sb.hostsPath, f);
 }
 
 /** hosts and resolv.conf of every sandbox sharing `sb`'s namespace (container mode): they all see its networks. */
@@ -100,10 +108,32 @@ export async function linkEtcNetns(ctx: CnmContext, sb: SandboxRecord): Promise<
 
 export function removeEtcNetns(ctx: CnmContext, nsName: string): void {
   const etc = etcNetnsDir(ctx);
-  if (etc && nsName.startsWith(NETNS_PREFIX)) fs.rmSync(path.join(etc, nsName), { recursive: true, force: true });
+  if (!etc || !nsName.startsWith(NETNS_PREFIX)) return;
+  const at = path.join(etc, nsName);
+  // Ours is a symlink: one unlink. A directory there (made by hand) goes whole.
+  try { fs.unlinkSync(at); } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT') fs.rmSync(at, { recursive: true, force: true });
+  }
+}
+
+/** Removes `file` (gone already is fine). */
+function unlinkIfThere(file: string): void {
+  try { fs.unlinkSync(file); } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e; }
 }
 
 export function removeSandboxFiles(ctx: CnmContext, sb: SandboxRecord, etcLink = true): void {
-  fs.rmSync(path.dirname(sb.hostsPath), { recursive: true, force: true });
+  const dir = path.dirname(sb.hostsPath);
+  // The two files we wrote, then the directory: three syscalls, where a
+  // recursive removal stats and lists first (a visible cost at 1,000
+  // sandboxes). Anything else a runtime put there takes the long way.
+  try {
+    unlinkIfThere(sb.hostsPath);
+    unlinkIfThere(sb.resolvConfPath);
+    fs.rmdirSync(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') fs.rmSync(dir, { recursive: true, force: true });
+  }
+  written.delete(sb.hostsPath);
   if (sb.netnsName && etcLink) removeEtcNetns(ctx, sb.netnsName);
 }

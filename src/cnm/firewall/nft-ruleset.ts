@@ -162,7 +162,10 @@ export function putPorts(tx: TxLike, rules: PortRule[], del: boolean, fams: Fam[
     for (const r of rules) {
       const e = portElements(r);
       if (e.f !== f) continue;
-      if (r.dnat !== false) bySet.set(e.set, [...(bySet.get(e.set) ?? []), e.mapping]);
+      if (r.dnat !== false) {
+        const list = bySet.get(e.set);
+        if (list) list.push(e.mapping); else bySet.set(e.set, [e.mapping]);
+      }
       pub.set(JSON.stringify(e.published.key), e.published);
     }
     // Removal tolerates elements already gone (nft's `destroy`), so a leave
