@@ -254,6 +254,33 @@ describe('cnm: drivers and modes', function () {
     await eb.delete();
   });
 
+  it('a first join finds its interface even when something else took the namespace\'s first index meanwhile (down, or up)', async () => {
+    const net = await ctl.createNetwork({ name: 'idx' });
+    for (const up of [false, true]) {
+      const id = up ? 'idx-up' : 'idx-down';
+      const sb = await ctl.createSandbox({ id });
+      const ns = sb.record.netnsName!;
+      // Made right after the sandbox, before its first join: one end gets ifindex 2.
+      execFileSync('ip', ['-n', ns, 'link', 'add', 'other0', 'type', 'veth', 'peer', 'name', 'other1']);
+      if (up) for (const l of ['other0', 'other1']) execFileSync('ip', ['-n', ns, 'link', 'set', l, 'up']);
+      const before = ipj(['link', 'show'], ns).find((l: any) => l.ifindex === 2).ifname;
+      assert.match(before, /^other[01]$/);
+      const ep = await net.createEndpoint({ name: id });
+      await ep.join(sb);
+      const links = ipj(['-d', 'addr', 'show'], ns);
+      const other = links.find((l: any) => l.ifindex === 2);
+      assert.strictEqual(other.ifname, before, 'the other interface keeps its name');
+      assert.deepStrictEqual(other.addr_info.filter((a: any) => a.family === 'inet'), []);
+      const eth0 = links.find((l: any) => l.ifname === 'eth0');
+      assert.notStrictEqual(eth0.ifindex, 2);
+      assert.deepStrictEqual(eth0.addr_info.filter((a: any) => a.family === 'inet').map((a: any) => a.local), [ep.ipv4]);
+      assert.ok(eth0.flags.includes('UP'));
+      assert.strictEqual(ipj(['route', 'show', 'default'], ns)[0].dev, 'eth0');
+      await sb.delete();
+      await ep.delete();
+    }
+  });
+
   it('IPAM: Docker\'s default pools in order, then 192.168.0.0/16 in /20s; configurable pools; subnets on host routes skipped', async () => {
     // 172.17 is the default bridge's; user networks take 172.18 ... 172.31.
     const subnets: string[] = [];

@@ -183,8 +183,9 @@ export class CnmContext implements CnmServices {
   }
 
   /** The just-made handle of a sandbox's namespace if still cached, else a new one. */
-  async takeNetns(sb: SandboxRecord): Promise<Netns> {
-    return this.fresh.take(this.rootOf(sb).id) ?? this.sandboxNetns(sb);
+  async takeNetns(sb: SandboxRecord): Promise<{ ns: Netns; fresh: boolean }> {
+    const ns = this.fresh.take(this.rootOf(sb).id);
+    return ns ? { ns, fresh: true } : { ns: await this.sandboxNetns(sb), fresh: false };
   }
 }
 

@@ -5,7 +5,7 @@ import type { Netns } from '../netns';
 import { newId, now, rollback, type CnmContext, settled } from './context';
 import { busy, exists, invalid, invalidType, notFound } from './errors';
 import { holdsHostPort, portRules } from './firewall/rules';
-import { configureInterface, setDefaultRoute } from './iface';
+import { FIRST_IFINDEX, configureInterface, setDefaultRoute } from './iface';
 import { checkLinksAtJoin, linkParentsToRewrite, syncLinks } from './links';
 import { macFromIp } from './mac';
 import { NetAlloc } from './net-alloc';
@@ -209,9 +209,12 @@ export async function joinEndpoint(ctx: CnmContext, epId: string, sb: SandboxRec
         if (driver.caps.untaggedJoin) await pendingPut;
         else pendingPut.catch(() => {});
         // Closed after the undo steps, which may need it (see the catch).
-        ns = await ctx.takeNetns(sb);
+        const taken = await ctx.takeNetns(sb);
+        ns = taken.ns;
         const made = await driver.join(ctx, n, ep, ns, undo);
-        await configureInterface(ctx, ep, ns, made);
+        // In a namespace just made here, with nothing joined yet, the new
+        // interface is the first after lo.
+        await configureInterface(ctx, ep, ns, made, taken.fresh ? FIRST_IFINDEX : undefined);
         if (ep.ports.length) {
           await ctx.fw.addPorts(portRules(ep, n));
           undo.push(() => ctx.fw.removePorts(portRules(ep, n)));

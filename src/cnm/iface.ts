@@ -39,32 +39,54 @@ function otherSubnetRoutes(rt: Rtnl, n: NetworkRecord | undefined, a: NetAlloc, 
   return out;
 }
 
+/** The index the kernel gives the first link made in a new namespace (lo is 1). */
+export const FIRST_IFINDEX = 2;
+
+/**
+ * The interface's index (RTM_NEWADDR takes no name) and its pre-up settings
+ * in one request when the index can be guessed: setting the interface's own
+ * name on that index is a no-op if it is ours and fails otherwise (the name
+ * is taken by ours; a renamed device that is up is EBUSY; no device,
+ * ENODEV), before anything else in the request applies. That saves
+ * dumping the whole link back (RTM_GETLINK) on every first join.
+ */
+async function indexAndConf(rt: Rtnl, ifname: string, conf: LinkSetRequest, guess: number | undefined): Promise<{ index: number; confDone: boolean }> {
+  if (guess !== undefined) {
+    try {
+      await rt.link.set(guess, { ...conf, name: ifname });
+      return { index: guess, confDone: true };
+    } catch { /* not ours: look it up */ }
+  }
+  return { index: (await rt.link.get(ifname)).index, confDone: false };
+}
+
 /**
  * The requests go out together on one socket (the kernel runs them in
  * order), so this waits for two round trips, not one per step: the
- * interface's index (RTM_NEWADDR takes no name), overlapped with the
- * driver's host-side work, then everything else.
+ * interface's index and pre-up settings, overlapped with the driver's
+ * host-side work, then everything else. `guessIndex`: the index the
+ * interface likely has (FIRST_IFINDEX in a fresh namespace); checked.
  */
-export async function configureInterface(ctx: CnmContext, ep: EndpointRecord, ns: Netns, join: JoinResult): Promise<void> {
+export async function configureInterface(ctx: CnmContext, ep: EndpointRecord, ns: Netns, join: JoinResult, guessIndex?: number): Promise<void> {
   const a = ctx.ipam.get(ep.networkId)!;
   // Adopts the socket made with a fresh namespace, if it is still there.
   const rt = await Rtnl.open({ netns: ns });
   try {
-    const [link] = await settled([rt.link.get(ep.ifname!), join.ready]);
-    const ops: Promise<void>[] = [];
     // Before up: IPv6 link-local only on IPv6 networks (Docker disables
     // IPv6 otherwise); arp_notify, so coming up with the address announces it.
     const conf: LinkSetRequest = { ipv4Conf: { arp_notify: 1 } };
     if (!ep.ipv6) conf.addrGenMode = 'none';
-    ops.push(rt.link.set(link.index, conf));
-    if (ep.ipv4) ops.push(rt.addr.add(link.index, a.cidr(ep.ipv4)));
-    if (ep.ipv6) ops.push(rt.addr.add(link.index, { address: a.cidr(ep.ipv6), flags: ['nodad'] }));
-    ops.push(rt.link.set(link.index, { up: true }));
+    const [{ index, confDone }] = await settled([indexAndConf(rt, ep.ifname!, conf, guessIndex), join.ready]);
+    const ops: Promise<void>[] = [];
+    if (!confDone) ops.push(rt.link.set(index, conf));
+    if (ep.ipv4) ops.push(rt.addr.add(index, a.cidr(ep.ipv4)));
+    if (ep.ipv6) ops.push(rt.addr.add(index, { address: a.cidr(ep.ipv6), flags: ['nodad'] }));
+    ops.push(rt.link.set(index, { up: true }));
     const n = ctx.store.get<NetworkRecord>('network', ep.networkId);
-    ops.push(...otherSubnetRoutes(rt, n, a, ep, link.index));
-    if (ep.gatewayEndpoint) ops.push(...defaultRoutes(rt, n, a, ep, link.index));
+    ops.push(...otherSubnetRoutes(rt, n, a, ep, index));
+    if (ep.gatewayEndpoint) ops.push(...defaultRoutes(rt, n, a, ep, index));
     await settled(ops);
-    await join.afterUp?.(link.index);
+    await join.afterUp?.(index);
   } finally {
     rt.close();
   }

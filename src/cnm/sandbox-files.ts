@@ -62,16 +62,53 @@ export function writeSandboxFiles(ctx: CnmContext, sb: SandboxRecord): void {
   written.set(sb.hostsPath, f);
 }
 
+// Whether a directory is in memory (tmpfs, ramfs): asked once per directory
+// (a directory moved onto another mount meanwhile is not noticed).
+const TMPFS_MAGIC = 0x01021994;
+const RAMFS_MAGIC = 0x858458f6;
+const inMemory = new Map<string, boolean>();
+function memoryBacked(dir: string): boolean {
+  let m = inMemory.get(dir);
+  if (m === undefined) {
+    try { const t = fs.statfsSync(dir).type; m = t === TMPFS_MAGIC || t === RAMFS_MAGIC; } catch { return false; }  // not there yet: ask again later
+    inMemory.set(dir, m);
+  }
+  return m;
+}
+
+/** Callback fs calls as a promise: much less work for the loop than fs.promises (no FileHandle per file). */
+const call = (f: (...a: any[]) => void, ...args: unknown[]): Promise<void> =>
+  new Promise((resolve, reject) => f(...args, (e: Error | null) => (e ? reject(e) : resolve())));
+
+/** The sandbox's own directory (its parent is made the first time). */
+function makeDirSync(dir: string): void {
+  try { fs.mkdirSync(dir); } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') fs.mkdirSync(dir, { recursive: true });
+    else if (code !== 'EEXIST') throw e;
+  }
+}
+
 /**
- * A new sandbox's files and /etc/netns link, written off the loop so they
- * overlap the making of its namespace (the link's directory is usually on
- * disk, where each entry can wait for a journal commit).
+ * A new sandbox's files and /etc/netns link. In memory (the default run
+ * directory is on tmpfs) they are written at once: 1,000 sandboxes' files
+ * cost the loop about 25 ms so, 300 ms through fs.promises. On disk, where
+ * an entry can wait for a journal commit, they go off the loop and overlap
+ * the making of the namespace.
  */
 export async function writeNewSandboxFiles(ctx: CnmContext, sb: SandboxRecord): Promise<void> {
   const f = sandboxFiles(ctx, sb);
-  await fs.promises.mkdir(path.dirname(sb.hostsPath), { recursive: true });
-  await Promise.all([fs.promises.writeFile(sb.hostsPath, f.hosts), fs.promises.writeFile(sb.resolvConfPath, f.resolv), linkEtcNetns(ctx, sb)]);
+  const dir = path.dirname(sb.hostsPath);
+  if (memoryBacked(path.dirname(dir))) {
+    makeDirSync(dir);
+    fs.writeFileSync(sb.hostsPath, f.hosts);
+    fs.writeFileSync(sb.resolvConfPath, f.resolv);
+  } else {
+    await call(fs.mkdir, dir, { recursive: true });
+    await Promise.all([call(fs.writeFile, sb.hostsPath, f.hosts), call(fs.writeFile, sb.resolvConfPath, f.resolv)]);
+  }
   written.set(sb.hostsPath, f);
+  await linkEtcNetns(ctx, sb);
 }
 
 /** hosts and resolv.conf of every sandbox sharing `sb`'s namespace (container mode): they all see its networks. */
@@ -91,7 +128,8 @@ export async function linkEtcNetns(ctx: CnmContext, sb: SandboxRecord): Promise<
   const at = path.join(etc, sb.netnsName);
   const target = path.dirname(sb.hostsPath);
   try {
-    await fs.promises.symlink(target, at);
+    if (memoryBacked(etc)) fs.symlinkSync(target, at);
+    else await call(fs.symlink, target, at);
   } catch (e) {
     try {
       const code = (e as NodeJS.ErrnoException).code;
