@@ -25,10 +25,19 @@ const bits = (f: 4 | 6) => (f === 4 ? 32 : 128);
 
 /** An address as a number (validated first: EINVAL for anything else). */
 export function toBig(addr: string, family: 4 | 6): bigint {
+  // A join asks about its address a dozen times (subnet, prefix, gateway):
+  // parsed once. Bounded: emptied when full.
+  const key = family === 4 ? addr : `6${addr}`;
+  const hit = bigs.get(key);
+  if (hit !== undefined) return hit;
   const c = parseIp(addr);
   if (c.family !== family) throw invalid(`address ${addr} is not IPv${family}`);
-  return ipBytes(addr).reduce((n, b) => (n << 8n) | BigInt(b), 0n);
+  const n = ipBytes(addr).reduce((n, b) => (n << 8n) | BigInt(b), 0n);
+  if (bigs.size >= 4096) bigs.clear();
+  bigs.set(key, n);
+  return n;
 }
+const bigs = new Map<string, bigint>();
 
 /** The number back as text, canonical (RFC 5952 for IPv6, as the kernel prints it). */
 export function fromBig(n: bigint, family: 4 | 6): string {
@@ -112,8 +121,9 @@ export class SubnetAllocator {
 
   /** Whether `addr` (of any family) lies in this subnet. */
   holds(addr: string): boolean {
-    const c = parseIp(addr);
-    return c.family === this.prefix.family && contains(this.prefix, toBig(addr, c.family));
+    const fam = addr.includes(':') ? 6 : 4;
+    if (fam !== this.prefix.family) return parseIp(addr).family === this.prefix.family;  // (throws for a non-address)
+    return contains(this.prefix, toBig(addr, fam));
   }
 
   /** A usable address of this subnet as a number (EINVAL: not an address, another family, outside, network or broadcast). */

@@ -19,7 +19,7 @@ export function readHostResolvConf(file = '/etc/resolv.conf'): ResolvConf {
   const hit = cache.get(file);
   if (hit && hit.turn === turn) return copy(hit.conf);
   let st: fs.BigIntStats | undefined;
-  try { st = fs.statSync(file, { bigint: true }); } catch { /* unreadable: empty */ }
+  try { st = fs.statSync(file, { bigint: true, throwIfNoEntry: false }); } catch { /* unreadable: empty */ }
   const stamp = st ? `${st.ino}/${st.size}/${st.mtimeNs}/${st.ctimeNs}` : '';
   if (!turnScheduled) { turnScheduled = true; setImmediate(() => { turn++; turnScheduled = false; }).unref(); }
   if (hit && hit.stamp === stamp) { hit.turn = turn; return copy(hit.conf); }

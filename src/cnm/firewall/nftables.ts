@@ -12,6 +12,11 @@ import { BRIDGE_T, LINK_SETS, V4, linkElements, putLinkBase, putLinkSet, putLink
 
 export { TABLE };
 
+/** Changes closer together than this are a burst (see queuePorts). */
+const PORT_BURST_MS = 5;
+/** How long a change in a burst waits for others. */
+const PORT_GATHER_MS = 10;
+
 export class NftFirewall implements Firewall {
   private constructor(private nft: Nft) {}
 
@@ -117,11 +122,26 @@ export class NftFirewall implements Firewall {
   // one fails and its caller gets the kernel's error.
   private pendingPorts: { rules: PortRule[]; del: boolean; resolve: () => void; reject: (e: Error) => void }[] = [];
 
+  // Under load, changes wait a little for others to share their commit:
+  // 1,000 joins started at once reach this over seconds, one every few ms,
+  // and each transaction costs the loop about 0.25 ms and the kernel a
+  // commit whatever it carries (991 transactions for 1,000 joins, measured,
+  // before). A change with no other in the last BURST_MS goes at once.
+  private lastQueued = -Infinity;
+  private flushScheduled = false;
+
   private queuePorts(rules: PortRule[], del: boolean): Promise<void> {
     if (!rules.length) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      if (!this.pendingPorts.length) setImmediate(() => void this.flushPorts());
       this.pendingPorts.push({ rules, del, resolve, reject });
+      const now = performance.now();
+      const burst = now - this.lastQueued < PORT_BURST_MS;
+      this.lastQueued = now;
+      if (this.flushScheduled) return;
+      this.flushScheduled = true;
+      const go = () => { this.flushScheduled = false; void this.flushPorts(); };
+      if (burst) setTimeout(go, PORT_GATHER_MS);
+      else setImmediate(go);
     });
   }
 
