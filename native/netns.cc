@@ -401,7 +401,7 @@ static Napi::Value NetnsNewAsync(const Napi::CallbackInfo& info) {
 
 // umountManyAsync(targets[], flags, unlink) -> Promise<(Error|undefined)[]>:
 // umount2 of each target (then unlink(2), with `unlink`; not mounted is fine
-// then), spread over up to 64 pool threads: each waits for an RCU grace
+// then), spread over up to 32 pool threads (half the pool): each waits for an RCU grace
 // period, so they overlap, and the loop makes one call for a tick's worth of
 // namespace removals instead of one each.
 struct UmountMany {
@@ -434,7 +434,8 @@ static Napi::Value UmountManyAsync(const Napi::CallbackInfo& info) {
   if (!n) { deferred->Resolve(Napi::Array::New(env)); return promise; }
   Completions* c = Completions::For(env);
   c->Begin();
-  size_t threads = std::min<size_t>(n, 64);
+  // Half the pool at most: namespace creations submitted meanwhile still find threads.
+  size_t threads = std::min<size_t>(n, 32);
   job->running = threads;
   auto body = [c, job, deferred]() {
     for (size_t i; (i = job->next.fetch_add(1)) < job->targets.size();) {

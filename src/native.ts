@@ -49,7 +49,7 @@ export interface Binding {
   NetlinkSocket: new (protocol: number, nsFd: number, rcvbuf: number, onReadable?: () => void, adoptFd?: number) => NativeSocket;
   netnsNewAsync(bindPath?: string, setup?: { sysctls?: [string, string][]; loUp?: boolean; netlinkProtocol?: number; netfilterSocket?: boolean; bound?: { family: number; type: number; address: string; port: number }[] }): Promise<{ fd: number; sockFd?: number; nfSockFd?: number; boundFds?: number[] }>;
   mount(source: string | null, target: string, fstype: string | null, flags: number, data?: string): void;
-  /** umount2 of each path (then unlink, with `unlink`: not mounted is fine then) on up to 64 pool threads; one entry per path: undefined or its error. */
+  /** umount2 of each path (then unlink, with `unlink`: not mounted is fine then) on up to 32 pool threads; one entry per path: undefined or its error. */
   umountManyAsync(targets: string[], flags: number, unlink: boolean): Promise<(Error | undefined)[]>;
   procFileInNetns(nsFd: number, path: string, value?: string): string;
   socketInNetns(nsFd: number, family: number, type: number, addr?: string, port?: number, proto?: number, flags?: number): number;

@@ -27,7 +27,7 @@ const bits = (f: 4 | 6) => (f === 4 ? 32 : 128);
 export function toBig(addr: string, family: 4 | 6): bigint {
   // A join asks about its address a dozen times (subnet, prefix, gateway):
   // parsed once. Bounded: emptied when full.
-  const key = family === 4 ? addr : `6${addr}`;
+  const key = `${family}/${addr}`;
   const hit = bigs.get(key);
   if (hit !== undefined) return hit;
   const c = parseIp(addr);

@@ -48,14 +48,16 @@ function sandboxFiles(ctx: CnmContext, sb: SandboxRecord): { hosts: string; reso
 // What this process last wrote to each sandbox's files (by path): a join that changes
 // only the hosts lines (the usual case) rewrites only hosts. (A file edited
 // by hand meanwhile is rewritten at the next change, as Docker does.)
-const written = new Map<string, { hosts: string; resolv: string }>();
+// `pending`: the first write is still out (on disk): a rewrite meanwhile writes anyway.
+const written = new Map<string, { hosts: string; resolv: string; pending?: boolean }>();
 
 export function writeSandboxFiles(ctx: CnmContext, sb: SandboxRecord): void {
   // Small files written synchronously (on tmpfs by default, see runDir):
   // cheaper than queueing behind the journal's fsync on the libuv pool, and
   // the last write is the newest state.
   const f = sandboxFiles(ctx, sb);
-  const last = written.get(sb.hostsPath);
+  const seen = written.get(sb.hostsPath);
+  const last = seen?.pending ? undefined : seen;
   if (!last) fs.mkdirSync(path.dirname(sb.hostsPath), { recursive: true });
   if (last?.hosts !== f.hosts) fs.writeFileSync(sb.hostsPath, f.hosts);
   if (last?.resolv !== f.resolv) fs.writeFileSync(sb.resolvConfPath, f.resolv);
@@ -103,11 +105,23 @@ export async function writeNewSandboxFiles(ctx: CnmContext, sb: SandboxRecord): 
     makeDirSync(dir);
     fs.writeFileSync(sb.hostsPath, f.hosts);
     fs.writeFileSync(sb.resolvConfPath, f.resolv);
+    written.set(sb.hostsPath, f);
   } else {
-    await call(fs.mkdir, dir, { recursive: true });
-    await Promise.all([call(fs.writeFile, sb.hostsPath, f.hosts), call(fs.writeFile, sb.resolvConfPath, f.resolv)]);
+    // A rewrite while these are out (a link's parent changed) must win:
+    // it writes regardless (pending), and is written again after ours land.
+    const mine = { ...f, pending: true };
+    written.set(sb.hostsPath, mine);
+    try {
+      await call(fs.mkdir, dir, { recursive: true });
+      await Promise.all([call(fs.writeFile, sb.hostsPath, f.hosts), call(fs.writeFile, sb.resolvConfPath, f.resolv)]);
+    } catch (e) {
+      if (written.get(sb.hostsPath) === mine) written.delete(sb.hostsPath);
+      throw e;
+    }
+    const now = written.get(sb.hostsPath);
+    if (now === mine) mine.pending = false;
+    else if (now) { fs.writeFileSync(sb.hostsPath, now.hosts); fs.writeFileSync(sb.resolvConfPath, now.resolv); }
   }
-  written.set(sb.hostsPath, f);
   await linkEtcNetns(ctx, sb);
 }
 

@@ -11,6 +11,14 @@ import { bytesToIp, canonicalIp, intToIp4, ip4ToInt, ipBytes, maskOf, network4 }
 const code = (c: string) => (e: any) => e instanceof Error && (e as any).code === c;
 
 describe('unit: address math (ipaddr.js)', () => {
+  it('an address as a number, per family: the remembered ones never answer for another family', () => {
+    assert.strictEqual(toBig('61.2.3.4', 4), 0x3d020304n);
+    assert.throws(() => toBig('1.2.3.4', 6), /not IPv6/);
+    assert.strictEqual(toBig('::1.2.3.4', 6), 0x01020304n);
+    assert.throws(() => toBig('::1.2.3.4', 4), /not IPv4/);
+    assert.strictEqual(toBig('10.0.0.1', 4), toBig('10.0.0.1', 4));
+  });
+
   it('IPv6 text is canonical as the kernel prints it (RFC 5952)', () => {
     const cases: [string, string][] = [
       ['FD00:0:0:0:0:0:0:1', 'fd00::1'],
