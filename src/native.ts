@@ -51,6 +51,8 @@ export interface Binding {
   mount(source: string | null, target: string, fstype: string | null, flags: number, data?: string): void;
   /** umount2 of each path (then unlink, with `unlink`: not mounted is fine then) on up to 32 pool threads; one entry per path: undefined or its error. */
   umountManyAsync(targets: string[], flags: number, unlink: boolean): Promise<(Error | undefined)[]>;
+  /** Which of these network namespaces (nsfs device, inodes) a thread of any process is in or an fd refers to (walks /proc on a pool thread). */
+  procNetnsHoldersAsync(dev: number, inodes: number[]): Promise<number[]>;
   procFileInNetns(nsFd: number, path: string, value?: string): string;
   socketInNetns(nsFd: number, family: number, type: number, addr?: string, port?: number, proto?: number, flags?: number): number;
   closeFd(fd: number): void;

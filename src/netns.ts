@@ -90,7 +90,7 @@ function limiter(max: number): <T>(fn: () => Promise<T>) => Promise<T> {
 const limited = limiter(Math.min(8, 2 * CPUS));
 
 // Namespaces asked about together share one walk of /proc.
-let heldQueries = new Map<number, ((held: boolean) => void)[]>();
+let heldQueries = new Map<string, { dev: number; ino: number; waiting: ((held: boolean) => void)[] }>();
 
 /**
  * Whether anything but its own /run/netns mount keeps the namespace pinned at
@@ -99,45 +99,36 @@ let heldQueries = new Map<number, ((held: boolean) => void)[]>();
  * made in the same tick share one walk of /proc.
  */
 export function netnsHeldElsewhere(nsPath: string): Promise<boolean> {
-  let ino: number;
-  try { ino = fs.statSync(nsPath).ino; } catch { return Promise.resolve(false); }
+  let st: fs.Stats;
+  try { st = fs.statSync(nsPath); } catch { return Promise.resolve(false); }
   return new Promise((resolve) => {
-    if (!heldQueries.size) setImmediate(walkProcForNetns);
-    const rs = heldQueries.get(ino) ?? [];
-    rs.push(resolve);
-    heldQueries.set(ino, rs);
+    if (!heldQueries.size) setImmediate(() => void walkProcForNetns());
+    const key = `${st.dev}/${st.ino}`;
+    const q = heldQueries.get(key) ?? { dev: st.dev, ino: st.ino, waiting: [] };
+    q.waiting.push(resolve);
+    heldQueries.set(key, q);
   });
 }
 
-function walkProcForNetns(): void {
+async function walkProcForNetns(): Promise<void> {
   const q = heldQueries;
   heldQueries = new Map();
-  const held = new Set<number>();
-  const see = (link: string) => {
-    const m = /^net:\[(\d+)\]$/.exec(link);
-    if (m && q.has(Number(m[1]))) held.add(Number(m[1]));
-  };
-  const entries = (dir: string) => { try { return fs.readdirSync(dir); } catch { return []; } };
-  const read = (p: string) => {
-    try {
-      const l = fs.readlinkSync(p);
-      // An fd opened through a bind mount reads as that path: stat says what it is.
-      if (l.startsWith('/')) see(`net:[${fs.statSync(p).ino}]`);
-      else see(l);
-    } catch { /* gone meanwhile */ }
-  };
-  for (const pid of entries('/proc')) {
-    if (!/^\d+$/.test(pid)) continue;
-    for (const tid of entries(`/proc/${pid}/task`)) read(`/proc/${pid}/task/${tid}/ns/net`);
-    for (const fd of entries(`/proc/${pid}/fd`)) read(`/proc/${pid}/fd/${fd}`);
-  }
+  const held = new Set<string>();
   try {
+    // Threads and fds of every process, off the loop (one walk per nsfs device: there is one).
+    for (const dev of new Set([...q.values()].map((x) => x.dev))) {
+      const inodes = [...q.values()].filter((x) => x.dev === dev).map((x) => x.ino);
+      for (const ino of await native.procNetnsHoldersAsync(dev, inodes)) held.add(`${dev}/${ino}`);
+    }
+    // Other bind mounts of it in this mount namespace.
+    const inos = new Map([...q.values()].map((x) => [x.ino, `${x.dev}/${x.ino}`]));
     for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
       const f = line.split(' ');
-      if (f[3]?.startsWith('net:[') && !f[4]?.startsWith(netnsRunDir() + '/')) see(f[3]);
+      const m = f[3] && /^net:\[(\d+)\]$/.exec(f[3]);
+      if (m && !f[4]?.startsWith(netnsRunDir() + '/') && inos.has(Number(m[1]))) held.add(inos.get(Number(m[1]))!);
     }
-  } catch { /* no mountinfo: threads and fds were checked */ }
-  for (const [i, rs] of q) for (const r of rs) r(held.has(i));
+  } catch { /* no /proc: what was found stands */ }
+  for (const [k, x] of q) for (const r of x.waiting) r(held.has(k));
 }
 
 export type NetnsSpec = string | { path: string } | { pid: number } | Netns;

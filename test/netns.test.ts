@@ -1,7 +1,9 @@
 import * as assert from 'assert';
 import * as fs from 'fs';
+import { spawn } from 'child_process';
 import { Netns, Nft, Rtnl, NetlinkError, ValidationError } from '../src';
-import { ip, ipj, rejects, sh, uniq } from './helpers';
+import { netnsHeldElsewhere } from '../src/netns';
+import { eventually, ip, ipj, rejects, sh, uniq } from './helpers';
 
 describe('netns', () => {
   it('creates a named namespace that ip netns sees, and deletes it', async () => {
@@ -41,6 +43,33 @@ describe('netns', () => {
     } finally {
       fs.rmSync(`/run/netns/${odd}`, { recursive: true, force: true });
     }
+  });
+
+  it('knows what else holds a namespace: a process inside, an open fd (also one opened by its path), another bind mount; asked together, one walk', async () => {
+    const names = [uniq('held'), uniq('held'), uniq('held'), uniq('held'), uniq('held')];
+    for (const n of names) (await Netns.create(n)).close();
+    const [free, byFd, byPath, byProc, byMount] = names.map((n) => `/run/netns/${n}`);
+    const handle = await Netns.open(names[1]);
+    const fd = fs.openSync(byPath, 'r');
+    const proc = spawn('ip', ['netns', 'exec', names[3], 'sleep', '30'], { stdio: 'ignore' });
+    const other = fs.mkdtempSync('/tmp/held-');
+    const at = `${other}/ns`;
+    fs.writeFileSync(at, '');
+    sh('mount', ['--bind', byMount, at]);
+    try {
+      await eventually(() => netnsHeldElsewhere(byProc).then((h) => assert.ok(h, 'the process inside')));
+      const answers = await Promise.all([free, byFd, byPath, byProc, byMount].map((p) => netnsHeldElsewhere(p)));
+      assert.deepStrictEqual(answers, [false, true, true, true, true]);
+    } finally {
+      sh('umount', [at]);
+      fs.rmSync(other, { recursive: true, force: true });
+      proc.kill();
+      fs.closeSync(fd);
+      handle.close();
+      await new Promise((r) => proc.once('exit', r));
+      for (const n of names) await Netns.delete(n);
+    }
+    assert.deepStrictEqual(await Promise.all([free, byFd].map((p) => netnsHeldElsewhere(p))), [false, false], 'gone: not held');
   });
 
   it('opens a namespace made by ip netns add, by name, path and pid identity', async () => {

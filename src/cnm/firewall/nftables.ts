@@ -158,7 +158,16 @@ export class NftFirewall implements Firewall {
     const batch = this.pendingPorts.splice(0);
     if (!batch.length) return;
     try {
-      await this.nft.transaction((tx) => { for (const b of batch) putPorts(tx, b.rules, b.del); });
+      // Consecutive changes of one kind as one: a message per set, not per
+      // endpoint (order between additions and removals is kept).
+      await this.nft.transaction((tx) => {
+        for (let i = 0; i < batch.length;) {
+          let j = i;
+          while (j < batch.length && batch[j].del === batch[i].del) j++;
+          putPorts(tx, batch.slice(i, j).flatMap((b) => b.rules), batch[i].del);
+          i = j;
+        }
+      });
       for (const b of batch) b.resolve();
     } catch (e) {
       if (batch.length === 1) { batch[0].reject(e as Error); return; }
