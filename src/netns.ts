@@ -5,6 +5,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { native } from './native';
+import { Fifo } from './util/fifo';
 import { NetlinkError, ValidationError, checkBool, checkCString, checkEnum, checkInt, checkKeys, checkObject, checkOptions, typeError } from './errors';
 import { parseIp } from './util/ip';
 import { NETLINK_ROUTE } from './netlink/constants';
@@ -73,7 +74,7 @@ const CPUS = typeof os.availableParallelism === 'function' ? os.availableParalle
 /** Runs at most `max` of the given jobs at once, in call order. */
 function limiter(max: number): <T>(fn: () => Promise<T>) => Promise<T> {
   let running = 0;
-  const waiting: (() => void)[] = [];
+  const waiting = new Fifo<() => void>();
   return async (fn) => {
     if (running < max) running++;
     else await new Promise<void>((r) => waiting.push(r));  // the slot is handed over

@@ -4,6 +4,7 @@
 // request (multicast notifications) go to `onEvent`.
 import { native, NativeSocket, RawMessage } from '../native';
 import { NetlinkError, checkInt, checkOptions, codeOf, kernelError, typeError } from '../errors';
+import { Fifo } from '../util/fifo';
 import {
   NLMSG_DONE, NLMSG_ERROR, NLMSG_NOOP, NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST,
 } from './constants';
@@ -62,8 +63,8 @@ export class NetlinkConnection {
   private sock: NativeSocket;
   private seq: number;
   private inflight = new Map<number, Request>();
-  private queue: Request[] = [];
-  private dumpQueue: Request[] = [];
+  private queue = new Fifo<Request>();
+  private dumpQueue = new Fifo<Request>();
   private dumpRunning: Request | null = null;
   private batches = new Map<number, Batch>();
   private flushScheduled = false;
@@ -407,7 +408,7 @@ export class NetlinkConnection {
     this.closed = true;
     // Made only when someone waits: a stack trace per closed socket (one per
     // sandbox) was a visible cost on the loop.
-    const waiting = [...this.inflight.values(), ...this.queue, ...this.dumpQueue];
+    const waiting = [...this.inflight.values(), ...this.queue.toArray(), ...this.dumpQueue.toArray()];
     const batches = new Set(this.batches.values());
     if (waiting.length || batches.size) {
       const err = new NetlinkError('connection closed', 'EBADF', 9);
@@ -416,8 +417,8 @@ export class NetlinkConnection {
     }
     this.batches.clear();
     this.inflight.clear();
-    this.queue = [];
-    this.dumpQueue = [];
+    this.queue = new Fifo();
+    this.dumpQueue = new Fifo();
     if (this.barrier) clearTimeout(this.barrier.timer);
     this.barrier = undefined;
     this.suspects.clear();

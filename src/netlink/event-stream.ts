@@ -48,7 +48,8 @@ export abstract class EventStream<E extends { type: string }> extends EventEmitt
     // Kept for the iterator and waitFor; bounded so a listener-only user
     // does not grow memory without end.
     this.buffer.push(ev);
-    if (this.buffer.length > MAX_BUFFERED) this.buffer.shift();
+    // The oldest go in chunks: one shift per event moves the whole buffer each time.
+    if (this.buffer.length > MAX_BUFFERED + (MAX_BUFFERED >> 3)) this.buffer.splice(0, this.buffer.length - MAX_BUFFERED);
   }
 
   [Symbol.asyncIterator](): AsyncIterator<E | OverrunEvent> {

@@ -34,6 +34,7 @@ const loadCockatiel = (): CockatielModule => require('cockatiel') as CockatielMo
 import { CnmError, errnoOf } from '../../errors';
 import { parsePrefix, prefixText, prefixSize, overlaps, toBig, fromBig, Prefix, pickSubnet, AddressPool } from '../ipam';
 import { validateMac } from '../../util/ip';
+import { Fifo } from '../../util/fifo';
 
 /** Errors of the cluster store, with a Node-style `code` (and `errno`). */
 export class ClusterError extends CnmError {
@@ -217,7 +218,7 @@ export class ClusterStore extends EventEmitter {
   private cleanups = new Map<string, string>(); // key -> endpoint id whose creation outcome is unknown
   private regranting: Promise<void> | null = null;
   private inflight = 0;
-  private waiting: (() => void)[] = [];
+  private waiting = new Fifo<() => void>();
   private updates: QueuedUpdate[] = []; // name updates waiting for the one transaction in flight
   private updating = false;
 
