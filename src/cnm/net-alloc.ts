@@ -29,8 +29,14 @@ export class NetAlloc {
 
   /** The subnet that contains `addr` (any family), if any. */
   subnetOf(addr: string): SubnetAllocator | undefined {
-    return this.family(addr.includes(':') ? 6 : 4).find((s) => s.holds(addr));
+    // Asked several times per join for the same address; the subnets never change.
+    if (this.owners.has(addr)) return this.owners.get(addr);
+    const s = this.family(addr.includes(':') ? 6 : 4).find((x) => x.holds(addr));
+    if (this.owners.size >= 4096) this.owners.clear();
+    this.owners.set(addr, s);
+    return s;
   }
+  private owners = new Map<string, SubnetAllocator | undefined>();
 
   /**
    * A static address of family `f` (Docker's --ip / --ip6): from the subnet

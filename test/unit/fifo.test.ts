@@ -19,5 +19,4 @@ describe('unit: Fifo', () => {
     q.unshift(7);  // at the start of an empty queue
     assert.deepStrictEqual(q.toArray(), [7]);
   });
-
 });
