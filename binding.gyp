@@ -7,6 +7,7 @@
         "native/socket.cc",
         "native/netns.cc",
         "native/flock.cc",
+        "native/fd_watch.cc",
         "native/error.cc",
         "native/parse.cc",
         "native/link.cc",

@@ -12,6 +12,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitNeigh(env, exports);
   InitNft(env, exports);
   InitFlock(env, exports);
+  InitFdWatch(env, exports);
   InitParse(env, exports);
   return exports;
 }

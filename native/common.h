@@ -32,6 +32,7 @@ void InitRoute(Napi::Env env, Napi::Object exports);
 void InitNeigh(Napi::Env env, Napi::Object exports);
 void InitNft(Napi::Env env, Napi::Object exports);
 void InitFlock(Napi::Env env, Napi::Object exports);
+void InitFdWatch(Napi::Env env, Napi::Object exports);
 void InitParse(Napi::Env env, Napi::Object exports);
 
 // Small helpers for reading optional properties of request objects.

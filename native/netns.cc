@@ -249,6 +249,9 @@ static int BindInside(const BoundSocket& b, NetnsNewResult& r) {
   }
   if (ok != 1) { r.err = EINVAL; r.step = "inet_pton"; r.detail = b.addr; close(fd); return -1; }
   if (bind(fd, (struct sockaddr*)&ss, len) < 0) { r.err = errno; r.step = "bind"; r.detail = b.addr; close(fd); return -1; }
+  // Listening from the start: connections wait in the backlog until a
+  // server takes the socket over (it may start only when first asked).
+  if (b.type == SOCK_STREAM && listen(fd, 511) < 0) { r.err = errno; r.step = "listen"; r.detail = b.addr; close(fd); return -1; }
   return fd;
 }
 

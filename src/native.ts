@@ -53,6 +53,10 @@ export interface Binding {
   umountManyAsync(targets: string[], flags: number, unlink: boolean): Promise<(Error | undefined)[]>;
   /** Which of these network namespaces (nsfs device, inodes) a thread of any process is in or an fd refers to (walks /proc on a pool thread). */
   procNetnsHoldersAsync(dev: number, inodes: number[]): Promise<number[]>;
+  /** Calls `cb` once, when any fd is readable (its polls closed first, so a Node handle may take the fds then); does not keep the loop alive. */
+  watchReadable(fds: number[], cb: () => void): number;
+  /** Stops a watch (its callback is not called); an unknown id is fine. */
+  unwatchReadable(id: number): void;
   procFileInNetns(nsFd: number, path: string, value?: string): string;
   socketInNetns(nsFd: number, family: number, type: number, addr?: string, port?: number, proto?: number, flags?: number): number;
   closeFd(fd: number): void;

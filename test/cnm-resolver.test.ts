@@ -62,6 +62,25 @@ describe('cnm: the embedded resolver in each sandbox', function () {
     await back.delete();
   });
 
+  it('a resolver starts with its first query, over TCP as well as UDP; each of two sandboxes asked first by another way', async () => {
+    const net = await ctl.createNetwork({ name: 'first', subnet: '10.73.0.0/24' });
+    const made: string[] = [];
+    for (const id of ['tcp-first', 'udp-first']) {
+      const sb = await ctl.createSandbox({ id });
+      await (await net.createEndpoint({ name: id })).join(sb);
+      made.push(sb.record.netnsName!);
+    }
+    // Nothing asked yet: the very first query of each sandbox, by TCP in one, UDP in the other.
+    assert.deepStrictEqual((await dig(made[0], '+tcp', 'udp-first')).answers, ['A 10.73.0.3']);
+    assert.deepStrictEqual((await dig(made[1], '+notcp', 'tcp-first')).answers, ['A 10.73.0.2']);
+    // Then the other way on the same server.
+    assert.deepStrictEqual((await dig(made[0], '+notcp', 'tcp-first')).answers, ['A 10.73.0.2']);
+    assert.deepStrictEqual((await dig(made[1], '+tcp', 'udp-first')).answers, ['A 10.73.0.3']);
+    for (const id of ['tcp-first', 'udp-first']) await ctl.sandbox(id).delete();
+    for (const e of ctl.endpoints()) await e.delete();
+    await net.delete();
+  });
+
   it('internal-only sandboxes get REFUSED for outside names, even with a routable gateway of another network; a container can serve port 53 itself', async () => {
     const inside = await ctl.createNetwork({ name: 'vault', subnet: '10.73.0.0/24', internal: true });
     const open = await ctl.createNetwork({ name: 'lobby', subnet: '10.74.0.0/24' });

@@ -196,9 +196,11 @@ async function serveIn(ns: Netns, names: Names, upstreams: string[] | null): Pro
   const fds = made ?? RESOLVER_SOCKETS.map((s) => ns.socket(s.family, s.type, { address: s.address, port: s.port }));
   const server = DnsServer.fromSockets({ udpFd: fds[0], tcpFd: fds[1] }, names, upstreams);
   try {
-    await server.start();
-    // A fresh namespace's thread installed the redirect for the sockets it made.
-    if (!(made && ns.netfilterApplied)) await redirectToResolver(ns, server.ports);
+    // A fresh namespace's thread installed the redirect for the sockets it
+    // made (the TCP one listening): the server starts with the first query.
+    const ready = !!(made && ns.netfilterApplied);
+    await server.start({ whenAsked: ready });
+    if (!ready) await redirectToResolver(ns, server.ports);
   } catch (e) {
     server.close();
     throw e;

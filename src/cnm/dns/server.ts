@@ -4,6 +4,7 @@
 // TCP connections and forwarded queries are capped per client, per server
 // and per process, and every forward has a deadline.
 import * as dgram from 'dgram';
+import { native } from '../../native';
 import * as fs from 'fs';
 import * as net from 'net';
 import { canonicalIp } from '../../util/ip';
@@ -113,6 +114,8 @@ export class DnsServer {
   private aborts = new Set<() => void>();
   private started = false;
   private closed = false;
+  /** The watch of handed sockets not taken over yet (start whenAsked). */
+  private watch?: number;
   readonly stats: DnsStats = { tcpAccepted: 0, tcpRefused: 0, tcpEvicted: 0, tcpTimedOut: 0, forwarded: 0, forwardsRefused: 0, forwardTimeouts: 0 };
 
   /**
@@ -165,9 +168,25 @@ export class DnsServer {
     return { udp: this.udp ? port(this.udp.address()) : undefined, tcp: port(this.tcp?.address()) };
   }
 
-  async start(): Promise<void> {
+  /**
+   * Binds (or takes over the handed sockets) and serves. `whenAsked`, with
+   * handed sockets (a TCP one already listening): nothing is set up until
+   * the first query or connection arrives, which waits in the socket
+   * meanwhile; a sandbox that never looks a name up costs no server.
+   */
+  async start(opts: { whenAsked?: boolean } = {}): Promise<void> {
     if (this.started || this.closed) throw invalid('DNS server already started or closed');
     this.started = true;
+    if (this.sockets && opts.whenAsked) {
+      const s = this.sockets;
+      const fds = [s.udpFd, s.tcpFd].filter((fd): fd is number => fd !== undefined);
+      this.watch = native.watchReadable(fds, () => {
+        this.watch = undefined;
+        if (this.closed) return;
+        this.startOnSockets(s).catch(() => { /* closed: queries go unanswered, as with no server */ });
+      });
+      return;
+    }
     if (this.sockets) return this.startOnSockets(this.sockets);
     const udp = this.makeUdp(net.isIP(this.addr) === 6 ? 'udp6' : 'udp4');
     await new Promise<void>((resolve, reject) => {
@@ -434,7 +453,9 @@ export class DnsServer {
     for (const c of [...this.conns]) this.drop(c);
     for (const a of [...this.aborts]) a();
     // Handed sockets that start() never adopted are still ours to close.
-    if (!this.started && this.sockets) {
+    const unadopted = this.watch !== undefined;
+    if (unadopted) { native.unwatchReadable(this.watch!); this.watch = undefined; }
+    if ((!this.started || unadopted) && this.sockets) {
       for (const fd of [this.sockets.udpFd, this.sockets.tcpFd]) if (fd !== undefined) try { fs.closeSync(fd); } catch { /* closed */ }
     }
   }
