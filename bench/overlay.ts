@@ -36,14 +36,19 @@ function agent(host: string, args: object): Promise<Agent> {
       buf += d;
       let i;
       while ((i = buf.indexOf('\n')) >= 0) {
-        const m = JSON.parse(buf.slice(0, i));
+        const line = buf.slice(0, i);
         buf = buf.slice(i + 1);
-        if (m.ready) resolve(a);
-        else if (m.fatal) reject(new Error(m.fatal.message));
-        else {
-          const w = waiting.get(m.id)!;
+        let m: any;
+        try { m = JSON.parse(line); } catch { m = undefined; }
+        const w = m && !m.ready && !m.fatal ? waiting.get(m.id) : undefined;
+        if (m?.ready) resolve(a);
+        else if (m?.fatal) reject(new Error(`${host}: ${m.fatal.code ?? ''} ${m.fatal.message}`));
+        else if (!w) {
+          // Said once as a TypeError from this handler, with the line lost: name it.
+          console.error(`overlay bench: unexpected line from the agent on ${host}: ${line}`);
+        } else {
           waiting.delete(m.id);
-          if (m.error) w[1](new Error(`${m.error.code}: ${m.error.message}`));
+          if (m.error) w[1](new Error(`${host}: ${m.error.code}: ${m.error.message}`));
           else w[0](m.ok);
         }
       }
