@@ -422,6 +422,15 @@ struct UmountMany {
   std::atomic<size_t> running{0};
 };
 
+// One entry per target: undefined, or the error of its failed step.
+static Napi::Array UmountResults(Napi::Env env, const UmountMany& job) {
+  Napi::Array out = Napi::Array::New(env, job.targets.size());
+  for (size_t i = 0; i < job.targets.size(); i++) {
+    out.Set(i, job.err[i] ? MakeErrnoError(env, job.err[i], job.step[i], job.targets[i]) : env.Undefined());
+  }
+  return out;
+}
+
 static Napi::Value UmountManyAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsArray()) { Napi::TypeError::New(env, "umountManyAsync: an array of paths expected").ThrowAsJavaScriptException(); return env.Undefined(); }
@@ -455,13 +464,7 @@ static Napi::Value UmountManyAsync(const Napi::CallbackInfo& info) {
       }
     }
     if (job->running.fetch_sub(1) != 1) return;  // the last one out reports
-    c->Post([job, deferred](Napi::Env env) {
-      Napi::Array out = Napi::Array::New(env, job->targets.size());
-      for (size_t i = 0; i < job->targets.size(); i++) {
-        out.Set(i, job->err[i] ? MakeErrnoError(env, job->err[i], job->step[i], job->targets[i]) : env.Undefined());
-      }
-      deferred->Resolve(out);
-    });
+    c->Post([job, deferred](Napi::Env env) { deferred->Resolve(UmountResults(env, *job)); });
   };
   size_t started = 0;
   for (size_t k = 0; k < threads; k++) if (Pool().Submit(body)) started++;
@@ -472,9 +475,7 @@ static Napi::Value UmountManyAsync(const Napi::CallbackInfo& info) {
     if (job->running.fetch_sub(threads - started) == threads - started) {
       // Every started job finished already and none reported: report now.
       c->Cancel();
-      Napi::Array out = Napi::Array::New(env, n);
-      for (size_t i = 0; i < n; i++) out.Set(i, job->err[i] ? MakeErrnoError(env, job->err[i], job->step[i], job->targets[i]) : env.Undefined());
-      deferred->Resolve(out);
+      deferred->Resolve(UmountResults(env, *job));
     }
   }
   return promise;

@@ -51,6 +51,15 @@ function sandboxFiles(ctx: CnmContext, sb: SandboxRecord): { hosts: string; reso
 // `pending`: the first write is still out (on disk): a rewrite meanwhile writes anyway.
 const written = new Map<string, { hosts: string; resolv: string; pending?: boolean }>();
 
+/** The sandbox's own directory (its parent is made the first time). */
+function makeDirSync(dir: string): void {
+  try { fs.mkdirSync(dir); } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') fs.mkdirSync(dir, { recursive: true });
+    else if (code !== 'EEXIST') throw e;
+  }
+}
+
 export function writeSandboxFiles(ctx: CnmContext, sb: SandboxRecord): void {
   // Small files written synchronously (on tmpfs by default, see runDir):
   // cheaper than queueing behind the journal's fsync on the libuv pool, and
@@ -58,7 +67,7 @@ export function writeSandboxFiles(ctx: CnmContext, sb: SandboxRecord): void {
   const f = sandboxFiles(ctx, sb);
   const seen = written.get(sb.hostsPath);
   const last = seen?.pending ? undefined : seen;
-  if (!last) fs.mkdirSync(path.dirname(sb.hostsPath), { recursive: true });
+  if (!last) makeDirSync(path.dirname(sb.hostsPath));
   if (last?.hosts !== f.hosts) fs.writeFileSync(sb.hostsPath, f.hosts);
   if (last?.resolv !== f.resolv) fs.writeFileSync(sb.resolvConfPath, f.resolv);
   written.set(sb.hostsPath, f);
@@ -81,15 +90,6 @@ function memoryBacked(dir: string): boolean {
 /** Callback fs calls as a promise: much less work for the loop than fs.promises (no FileHandle per file). */
 const call = (f: (...a: any[]) => void, ...args: unknown[]): Promise<void> =>
   new Promise((resolve, reject) => f(...args, (e: Error | null) => (e ? reject(e) : resolve())));
-
-/** The sandbox's own directory (its parent is made the first time). */
-function makeDirSync(dir: string): void {
-  try { fs.mkdirSync(dir); } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') fs.mkdirSync(dir, { recursive: true });
-    else if (code !== 'EEXIST') throw e;
-  }
-}
 
 /**
  * A new sandbox's files and /etc/netns link. In memory (the default run
