@@ -121,6 +121,8 @@ async function walkProcForNetns(): Promise<void> {
       const inodes = [...q.values()].filter((x) => x.dev === dev).map((x) => x.ino);
       for (const ino of await native.procNetnsHoldersAsync(dev, inodes)) held.add(`${dev}/${ino}`);
     }
+  } catch { /* no thread for the walk: the mounts below are still checked */ }
+  try {
     // Other bind mounts of it in this mount namespace.
     const inos = new Map([...q.values()].map((x) => [x.ino, `${x.dev}/${x.ino}`]));
     for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
@@ -128,7 +130,7 @@ async function walkProcForNetns(): Promise<void> {
       const m = f[3] && /^net:\[(\d+)\]$/.exec(f[3]);
       if (m && !f[4]?.startsWith(netnsRunDir() + '/') && inos.has(Number(m[1]))) held.add(inos.get(Number(m[1]))!);
     }
-  } catch { /* no /proc: what was found stands */ }
+  } catch { /* no mountinfo: threads and fds were checked */ }
   for (const [k, x] of q) for (const r of x.waiting) r(held.has(k));
 }
 

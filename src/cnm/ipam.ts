@@ -122,7 +122,7 @@ export class SubnetAllocator {
   /** Whether `addr` (of any family) lies in this subnet. */
   holds(addr: string): boolean {
     const fam = addr.includes(':') ? 6 : 4;
-    if (fam !== this.prefix.family) return parseIp(addr).family === this.prefix.family;  // (throws for a non-address)
+    if (fam !== this.prefix.family) { parseIp(addr); return false; }  // (a non-address is still EINVAL)
     return contains(this.prefix, toBig(addr, fam));
   }
 
