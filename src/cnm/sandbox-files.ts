@@ -78,13 +78,22 @@ export function writeSandboxFiles(ctx: CnmContext, sb: SandboxRecord): void {
 const TMPFS_MAGIC = 0x01021994;
 const RAMFS_MAGIC = 0x858458f6;
 const inMemory = new Map<string, boolean>();
-function memoryBacked(dir: string): boolean {
-  let m = inMemory.get(dir);
-  if (m === undefined) {
-    try { const t = fs.statfsSync(dir).type; m = t === TMPFS_MAGIC || t === RAMFS_MAGIC; } catch { return false; }  // not there yet: ask again later
-    inMemory.set(dir, m);
+export function memoryBacked(dir: string): boolean {
+  const known = inMemory.get(dir);
+  if (known !== undefined) return known;
+  // Not there yet (every sandbox of a controller's first burst starts before
+  // it is made): the nearest existing parent tells, as the directory will be
+  // made on its filesystem. Remembered once the directory itself answers.
+  for (let d = dir; ; d = path.dirname(d)) {
+    let type: number;
+    try { type = fs.statfsSync(d).type; } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT' && d !== path.dirname(d)) continue;
+      return false;
+    }
+    const m = type === TMPFS_MAGIC || type === RAMFS_MAGIC;
+    if (d === dir) inMemory.set(dir, m);
+    return m;
   }
-  return m;
 }
 
 /** Callback fs calls as a promise: much less work for the loop than fs.promises (no FileHandle per file). */
