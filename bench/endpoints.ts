@@ -11,9 +11,12 @@
 // through one `ip` process per step (the add-ns-to-br.sh way), the CNI
 // bridge + portmap plugins and netavark where installed (those on a sample
 // of M containers, compared per container). Prints every ratio against the
-// C reference. Run: `npm run bench:endpoints [-- N [M]]`; MODES=a,b,... picks
-// library runs (trimmed-sb, trimmed-docker, trimmed-reaper, default-sb,
-// default-docker, default-reaper; default all).
+// C reference, and the whole machine's CPU time during each setup (on few
+// CPUs that, not the kernel's locks, bounds it). Run: `npm run
+// bench:endpoints [-- N [M]]`; MODES=a,b,... picks library runs (trimmed-sb,
+// trimmed-docker, trimmed-reaper, default-sb, default-docker,
+// default-reaper; default all); ETC_NETNS_DIR=DIR puts the default runs'
+// /etc/netns links there.
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
@@ -33,7 +36,32 @@ function sh(cmd: string, args: string[], input?: string, env?: Record<string, st
   return r.stdout;
 }
 
-interface Row { name: string; n: number; setup: number; teardown: number; note?: string }
+interface Row { name: string; n: number; setup: number; teardown: number; note?: string; cpu?: number }
+
+/** Busy CPU time of the whole machine so far, ms (/proc/stat: every process and kernel thread). */
+function busyCpu(): number {
+  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const idle = f[3] + (f[4] ?? 0);
+  return ((f.slice(0, 8).reduce((a, b) => a + b, 0) - idle) * 1000) / 100;  // USER_HZ is 100 on Linux
+}
+
+/**
+ * Whether `dir` is on ext4 without a journal. There ext4 skips, on every
+ * new inode, each one deleted in the last one to six minutes (recently_deleted()),
+ * so creating many files just after removing many costs far more than on a
+ * journaled ext4 (Debian's default) or tmpfs.
+ */
+function onJournallessExt4(dir: string): string | undefined {
+  try {
+    const dev = fs.statSync(dir).dev;
+    const uevent = fs.readFileSync(`/sys/dev/block/${Math.floor(dev / 256) & 0xfff}:${(dev & 0xff) | ((dev >> 12) & 0xfff00)}/uevent`, 'utf8');
+    const name = /^DEVNAME=(.+)$/m.exec(uevent)?.[1];
+    if (!name || !fs.existsSync(`/proc/fs/ext4/${name}`)) return undefined;
+    return fs.readdirSync('/proc/fs/jbd2').some((j) => j.startsWith(`${name}-`)) ? undefined : name;
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * Waits (untimed) until the kernel has finished the namespaces a teardown
@@ -73,7 +101,7 @@ function benchC(rt: Rtnl, order: 'sb' | 'docker'): Promise<Row | undefined> | un
       const r = JSON.parse(out.trim().split('\n').pop()!);
       if (r.errors || r.n !== N) throw new Error(`C reference: ${out}`);
       const late = await settle(rt, 'C reference');
-      return { name: `C reference, ${order === 'sb' ? 'sandbox first' : 'Docker order'}`, n: N, setup: r.setup * 1000, teardown: r.teardown * 1000, note: after(late) };
+      return { name: `C reference, ${order === 'sb' ? 'sandbox first' : 'Docker order'}`, n: N, setup: r.setup * 1000, teardown: r.teardown * 1000, note: after(late), cpu: r.setup_cpu * 1000 };
     } finally {
       sh('nft', ['delete', 'table', 'ip', 'cref']);
       sh('ip', ['link', 'delete', 'cref0']);
@@ -92,13 +120,15 @@ async function benchLibrary(rt: Rtnl, config: Config, order: Order): Promise<Row
   // default: what users get: names on, everything under a stateDir on disk,
   // /etc/netns links too (isolated.sh mounts a tmpfs on /etc/netns: a
   // directory on disk stands in for it).
+  // ETC_NETNS_DIR: where the default run's /etc/netns links go instead.
   const ctl = config === 'trimmed'
     ? await Controller.open({ stateDir: dir, runDir: '/run/cnm-netlink/bench', dns: false })
-    : await Controller.open({ stateDir: dir, etcNetnsDir: path.join(dir, 'etc-netns') });
+    : await Controller.open({ stateDir: dir, etcNetnsDir: process.env.ETC_NETNS_DIR || path.join(dir, 'etc-netns') });
   const net = await ctl.createNetwork({ name: 'bench', subnet: '10.96.0.0/16' });
   const label = `cnm-netlink ${config}, ${ORDER_NAME[order]}`;
   const rss0 = process.memoryUsage().rss;
   progress(`${label}: setting up ${N} containers (namespace + veth + address + route + port), all in flight`);
+  const cpu0 = busyCpu();
   let t = now();
   let done = 0;
   const made = await Promise.all(Array.from({ length: N }, async (_, i) => {
@@ -109,6 +139,7 @@ async function benchLibrary(rt: Rtnl, config: Config, order: Order): Promise<Row
     return { sb, ep };
   }));
   const setup = now() - t;
+  const cpu = busyCpu() - cpu0;
   const mem = process.memoryUsage();
   if (Netns.list().filter((n) => n.startsWith('cnm-')).length !== N) throw new Error('namespaces missing');
   progress(`${label}: tearing down`);
@@ -147,7 +178,7 @@ async function benchLibrary(rt: Rtnl, config: Config, order: Order): Promise<Row
   fs.rmSync(dir, { recursive: true, force: true });
   const late = await settle(rt, label);
   const note = reaper ? `reaper: ${reaper.stats.batches} batch(es), ${reaper.stats.single} alone; all veths gone at ${(lastReaped / 1000).toFixed(2)} s` : `RSS +${((mem.rss - rss0) / 1048576).toFixed(0)} MiB`;
-  return { name: label, n: N, setup, teardown, rss: mem.rss, heap: mem.heapUsed, note: `${note}; ${after(late)}` };
+  return { name: label, n: N, setup, teardown, rss: mem.rss, heap: mem.heapUsed, note: `${note}; ${after(late)}`, cpu };
 }
 
 function benchIpPerStep(): Row {
@@ -294,6 +325,22 @@ async function main(): Promise<void> {
       const sMax = r.config === 'trimmed' ? 1.1 : 1.2;
       console.log(`  ${r.name.padEnd(42)} setup ${sx(r).toFixed(2)}x (${ok(sx(r) <= sMax)}), teardown ${tx(r).toFixed(2)}x, ${fmt(r.teardown)} (${ok(tx(r) <= 1.5 && r.teardown < 500)})`);
     }
+  }
+  // CPU, not the kernel's locks, bounds setup here: what each run used shows
+  // how short its setup could be on this machine's CPUs.
+  const cpuRows = [...cs, ...libs].filter((r) => r.cpu !== undefined);
+  if (cpuRows.length) {
+    const ncpu = os.cpus().length;
+    console.log(`\nsetup CPU time of the whole machine (every process and kernel thread, ${ncpu} CPUs), and the shortest setup that time allows:`);
+    for (const r of cpuRows) {
+      const floor = r.cpu! / ncpu;
+      console.log(`  ${r.name.padEnd(42)} ${fmt(r.cpu!)} CPU in ${fmt(r.setup)} (${((100 * floor) / r.setup).toFixed(0)}% busy); no shorter than ${fmt(floor)}${cs.length ? `, ${(floor / (refSetup * N)).toFixed(2)}x the C reference's setup` : ''}`);
+    }
+  }
+  const etcDisk = libs.some((r) => r.config === 'default') && !process.env.ETC_NETNS_DIR ? onJournallessExt4(os.tmpdir()) : undefined;
+  if (etcDisk) {
+    console.log(`\nnote: ${os.tmpdir()} (the default run's stand-in for /etc/netns) is on ext4 without a journal (${etcDisk}): there each new inode skips those deleted`
+      + ' in the last one to six minutes, so a run soon after another pays more for its /etc/netns links than on a journaled ext4 or tmpfs (ETC_NETNS_DIR=DIR to choose)');
   }
   const mem = libs.find((r) => r.config === 'trimmed') ?? libs[0];
   if (mem) console.log(`\ncontroller memory at ${N} containers (${mem.name}): RSS ${(mem.rss / 1048576).toFixed(0)} MiB, JS heap ${(mem.heap / 1048576).toFixed(0)} MiB`);

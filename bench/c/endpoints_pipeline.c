@@ -19,7 +19,8 @@
 //   the caller (bench/endpoints.ts). Containers get 10.94.0.2 on; published
 //   port PORT0+i (tcp) -> container port 80. TEARDOWN: sb (default: the
 //   namespaces go first), docker, or keep (none, to inspect).
-// Prints one JSON line: {"n":N,"setup":s,"teardown":s,"errors":k}.
+// Prints one JSON line: {"n":N,"setup":s,"setup_cpu":s,"teardown":s,"errors":k}
+// (setup_cpu: the whole machine's busy CPU time during setup).
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <net/if.h>  // before the linux headers (IFF_*, if_nametoindex)
@@ -65,6 +66,20 @@ static double now(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
   return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+// Busy CPU time of the whole machine so far, seconds (/proc/stat: every
+// process and kernel thread, so the kernel's workqueues count too).
+static double busy_cpu(void) {
+  FILE *f = fopen("/proc/stat", "r");
+  unsigned long long v[8] = {0};
+  if (!f) return 0;
+  int got = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]);
+  fclose(f);
+  if (got < 5) return 0;
+  unsigned long long busy = 0;
+  for (int k = 0; k < 8; k++) if (k != 3 && k != 4) busy += v[k];
+  return busy / (double)sysconf(_SC_CLK_TCK);
 }
 
 // --- message building --------------------------------------------------------
@@ -449,6 +464,7 @@ int main(int argc, char **argv) {
   long cpus = sysconf(_SC_NPROCESSORS_ONLN);
   int workers = cpus * 2 < 8 ? cpus * 2 : 8;
 
+  double cpu0 = busy_cpu();
   double t0 = now();
   pthread_t t[8];
   for (int k = 0; k < workers; k++) pthread_create(&t[k], NULL, ns_worker, NULL);
@@ -488,10 +504,11 @@ int main(int argc, char **argv) {
   for (int k = 0; k < workers; k++) pthread_join(t[k], NULL);
   nft_elements(0);
   double setup = now() - t0;
+  double setup_cpu = busy_cpu() - cpu0;
   const char *mode = argc > 6 ? argv[6] : "sb";
   if (strcmp(mode, "sb") && strcmp(mode, "docker") && strcmp(mode, "keep")) { fprintf(stderr, "TEARDOWN: sb, docker or keep\n"); return 2; }
   if (!strcmp(mode, "keep")) {
-    printf("{\"n\":%d,\"setup\":%.4f,\"errors\":%d}\n", n, setup, (int)errors);
+    printf("{\"n\":%d,\"setup\":%.4f,\"setup_cpu\":%.2f,\"errors\":%d}\n", n, setup, setup_cpu, (int)errors);
     return errors ? 1 : 0;
   }
 
@@ -501,6 +518,6 @@ int main(int argc, char **argv) {
   for (int i = 0; i < n; i++) { close(nssock[i]); close(nsfd[i]); }
   run_threads(rm_worker, 64);
   double teardown = now() - t0;
-  printf("{\"n\":%d,\"setup\":%.4f,\"teardown\":%.4f,\"order\":\"%s\",\"errors\":%d}\n", n, setup, teardown, mode, (int)errors);
+  printf("{\"n\":%d,\"setup\":%.4f,\"setup_cpu\":%.2f,\"teardown\":%.4f,\"order\":\"%s\",\"errors\":%d}\n", n, setup, setup_cpu, teardown, mode, (int)errors);
   return errors ? 1 : 0;
 }
