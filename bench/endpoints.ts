@@ -38,11 +38,14 @@ function sh(cmd: string, args: string[], input?: string, env?: Record<string, st
 
 interface Row { name: string; n: number; setup: number; teardown: number; note?: string; cpu?: number }
 
-/** Busy CPU time of the whole machine so far, ms (/proc/stat: every process and kernel thread). */
+/**
+ * Busy CPU time of the whole machine so far, ms (/proc/stat: every process
+ * and kernel thread; user, nice, system, irq, softirq; not steal, when the
+ * hypervisor ran something else).
+ */
 function busyCpu(): number {
-  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-  const idle = f[3] + (f[4] ?? 0);
-  return ((f.slice(0, 8).reduce((a, b) => a + b, 0) - idle) * 1000) / 100;  // USER_HZ is 100 on Linux
+  const [user, nice, system, , , irq, softirq] = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  return ((user + nice + system + irq + softirq) * 1000) / 100;  // USER_HZ is 100 on Linux
 }
 
 /**

@@ -69,16 +69,17 @@ static double now(void) {
 }
 
 // Busy CPU time of the whole machine so far, seconds (/proc/stat: every
-// process and kernel thread, so the kernel's workqueues count too).
+// process and kernel thread, so the kernel's workqueues count too; user,
+// nice, system, irq, softirq: not idle, iowait or steal).
 static double busy_cpu(void) {
   FILE *f = fopen("/proc/stat", "r");
-  unsigned long long v[8] = {0};
+  unsigned long long v[7] = {0};
   if (!f) return 0;
-  int got = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]);
+  int got = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6]);
   fclose(f);
-  if (got < 5) return 0;
+  if (got < 7) return 0;
   unsigned long long busy = 0;
-  for (int k = 0; k < 8; k++) if (k != 3 && k != 4) busy += v[k];
+  for (int k = 0; k < 7; k++) if (k != 3 && k != 4) busy += v[k];
   return busy / (double)sysconf(_SC_CLK_TCK);
 }
 
