@@ -340,9 +340,10 @@ async function main(): Promise<void> {
       console.log(`  ${r.name.padEnd(42)} ${fmt(r.cpu!)} CPU in ${fmt(r.setup)} (${((100 * floor) / r.setup).toFixed(0)}% busy); no shorter than ${fmt(floor)}${cs.length ? `, ${(floor / (refSetup * N)).toFixed(2)}x the C reference's setup` : ''}`);
     }
   }
-  const etcDisk = libs.some((r) => r.config === 'default') && !process.env.ETC_NETNS_DIR ? onJournallessExt4(os.tmpdir()) : undefined;
+  const etcDir = process.env.ETC_NETNS_DIR || os.tmpdir();
+  const etcDisk = libs.some((r) => r.config === 'default') ? onJournallessExt4(etcDir) : undefined;
   if (etcDisk) {
-    console.log(`\nnote: ${os.tmpdir()} (the default run's stand-in for /etc/netns) is on ext4 without a journal (${etcDisk}): there each new inode skips those deleted`
+    console.log(`\nnote: ${etcDir} (the default run's stand-in for /etc/netns) is on ext4 without a journal (${etcDisk}): there each new inode skips those deleted`
       + ' in the last one to six minutes, so a run soon after another pays more for its /etc/netns links than on a journaled ext4 or tmpfs (ETC_NETNS_DIR=DIR to choose)');
   }
   const mem = libs.find((r) => r.config === 'trimmed') ?? libs[0];
