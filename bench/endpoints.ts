@@ -16,7 +16,8 @@
 // bench:endpoints [-- N [M]]`; MODES=a,b,... picks library runs (trimmed-sb,
 // trimmed-docker, trimmed-reaper, default-sb, default-docker,
 // default-reaper; default all); ETC_NETNS_DIR=DIR puts the default runs'
-// /etc/netns links there.
+// /etc/netns links there. An untimed warm-up (the C reference once, the
+// library on up to 250 containers) comes first; WARMUP=0 skips it.
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
@@ -85,7 +86,7 @@ async function settle(rt: Rtnl, what: string): Promise<number> {
 }
 const after = (ms: number) => `kernel cleanup +${(ms / 1000).toFixed(2)} s`;
 
-function benchC(rt: Rtnl, order: 'sb' | 'docker'): Promise<Row | undefined> | undefined {
+function benchC(rt: Rtnl, order: 'sb' | 'docker', what = 'C reference'): Promise<Row | undefined> | undefined {
   const bin = path.join(os.tmpdir(), 'cnm-endpoints-pipeline');
   const src = path.join(__dirname, '..', '..', 'bench', 'c', 'endpoints_pipeline.c');
   const cc = spawnSync('gcc', ['-O2', '-o', bin, src, '-lpthread'], { encoding: 'utf8' });
@@ -93,7 +94,7 @@ function benchC(rt: Rtnl, order: 'sb' | 'docker'): Promise<Row | undefined> | un
     progress(`C reference skipped (gcc: ${cc.stderr.trim()})`);
     return undefined;
   }
-  progress(`C reference: ${N} containers, every request pipelined, teardown ${order === 'sb' ? 'sandbox first' : 'in Docker order'}`);
+  progress(`${what}: ${N} containers, every request pipelined, teardown ${order === 'sb' ? 'sandbox first' : 'in Docker order'}`);
   sh('ip', ['link', 'add', 'cref0', 'type', 'bridge']);
   sh('ip', ['addr', 'add', '10.94.0.1/16', 'dev', 'cref0']);
   sh('ip', ['link', 'set', 'cref0', 'up']);
@@ -116,8 +117,10 @@ type Config = 'trimmed' | 'default';
 type Order = 'sb' | 'docker' | 'reaper';
 const ORDER_NAME: Record<Order, string> = { sb: 'sandbox first', docker: 'Docker order', reaper: 'Docker order, reaper' };
 
-async function benchLibrary(rt: Rtnl, config: Config, order: Order): Promise<Row & { rss: number; heap: number }> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cnm-bench-'));
+async function benchLibrary(rt: Rtnl, config: Config, order: Order, n = N, warmUp = false): Promise<Row & { rss: number; heap: number }> {
+  // The warm-up's state goes to tmpfs: its deleted files would otherwise
+  // slow the next runs' new ones on a journal-less ext4 (see onJournallessExt4).
+  const dir = fs.mkdtempSync(path.join(warmUp ? '/run/cnm-netlink' : os.tmpdir(), 'cnm-bench-'));
   // trimmed: state on disk (journal fsyncs count), sandbox files on tmpfs
   // (scripts/isolated.sh mounts one on /run/cnm-netlink), no name servers.
   // default: what users get: names on, everything under a stateDir on disk,
@@ -128,23 +131,23 @@ async function benchLibrary(rt: Rtnl, config: Config, order: Order): Promise<Row
     ? await Controller.open({ stateDir: dir, runDir: '/run/cnm-netlink/bench', dns: false })
     : await Controller.open({ stateDir: dir, etcNetnsDir: process.env.ETC_NETNS_DIR || path.join(dir, 'etc-netns') });
   const net = await ctl.createNetwork({ name: 'bench', subnet: '10.96.0.0/16' });
-  const label = `cnm-netlink ${config}, ${ORDER_NAME[order]}`;
+  const label = `${warmUp ? 'warm-up: ' : ''}cnm-netlink ${config}, ${ORDER_NAME[order]}`;
   const rss0 = process.memoryUsage().rss;
-  progress(`${label}: setting up ${N} containers (namespace + veth + address + route + port), all in flight`);
+  progress(`${label}: setting up ${n} containers (namespace + veth + address + route + port), all in flight`);
   const cpu0 = busyCpu();
   let t = now();
   let done = 0;
-  const made = await Promise.all(Array.from({ length: N }, async (_, i) => {
+  const made = await Promise.all(Array.from({ length: n }, async (_, i) => {
     const sb = await ctl.createSandbox({ id: `b${i}` });
     const ep = await net.createEndpoint({ name: `b${i}`, ports: [{ hostPort: 20000 + i, containerPort: 80 }] });
     await ep.join(sb);
-    if (++done % 250 === 0) progress(`  ${done}/${N} set up`);
+    if (++done % 250 === 0) progress(`  ${done}/${n} set up`);
     return { sb, ep };
   }));
   const setup = now() - t;
   const cpu = busyCpu() - cpu0;
   const mem = process.memoryUsage();
-  if (Netns.list().filter((n) => n.startsWith('cnm-')).length !== N) throw new Error('namespaces missing');
+  if (Netns.list().filter((name) => name.startsWith('cnm-')).length !== n) throw new Error('namespaces missing');
   progress(`${label}: tearing down`);
   // Seeded with a listing, as the controller's (made when it opened) will be.
   const reaper = order === 'reaper' ? new LinkReaper(rt, { links: await rt.link.list() }) : undefined;
@@ -153,7 +156,7 @@ async function benchLibrary(rt: Rtnl, config: Config, order: Order): Promise<Row
   let lastReaped = 0;
   t = now();
   done = 0;
-  const tick = setInterval(() => progress(`  ${done}/${N} torn down after ${((now() - t) / 1000).toFixed(1)} s`), 5000);
+  const tick = setInterval(() => progress(`  ${done}/${n} torn down after ${((now() - t) / 1000).toFixed(1)} s`), 5000);
   try {
     await Promise.all(made.map(async ({ sb, ep }, i) => {
       if (order === 'sb') {
@@ -164,7 +167,7 @@ async function benchLibrary(rt: Rtnl, config: Config, order: Order): Promise<Row
         // batch (leave then finds it gone).
         if (reaper) {
           await reaper.remove(hostIfnames[i]);
-          if (++reaped === N) lastReaped = now() - t;
+          if (++reaped === n) lastReaped = now() - t;
         }
         await ep.leave();
         await ep.delete();
@@ -181,7 +184,7 @@ async function benchLibrary(rt: Rtnl, config: Config, order: Order): Promise<Row
   fs.rmSync(dir, { recursive: true, force: true });
   const late = await settle(rt, label);
   const note = reaper ? `reaper: ${reaper.stats.batches} batch(es), ${reaper.stats.single} alone; all veths gone at ${(lastReaped / 1000).toFixed(2)} s` : `RSS +${((mem.rss - rss0) / 1048576).toFixed(0)} MiB`;
-  return { name: label, n: N, setup, teardown, rss: mem.rss, heap: mem.heapUsed, note: `${note}; ${after(late)}`, cpu };
+  return { name: label, n, setup, teardown, rss: mem.rss, heap: mem.heapUsed, note: `${note}; ${after(late)}`, cpu };
 }
 
 function benchIpPerStep(): Row {
@@ -283,6 +286,15 @@ async function main(): Promise<void> {
   }
   const modes = (process.env.MODES ?? 'trimmed-sb,trimmed-docker,trimmed-reaper,default-sb,default-docker,default-reaper').split(',');
   const rt = await Rtnl.open();
+  // Untimed warm-up. The first 1,000 namespaces after a boot or a long idle
+  // cost the kernel about twice what later ones do (seen here: the C
+  // reference's setup 1.33 s, then 0.65-0.71 s in each later run), and the
+  // first library run of a process also pays V8's compiler: without it the
+  // first measured run of each carries that, and the C reference's mean
+  // mixes a cold run with a warm one. WARMUP=0 measures cold.
+  const warm = process.env.WARMUP !== '0';
+  const cold = warm ? await benchC(rt, 'sb', 'warm-up: C reference') : undefined;
+  const coldLib = warm ? await benchLibrary(rt, 'trimmed', 'sb', Math.min(N, 250), true) : undefined;
   // Before the library: namespaces first; after it: Docker's order (veths by
   // group, then namespaces). Setup is compared with the mean of both runs
   // (the machine's load drifts), each teardown with its own order's.
@@ -312,6 +324,10 @@ async function main(): Promise<void> {
   const sx = (r: Row) => per(r, 'setup') / refSetup;
   const tx = (r: Row & { order?: Order }) => per(r, 'teardown') / refTeardown(r);
   console.log(`\ncontainers: ${N} (peers ${M} each, per-container times compared; kernel ${os.release()}, ${os.cpus().length} CPUs, load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')})`);
+  if (cold || coldLib) {
+    console.log(`warm-up before the runs below (untimed; WARMUP=0 to measure cold):${cold ? ` C reference ${fmt(cold.setup)} setup (${fmt(cold.cpu!)} CPU)` : ''}`
+      + `${coldLib ? `${cold ? ',' : ''} cnm-netlink trimmed ${fmt(coldLib.setup)} for ${coldLib.n} containers` : ''}`);
+  }
   console.log(cs.length ? `ratios against the C reference: setup against the mean of its two runs (${fmt(refSetup * N)}), teardown against the C run in the same order (the peers' against sandbox first)`
     : 'no C reference (gcc missing): ratios against the first library run');
   console.log('tool'.padEnd(42), 'n'.padStart(5), 'setup'.padStart(9), 'teardown'.padStart(9), 'setup/ctr'.padStart(10), 'tdown/ctr'.padStart(10), 'setup x'.padStart(8), 'tdown x'.padStart(8), ' note');
