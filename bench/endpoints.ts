@@ -286,7 +286,7 @@ async function main(): Promise<void> {
   }
   const modes = (process.env.MODES ?? 'trimmed-sb,trimmed-docker,trimmed-reaper,default-sb,default-docker,default-reaper').split(',');
   const rt = await Rtnl.open();
-  // Untimed warm-up. The first 1,000 namespaces after a boot or a long idle
+  // Untimed warm-up. The first 1,000 namespaces after the machine starts
   // cost the kernel about twice what later ones do (seen here: the C
   // reference's setup 1.33 s, then 0.65-0.71 s in each later run), and the
   // first library run of a process also pays V8's compiler: without it the
