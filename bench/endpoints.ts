@@ -27,6 +27,8 @@ import { LinkReaper } from '../src/cnm/link-reaper';
 
 const N = Number(process.argv[2] ?? 1000);
 const M = Number(process.argv[3] ?? Math.min(N, 100));
+/** Where the default runs' /etc/netns links go; unset: under each run's directory in the temporary directory. */
+const ETC_NETNS_DIR = process.env.ETC_NETNS_DIR || undefined;
 const now = () => Number(process.hrtime.bigint()) / 1e6;
 const progress = (m: string) => process.stderr.write(`  .. ${m}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -126,10 +128,9 @@ async function benchLibrary(rt: Rtnl, config: Config, order: Order, n = N, warmU
   // default: what users get: names on, everything under a stateDir on disk,
   // /etc/netns links too (isolated.sh mounts a tmpfs on /etc/netns: a
   // directory on disk stands in for it).
-  // ETC_NETNS_DIR: where the default run's /etc/netns links go instead.
   const ctl = config === 'trimmed'
     ? await Controller.open({ stateDir: dir, runDir: '/run/cnm-netlink/bench', dns: false })
-    : await Controller.open({ stateDir: dir, etcNetnsDir: process.env.ETC_NETNS_DIR || path.join(dir, 'etc-netns') });
+    : await Controller.open({ stateDir: dir, etcNetnsDir: ETC_NETNS_DIR ?? path.join(dir, 'etc-netns') });
   const net = await ctl.createNetwork({ name: 'bench', subnet: '10.96.0.0/16' });
   const label = `${warmUp ? 'warm-up: ' : ''}cnm-netlink ${config}, ${ORDER_NAME[order]}`;
   const rss0 = process.memoryUsage().rss;
@@ -356,7 +357,7 @@ async function main(): Promise<void> {
       console.log(`  ${r.name.padEnd(42)} ${fmt(r.cpu!)} CPU in ${fmt(r.setup)} (${((100 * floor) / r.setup).toFixed(0)}% busy); no shorter than ${fmt(floor)}${cs.length ? `, ${(floor / (refSetup * N)).toFixed(2)}x the C reference's setup` : ''}`);
     }
   }
-  const etcDir = process.env.ETC_NETNS_DIR || os.tmpdir();
+  const etcDir = ETC_NETNS_DIR ?? os.tmpdir();
   const etcDisk = libs.some((r) => r.config === 'default') ? onJournallessExt4(etcDir) : undefined;
   if (etcDisk) {
     console.log(`\nnote: ${etcDir} (the default run's stand-in for /etc/netns) is on ext4 without a journal (${etcDisk}): there each new inode skips those deleted`
