@@ -397,6 +397,26 @@ describe('cnm: state, recovery and bad input', function () {
     }
   });
 
+  it('sandboxes made at once where the /etc/netns directory is missing: it is made, each gets its link to its own files, and loses it with the sandbox', async () => {
+    const state = tmpState();
+    const etc = path.join(state, 'no', 'such', 'netns');
+    const ctl = await Controller.open({ stateDir: state, etcNetnsDir: etc, dns: false });
+    try {
+      const sbs = await Promise.all(Array.from({ length: 50 }, (_, i) => ctl.createSandbox({ id: `burst${i}`, hostname: `b${i}` })));
+      assert.deepStrictEqual(fs.readdirSync(etc).sort(), sbs.map((s) => s.record.netnsName!).sort());
+      for (const s of sbs) assert.strictEqual(fs.readlinkSync(path.join(etc, s.record.netnsName!)), path.dirname(s.hostsPath));
+      // Through a link, the sandbox's own files (what `ip netns exec` bind-mounts over /etc).
+      const last = sbs[49];
+      const hosts = fs.readFileSync(path.join(etc, last.record.netnsName!, 'hosts'), 'utf8');
+      assert.ok(hosts.includes('localhost'), hosts);
+      assert.strictEqual(hosts, fs.readFileSync(last.hostsPath, 'utf8'));
+      await Promise.all(sbs.map((s) => s.delete()));
+      assert.deepStrictEqual(fs.readdirSync(etc), []);
+    } finally {
+      await ctl.destroy();
+    }
+  });
+
   it('a sandbox deleted while a process still runs in its namespace leaves no veth on the bridge', async () => {
     const ctl = await Controller.open({ stateDir: tmpState() });
     try {

@@ -141,6 +141,21 @@ export function writeNamespaceFiles(ctx: CnmContext, sb: SandboxRecord): void {
 
 const etcNetnsDir = (ctx: CnmContext): string | null => (ctx.opts.etcNetnsDir === undefined ? '/etc/netns' : ctx.opts.etcNetnsDir);
 
+// The /etc/netns directories made (or found) by this process. A burst of
+// new sandboxes on a machine without the directory would otherwise each
+// fail its link, make the directory and link again; one makes it, the
+// others wait for that. (Removed later, a link's ENOENT makes it again.)
+const etcDirsMade = new Set<string>();
+const etcDirsMaking = new Map<string, Promise<void>>();
+function makeEtcDir(etc: string): Promise<void> {
+  let p = etcDirsMaking.get(etc);
+  if (!p) {
+    p = call(fs.mkdir, etc, { recursive: true }).then(() => { etcDirsMade.add(etc); }).finally(() => etcDirsMaking.delete(etc));
+    etcDirsMaking.set(etc, p);
+  }
+  return p;
+}
+
 /**
  * `ip netns exec` bind-mounts /etc/netns/NAME/* over /etc: a link from there
  * to the sandbox's directory makes names work there too, and stays current.
@@ -151,6 +166,7 @@ export async function linkEtcNetns(ctx: CnmContext, sb: SandboxRecord): Promise<
   const at = path.join(etc, sb.netnsName);
   const target = path.dirname(sb.hostsPath);
   try {
+    if (!etcDirsMade.has(etc)) await makeEtcDir(etc);
     if (memoryBacked(etc)) fs.symlinkSync(target, at);
     else await call(fs.symlink, target, at);
   } catch (e) {
