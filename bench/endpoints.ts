@@ -16,8 +16,10 @@
 // bench:endpoints [-- N [M]]`; MODES=a,b,... picks library runs (trimmed-sb,
 // trimmed-docker, trimmed-reaper, default-sb, default-docker,
 // default-reaper; default all); ETC_NETNS_DIR=DIR puts the default runs'
-// /etc/netns links there. An untimed warm-up (the C reference once, the
-// library on up to 250 containers) comes first; WARMUP=0 skips it.
+// /etc/netns links there; DISK_DIR=DIR the state (default: a journaled ext4
+// image, see makeDisk). An untimed warm-up (the C reference and the library,
+// twice each) comes first; WARMUP=0 skips it. Before each run the kernel
+// has finished the namespaces of the one before (settle).
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
@@ -29,6 +31,9 @@ const N = Number(process.argv[2] ?? 1000);
 const M = Number(process.argv[3] ?? Math.min(N, 100));
 /** Where the default runs' /etc/netns links go; unset: under each run's directory in the temporary directory. */
 const ETC_NETNS_DIR = process.env.ETC_NETNS_DIR || undefined;
+/** Where the runs' state (and the default runs' /etc/netns links) go: see makeDisk. */
+let DISK = os.tmpdir();
+let diskNote = '';
 const now = () => Number(process.hrtime.bigint()) / 1e6;
 const progress = (m: string) => process.stderr.write(`  .. ${m}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -70,6 +75,42 @@ function onJournallessExt4(dir: string): string | undefined {
 }
 
 /**
+ * "On disk" as on a Debian install: a fresh ext4 with its journal (mkfs
+ * defaults), on a loop image in the temporary directory, mounted in the
+ * benchmark's own mount namespace. The machine's own disk may differ (an
+ * ext4 without a journal is far slower at new inodes after deletions, see
+ * onJournallessExt4). DISK_DIR=DIR uses DIR instead; without root, a loop
+ * device or mkfs.ext4, the temporary directory.
+ */
+function makeDisk(): (() => void) | undefined {
+  if (process.env.DISK_DIR) {
+    DISK = process.env.DISK_DIR;
+    diskNote = `state and the default runs' /etc/netns stand-in in ${DISK} (DISK_DIR)`;
+    return undefined;
+  }
+  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'cnm-bench-disk-'));
+  const img = `${base}.img`;
+  try {
+    fs.writeFileSync(img, '');
+    fs.truncateSync(img, 2 * 1024 ** 3);  // sparse
+    sh('mkfs.ext4', ['-q', '-F', img]);
+    sh('mount', ['-o', 'loop', img, base]);
+  } catch (e: any) {
+    fs.rmSync(img, { force: true });
+    fs.rmSync(base, { recursive: true, force: true });
+    diskNote = `state and the default runs' /etc/netns stand-in in ${DISK}: no journaled ext4 image (${e.message.split('\n')[0]})`;
+    return undefined;
+  }
+  DISK = base;
+  diskNote = `state and the default runs' /etc/netns stand-in on a fresh journaled ext4 (a loop image, mkfs.ext4 defaults, as Debian installs; DISK_DIR=DIR to choose)`;
+  return () => {
+    spawnSync('umount', [base]);
+    fs.rmSync(img, { force: true });
+    fs.rmSync(base, { recursive: true, force: true });
+  };
+}
+
+/**
  * Waits (untimed) until the kernel has finished the namespaces a teardown
  * let go: their cleanup runs on a workqueue after the last reference drops,
  * and would otherwise steal the CPUs from the next measurement.
@@ -81,6 +122,15 @@ async function settle(rt: Rtnl, what: string): Promise<number> {
     if (!veths) break;
     if (now() - t > 120000) throw new Error(`${what}: ${veths} veths still there after 120 s`);
     await sleep(100);
+  }
+  // The rest of each namespace (sysctls, /proc entries, routes) goes after
+  // its devices: wait for the CPUs to be quiet (under 5% busy for 200 ms).
+  const quiet = 0.05 * 200 * os.cpus().length;
+  for (let b = busyCpu(); now() - t < 120000;) {
+    await sleep(200);
+    const b2 = busyCpu();
+    if (b2 - b < quiet) break;
+    b = b2;
   }
   const ms = now() - t;
   if (ms > 500) progress(`${what}: the kernel finished the old namespaces ${(ms / 1000).toFixed(1)} s after teardown`);
@@ -122,12 +172,13 @@ const ORDER_NAME: Record<Order, string> = { sb: 'sandbox first', docker: 'Docker
 async function benchLibrary(rt: Rtnl, config: Config, order: Order, n = N, warmUp = false): Promise<Row & { rss: number; heap: number }> {
   // The warm-up's state goes to tmpfs: its deleted files would otherwise
   // slow the next runs' new ones on a journal-less ext4 (see onJournallessExt4).
-  const dir = fs.mkdtempSync(path.join(warmUp ? '/run/cnm-netlink' : os.tmpdir(), 'cnm-bench-'));
+  const dir = fs.mkdtempSync(path.join(warmUp ? '/run/cnm-netlink' : DISK, 'cnm-bench-'));
   // trimmed: state on disk (journal fsyncs count), sandbox files on tmpfs
   // (scripts/isolated.sh mounts one on /run/cnm-netlink), no name servers.
-  // default: what users get: names on, everything under a stateDir on disk,
-  // /etc/netns links too (isolated.sh mounts a tmpfs on /etc/netns: a
-  // directory on disk stands in for it).
+  // default: what users get: names on (a resolver in each sandbox), state
+  // on disk, sandbox files where the controller puts them (its directory
+  // under /run/cnm-netlink), /etc/netns links on disk (isolated.sh mounts a
+  // tmpfs on /etc/netns: a directory on the disk stands in for it).
   const ctl = config === 'trimmed'
     ? await Controller.open({ stateDir: dir, runDir: '/run/cnm-netlink/bench', dns: false })
     : await Controller.open({ stateDir: dir, etcNetnsDir: ETC_NETNS_DIR ?? path.join(dir, 'etc-netns') });
@@ -286,16 +337,35 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const modes = (process.env.MODES ?? 'trimmed-sb,trimmed-docker,trimmed-reaper,default-sb,default-docker,default-reaper').split(',');
+  for (const m of modes) {
+    const [config, order] = m.split('-');
+    if (!['trimmed', 'default'].includes(config) || !['sb', 'docker', 'reaper'].includes(order)) throw new Error(`unknown mode ${m}`);
+  }
+  const unmount = makeDisk();
+  try {
+    await measure(modes);
+  } finally {
+    unmount?.();
+  }
+}
+
+async function measure(modes: string[]): Promise<void> {
   const rt = await Rtnl.open();
-  // Untimed warm-up. The first 1,000 namespaces after the machine starts
-  // cost the kernel about twice what later ones do (seen here: the C
-  // reference's setup 1.33 s, then 0.65-0.71 s in each later run), and the
-  // first library run of a process also pays V8's compiler: without it the
-  // first measured run of each carries that, and the C reference's mean
-  // mixes a cold run with a warm one. WARMUP=0 measures cold.
+  // Untimed warm-up. The first few thousand namespaces after the machine
+  // starts cost the kernel more than later ones (seen here: the C
+  // reference's setup 1.12 s, then 0.69 s, then 0.51-0.55 s in each later
+  // run), and V8 compiles the library's hot paths over its first few
+  // thousand containers: without it the first measured runs carry that, and
+  // the C reference's mean mixes cold runs with warm ones. WARMUP=0
+  // measures cold.
   const warm = process.env.WARMUP !== '0';
-  const cold = warm ? await benchC(rt, 'sb', 'warm-up: C reference') : undefined;
-  const coldLib = warm ? await benchLibrary(rt, 'trimmed', 'sb', Math.min(N, 250), true) : undefined;
+  const cold: Row[] = [];
+  const coldLib: Row[] = [];
+  for (let i = 1; warm && i <= 2; i++) {
+    const c = await benchC(rt, 'sb', `warm-up ${i}/2: C reference`);
+    if (c) cold.push(c);
+    coldLib.push(await benchLibrary(rt, 'trimmed', 'sb', N, true));
+  }
   // Before the library: namespaces first; after it: Docker's order (veths by
   // group, then namespaces). Setup is compared with the mean of both runs
   // (the machine's load drifts), each teardown with its own order's.
@@ -303,7 +373,6 @@ async function main(): Promise<void> {
   const libs: (Row & { config: Config; order: Order; rss: number; heap: number })[] = [];
   for (const m of modes) {
     const [config, order] = m.split('-') as [Config, Order];
-    if (!['trimmed', 'default'].includes(config) || !['sb', 'docker', 'reaper'].includes(order)) throw new Error(`unknown mode ${m}`);
     libs.push({ ...(await benchLibrary(rt, config, order)), config, order });
   }
   const cDocker = cSb ? await benchC(rt, 'docker') : undefined;
@@ -325,9 +394,9 @@ async function main(): Promise<void> {
   const sx = (r: Row) => per(r, 'setup') / refSetup;
   const tx = (r: Row & { order?: Order }) => per(r, 'teardown') / refTeardown(r);
   console.log(`\ncontainers: ${N} (peers ${M} each, per-container times compared; kernel ${os.release()}, ${os.cpus().length} CPUs, load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')})`);
-  if (cold || coldLib) {
-    console.log(`warm-up before the runs below (untimed; WARMUP=0 to measure cold):${cold ? ` C reference ${fmt(cold.setup)} setup (${fmt(cold.cpu!)} CPU)` : ''}`
-      + `${coldLib ? `${cold ? ',' : ''} cnm-netlink trimmed ${fmt(coldLib.setup)} for ${coldLib.n} containers` : ''}`);
+  if (coldLib.length) {
+    console.log(`warm-up before the runs below (untimed; WARMUP=0 to measure cold): setup of ${N},${cold.length ? ` C reference ${cold.map((c) => fmt(c.setup)).join(', ')},` : ''}`
+      + ` cnm-netlink trimmed ${coldLib.map((c) => fmt(c.setup)).join(', ')}`);
   }
   console.log(cs.length ? `ratios against the C reference: setup against the mean of its two runs (${fmt(refSetup * N)}), teardown against the C run in the same order (the peers' against sandbox first)`
     : 'no C reference (gcc missing): ratios against the first library run');
@@ -357,7 +426,8 @@ async function main(): Promise<void> {
       console.log(`  ${r.name.padEnd(42)} ${fmt(r.cpu!)} CPU in ${fmt(r.setup)} (${((100 * floor) / r.setup).toFixed(0)}% busy); no shorter than ${fmt(floor)}${cs.length ? `, ${(floor / (refSetup * N)).toFixed(2)}x the C reference's setup` : ''}`);
     }
   }
-  const etcDir = ETC_NETNS_DIR ?? os.tmpdir();
+  console.log(`\n${diskNote}`);
+  const etcDir = ETC_NETNS_DIR ?? DISK;
   const etcDisk = libs.some((r) => r.config === 'default') ? onJournallessExt4(etcDir) : undefined;
   if (etcDisk) {
     console.log(`\nnote: ${etcDir} (the default run's stand-in for /etc/netns) is on ext4 without a journal (${etcDisk}): there each new inode skips those deleted`
