@@ -145,13 +145,16 @@ export async function deleteSandbox(ctx: CnmContext, id: string): Promise<void> 
     // namespace lives on, and so would its veths, on the bridge with an
     // address handed out again; they are removed explicitly.
     const quick = sb.mode === 'own' && eps.length > 0 && !(await netnsHeldElsewhere(sb.netnsPath!));
+    // Then the namespace goes at once, beside the leaves (its unmount waits
+    // for an RCU grace period); else after them, which remove the veths.
+    const unpin = () => Netns.delete(sb.netnsName!).catch((e) => { if (e.code !== 'ENOENT') throw e; });
+    const gone = quick ? unpin() : undefined;
+    gone?.catch(() => {});  // awaited below; observed here in case a leave fails first
     for (const ep of eps) await leaveLocked(ctx, ep.id, { skipKernel: quick });
     // The namespace's resolver goes with its owner; a member leaving changes what it answers.
     if (sb.mode === 'container') await ctx.names.refresh(ctx.rootOf(sb)).catch(() => {});
     else await ctx.names.stop(sb).catch(() => {});
-    if (sb.mode === 'own') {
-      await Netns.delete(sb.netnsName!).catch((e) => { if (e.code !== 'ENOENT') throw e; });
-    }
+    if (sb.mode === 'own') await (gone ?? unpin());
     removeSandboxFiles(ctx, sb);
     await ctx.store.del('sandbox', sb.id);
   });
