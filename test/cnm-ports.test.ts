@@ -202,6 +202,56 @@ describe('cnm: published ports, NAT and isolation', function () {
     }
   });
 
+  it('a published port is no way between networks: another network\'s container (directly or through a host address) and an internal network\'s are dropped, as by Docker\'s isolation chains', async () => {
+    await ctl.createNetwork({ name: 'pub', ipv6: true, subnet6: 'fd00:8::/64' });
+    await ctl.createNetwork({ name: 'other', ipv6: true, subnet6: 'fd00:9::/64' });
+    await ctl.createNetwork({ name: 'sealed', internal: true });
+    const web = await container('pub', 'pweb', { ports: ['8090:80'] });
+    const peer = await container('pub', 'ppeer');
+    const stranger = await container('other', 'pstranger');
+    const inside = await container('sealed', 'pinside');
+    const srv = await tcpServer(web.ns, '::', 80, () => 'reached');
+    try {
+      // The paths that stay open: the network's own containers, other hosts.
+      assert.strictEqual(await tcpGet(peer.ns, web.ep.ipv4!, 80), 'reached');
+      assert.strictEqual(await tcpGet(outside, '198.51.100.1', 8090), 'reached');
+      // Another network: neither the container's address nor a host address (its own gateway, the outside one).
+      for (const [host, port] of [[web.ep.ipv4!, 80], [web.ep.ipv6!, 80], [ctl.network('other').gateway!, 8090], ['198.51.100.1', 8090]] as const) {
+        assert.ok(!(await canConnect(stranger.ns, host, port)), `another network to ${host}:${port}`);
+      }
+      // An internal network: not through its own gateway either (that would be its way out).
+      assert.ok(!(await canConnect(inside.ns, ctl.network('sealed').gateway!, 8090)), 'internal network through its gateway');
+      // The drop is one rule per network, before the published ports, on a set of every bridge.
+      const inChain = `in-${ctl.network('pub').id.slice(0, 12)}`;
+      const rules = nftJson().filter((x: any) => x.rule?.family === 'ip' && x.rule.chain === inChain).map((x: any) => JSON.stringify(x.rule.expr));
+      const iso = rules.findIndex((r: string) => r.includes('"@bridges"') && r.includes('"drop"'));
+      const pub = rules.findIndex((r: string) => r.includes('"@published"'));
+      assert.ok(iso >= 0 && iso < pub, rules.join('\n'));
+      const bridges = nftJson().filter((x: any) => x.set?.family === 'ip' && x.set.name === 'bridges')[0].set.elem.map((e: any) => e.elem?.val ?? e);
+      assert.deepStrictEqual(bridges.sort(), ['pub', 'other', 'sealed'].map((n) => ctl.network(n).bridge!).sort());
+      // Tables of an earlier version, without the set and the rule: reopening puts both in.
+      const handle = nftJson().find((x: any) => x.rule?.family === 'ip' && x.rule.chain === inChain && JSON.stringify(x.rule.expr).includes('"@bridges"')).rule.handle;
+      sh('nft', ['delete', 'rule', 'ip', 'cnm-netlink', inChain, 'handle', String(handle)]);
+      for (const f of ['ip', 'ip6']) {
+        for (const n of ['pub', 'other', 'sealed']) {
+          const h = nftJson().find((x: any) => x.rule?.family === f && x.rule.chain === `in-${ctl.network(n).id.slice(0, 12)}` && JSON.stringify(x.rule.expr).includes('"@bridges"'))?.rule.handle;
+          if (h !== undefined) sh('nft', ['delete', 'rule', f, 'cnm-netlink', `in-${ctl.network(n).id.slice(0, 12)}`, 'handle', String(h)]);
+        }
+        sh('nft', ['delete', 'set', f, 'cnm-netlink', 'bridges']);
+      }
+      assert.ok(await canConnect(stranger.ns, web.ep.ipv4!, 80), 'the hole of the earlier layout');
+      const stateDir = ctl.stateDir;
+      await ctl.close();
+      ctl = await Controller.open({ stateDir, upstreamDns: [] });
+      assert.ok(!(await canConnect(stranger.ns, web.ep.ipv4!, 80)), 'closed again after reopening');
+      assert.ok(!(await canConnect(stranger.ns, web.ep.ipv6!, 80)), 'over IPv6 too');
+      assert.strictEqual(await tcpGet(peer.ns, web.ep.ipv4!, 80), 'reached');
+    } finally {
+      srv.close();
+      for (const c of [web, peer, stranger, inside]) c.ns.close();
+    }
+  });
+
   it('IPv6: published ports reach the container over IPv6 too; networks are isolated and masqueraded over IPv6 as over IPv4', async () => {
     // The outside host over IPv6 too.
     await rt.addr.add('ext0', { address: '2001:db8:e::1/64', flags: ['nodad'] });

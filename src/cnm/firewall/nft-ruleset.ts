@@ -7,13 +7,15 @@
 //   map ports_ip   ADDR . inet_proto . inet_service : ADDR . inet_service   (-p 127.0.0.1:8080:80)
 //   set published  ADDR . inet_proto . inet_service   (container side of every mapping)
 //   map fwd_in / fwd_out  ifname : verdict   (jump to the per-network chains)
+//   set bridges    ifname   (every network's bridge, for the isolation between them)
 //   chain prerouting, output (nat): fib daddr type local jump ports
 //   chain ports: dnat via ports_ip, then via ports_any
 //   chain postrouting (nat): per network masquerade rules, tagged with a comment
 //     (IPv4 only: the host's 127.0.0.1 to a published port, via route_localnet;
 //     IPv6 has no such thing, so [::1] is not forwarded)
 //   chain forward (filter): oifname vmap @fwd_in; iifname vmap @fwd_out
-//   chain in-<net>: established accept; ICC; published accept; drop
+//   chain in-<net>: established accept; ICC; from another network drop;
+//     published accept; drop
 //   chain out-<net>: internal: oifname != br drop; accept
 //
 // A published port is one element in each of two maps/sets: adding the
@@ -46,9 +48,18 @@ export const PORT_SETS = ['ports_any', 'ports_ip', 'published'];
 // container, so it is left alone and refused like any closed port.)
 export const OUTPUT6 = [{ match: 'ip6 daddr', op: '!=', value: '::1' }, { match: 'fib daddr type', value: 'local' }, { verdict: { jump: 'ports' } }];
 export const tag = (id: string) => `cnm:${id}`;
+/** The set of every network's bridge (a table made before it lacks it: see NftFirewall.ensureBase). */
+export const BRIDGES = 'bridges';
+/**
+ * Traffic from another of our networks, dropped before published ports are
+ * accepted, as Docker's DOCKER-ISOLATION chains do: neither a container of
+ * another network (an internal one included, whose way out this would be)
+ * nor one DNATed there through a host address reaches this network.
+ */
+export const ISOLATION = [{ match: 'iifname', set: BRIDGES }, { verdict: 'drop' }];
 export const short = (id: string) => id.slice(0, 12);
 
-export interface TableState { post: Rule[]; vin: any[]; vout: any[]; chains: string[] }
+export interface TableState { post: Rule[]; vin: any[]; vout: any[]; bridges: any[]; chains: string[] }
 
 /** The operations nftables transactions are built from (a Transaction, or a recorder in the golden tests). */
 export type TxLike = Pick<Transaction, 'addTable' | 'addSet' | 'addChain' | 'addRule' | 'addElements' | 'deleteElements' | 'deleteRule' | 'flushChain' | 'deleteChain' | 'deleteTable'>;
@@ -64,6 +75,7 @@ export function putBase(tx: TxLike, f: Fam, comment: string, create: boolean): v
   tx.addSet({ ...T, name: 'published', type: `${addr} . inet_proto . inet_service` });
   tx.addSet({ ...T, name: 'fwd_in', type: 'ifname', map: 'verdict' });
   tx.addSet({ ...T, name: 'fwd_out', type: 'ifname', map: 'verdict' });
+  tx.addSet({ ...T, name: BRIDGES, type: 'ifname' });
   tx.addChain({ ...T, name: 'ports' });
   tx.addRule({ ...T, chain: 'ports', stmts: [{ nat: 'dnat', family: F, map: { key: [F === 'ip' ? 'ip daddr' : 'ip6 daddr', 'meta l4proto', 'th dport'], set: 'ports_ip', ports: true } }] });
   tx.addRule({ ...T, chain: 'ports', stmts: [{ nat: 'dnat', family: F, map: { key: ['meta l4proto', 'th dport'], set: 'ports_any', ports: true } }] });
@@ -108,6 +120,7 @@ export function networkRules(n: NetworkRules, f: Fam): { chain: string; rules: O
       { chain: inChain, stmts: [{ match: 'ct state', value: ['established', 'related'] }, { verdict: 'accept' }], comment: tag(n.id) },
       ...linkAccepts(n, f).map((stmts) => ({ chain: inChain, stmts, comment: tag(n.id) })),
       { chain: inChain, stmts: [{ match: 'iifname', value: br }, { verdict: n.icc ? 'accept' : 'drop' }], comment: tag(n.id) },
+      { chain: inChain, stmts: ISOLATION as any, comment: tag(n.id) },
       ...(internal ? [] : [{ chain: inChain, stmts: [{ match: [f.daddr, 'meta l4proto', 'th dport'], set: 'published' }, { verdict: 'accept' }], comment: tag(n.id) } as any]),
       { chain: inChain, stmts: [{ verdict: mode === 'nat-unprotected' && !internal ? 'accept' : 'drop' }], comment: tag(n.id) },
     ] },
@@ -127,6 +140,7 @@ export function putNetwork(tx: TxLike, n: NetworkRules, f: Fam): void {
   }
   tx.addElements({ ...T, set: 'fwd_in' }, [{ key: n.bridge, data: { jump: `in-${short(n.id)}` }, comment: tag(n.id) }]);
   tx.addElements({ ...T, set: 'fwd_out' }, [{ key: n.bridge, data: { jump: `out-${short(n.id)}` }, comment: tag(n.id) }]);
+  tx.addElements({ ...T, set: BRIDGES }, [{ key: n.bridge, comment: tag(n.id) }]);
 }
 
 export function dropNetwork(tx: TxLike, f: Fam, id: string, st: TableState): void {
@@ -136,6 +150,8 @@ export function dropNetwork(tx: TxLike, f: Fam, id: string, st: TableState): voi
   const outs = st.vout.filter((e) => e.comment === tag(id) || (e.data as any)?.jump === `out-${short(id)}`);
   if (ins.length) tx.deleteElements({ ...T, set: 'fwd_in' }, ins.map((e) => e.key));
   if (outs.length) tx.deleteElements({ ...T, set: 'fwd_out' }, outs.map((e) => e.key));
+  const brs = st.bridges.filter((e) => e.comment === tag(id));
+  if (brs.length) tx.deleteElements({ ...T, set: BRIDGES }, brs.map((e) => e.key));
   for (const c of [`in-${short(id)}`, `out-${short(id)}`]) {
     if (!st.chains.includes(c)) continue;
     tx.flushChain({ ...T, name: c });

@@ -6,7 +6,7 @@ import { CnmError } from '../../errors';
 import { Nft } from '../../nft';
 import type { Firewall, LinkRule, NetworkRules, PortRule } from './index';
 import {
-  BASE_COMMENT, FAMS, Fam, OUTPUT6, PORT_SETS, TABLE, TableState, V6, describeRule, dropNetwork, putBase, putNetwork, putPorts, short, tag,
+  BASE_COMMENT, BRIDGES, FAMS, Fam, OUTPUT6, PORT_SETS, TABLE, TableState, V6, describeRule, dropNetwork, putBase, putNetwork, putPorts, short, tag,
 } from './nft-ruleset';
 import { BRIDGE_T, LINK_SETS, V4, linkElements, putLinkBase, putLinkSet, putLinks } from './nft-ruleset';
 
@@ -85,9 +85,17 @@ export class NftFirewall implements Firewall {
         });
       }
     }
-    if (!missing.length) return;
+    // A table made by an earlier version lacks the set of bridges: add it
+    // (reconcile puts each network's rules back with its isolation rule).
+    const noBridges: Fam[] = [];
+    for (const f of FAMS) {
+      if (missing.includes(f)) continue;
+      if (!(await this.nft.listSets(f.T)).some((x) => x.name === BRIDGES)) noBridges.push(f);
+    }
+    if (!missing.length && !noBridges.length) return;
     await this.nft.transaction((tx) => {
       for (const f of missing) putBase(tx, f, this.comment, absent.has(f));
+      for (const f of noBridges) tx.addSet({ ...f.T, name: BRIDGES, type: 'ifname' });
     });
   }
 
@@ -102,6 +110,7 @@ export class NftFirewall implements Firewall {
       post: await this.nft.listRules({ ...f.T, chain: 'postrouting' }),
       vin: await this.nft.listElements({ ...f.T, set: 'fwd_in' }),
       vout: await this.nft.listElements({ ...f.T, set: 'fwd_out' }),
+      bridges: await this.nft.listElements({ ...f.T, set: BRIDGES }),
       chains: (await this.nft.listChains(f.T)).map((c) => c.name),
     };
   }
@@ -189,7 +198,7 @@ export class NftFirewall implements Firewall {
       const strayNets = new Map<string, string>();
       const fromComment = (c?: string) => { if (c?.startsWith('cnm:') && !known.has(c)) strayNets.set(short(c.slice(4)), c.slice(4)); };
       for (const r of st.post) fromComment(r.comment);
-      for (const e of [...st.vin, ...st.vout]) fromComment(e.comment);
+      for (const e of [...st.vin, ...st.vout, ...st.bridges]) fromComment(e.comment);
       for (const c of st.chains) {
         const m = /^(in|out)-([0-9a-f]{12})$/.exec(c);
         if (m && !knownShort.has(m[2]) && !strayNets.has(m[2])) strayNets.set(m[2], m[2]);
@@ -201,7 +210,10 @@ export class NftFirewall implements Firewall {
       // Networks the state knows whose rules are missing from this table:
       // what is left of them goes and they are put back, in the same
       // transaction as the rest (no moment without their filter rules).
-      const missing = networks.filter((n) => !st.chains.includes(`in-${short(n.id)}`));
+      // (Or whose bridge is not in the set of bridges: rules of an earlier
+      // version, without the isolation between networks.)
+      const inSet = new Set(st.bridges.filter((e) => known.has(e.comment)).map((e) => e.key));
+      const missing = networks.filter((n) => !st.chains.includes(`in-${short(n.id)}`) || !inSet.has(n.bridge));
       if (strayNets.size || stray.length || missing.length) {
         await this.nft.transaction((tx) => {
           for (const id of strayNets.values()) dropNetwork(tx, f, id, st);
