@@ -61,8 +61,35 @@ describe('cnm: bad input is refused with typed errors and leaves nothing', funct
     await rejects((ep as any).join(null), 'ERR_INVALID_ARG_TYPE', /sandbox/);
     await rejects(ep.join('nosuch'), 'ENOENT');
     await ep.delete();
+    // Lookups take strings only (a number is no id prefix), as join does.
+    for (const bad of [2, null, undefined, ['strict'], {}]) {
+      assert.throws(() => anyCtl.network(bad), (e: any) => e.code === 'ERR_INVALID_ARG_TYPE' && /network reference/.test(e.message), String(bad));
+      assert.throws(() => anyCtl.sandbox(bad), (e: any) => e.code === 'ERR_INVALID_ARG_TYPE' && /sandbox reference/.test(e.message), String(bad));
+    }
+    // An all-zero MAC is refused before anything is made (the kernel would refuse it at join).
+    await rejects(net.createEndpoint({ name: 'e', mac: '00:00:00:00:00:00' }), 'EINVAL', /all zeros/);
     assert.strictEqual(snapshot(), before);
     assert.deepStrictEqual(net.endpoints(), []);
     await net.delete();
+  });
+
+  it('network references as Docker resolves them: id, name, any unique id prefix (ambiguous: ENOTUNIQ); a name may be another network\'s id prefix', async () => {
+    const a = await ctl.createNetwork({ name: 'ref-a', subnet: '10.78.0.0/24' });
+    // Names that are prefixes of a's id (as a hex name like "deadbeef" can be, by chance).
+    const twin = await ctl.createNetwork({ name: a.id.slice(0, 8), subnet: '10.78.1.0/24' });
+    try {
+      assert.strictEqual(ctl.network(a.id).id, a.id);
+      assert.strictEqual(ctl.network(a.id.slice(0, 8)).id, twin.id, 'a name first');
+      assert.strictEqual(ctl.network(a.id.slice(0, 9)).id, a.id, 'then an id prefix');
+      // One character: a's, unless another network's id starts with it too.
+      const first = a.id[0];
+      const sharing = ctl.networks().filter((n) => n.id.startsWith(first));
+      if (sharing.length === 1) assert.strictEqual(ctl.network(first).id, a.id);
+      else assert.throws(() => ctl.network(first), (e: any) => e.code === 'ENOTUNIQ' && /ambiguous \(\d+ matches found based on ID prefix\)/.test(e.message));
+      await rejects(Promise.resolve().then(() => ctl.network('no-such-net')), 'ENOENT');
+    } finally {
+      await twin.delete();
+      await a.delete();
+    }
   });
 });

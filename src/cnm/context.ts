@@ -9,7 +9,7 @@ import type { ClusterService } from './cluster/service';
 import type { ControllerOptions } from './controller';
 import type { Driver } from './driver';
 import { driverFor } from './drivers';
-import { CnmObjectError, notFound } from './errors';
+import { CnmObjectError, invalidType, notFound } from './errors';
 import type { Firewall } from './firewall';
 import type { FreshNetns } from './fresh-netns';
 import { isReaperGroup, type LinkReaper } from './link-reaper';
@@ -109,13 +109,19 @@ export class CnmContext implements CnmServices {
 
   // ------------------------------------------------------------ lookups
 
-  /** By id, then name, then a unique id prefix of 6+ characters (as Docker resolves them). */
+  /**
+   * By id, then name, then a unique id prefix, as Docker resolves them: any
+   * prefix of a network's id (ENOTUNIQ when several networks have it), 6+
+   * characters of a sandbox's (its id is the caller's, not random hex).
+   */
   lookup<T extends { id: string; name: string }>(kind: 'network' | 'sandbox', ref: string): T | undefined {
+    if (typeof ref !== 'string') throw invalidType(`${kind} reference`, 'a string (an id or a name)', ref);
     const direct = this.store.get<T>(kind, ref);
     if (direct) return direct;
     const byName = kind === 'sandbox' ? this.store.by<T>(kind, 'name', ref)[0] : this.store.all<T>(kind).find((x) => x.name === ref);
-    if (byName || ref.length < 6) return byName;
+    if (byName || ref.length < (kind === 'network' ? 1 : 6)) return byName;
     const m = this.store.all<T>(kind).filter((x) => x.id.startsWith(ref));
+    if (m.length > 1 && kind === 'network') throw new CnmObjectError(`network ${ref} is ambiguous (${m.length} matches found based on ID prefix)`, 'ENOTUNIQ');
     return m.length === 1 ? m[0] : undefined;
   }
 

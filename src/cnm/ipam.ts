@@ -192,7 +192,8 @@ export class SubnetAllocator {
     const n = toBig(addr, this.prefix.family);
     if (this.aux.has(n)) return;  // reserved for good
     this.used.delete(n);
-    if (n < this.next) this.next = n;  // lowest free first
+    // Lowest free first, within the range (a static address may lie outside it).
+    if (n < this.next && n >= this.first()) this.next = n;
   }
 
   isUsed(addr: string): boolean { return this.used.has(toBig(addr, this.prefix.family)); }

@@ -51,7 +51,8 @@ export async function createNetwork(ctx: CnmContext, o: NetworkCreateOptions, bu
   const driver = driverFor(driverName);
   if (!builtin && driver.caps.builtinOnly) throw invalid(`only one instance of "${driverName}" network is allowed`);
   return ctx.locks.run('networks', async () => {
-    if (ctx.findNetwork(o.name)) throw exists('network', o.name);
+    // By name only (a name may look like another network's id prefix, as in Docker).
+    if (ctx.store.all<NetworkRecord>('network').some((x) => x.name === o.name)) throw exists('network', o.name);
     const id = newId();
     const rec: NetworkRecord = {
       id, name: o.name, driver: driverName, created: now(), internal: !!o.internal, ipv6: !!o.ipv6,

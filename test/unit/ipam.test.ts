@@ -130,6 +130,15 @@ describe('unit: IPAM', () => {
     assert.throws(() => new SubnetAllocator({ subnet: '10.8.0.0/16', range: '10.9.0.0/24', used: [] }), code('EINVAL'));
     assert.throws(() => new SubnetAllocator({ subnet: '10.8.0.0/24', range: '10.8.0.0/16', used: [] }), code('EINVAL'));
     assert.throws(() => new SubnetAllocator({ subnet: '10.8.0.0/31', used: [] }), code('EINVAL'));
+    // A static address outside the range, released: the next ones still come from the range.
+    const b = new SubnetAllocator({ subnet: '10.10.0.0/24', range: '10.10.0.128/26', used: [] });
+    b.reserve('10.10.0.5');
+    b.release('10.10.0.5');
+    assert.deepStrictEqual([b.allocate(), b.allocate()], ['10.10.0.128', '10.10.0.129']);
+    const c = new SubnetAllocator({ subnet: 'fd11::/64', range: 'fd11::100/120', used: [] });
+    c.reserve('fd11::5');
+    c.release('fd11::5');
+    assert.strictEqual(c.allocate(), 'fd11::100');
   });
 
   it('IPv6: ULA /64 per seed, stable, avoiding taken ones; addresses canonical', () => {
