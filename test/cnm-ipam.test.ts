@@ -69,9 +69,10 @@ describe('cnm: several subnets per network (IPAM.Config)', function () {
       { subnet: 'fd70::/64', gateway: 'fd70::1', ipRange: 'fd70::100/120' },
       { subnet: '10.70.1.0/24', gateway: '10.70.1.254' },
     ] });
-    // Docker's inspect: IPv4 entries first, then IPv6, empty fields omitted.
+    // Docker's inspect: IPv4 entries first, then IPv6, empty fields omitted,
+    // each as configured (the gateway picked for the first is on the bridge, not here).
     assert.deepStrictEqual(net.inspect().IPAM.Config, [
-      { Subnet: '10.70.0.0/29', Gateway: '10.70.0.1', AuxiliaryAddresses: { printer: '10.70.0.3' } },
+      { Subnet: '10.70.0.0/29', AuxiliaryAddresses: { printer: '10.70.0.3' } },
       { Subnet: '10.70.1.0/24', Gateway: '10.70.1.254' },
       { Subnet: 'fd70::/64', IPRange: 'fd70::100/120', Gateway: 'fd70::1' },
     ]);
@@ -212,7 +213,8 @@ describe('cnm: several subnets per network (IPAM.Config)', function () {
     fs.writeFileSync(file, JSON.stringify(snap));
     ctl = await Controller.open({ stateDir: dir, upstreamDns: [] });
     const n2 = ctl.network('legacy');
-    assert.deepStrictEqual(n2.inspect().IPAM.Config, [{ Subnet: '10.76.0.0/24', IPRange: '10.76.0.128/25', Gateway: '10.76.0.128' }, { Subnet: 'fd76::/64', Gateway: 'fd76::1' }]);
+    assert.deepStrictEqual(n2.inspect().IPAM.Config, [{ Subnet: '10.76.0.0/24', IPRange: '10.76.0.128/25' }, { Subnet: 'fd76::/64' }]);
+    assert.deepStrictEqual([n2.gateway, n2.record.subnets!.map((s) => s.gateway)], ['10.76.0.128', ['10.76.0.128', 'fd76::1']], 'the picked gateways kept');
     assert.deepStrictEqual([c.ip4, c.ip6], ['10.76.0.129', 'fd76::2']);
     const e = await n2.createEndpoint({ name: 'l2' });
     assert.deepStrictEqual([e.ipv4, e.ipv6], ['10.76.0.130', 'fd76::3']);

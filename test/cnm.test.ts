@@ -44,7 +44,7 @@ describe('cnm: drivers and modes', function () {
     });
     assert.deepStrictEqual([b.IPAM.Options, b.ConfigFrom, b.ConfigOnly], [null, { Network: '' }, false]);
     const none = ctl.network('none').inspect();
-    assert.deepStrictEqual([none.Driver, none.IPAM.Config, none.EnableIPv4], ['null', null, false]);
+    assert.deepStrictEqual([none.Driver, none.IPAM.Config, none.EnableIPv4], ['null', null, true]);
   });
 
   it('bridge: a user network with two containers, as docker run does it', async () => {

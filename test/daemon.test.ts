@@ -201,7 +201,7 @@ describe('cnm daemon', function () {
       await assert.rejects(net1.connect({ Container: 'dkb' }), (e: any) => e.statusCode === 403);
       await assert.rejects(net1.connect({ Container: 'nobody' }), (e: any) => e.statusCode === 404);
       await assert.rejects(net1.connect({ Container: 'dka', EndpointConfig: { Links: ['dkb:x'] } }), (e: any) => e.statusCode === 400 && /Links is not supported yet/.test(e.json.message));
-      await assert.rejects(docker.getNetwork('dkc').remove(), (e: any) => e.statusCode === 409);
+      await assert.rejects(docker.getNetwork('dkc').remove(), (e: any) => e.statusCode === 403 && /^error while removing network: network dkc has active endpoints \(name:"dka" id:"[0-9a-f]{12}", name:"dkb" id:"[0-9a-f]{12}"\)$/.test(e.json.message));
       await net1.disconnect({ Container: 'dkb' });
       await assert.rejects(net1.disconnect({ Container: 'dkb' }), (e: any) => e.statusCode === 404);
       assert.deepStrictEqual((await ipj(['-n', 'cnm-dkb', 'link', 'show'])).map((l: any) => l.ifname), ['lo']);
@@ -209,6 +209,57 @@ describe('cnm daemon', function () {
       assert.strictEqual((await raw(socket, 'DELETE', '/cnm/sandboxes/dkb')).status, 204);
       assert.strictEqual((await raw(socket, 'GET', '/cnm/sandboxes/dka')).status, 404);
       await net1.remove();
+    });
+
+    it('refuses and answers as dockerd: pre-defined names, names in use, unknown drivers, overlaps, networks in use, static addresses and aliases where Docker takes none; id prefixes; label! prunes; inspect\'s maps in order', async function () {
+      if (!DOCKER) { console.log('      (skipped: no docker client installed)'); this.skip(); }
+      const err = async (...args: string[]) => { const r = await dockerCli(...args); assert.notStrictEqual(r.code, 0, `${args.join(' ')}: ${r.out}`); return r.err.trim(); };
+      const status = (p: Promise<unknown>, code: number, re: RegExp) => assert.rejects(p, (e: any) => e.statusCode === code && re.test(e.json.message));
+      for (const name of ['bridge', 'host', 'none', 'default']) {
+        assert.strictEqual(await err('network', 'create', name), `Error response from daemon: operation is not permitted on predefined ${name} network`);
+        await status(docker.createNetwork({ Name: name }), 403, new RegExp(`^operation is not permitted on predefined ${name} network $`));
+      }
+      await status(docker.createNetwork({ Name: 'dkx', Driver: 'weave' }), 404, /^plugin "weave" not found$/);
+      await status(docker.createNetwork({ Name: 'dkx', Driver: 'host' }), 403, /^only one instance of "host" network is allowed$/);
+      const auto = await docker.createNetwork({ Name: 'dkauto' });
+      await status(docker.createNetwork({ Name: 'dkauto' }), 409, /^network with name dkauto already exists$/);
+      const conf = await docker.createNetwork({ Name: 'dkconf', IPAM: { Config: [{ Subnet: '10.64.0.0/24' }] } } as any);
+      await status(docker.createNetwork({ Name: 'dkover', IPAM: { Config: [{ Subnet: '10.64.0.0/25' }] } } as any), 403, /^invalid pool request: Pool overlaps with other one on this address space$/);
+      // A configured subnet shows as configured (no gateway picked for it); a picked one with its gateway; EnableIPv4 everywhere; Options in order.
+      assert.deepStrictEqual((await conf.inspect()).IPAM.Config, [{ Subnet: '10.64.0.0/24' }]);
+      assert.deepStrictEqual(Object.keys((await auto.inspect()).IPAM.Config[0]), ['Subnet', 'Gateway']);
+      assert.deepStrictEqual((await docker.getNetwork('bridge').inspect()).IPAM.Config, [{ Subnet: '172.17.0.0/16', Gateway: '172.17.0.1' }]);
+      assert.deepStrictEqual([(await docker.getNetwork('host').inspect()).EnableIPv4, (await docker.getNetwork('none').inspect()).EnableIPv4], [true, true]);
+      const opts = Object.keys((await docker.getNetwork('bridge').inspect()).Options);
+      assert.deepStrictEqual(opts, [...opts].sort());
+      // Any unique prefix of an id, as dockerd resolves it; not found as it words it.
+      const others = (await docker.listNetworks()).map((x: any) => x.Id).filter((id: string) => id !== auto.id);
+      const unique = [...Array(12).keys()].map((k) => auto.id.slice(0, k + 1)).find((p) => !others.some((id: string) => id.startsWith(p)))!;
+      assert.ok(unique.length < 6, unique);
+      assert.strictEqual((await docker.getNetwork(unique).inspect()).Id, auto.id);
+      assert.strictEqual(await err('network', 'inspect', 'nosuchnet'), 'Error response from daemon: network nosuchnet not found');
+      // Static addresses and aliases: not on the default bridge, not where the subnet was picked; on a configured one, yes.
+      await client().request('POST', '/cnm/sandboxes', { body: { Id: 'dkst' } });
+      assert.match(await err('network', 'connect', '--ip', '172.17.0.50', 'bridge', 'dkst'), /user specified IP address is supported on user defined networks only$/);
+      assert.match(await err('network', 'connect', '--alias', 'x', 'bridge', 'dkst'), /network-scoped alias is supported only for containers in user defined networks$/);
+      const autoSubnet = (await auto.inspect()).IPAM.Config[0].Subnet.replace(/0\/16$/, '50');
+      assert.match(await err('network', 'connect', '--ip', autoSubnet, 'dkauto', 'dkst'), /invalid endpoint settings:\nuser specified IP address is supported only when connecting to networks with user configured subnets$/);
+      assert.match(await err('network', 'connect', 'dkconf', 'nosuch'), /No such container: nosuch$/);
+      assert.strictEqual((await dockerCli('network', 'connect', '--ip', '10.64.0.50', 'dkconf', 'dkst')).code, 0);
+      assert.strictEqual((await ipj(['-n', 'cnm-dkst', 'addr', 'show', 'dev', 'eth0']))[0].addr_info.find((a: any) => a.family === 'inet').local, '10.64.0.50');
+      // A host-mode sandbox stays on the host network.
+      await client().request('POST', '/cnm/sandboxes', { body: { Id: 'dkhost', NetworkMode: 'host' } });
+      await status(docker.getNetwork('host').disconnect({ Container: 'dkhost' }), 400, /^cannot disconnect container from host network - container was created in host network mode$/);
+      for (const id of ['dkst', 'dkhost']) assert.strictEqual((await raw(socket, 'DELETE', `/cnm/sandboxes/${id}`)).status, 204);
+      // prune with label!: a network is kept only when every label! matches.
+      await docker.createNetwork({ Name: 'dkl1', Labels: { a: '1' } });
+      await docker.createNetwork({ Name: 'dkl2', Labels: { b: '2' } });
+      await docker.createNetwork({ Name: 'dkl12', Labels: { a: '1', b: '2' } });
+      const pruned = await raw(socket, 'POST', `/v1.48/networks/prune?filters=${encodeURIComponent(JSON.stringify({ 'label!': ['a', 'b'] }))}`);
+      assert.deepStrictEqual([...pruned.body.NetworksDeleted].sort(), ['dkauto', 'dkconf', 'dkl1', 'dkl2']);
+      const none = await raw(socket, 'POST', `/v1.48/networks/prune?filters=${encodeURIComponent(JSON.stringify({ label: ['zzz'] }))}`);
+      assert.deepStrictEqual(none.body, { NetworksDeleted: null }, 'Go\'s nil when none went');
+      await docker.getNetwork('dkl12').remove();
     });
 
     it('sandboxes over /cnm/sandboxes: ports like docker port, refusals with nothing made', async () => {
@@ -330,7 +381,7 @@ describe('cnm daemon', function () {
       assert.match(id, /^[0-9a-f]{64}$/);
       const dup = await dockerCli('network', 'create', 'dshop');
       assert.strictEqual(dup.code, 1);
-      assert.match(dup.err, /Error response from daemon: network "dshop" already exists/);
+      assert.match(dup.err, /Error response from daemon: network with name dshop already exists/);
       const q = await dockerCli('network', 'ls', '-q', '--filter', 'label=app=shop');
       assert.strictEqual(q.out, `${id.slice(0, 12)}\n`);
       const qn = await dockerCli('network', 'ls', '-q', '--no-trunc', '--filter', 'name=dshop');

@@ -198,7 +198,8 @@ export class Controller {
   /** Docker's three: bridge (on cnm0, made at its first endpoint), host, none. */
   private async createDefaults(): Promise<void> {
     const icc: Record<string, string> = this.ctx.opts.icc === false ? { [ENABLE_ICC]: 'false' } : {};
-    await createNetwork(this.ctx, { name: 'bridge', driver: 'bridge', subnet: '172.17.0.0/16',
+    // The gateway given, as dockerd gives docker0's address (its inspect shows it).
+    await createNetwork(this.ctx, { name: 'bridge', driver: 'bridge', subnet: '172.17.0.0/16', gateway: '172.17.0.1',
       options: { [BRIDGE_NAME]: this.ctx.opts.defaultBridge ?? 'cnm0', ...icc } }, true);
     await createNetwork(this.ctx, { name: 'host', driver: 'host' }, true);
     await createNetwork(this.ctx, { name: 'none', driver: 'null' }, true);

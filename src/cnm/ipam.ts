@@ -74,12 +74,19 @@ export interface SubnetState {
   aux?: Record<string, string>;
   /** Allocated addresses (without prefix). */
   used: string[];
+  /** The subnet was picked (pools, ULA), not configured: Docker takes no static addresses there. */
+  picked?: true;
+  /** The subnet was configured, its gateway picked: Docker's inspect shows the subnet as configured, without it. */
+  gatewayPicked?: true;
 }
 
 export class SubnetAllocator {
   readonly prefix: Prefix;
   readonly range: Prefix;
   gateway?: string;
+  /** See SubnetState. */
+  picked?: true;
+  gatewayPicked?: true;
   private used = new Set<bigint>();
   /** Auxiliary addresses by number: their names. */
   private aux = new Map<bigint, string>();
@@ -92,6 +99,8 @@ export class SubnetAllocator {
       throw invalid(`ip range ${state.range} is not inside subnet ${state.subnet}`);
     if (this.prefix.family === 4 && this.prefix.len > 30) throw invalid(`subnet ${state.subnet} is too small`);
     this.gateway = state.gateway;
+    if (state.picked) this.picked = true;
+    if (state.gatewayPicked) this.gatewayPicked = true;
     for (const u of state.used) this.used.add(toBig(u, this.prefix.family));
     this.next = this.first();
     for (const [name, addr] of Object.entries(state.aux ?? {})) this.reserveAux(name, addr);
@@ -202,6 +211,8 @@ export class SubnetAllocator {
   state(): SubnetState {
     const st: SubnetState = { subnet: this.subnet, gateway: this.gateway, range: this.range === this.prefix ? undefined : prefixText(this.range), used: [] };
     if (this.aux.size) st.aux = this.auxAddresses();
+    if (this.picked) st.picked = true;
+    if (this.gatewayPicked) st.gatewayPicked = true;
     return st;
   }
 }

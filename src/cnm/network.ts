@@ -135,7 +135,7 @@ export class Network {
   inspect(): NetworkInspect {
     const n = this.ctx.network(this.id);
     const a = this.ctx.ipam.get(n.id);
-    const config = recordSubnets(n).map(ipamConfigEntry);
+    const config = recordSubnets(n).map((s) => ipamConfigEntry(s, n.scope !== 'global'));
     const containers: NetworkInspect['Containers'] = {};
     for (const ep of this.ctx.store.by<EndpointRecord>('endpoint', 'network', n.id)) {
       if (!ep.sandboxId) continue;
@@ -148,10 +148,11 @@ export class Network {
     const driver = this.ctx.driverOf(n);
     return {
       Name: n.name, Id: n.id, Created: n.created, Scope: n.scope ?? 'local', Driver: n.driver,
-      EnableIPv4: !!driver.caps.ipam, EnableIPv6: n.ipv6,
+      // Docker's default (true) for every driver, host and none included (--ipv4=false is not supported).
+      EnableIPv4: true, EnableIPv6: n.ipv6,
       IPAM: { Driver: 'default', Options: n.builtin ? null : {}, Config: driver.caps.ipam ? config : null },
       Internal: n.internal, Attachable: false, Ingress: false, ConfigFrom: { Network: '' }, ConfigOnly: false,
-      Containers: containers, Options: { ...n.options, ...driver.inspectOptions?.(n) }, Labels: { ...n.labels },
+      Containers: containers, Options: sortedKeys({ ...n.options, ...driver.inspectOptions?.(n) }), Labels: sortedKeys(n.labels),
     };
   }
 
@@ -173,11 +174,19 @@ export class Network {
   }
 }
 
-/** A subnet as Docker's inspect shows it: Subnet, IPRange, Gateway, AuxiliaryAddresses, the empty ones omitted. */
-function ipamConfigEntry(s: SubnetState): IpamConfigInspect {
+/** A map with its keys in order, as Go's JSON encoder writes maps. */
+const sortedKeys = (m: Record<string, string>): Record<string, string> => Object.fromEntries(Object.entries(m).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+
+/**
+ * A subnet as Docker's inspect shows it: Subnet, IPRange, Gateway,
+ * AuxiliaryAddresses, the empty ones omitted. `asConfigured`: a local
+ * network's configured subnet shows as configured, without a gateway picked
+ * for it (a swarm network, as a global one here, shows the one allocated).
+ */
+function ipamConfigEntry(s: SubnetState, asConfigured: boolean): IpamConfigInspect {
   const e: IpamConfigInspect = { Subnet: s.subnet };
   if (s.range) e.IPRange = s.range;
-  if (s.gateway) e.Gateway = s.gateway;
+  if (s.gateway && !(asConfigured && s.gatewayPicked)) e.Gateway = s.gateway;
   if (s.aux && Object.keys(s.aux).length) e.AuxiliaryAddresses = Object.fromEntries(Object.entries(s.aux));
   return e;
 }

@@ -79,10 +79,13 @@ export async function allocateSubnets(ctx: CnmContext, rec: NetworkRecord, o: Ne
     if (twin) throw invalid(`${r.names.subnet} ${subnet} overlaps ${twin.name} ${prefixText(twin.p)} of the same network`);
     checkFree(taken, p, r.names.subnet, subnet);
     mine.push({ p, name: r.names.subnet });
-    const s = new SubnetAllocator({ subnet, range: r.ipRange, used: [] });
+    const s = new SubnetAllocator({ subnet, range: r.ipRange, used: [], ...(r.subnet === undefined ? { picked: true as const } : {}) });
     // An outside router may be given, or none (gateway: null).
     if (r.gateway) s.gateway = s.reserve(r.gateway, r.names.gateway);
-    else if (ipam.gateway === 'required' || r.gateway === undefined) s.gateway = s.allocate();
+    else if (ipam.gateway === 'required' || r.gateway === undefined) {
+      s.gateway = s.allocate();
+      if (r.subnet !== undefined) s.gatewayPicked = true;
+    }
     for (const [name, addr] of Object.entries(r.auxAddresses ?? {})) s.reserveAux(name, addr);
     out.push(s);
   }

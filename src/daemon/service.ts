@@ -2,7 +2,8 @@
 // the daemon's routes call and what the CLI calls when no daemon runs. In:
 // Docker's request shapes; out: Docker's response shapes; errors typed.
 import type { Controller, Network, Sandbox } from '../cnm/controller';
-import { badInput, forbidden, notFound } from './errors';
+import { driverFor, isDriverName } from '../cnm/drivers';
+import { ApiError, badInput, forbidden, notFound } from './errors';
 import { Filters, matchLabels, matchPattern, oneBool, parseUntil } from './filters';
 import { check } from './validate';
 import { endpointOptions, NETWORK_CONNECT, NETWORK_DISCONNECT, networkCreateOptions, sandboxPlan } from './mapping';
@@ -13,6 +14,29 @@ export const NETWORK_LIST_FILTERS = ['dangling', 'driver', 'id', 'label', 'name'
 export const NETWORK_PRUNE_FILTERS = ['until', 'label', 'label!'];
 
 const isBuiltin = (n: Network) => n.record.builtin === true;
+
+/** Names Docker keeps for itself (`runconfig.IsPreDefinedNetwork`): no network of one can be made. */
+const PREDEFINED = ['bridge', 'host', 'none', 'default'];
+
+/** A network by id, name or id prefix, not found as Docker words it. */
+function networkOf(ctl: Controller, ref: string): Network {
+  try {
+    return ctl.network(ref);
+  } catch (e: any) {
+    if (e.code === 'ENOENT') throw notFound(`network ${ref} not found`);
+    throw e;
+  }
+}
+
+/** The sandbox a connect or disconnect names, as Docker's container. */
+function containerOf(ctl: Controller, ref: string): Sandbox {
+  try {
+    return ctl.sandbox(ref);
+  } catch (e: any) {
+    if (e.code === 'ENOENT') throw notFound(`No such container: ${ref}`);
+    throw e;
+  }
+}
 
 /** `GET /networks`: Docker's list (its smaller form: no Containers), filtered as Docker filters. */
 export function listNetworks(ctl: Controller, f: Filters = new Map()): any[] {
@@ -39,21 +63,39 @@ export function listNetworks(ctl: Controller, f: Filters = new Map()): any[] {
 
 /** `GET /networks/{id}`: by id, name or a unique id prefix. */
 export function inspectNetwork(ctl: Controller, ref: string, scope?: string): any {
-  const i = ctl.network(ref).inspect();
+  const i = networkOf(ctl, ref).inspect();
   if (scope && scope !== i.Scope) throw notFound(`network ${ref} not found in scope ${scope}`);
   return i;
 }
 
-/** `POST /networks/create` (201 {Id, Warning}). */
+/**
+ * `POST /networks/create` (201 {Id, Warning}), refused as dockerd refuses:
+ * a pre-defined name or a second host/none network 403, a name in use 409,
+ * an unknown driver 404 (a plugin not found), overlapping subnets 403.
+ */
 export async function createNetwork(ctl: Controller, body: unknown): Promise<{ Id: string; Warning: string }> {
-  const n = await ctl.createNetwork(networkCreateOptions(body));
-  return { Id: n.id, Warning: '' };
+  const o = networkCreateOptions(body);
+  if (PREDEFINED.includes(o.name)) throw forbidden(`operation is not permitted on predefined ${o.name} network `);
+  if (ctl.networks().some((n) => n.name === o.name)) throw new ApiError(409, `network with name ${o.name} already exists`, 'EEXIST');
+  if (!isDriverName(o.driver)) throw new ApiError(404, `plugin ${JSON.stringify(o.driver)} not found`, 'ENOENT');
+  if (driverFor(o.driver).caps.builtinOnly) throw forbidden(`only one instance of "${o.driver}" network is allowed`);
+  try {
+    const n = await ctl.createNetwork(o);
+    return { Id: n.id, Warning: '' };
+  } catch (e: any) {
+    if (e.code === 'EBUSY' && /overlaps with another network/.test(e.message)) throw forbidden('invalid pool request: Pool overlaps with other one on this address space');
+    throw e;
+  }
 }
 
-/** `DELETE /networks/{id}`: refused for the pre-defined ones (Docker's 403) and while in use (409). */
+/** `DELETE /networks/{id}`: refused for the pre-defined ones and while in use (both 403, as dockerd). */
 export async function removeNetwork(ctl: Controller, ref: string): Promise<void> {
-  const n = ctl.network(ref);
+  const n = networkOf(ctl, ref);
   if (isBuiltin(n)) throw forbidden(`${n.name} is a pre-defined network and cannot be removed`);
+  const eps = n.endpoints();
+  if (eps.length) {
+    throw forbidden(`error while removing network: network ${n.name} has active endpoints (${eps.map((e) => `name:${JSON.stringify(e.name)} id:${JSON.stringify(e.id.slice(0, 12))}`).join(', ')})`);
+  }
   await ctl.deleteNetwork(n.id);
 }
 
@@ -67,11 +109,13 @@ export async function pruneNetworks(ctl: Controller, f: Filters = new Map()): Pr
     const i = n.inspect();
     if (until && Date.parse(i.Created) >= until[0]) continue;
     if (f.has('label') && !matchLabels(f.get('label')!, i.Labels ?? {})) continue;
-    if (f.has('label!') && f.get('label!')!.some((l) => matchLabels([l], i.Labels ?? {}))) continue;
+    // Kept only when every label! filter matches (Docker's MatchKVList over them).
+    if (f.has('label!') && matchLabels(f.get('label!')!, i.Labels ?? {})) continue;
     // One that gained an endpoint meanwhile stays, as in Docker (which logs and goes on).
     try { await ctl.deleteNetwork(n.id); deleted.push(i.Name); } catch { /* in use now */ }
   }
-  return { NetworksDeleted: deleted };
+  // Go's nil slice when none went.
+  return { NetworksDeleted: deleted.length ? deleted : null as unknown as string[] };
 }
 
 /** An endpoint on the network, joined to the sandbox; undone if the join fails. */
@@ -85,13 +129,34 @@ async function attach(n: Network, sb: Sandbox, o: EndpointCreateOptions): Promis
   }
 }
 
+/**
+ * What dockerd refuses of an endpoint's settings before it makes anything:
+ * static addresses and aliases on the default bridge, a static address of
+ * a family the network has no configured subnet of (a picked one may
+ * change).
+ */
+function checkEndpointSettings(n: Network, o: EndpointCreateOptions): void {
+  if (isBuiltin(n) && n.capabilities.legacyLinks) {
+    if (o.ip !== undefined || o.ip6 !== undefined) throw badInput('user specified IP address is supported on user defined networks only');
+    if (o.aliases?.length) throw badInput('network-scoped alias is supported only for containers in user defined networks');
+    return;
+  }
+  const subnets = n.record.subnets ?? [];
+  for (const [ip, v6] of [[o.ip, false], [o.ip6, true]] as const) {
+    if (ip === undefined) continue;
+    const configured = subnets.filter((s) => s.subnet.includes(':') === v6 && !s.picked);
+    if (!configured.length) throw badInput('invalid endpoint settings:\nuser specified IP address is supported only when connecting to networks with user configured subnets');
+  }
+}
+
 /** `POST /networks/{id}/connect`: Container names one of our sandboxes. */
 export async function connect(ctl: Controller, netRef: string, body: unknown): Promise<void> {
   check(body, NETWORK_CONNECT, '');
   const b = body as { Container: string; EndpointConfig?: EndpointSettings | null };
-  const n = ctl.network(netRef);
-  const sb = ctl.sandbox(b.Container);
+  const n = networkOf(ctl, netRef);
+  const sb = containerOf(ctl, b.Container);
   const o = endpointOptions(sb.name, b.EndpointConfig);
+  checkEndpointSettings(n, o);
   if (n.endpoints().some((e) => e.record.sandboxId === sb.id)) throw forbidden(`endpoint with name ${sb.name} already exists in network ${n.name}`);
   await attach(n, sb, o);
 }
@@ -100,9 +165,10 @@ export async function connect(ctl: Controller, netRef: string, body: unknown): P
 export async function disconnect(ctl: Controller, netRef: string, body: unknown): Promise<void> {
   check(body, NETWORK_DISCONNECT, '');
   const b = body as { Container: string; Force?: boolean };
-  const n = ctl.network(netRef);
+  const n = networkOf(ctl, netRef);
   let sb: Sandbox | undefined;
-  try { sb = ctl.sandbox(b.Container); } catch (e: any) { if (!(b.Force && e.code === 'ENOENT')) throw e; }
+  try { sb = containerOf(ctl, b.Container); } catch (e: any) { if (!(b.Force && e.code === 'ENOENT')) throw e; }
+  if (sb?.record.mode === 'host' && n.capabilities.namespace === 'host') throw badInput('cannot disconnect container from host network - container was created in host network mode');
   const ep = sb ? n.endpoints().find((e) => e.record.sandboxId === sb!.id) : n.endpoints().find((e) => e.name === b.Container);
   if (!ep) throw notFound(`container ${b.Container} is not connected to network ${n.name}`);
   await ep.delete();
@@ -139,7 +205,8 @@ export async function createSandbox(ctl: Controller, body: unknown): Promise<any
     const target = l.split(':')[0];
     try { ctl.sandbox(target); } catch (e: any) { if (e.code === 'ENOENT') throw badInput(`could not get container for ${target}: no such sandbox`); throw e; }
   }
-  const n = plan.network !== undefined ? ctl.network(plan.network) : undefined;
+  const n = plan.network !== undefined ? networkOf(ctl, plan.network) : undefined;
+  if (n && plan.endpoint) checkEndpointSettings(n, plan.endpoint);
   // A network whose driver joins only the host's namespace makes a host-mode sandbox.
   if (n?.capabilities.namespace === 'host') {
     if (plan.sandbox.key !== undefined) throw badInput('Key and the host network are exclusive');
