@@ -36,8 +36,20 @@ describe('cnm: bad input is refused with typed errors and leaves nothing', funct
     await rejects(ctl.createNetwork({ name: 'n1', driver: 'weave' as any }), 'EINVAL', /unknown network driver/);
     await rejects(ctl.createNetwork({ name: 'n1', driver: 'macvlan', options: { parent: 'lo', mode: 'bridge' } }), 'EINVAL', /unknown option for the macvlan driver: mode/);
     await rejects(ctl.createNetwork({ name: 'n1', gateway6: 'fd00::1' }), 'EINVAL', /gateway6/);
+    await rejects(ctl.createNetwork({ name: 'n1', options: { 'com.docker.network.enable_ipv6': 'maybe' } }), 'EINVAL', /enable_ipv6/);
+    await rejects(ctl.createNetwork({ name: 'n1', options: { 'com.docker.network.enable_ipv4': 'false' } }), 'EINVAL', /without IPv4 are not supported/);
     assert.strictEqual(snapshot(), before);
     assert.deepStrictEqual(ctl.networks().map((n) => n.name), ['bridge', 'host', 'none']);
+    // Docker's network-level options: enable_ipv6 as `ipv6` (which wins when given), kept in Options.
+    const v6 = await ctl.createNetwork({ name: 'opt6', options: { 'com.docker.network.enable_ipv6': 'true', 'com.docker.network.enable_ipv4': 'true' } });
+    const off = await ctl.createNetwork({ name: 'opt6off', ipv6: false, options: { 'com.docker.network.enable_ipv6': 'true' } });
+    try {
+      assert.deepStrictEqual([v6.inspect().EnableIPv6, v6.inspect().IPAM.Config!.map((c) => c.Subnet.includes(':')), v6.inspect().Options['com.docker.network.enable_ipv6']], [true, [false, true], 'true']);
+      assert.strictEqual(off.inspect().EnableIPv6, false);
+    } finally {
+      await v6.delete();
+      await off.delete();
+    }
   });
 
   it('endpoints and sandboxes: wrong types, foreign prefixes, strings where lists belong', async () => {

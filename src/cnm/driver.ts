@@ -155,6 +155,14 @@ export interface DriverNames {
 }
 
 /** Docker's boolean option parsing (Go's strconv.ParseBool). */
+/**
+ * Docker's network-level options (dockerd's createNetwork reads them for
+ * every driver; the create request's own fields win): drivers pass them by.
+ */
+export const ENABLE_IPV4 = 'com.docker.network.enable_ipv4';
+export const ENABLE_IPV6 = 'com.docker.network.enable_ipv6';
+export const isNetworkOption = (k: string): boolean => k === ENABLE_IPV4 || k === ENABLE_IPV6;
+
 export function parseBoolOption(key: string, v: string): boolean {
   if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(v)) return true;
   if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(v)) return false;

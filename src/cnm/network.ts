@@ -1,7 +1,7 @@
 // A network: a driver instance, like `docker network`. It owns its verbs:
 // creating endpoints on it, inspecting it, deleting it.
 import { newId, now, rollback, type CnmContext } from './context';
-import type { DriverCapabilities } from './driver';
+import { ENABLE_IPV4, ENABLE_IPV6, parseBoolOption, type DriverCapabilities } from './driver';
 import { driverFor, isDriverName, DRIVER_NAMES } from './drivers';
 import { Endpoint, createEndpoint } from './endpoint';
 import { busy, exists, invalid, invalidType } from './errors';
@@ -41,6 +41,19 @@ export interface NetworkInspect {
   Labels: Record<string, string>;
 }
 
+/**
+ * Docker's network-level options as dockerd reads them: enable_ipv6 is
+ * `ipv6` unless that is given; enable_ipv4=false (no IPv4) is not supported.
+ */
+function withNetworkOptions(o: NetworkCreateOptions): NetworkCreateOptions {
+  const v4 = o.options?.[ENABLE_IPV4];
+  if (v4 !== undefined && !parseBoolOption(ENABLE_IPV4, v4)) throw invalid(`${ENABLE_IPV4}=${v4}: networks without IPv4 are not supported`);
+  const v6 = o.options?.[ENABLE_IPV6];
+  if (v6 === undefined) return o;
+  const on = parseBoolOption(ENABLE_IPV6, v6);
+  return o.ipv6 === undefined ? { ...o, ipv6: on } : o;
+}
+
 /** Like `docker network create`: validates everything, then makes the driver's kernel objects. */
 export async function createNetwork(ctx: CnmContext, o: NetworkCreateOptions, builtin = false): Promise<NetworkRecord> {
   checkFields(o, 'network options', CREATE_FIELDS, ['gateway']);
@@ -50,6 +63,7 @@ export async function createNetwork(ctx: CnmContext, o: NetworkCreateOptions, bu
   if (!isDriverName(driverName)) throw invalid(`unknown network driver: ${JSON.stringify(driverName)} (${DRIVER_NAMES.join(', ')})`);
   const driver = driverFor(driverName);
   if (!builtin && driver.caps.builtinOnly) throw invalid(`only one instance of "${driverName}" network is allowed`);
+  o = withNetworkOptions(o);
   return ctx.locks.run('networks', async () => {
     // By name only (a name may look like another network's id prefix, as in Docker).
     if (ctx.store.all<NetworkRecord>('network').some((x) => x.name === o.name)) throw exists('network', o.name);

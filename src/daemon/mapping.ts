@@ -142,7 +142,8 @@ export function networkCreateOptions(body: unknown, surface: 'api' | 'cli' = 'ap
     return e;
   });
   if (config.length) o.ipam = config;
-  if (b.EnableIPv6) o.ipv6 = true;
+  // Given (true or false), it wins over -o com.docker.network.enable_ipv6, as in dockerd.
+  if (typeof b.EnableIPv6 === 'boolean') o.ipv6 = b.EnableIPv6;
   if (b.Internal) o.internal = true;
   if (b.Options && Object.keys(b.Options).length) o.options = { ...b.Options };
   if (b.Labels && Object.keys(b.Labels).length) o.labels = { ...b.Labels };

@@ -2,7 +2,7 @@
 // inside the sandbox (like `ip link add eth0 link uplink0 type macvlan mode
 // bridge netns X`). The gateway is an outside router; nothing is NATed.
 import { Rtnl } from '../../rtnl';
-import type { Driver } from '../driver';
+import { isNetworkOption, type Driver } from '../driver';
 import { invalid } from '../errors';
 import type { SandboxRecord } from '../types';
 
@@ -30,6 +30,7 @@ export const macvlanDriver: Driver = {
 
   async validate(ctx, n) {
     for (const k of Object.keys(n.options)) {
+      if (isNetworkOption(k)) continue;
       if (k.startsWith('com.docker.') || !KNOWN.has(k)) throw invalid(`unknown option for the macvlan driver: ${k}`);
     }
     n.parent = n.options.parent;

@@ -2,7 +2,7 @@
 // unknown, or a bad value, is EINVAL naming it; nothing is ignored.
 import * as net from 'net';
 import { validateIfname } from '../../../util/ip';
-import { parseBoolOption } from '../../driver';
+import { isNetworkOption, parseBoolOption } from '../../driver';
 import { invalid } from '../../errors';
 import { GATEWAY_MODES, type GatewayMode } from '../../firewall';
 
@@ -30,7 +30,7 @@ export interface BridgeOptions {
 
 export function parseBridgeOptions(o: Record<string, string>): BridgeOptions {
   for (const k of Object.keys(o)) {
-    if (k.startsWith('com.docker.') && !KNOWN.has(k)) throw invalid(`unknown option for the bridge driver: ${k}`);
+    if (k.startsWith('com.docker.') && !KNOWN.has(k) && !isNetworkOption(k)) throw invalid(`unknown option for the bridge driver: ${k}`);
   }
   const out: BridgeOptions = {
     icc: o[ENABLE_ICC] === undefined ? true : parseBoolOption(ENABLE_ICC, o[ENABLE_ICC]),

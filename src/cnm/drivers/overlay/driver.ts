@@ -12,7 +12,7 @@
 // docker_gwbridge gives Docker's overlay containers, without a second
 // interface per container.
 import { CNM_LINK_GROUP, isOurLink, NetAlloc, type CnmContext } from '../../context';
-import type { Driver, DriverNames, JoinResult, KernelView } from '../../driver';
+import { isNetworkOption, type Driver, type DriverNames, type JoinResult, type KernelView } from '../../driver';
 import { CnmObjectError, busy, invalid } from '../../errors';
 import { SubnetAllocator, overlaps, parsePrefix, prefixText } from '../../ipam';
 import { subnetRequests } from '../../ipam-config';
@@ -250,7 +250,7 @@ export const overlayDriver: Driver = {
 
   async validate(ctx, n, o) {
     if (!ctx.cluster) throw invalid('the overlay driver needs a cluster store: Controller.open({ cluster: { store, advertise } })');
-    for (const k of Object.keys(n.options)) if (!OPTIONS.has(k)) throw invalid(`unknown option for the overlay driver: ${k}`);
+    for (const k of Object.keys(n.options)) if (!OPTIONS.has(k) && !isNetworkOption(k)) throw invalid(`unknown option for the overlay driver: ${k}`);
     // The cluster store's IPAM keeps one subnet per family, no ranges, no reserved addresses.
     const reqs = subnetRequests(o);
     for (const f of [4, 6]) {
