@@ -250,7 +250,13 @@ describe('cnm daemon', function () {
       // A host-mode sandbox stays on the host network.
       await client().request('POST', '/cnm/sandboxes', { body: { Id: 'dkhost', NetworkMode: 'host' } });
       await status(docker.getNetwork('host').disconnect({ Container: 'dkhost' }), 400, /^cannot disconnect container from host network - container was created in host network mode$/);
-      for (const id of ['dkst', 'dkhost']) assert.strictEqual((await raw(socket, 'DELETE', `/cnm/sandboxes/${id}`)).status, 204);
+      // Network modes, as dockerd words its refusals.
+      await status(docker.getNetwork('host').connect({ Container: 'dkst' }), 400, /^cannot connect container to host network - container must be created in host network mode$/);
+      await status(conf.connect({ Container: 'dkhost' }), 400, /^container sharing network namespace with another container or host cannot be connected to any other network$/);
+      await client().request('POST', '/cnm/sandboxes', { body: { Id: 'dknone', NetworkMode: 'none' } });
+      await status(conf.connect({ Container: 'dknone' }), 400, /^container cannot be connected to multiple networks with one of the networks in private \(none\) mode$/);
+      await status(docker.getNetwork('none').connect({ Container: 'dkst' }), 400, /private \(none\) mode$/);
+      for (const id of ['dkst', 'dkhost', 'dknone']) assert.strictEqual((await raw(socket, 'DELETE', `/cnm/sandboxes/${id}`)).status, 204);
       // prune with label!: a network is kept only when every label! matches.
       await docker.createNetwork({ Name: 'dkl1', Labels: { a: '1' } });
       await docker.createNetwork({ Name: 'dkl2', Labels: { b: '2' } });

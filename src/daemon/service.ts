@@ -136,16 +136,29 @@ async function attach(n: Network, sb: Sandbox, o: EndpointCreateOptions): Promis
  * change).
  */
 function checkEndpointSettings(n: Network, o: EndpointCreateOptions): void {
+  const errs: string[] = [];
   if (isBuiltin(n) && n.capabilities.legacyLinks) {
-    if (o.ip !== undefined || o.ip6 !== undefined) throw badInput('user specified IP address is supported on user defined networks only');
-    if (o.aliases?.length) throw badInput('network-scoped alias is supported only for containers in user defined networks');
-    return;
+    if (o.ip !== undefined || o.ip6 !== undefined) errs.push('user specified IP address is supported on user defined networks only');
+    if (o.aliases?.length) errs.push('network-scoped alias is supported only for containers in user defined networks');
+  } else {
+    const subnets = n.record.subnets ?? [];
+    for (const [ip, v6] of [[o.ip, false], [o.ip6, true]] as const) {
+      if (ip !== undefined && !subnets.some((s) => s.subnet.includes(':') === v6 && !s.picked)) {
+        errs.push('user specified IP address is supported only when connecting to networks with user configured subnets');
+      }
+    }
   }
-  const subnets = n.record.subnets ?? [];
-  for (const [ip, v6] of [[o.ip, false], [o.ip6, true]] as const) {
-    if (ip === undefined) continue;
-    const configured = subnets.filter((s) => s.subnet.includes(':') === v6 && !s.picked);
-    if (!configured.length) throw badInput('invalid endpoint settings:\nuser specified IP address is supported only when connecting to networks with user configured subnets');
+  if (errs.length) throw badInput(`invalid endpoint settings:\n${errs.join('\n')}`);
+}
+
+/** What dockerd refuses of a connect by the container's network mode (host, shared, none). */
+function checkNetworkMode(ctl: Controller, n: Network, sb: Sandbox): void {
+  const mode = sb.record.mode;
+  if (n.capabilities.namespace === 'host' && mode !== 'host') throw badInput('cannot connect container to host network - container must be created in host network mode');
+  if (mode === 'host' || mode === 'container') throw badInput('container sharing network namespace with another container or host cannot be connected to any other network');
+  const on = sb.inspect().endpoints.map((e) => ctl.network(e.networkId));
+  if (on.length && (n.capabilities.exclusive || on.some((x) => x.capabilities.exclusive))) {
+    throw badInput('container cannot be connected to multiple networks with one of the networks in private (none) mode');
   }
 }
 
@@ -156,8 +169,9 @@ export async function connect(ctl: Controller, netRef: string, body: unknown): P
   const n = networkOf(ctl, netRef);
   const sb = containerOf(ctl, b.Container);
   const o = endpointOptions(sb.name, b.EndpointConfig);
-  checkEndpointSettings(n, o);
   if (n.endpoints().some((e) => e.record.sandboxId === sb.id)) throw forbidden(`endpoint with name ${sb.name} already exists in network ${n.name}`);
+  checkNetworkMode(ctl, n, sb);
+  checkEndpointSettings(n, o);
   await attach(n, sb, o);
 }
 
