@@ -56,7 +56,7 @@ export async function createEndpoint(ctx: CnmContext, n: NetworkRecord, o: Endpo
         done.push(() => a.release(ep.ipv6!));
       }
     }
-    if (caps.iface && !ep.mac) ep.mac = o.mac !== undefined ? validateMac(o.mac) : ep.ipv4 ? macFromIp(ep.ipv4) : undefined;
+    if (caps.iface && !ep.mac) ep.mac = o.mac !== undefined ? interfaceMac(o.mac) : ep.ipv4 ? macFromIp(ep.ipv4) : undefined;
     // Each request's host addresses, from the families the endpoint got (all checked before any port is taken).
     const has = { v4: !!ep.ipv4, v6: !!ep.ipv6 };
     const plan = requests.map((r) => ({ r, hostIps: hostAddresses(r, has, `network ${n.name}`, n.hostBindingIpv4) }));
@@ -75,6 +75,17 @@ export async function createEndpoint(ctx: CnmContext, n: NetworkRecord, o: Endpo
     throw e;
   }
   return ep;
+}
+
+/**
+ * An interface's own MAC: also not all zeros, which the kernel refuses on
+ * an Ethernet device (is_valid_ether_addr) only at join. (An FDB entry may
+ * be all zeros: validateMac allows it.)
+ */
+function interfaceMac(mac: string): string {
+  const m = validateMac(mac);
+  if (m === '00:00:00:00:00:00') throw invalid(`MAC address is all zeros: ${mac}`);
+  return m;
 }
 
 /**
