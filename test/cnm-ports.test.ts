@@ -114,24 +114,32 @@ describe('cnm: published ports, NAT and isolation', function () {
     }
   });
 
-  it('gateway modes: routed is reached from another host by route, without NAT, published ports only; nat-unprotected opens every port; isolated has no gateway', async () => {
+  it('gateway modes: routed is reached from another host by route, without NAT, published ports and ICMP only; nat-unprotected opens every port; nat keeps a routed host off its published ports (Docker 28); isolated has no gateway', async () => {
     await ctl.createNetwork({ name: 'direct', subnet: '10.150.0.0/24', options: { 'com.docker.network.bridge.gateway_mode_ipv4': 'routed' } });
+    await ctl.createNetwork({ name: 'natted', subnet: '10.153.0.0/24' });
     await ctl.createNetwork({ name: 'open', subnet: '10.151.0.0/24', options: { 'com.docker.network.bridge.gateway_mode_ipv4': 'nat-unprotected' } });
     await ctl.createNetwork({ name: 'island', subnet: '10.152.0.0/24', options: { 'com.docker.network.bridge.gateway_mode_ipv4': 'isolated' } });
     const r = await container('direct', 'r', { ports: ['8090:80'] });
     const u = await container('open', 'u', { ports: ['8091:80'] });
     const i = await container('island', 'i');
+    const nt = await container('natted', 'nt', { ports: ['8092:80'] });
     // The other host routes the container subnets through this one (direct routing).
-    for (const net of ['10.150.0.0/24', '10.151.0.0/24']) execFileSync('ip', ['-n', 'outside', 'route', 'add', net, 'via', '198.51.100.1']);
+    for (const net of ['10.150.0.0/24', '10.151.0.0/24', '10.153.0.0/24']) execFileSync('ip', ['-n', 'outside', 'route', 'add', net, 'via', '198.51.100.1']);
     const servers = [
       await tcpServer(r.ns, '0.0.0.0', 80, (peer) => `routed saw ${peer}`), await tcpServer(r.ns, '0.0.0.0', 81, () => 'unpublished'),
       await tcpServer(u.ns, '0.0.0.0', 81, () => 'unprotected'),
+      await tcpServer(nt.ns, '0.0.0.0', 80, () => 'natted'),
       await tcpServer(outside, '198.51.100.2', 80, (peer) => `outside saw ${peer}`),
     ];
     try {
       // Routed: the server sees the client's own address; only the published port is open.
       assert.strictEqual(await tcpGet(outside, r.ep.ipv4!, 80), 'routed saw 198.51.100.2');
       assert.ok(!(await canConnect(outside, r.ep.ipv4!, 81)), 'an unpublished port of a routed network is closed');
+      const ping = (ip: string) => execFileSync('ip', ['netns', 'exec', 'outside', 'ping', '-c', '1', '-W', '2', ip], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+      assert.match(ping(r.ep.ipv4!), /1 received/, 'ICMP into a routed network');
+      // nat: the published port through the host port only, not at the container's address by route.
+      assert.strictEqual(await tcpGet(outside, '198.51.100.1', 8092), 'natted');
+      assert.ok(!(await canConnect(outside, nt.ep.ipv4!, 80)), 'nat: no direct access to a published port from another host');
       // No NAT on the way out either, and no DNAT on the host port.
       assert.strictEqual(await tcpGet(r.ns, '198.51.100.2', 80), `outside saw ${r.ep.ipv4}`);
       assert.ok(!(await canConnect(outside, '198.51.100.1', 8090)), 'routed mode publishes no host port');
@@ -145,8 +153,8 @@ describe('cnm: published ports, NAT and isolation', function () {
       assert.ok(!(await canConnect(i.ns, '198.51.100.2', 80)));
     } finally {
       for (const s of servers) s.close();
-      for (const net of ['10.150.0.0/24', '10.151.0.0/24']) execFileSync('ip', ['-n', 'outside', 'route', 'del', net]);
-      for (const c of [r, u, i]) c.ns.close();
+      for (const net of ['10.150.0.0/24', '10.151.0.0/24', '10.153.0.0/24']) execFileSync('ip', ['-n', 'outside', 'route', 'del', net]);
+      for (const c of [r, u, i, nt]) c.ns.close();
     }
   });
 
@@ -239,11 +247,13 @@ describe('cnm: published ports, NAT and isolation', function () {
         }
         sh('nft', ['delete', 'set', f, 'cnm-netlink', 'bridges']);
       }
-      assert.ok(await canConnect(stranger.ns, web.ep.ipv4!, 80), 'the hole of the earlier layout');
+      // (Through a host address: DNATed, so the published-port rule took it.)
+      const viaGateway = ctl.network('other').gateway!;
+      assert.ok(await canConnect(stranger.ns, viaGateway, 8090), 'the hole of the earlier layout');
       const stateDir = ctl.stateDir;
       await ctl.close();
       ctl = await Controller.open({ stateDir, upstreamDns: [] });
-      assert.ok(!(await canConnect(stranger.ns, web.ep.ipv4!, 80)), 'closed again after reopening');
+      assert.ok(!(await canConnect(stranger.ns, viaGateway, 8090)), 'closed again after reopening');
       assert.ok(!(await canConnect(stranger.ns, web.ep.ipv6!, 80)), 'over IPv6 too');
       assert.strictEqual(await tcpGet(peer.ns, web.ep.ipv4!, 80), 'reached');
     } finally {

@@ -33,6 +33,10 @@ describe('driver: macvlan', function () {
       const dig = await run('ip', ['netns', 'exec', a.record.netnsName!, 'dig', '+short', '+time=2', '@127.0.0.11', 'mvb']);
       assert.strictEqual(dig.out.trim(), '192.168.77.50', dig.err);
       await rejects(ctl.createNetwork({ name: 'mv2', driver: 'macvlan', options: { parent: 'nosuch0' } }), 'ENODEV');
+      // passthru takes the parent whole: refused beside another macvlan network on it, at create.
+      await rejects(ctl.createNetwork({ name: 'mvp', driver: 'macvlan', subnet: '192.168.78.0/24', options: { parent: 'uplink0', macvlan_mode: 'passthru' } }), 'EINVAL', /cannot use mode passthru, macvlan network mv is already using parent interface uplink0/);
+      const shared = await ctl.createNetwork({ name: 'mv3', driver: 'macvlan', subnet: '192.168.79.0/24', options: { parent: 'uplink0', macvlan_mode: 'private' } });
+      await shared.delete();
     } finally {
       await ctl.sandbox('mva').delete().catch(() => {});
       await ctl.sandbox('mvb').delete().catch(() => {});

@@ -4,7 +4,7 @@
 import { Rtnl } from '../../rtnl';
 import { isNetworkOption, type Driver } from '../driver';
 import { invalid } from '../errors';
-import type { SandboxRecord } from '../types';
+import type { NetworkRecord, SandboxRecord } from '../types';
 
 const MODES = ['bridge', 'private', 'vepa', 'passthru'];
 const KNOWN = new Set(['parent', 'macvlan_mode']);
@@ -38,6 +38,11 @@ export const macvlanDriver: Driver = {
     await ctx.rt.link.get(n.parent);  // ENODEV if missing
     n.macvlanMode = n.options.macvlan_mode ?? 'bridge';
     if (!MODES.includes(n.macvlanMode)) throw invalid(`invalid macvlan_mode: ${JSON.stringify(n.macvlanMode)} (${MODES.join(', ')})`);
+    // A passthru macvlan takes its parent whole (the kernel refuses a second
+    // macvlan on it, and passthru on a parent with one): said at create, as Docker does.
+    const sharing = ctx.store.all<NetworkRecord>('network').find((x) => x.driver === 'macvlan' && x.parent === n.parent);
+    if (sharing && n.macvlanMode === 'passthru') throw invalid(`cannot use mode passthru, macvlan network ${sharing.name} is already using parent interface ${n.parent}`);
+    if (sharing?.macvlanMode === 'passthru') throw invalid(`macvlan network ${sharing.name} is already using parent interface ${n.parent} in mode passthru`);
   },
 
   async createNetwork() {},

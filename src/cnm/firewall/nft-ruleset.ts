@@ -15,7 +15,7 @@
 //     IPv6 has no such thing, so [::1] is not forwarded)
 //   chain forward (filter): oifname vmap @fwd_in; iifname vmap @fwd_out
 //   chain in-<net>: established accept; ICC; from another network drop;
-//     published accept; drop
+//     (routed: ICMP accept); published accept (nat: DNATed only); drop
 //   chain out-<net>: internal: oifname != br drop; accept
 //
 // A published port is one element in each of two maps/sets: adding the
@@ -121,7 +121,12 @@ export function networkRules(n: NetworkRules, f: Fam): { chain: string; rules: O
       ...linkAccepts(n, f).map((stmts) => ({ chain: inChain, stmts, comment: tag(n.id) })),
       { chain: inChain, stmts: [{ match: 'iifname', value: br }, { verdict: n.icc ? 'accept' : 'drop' }], comment: tag(n.id) },
       { chain: inChain, stmts: ISOLATION as any, comment: tag(n.id) },
-      ...(internal ? [] : [{ chain: inChain, stmts: [{ match: [f.daddr, 'meta l4proto', 'th dport'], set: 'published' }, { verdict: 'accept' }], comment: tag(n.id) } as any]),
+      // Routed: ICMP comes in (errors, ping), as Docker's routed mode lets it.
+      ...(mode === 'routed' && !internal ? [{ chain: inChain, stmts: [{ match: 'meta l4proto', value: f === V4 ? 'icmp' : 'ipv6-icmp' }, { verdict: 'accept' }], comment: tag(n.id) } as any] : []),
+      // In nat mode a published port is reached through the host port only
+      // (DNATed), not at the container's address by a route from another
+      // host, as Docker 28 drops such direct access; routed mode is that.
+      ...(internal ? [] : [{ chain: inChain, stmts: [...(nat ? [{ match: 'ct status', value: 'dnat' }] : []), { match: [f.daddr, 'meta l4proto', 'th dport'], set: 'published' }, { verdict: 'accept' }], comment: tag(n.id) } as any]),
       { chain: inChain, stmts: [{ verdict: mode === 'nat-unprotected' && !internal ? 'accept' : 'drop' }], comment: tag(n.id) },
     ] },
     { chain: outChain, rules: [
