@@ -397,6 +397,71 @@ describe('cnm: state, recovery and bad input', function () {
     }
   });
 
+  it('a join and a delete of one endpoint at once, a create and a delete of one sandbox at once: they take turns, nothing is handed out twice, nothing is left', async () => {
+    const state = tmpState();
+    const etc = path.join(state, 'etc-netns');
+    const ctl = await Controller.open({ stateDir: state, etcNetnsDir: etc, dns: false });
+    try {
+      const net = await ctl.createNetwork({ name: 'turns', subnet: '10.125.0.0/24' });
+      for (let i = 0; i < 5; i++) {
+        const sb = await ctl.createSandbox({ id: `t${i}` });
+        const ep = await net.createEndpoint({ name: `t${i}`, ports: ['0:80'] });
+        const [j, d] = await Promise.allSettled([ep.join(sb), ep.delete()]);
+        assert.strictEqual(d.status, 'fulfilled');
+        // The join went first (the delete then left and released), or the delete did (ENOENT).
+        if (j.status === 'rejected') assert.strictEqual((j.reason as any).code, 'ENOENT');
+        assert.deepStrictEqual(ctl.endpoints(), []);
+        const next = await net.createEndpoint({ name: `n${i}`, ports: ['0:80'] });
+        assert.strictEqual(next.ipv4, '10.125.0.2', 'the address is free, once');
+        await next.delete();
+        await sb.delete();
+      }
+      const results = await Promise.all(Array.from({ length: 30 }, async (_, i) => {
+        const p = ctl.createSandbox({ id: `z${i}` });
+        await new Promise((r) => setImmediate(r));
+        return Promise.allSettled([p, ctl.deleteSandbox(`z${i}`)]);
+      }));
+      for (const [c, d] of results) {
+        // The create finished first and the delete then removed it, or the create had not been recorded yet (ENOENT).
+        assert.strictEqual(c.status, 'fulfilled');
+        if (d.status === 'rejected') assert.strictEqual((d.reason as any).code, 'ENOENT');
+      }
+      const left = ctl.sandboxes().map((s) => s.id);
+      for (const id of left) assert.ok(fs.existsSync(`/run/netns/cnm-${id}`), `${id} without its namespace`);
+      assert.deepStrictEqual(fs.readdirSync(etc).sort(), left.map((id) => `cnm-${id}`).sort(), 'an /etc/netns link per sandbox, no other');
+      for (const id of left) await ctl.deleteSandbox(id);
+      assert.deepStrictEqual(fs.readdirSync(etc), []);
+    } finally {
+      await ctl.destroy();
+    }
+  });
+
+  it('a bridge and one host veth removed while the controller was closed: reopening puts every port back on the bridge and says what it joined again; a state directory through a symlink is the same', async () => {
+    const dir = tmpState();
+    let ctl = await Controller.open({ stateDir: dir, dns: false });
+    try {
+      const net = await ctl.createNetwork({ name: 'rebuilt', subnet: '10.126.0.0/24' });
+      const [a, b, c] = [await joined(ctl, net, 'ra'), await joined(ctl, net, 'rb'), await joined(ctl, net, 'rc')];
+      const bridge = net.bridge!;
+      await ctl.close();
+      execFileSync('ip', ['link', 'del', bridge]);
+      execFileSync('ip', ['link', 'del', b.ep.record.hostIfname!]);
+      const link = `${dir}-link`;
+      fs.symlinkSync(dir, link);
+      ctl = await Controller.open({ stateDir: link, dns: false });
+      assert.strictEqual(ctl.stateDir, dir);
+      assert.deepStrictEqual(ctl.recovered.rejoinedEndpoints, [b.ep.id]);
+      const ports = ipj(['link', 'show', 'master', bridge]).map((l: any) => l.ifname).sort();
+      assert.deepStrictEqual(ports, [a, b, c].map((x) => ctl.endpoints().find((e) => e.id === x.ep.id)!.record.hostIfname!).sort());
+      const ping = (from: string, to: string) => execFileSync('ip', ['netns', 'exec', `cnm-${from}`, 'ping', '-c', '1', '-W', '2', to], { encoding: 'utf8' });
+      assert.match(ping('ra', c.ep.ipv4!), /1 received/);
+      assert.match(ping('ra', b.ep.ipv4!), /1 received/);
+      fs.unlinkSync(link);
+    } finally {
+      await ctl.destroy();
+    }
+  });
+
   it('sandboxes made at once where the /etc/netns directory is missing: it is made, each gets its link to its own files, and loses it with the sandbox', async () => {
     const state = tmpState();
     const etc = path.join(state, 'no', 'such', 'netns');
@@ -478,7 +543,12 @@ describe('cnm: state, recovery and bad input', function () {
       assert.deepStrictEqual(fs.readdirSync(path.join(ctl.runDir, 'sandboxes')).sort(), sbs.map((x) => x.id).sort());
       // The kill caught creations half-way, and open rolled them back.
       const r = ctl.recovered;
-      assert.ok(r.droppedSandboxes.length + r.droppedEndpoints.length + r.removedLinks.length + r.removedNetns.length > 0, JSON.stringify(r));
+      assert.ok(r.droppedSandboxes.length + r.droppedEndpoints.length + r.removedLinks.length + r.removedNetns.length + r.rolledBackJoins.length > 0, JSON.stringify(r));
+      // A join cut short is undone; its endpoint stays, unjoined, with its address and ports.
+      for (const id of r.rolledBackJoins) {
+        const e = eps.find((x) => x.id === id);
+        assert.ok(e && !e.sandboxId && e.ipv4 && e.ports.length === 1, `rolled-back join ${id}: ${JSON.stringify(e)}`);
+      }
       // Every veth on the host belongs to a known endpoint, every namespace to a known sandbox.
       const veths = hostLinks().filter((n) => n.startsWith('veth'));
       assert.deepStrictEqual(veths.sort(), eps.map((e) => e.hostIfname).filter(Boolean).sort());

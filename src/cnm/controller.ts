@@ -87,6 +87,12 @@ const RUN_DIR_PREFIX = 'state-';
  * disk (1,000 sandboxes: seconds more to set up and tear down), and outlive
  * their namespaces across a reboot for nothing: they go on /run (tmpfs).
  */
+/** `dir` with symlinks resolved (made first when missing, as the lock makes it anyway). */
+function realDir(dir: string): string {
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  return fs.realpathSync(dir);
+}
+
 function defaultRunDir(stateDir: string, defaultState: boolean): string {
   if (defaultState) return '/run/cnm-netlink';
   const own = path.join('/run/cnm-netlink', `${RUN_DIR_PREFIX}${crypto.createHash('sha256').update(stateDir).digest('hex').slice(0, 12)}`);
@@ -115,8 +121,10 @@ export class Controller {
   /** Opens the controller: restores state, then reconciles it with the kernel. */
   static async open(opts: ControllerOptions = {}): Promise<Controller> {
     if (opts.icc !== undefined && typeof opts.icc !== 'boolean') throw invalidType('controller options.icc', 'a boolean', opts.icc);
-    // Absolute: paths derived from it end up in /etc/netns links and records.
-    const stateDir = path.resolve(opts.stateDir ?? '/var/lib/cnm-netlink');
+    // Absolute and without symlinks: paths derived from it end up in
+    // /etc/netns links and records, and name the owner of our nft tables
+    // (a second spelling of one directory is the same controller's).
+    const stateDir = realDir(path.resolve(opts.stateDir ?? '/var/lib/cnm-netlink'));
     const runDir = path.resolve(opts.runDir ?? defaultRunDir(stateDir, opts.stateDir === undefined));
     const lock = await StateLock.acquire(stateDir, opts.lockTimeoutMs ?? 10000);
     let store: Store | undefined;

@@ -183,10 +183,15 @@ function unplugged(ep: EndpointRecord): void {
   ep.gatewayEndpoint = undefined;
 }
 
+/** The lock of one endpoint: a join and a delete of it take turns (then the namespace's, in that order). */
+const endpointLockKey = (epId: string) => `endpoint:${epId}`;
+
 /** Like libnetwork's Join: plugs the endpoint into the sandbox's namespace. */
 export async function joinEndpoint(ctx: CnmContext, epId: string, sb: SandboxRecord): Promise<void> {
-  await ctx.locks.run(ctx.nsLockKey(sb), async () => {
+  await ctx.locks.run(endpointLockKey(epId), () => ctx.locks.run(ctx.nsLockKey(sb), async () => {
+    // Either may be gone by now (a delete that went first).
     const ep = ctx.endpoint(epId);
+    ctx.sandbox(sb.id);
     if (ep.sandboxId) throw busy(`endpoint ${ep.name} is already joined to sandbox ${ep.sandboxId}`);
     const n = ctx.network(ep.networkId);
     const driver = ctx.driverOf(n);
@@ -250,7 +255,7 @@ export async function joinEndpoint(ctx: CnmContext, epId: string, sb: SandboxRec
     } finally {
       ns?.close();
     }
-  });
+  }));
 }
 
 /** Like libnetwork's Leave: unplugs, keeps the allocation. `ifJoined`: a no-op when not joined. */
@@ -319,13 +324,15 @@ export async function leaveLocked(ctx: CnmContext, epId: string, opts: { skipKer
   writeNamespaceFiles(ctx, sb);
 }
 
-/** Releases the endpoint's addresses and ports (leaves first if joined). */
+/** Releases the endpoint's addresses and ports (leaves first if joined); after a join of it in flight, never beside it. */
 export async function deleteEndpoint(ctx: CnmContext, epId: string): Promise<void> {
-  const ep = ctx.endpoint(epId);
-  if (ep.sandboxId) await leaveEndpoint(ctx, ep.id, { ifJoined: true });
-  await releaseByDriver(ctx, ep);
-  releaseEndpoint(ctx, ep);
-  await ctx.store.del('endpoint', ep.id);
+  await ctx.locks.run(endpointLockKey(epId), async () => {
+    const ep = ctx.endpoint(epId);
+    if (ep.sandboxId) await leaveEndpoint(ctx, ep.id, { ifJoined: true });
+    await releaseByDriver(ctx, ep);
+    releaseEndpoint(ctx, ep);
+    await ctx.store.del('endpoint', ep.id);
+  });
 }
 
 export class Endpoint {

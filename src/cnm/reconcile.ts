@@ -19,9 +19,13 @@ export interface ReconcileReport {
   removedNetns: string[];
   droppedSandboxes: string[];
   droppedEndpoints: string[];
+  /** Endpoints whose join a crash cut short: the join undone, the endpoint kept (addresses and ports), as libnetwork keeps it. */
+  rolledBackJoins: string[];
+  /** Joined endpoints whose interface had vanished, joined again. */
+  rejoinedEndpoints: string[];
 }
 
-export const emptyReport = (): ReconcileReport => ({ removedLinks: [], removedNetns: [], droppedSandboxes: [], droppedEndpoints: [] });
+export const emptyReport = (): ReconcileReport => ({ removedLinks: [], removedNetns: [], droppedSandboxes: [], droppedEndpoints: [], rolledBackJoins: [], rejoinedEndpoints: [] });
 
 async function kernelView(ctx: CnmContext): Promise<KernelView> {
   return { links: new Map((await ctx.rt.link.list()).map((l) => [l.name, l])) };
@@ -77,7 +81,15 @@ async function reconcileEndpoints(ctx: CnmContext, k: KernelView, report: Reconc
     const n = ctx.store.get<NetworkRecord>('network', ep.networkId);
     if (n) await ctx.driverOf(n).rollbackJoin?.(ctx, n, ep, k);
   }));
-  for (const ep of pending) await dropEndpoint(ctx, ep, report);
+  for (const ep of pending) {
+    ep.pending = undefined;
+    ep.sandboxId = undefined;
+    ep.ifname = undefined;
+    ep.hostIfname = undefined;
+    ep.gatewayEndpoint = undefined;
+    await ctx.store.put('endpoint', ep.id, ep);
+    report.rolledBackJoins.push(ep.id);
+  }
   for (const ep of ctx.store.all<EndpointRecord>('endpoint')) {
     const n = ctx.store.get<NetworkRecord>('network', ep.networkId);
     if (!n) {
@@ -91,7 +103,7 @@ async function reconcileEndpoints(ctx: CnmContext, k: KernelView, report: Reconc
     ep.ifname = undefined;
     ep.hostIfname = undefined;
     await ctx.store.put('endpoint', ep.id, ep);
-    if (sb) await joinEndpoint(ctx, ep.id, sb).catch(() => {});
+    if (sb) await joinEndpoint(ctx, ep.id, sb).then(() => { report.rejoinedEndpoints.push(ep.id); }, () => {});
   }
 }
 

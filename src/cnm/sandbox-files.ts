@@ -183,6 +183,16 @@ export async function linkEtcNetns(ctx: CnmContext, sb: SandboxRecord): Promise<
   }
 }
 
+/** A sandbox's /etc/netns link, if it is there and points to its directory (else it is someone else's). */
+export function removeOwnEtcNetns(ctx: CnmContext, sb: SandboxRecord): void {
+  const etc = etcNetnsDir(ctx);
+  if (!etc || !sb.netnsName) return;
+  const at = path.join(etc, sb.netnsName);
+  try {
+    if (fs.readlinkSync(at) === path.dirname(sb.hostsPath)) fs.unlinkSync(at);
+  } catch { /* none, or not a link: not ours */ }
+}
+
 export function removeEtcNetns(ctx: CnmContext, nsName: string): void {
   const etc = etcNetnsDir(ctx);
   if (!etc || !nsName.startsWith(NETNS_PREFIX)) return;

@@ -6,12 +6,12 @@ import { Netns, netnsHeldElsewhere, netnsRunDir } from '../netns';
 import { Rtnl } from '../rtnl';
 import { NETNS_PREFIX, now, type CnmContext } from './context';
 import { leaveLocked } from './endpoint';
-import { busy, exists, invalid, invalidType } from './errors';
+import { busy, exists, invalid, invalidType, notFound } from './errors';
 import { checkDnsOptions, checkDnsSearch, checkDnsServers, checkExtraHosts } from './resolv-conf';
 import { freshResolverSetup } from './names';
 import { dropLinksTo, linkEnv, parseLinks } from './links';
 import { publishedPorts, type PublishedPorts } from './ports';
-import { removeSandboxFiles, writeNamespaceFiles, writeNewSandboxFiles } from './sandbox-files';
+import { removeOwnEtcNetns, removeSandboxFiles, writeNamespaceFiles, writeNewSandboxFiles } from './sandbox-files';
 import type { EndpointRecord, NetworkRecord, SandboxCreateOptions, SandboxRecord } from './types';
 import { checkFields, isPlainObject } from './validate';
 
@@ -90,54 +90,65 @@ export async function createSandbox(ctx: CnmContext, o: SandboxCreateOptions): P
     rec.netnsName = `${NETNS_PREFIX}${o.id}`;
     rec.netnsPath = path.join(netnsRunDir(), rec.netnsName);
   }
-  // Recorded as pending first (durability is not awaited: a crash before
-  // it lands leaves a tagged namespace that reconcile removes).
-  void ctx.store.put('sandbox', rec.id, { ...rec }).catch(() => {});
-  let made = false;
-  // The files do not depend on the namespace: written while it is made.
-  const files = writeNewSandboxFiles(ctx, { ...rec, pending: undefined }).then(() => undefined, (e: unknown) => e);
-  try {
-    if (rec.mode === 'own') {
-      // The creating thread brings lo up and makes the rtnetlink socket the
-      // join will use. (No sysctls: every /proc/sys/net lookup walks a
-      // dentry chain as long as the number of namespaces.)
-      // And the resolver's sockets at 127.0.0.11, for a first join to a network with names.
-      const ns = await Netns.create(rec.netnsName, { loUp: true, rtnlSocket: true, ...(ctx.opts.dns === false ? {} : freshResolverSetup()) });
-      made = true;
-      ctx.fresh.keep(rec.id, ns);
-    } else if (rec.mode === 'adopted') {
-      const ns = await Netns.open({ path: rec.netnsPath! });
-      try {
-        const rt = await Rtnl.open({ netns: ns });
-        try { await rt.link.set('lo', { up: true }); } finally { rt.close(); }
-      } finally {
-        ns.close();
+  // Under the namespace's lock, as joins and deletions of it: a delete
+  // asked for meanwhile waits for this to finish (or to fail and undo).
+  await ctx.locks.run(ctx.nsLockKey(rec), async () => {
+    // Again: another create of this id may have gone first.
+    if (taken(rec.id) || taken(rec.name)) throw exists('sandbox', rec.id);
+    // Recorded as pending first (durability is not awaited: a crash before
+    // it lands leaves a tagged namespace that reconcile removes).
+    void ctx.store.put('sandbox', rec.id, { ...rec }).catch(() => {});
+    let made = false;
+    // The files do not depend on the namespace: written while it is made.
+    const files = writeNewSandboxFiles(ctx, { ...rec, pending: undefined }).then(() => undefined, (e: unknown) => e);
+    try {
+      if (rec.mode === 'own') {
+        // The creating thread brings lo up and makes the rtnetlink socket the
+        // join will use. (No sysctls: every /proc/sys/net lookup walks a
+        // dentry chain as long as the number of namespaces.)
+        // And the resolver's sockets at 127.0.0.11, for a first join to a network with names.
+        const ns = await Netns.create(rec.netnsName, { loUp: true, rtnlSocket: true, ...(ctx.opts.dns === false ? {} : freshResolverSetup()) });
+        made = true;
+        ctx.fresh.keep(rec.id, ns);
+      } else if (rec.mode === 'adopted') {
+        const ns = await Netns.open({ path: rec.netnsPath! });
+        try {
+          const rt = await Rtnl.open({ netns: ns });
+          try { await rt.link.set('lo', { up: true }); } finally { rt.close(); }
+        } finally {
+          ns.close();
+        }
       }
+      rec.pending = undefined;
+      const failed = await files;
+      if (failed) throw failed;
+      await ctx.store.put('sandbox', rec.id, rec);
+    } catch (e) {
+      await files;
+      ctx.fresh.drop(rec.id);
+      // Only what this call made: an existing namespace of that name (EEXIST) is someone else's.
+      if (made) await Netns.delete(rec.netnsName!).catch(() => {});
+      removeSandboxFiles(ctx, rec, made || rec.mode !== 'own');
+      // Its /etc/netns link, made beside the namespace, goes if it is ours.
+      if (!made && rec.mode === 'own') removeOwnEtcNetns(ctx, rec);
+      await ctx.store.del('sandbox', rec.id);
+      throw e;
     }
-    rec.pending = undefined;
-    const failed = await files;
-    if (failed) throw failed;
-    await ctx.store.put('sandbox', rec.id, rec);
-  } catch (e) {
-    await files;
-    ctx.fresh.drop(rec.id);
-    // Only what this call made: an existing namespace of that name (EEXIST) is someone else's.
-    if (made) await Netns.delete(rec.netnsName!).catch(() => {});
-    removeSandboxFiles(ctx, rec, made || rec.mode !== 'own');
-    await ctx.store.del('sandbox', rec.id);
-    throw e;
-  }
+  });
   return rec;
 }
 
 /** Leaves every network, then removes the namespace (for own sandboxes). */
 export async function deleteSandbox(ctx: CnmContext, id: string): Promise<void> {
-  const sb = ctx.sandbox(id);
-  const dependents = ctx.store.by<SandboxRecord>('sandbox', 'joinedTo', sb.id);
-  if (dependents.length) throw busy(`sandbox ${sb.id} is shared by ${dependents.map((d) => d.id).join(', ')}`);
-  ctx.fresh.drop(sb.id);
-  ctx.announcer.stop(sb.id);
-  await ctx.locks.run(ctx.nsLockKey(sb), async () => {
+  const first = ctx.sandbox(id);
+  await ctx.locks.run(ctx.nsLockKey(first), async () => {
+    // As it is now: a create of it still in flight went first (and may have failed).
+    const sb = ctx.store.get<SandboxRecord>('sandbox', first.id);
+    if (!sb) throw notFound('sandbox', id);
+    const dependents = ctx.store.by<SandboxRecord>('sandbox', 'joinedTo', sb.id);
+    if (dependents.length) throw busy(`sandbox ${sb.id} is shared by ${dependents.map((d) => d.id).join(', ')}`);
+    ctx.fresh.drop(sb.id);
+    ctx.announcer.stop(sb.id);
     const eps = ctx.store.by<EndpointRecord>('endpoint', 'sandbox', sb.id);
     // The namespace going away takes the interfaces with it: only the
     // firewall and the records need work per endpoint. Unless something else
@@ -159,7 +170,7 @@ export async function deleteSandbox(ctx: CnmContext, id: string): Promise<void> 
     await ctx.store.del('sandbox', sb.id);
   });
   // Its parents' links to it go (their hosts lines went with its leave).
-  for (const p of await dropLinksTo(ctx, sb.id)) writeNamespaceFiles(ctx, p);
+  for (const p of await dropLinksTo(ctx, first.id)) writeNamespaceFiles(ctx, p);
 }
 
 export class Sandbox {

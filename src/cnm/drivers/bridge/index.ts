@@ -88,12 +88,16 @@ export const bridgeDriver: Driver = {
    */
   async restoreNetwork(ctx, n) {
     const eps = ctx.store.by<EndpointRecord>('endpoint', 'network', n.id).filter((e) => e.sandboxId && e.hostIfname);
-    if (await ctx.rt.link.find(n.bridge!)) return;
-    if (n.builtin && !eps.length) return;
-    await ensureBridge(ctx, n);
+    // (A bridge that exists may still lack ports: one made again meanwhile, by a join repairing another endpoint.)
+    if (!(await ctx.rt.link.find(n.bridge!))) {
+      if (n.builtin && !eps.length) return;
+      await ensureBridge(ctx, n);
+    }
+    if (!eps.length) return;
     const br = await ctx.rt.link.get(n.bridge!);
+    const links = new Map((await ctx.rt.link.list({ kind: 'veth' })).map((l) => [l.name, l]));
     for (const ep of eps) {
-      const l = await ctx.rt.link.find(ep.hostIfname!);
+      const l = links.get(ep.hostIfname!);
       if (!l || l.master === br.index) continue;
       await ctx.rt.link.set(ep.hostIfname!, { master: br.index });
       await ctx.rt.link.set(ep.hostIfname!, { up: true, bridgePort: portFlags(n) });
