@@ -175,7 +175,7 @@ export function releaseEndpoint(ctx: CnmContext, ep: EndpointRecord): void {
 }
 
 /** The record of an endpoint that is in no sandbox. */
-function unplugged(ep: EndpointRecord): void {
+export function unplugged(ep: EndpointRecord): void {
   ep.pending = undefined;
   ep.sandboxId = undefined;
   ep.ifname = undefined;

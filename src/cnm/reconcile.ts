@@ -7,7 +7,7 @@ import * as path from 'path';
 import { Netns } from '../netns';
 import { NETNS_PREFIX, isOurLink, type CnmContext } from './context';
 import type { KernelView } from './driver';
-import { joinEndpoint, releaseEndpoint } from './endpoint';
+import { joinEndpoint, releaseEndpoint, unplugged } from './endpoint';
 import type { NetworkRules } from './firewall';
 import { portRules } from './firewall/rules';
 import { removeEtcNetns, removeSandboxFiles } from './sandbox-files';
@@ -82,11 +82,7 @@ async function reconcileEndpoints(ctx: CnmContext, k: KernelView, report: Reconc
     if (n) await ctx.driverOf(n).rollbackJoin?.(ctx, n, ep, k);
   }));
   for (const ep of pending) {
-    ep.pending = undefined;
-    ep.sandboxId = undefined;
-    ep.ifname = undefined;
-    ep.hostIfname = undefined;
-    ep.gatewayEndpoint = undefined;
+    unplugged(ep);
     await ctx.store.put('endpoint', ep.id, ep);
     report.rolledBackJoins.push(ep.id);
   }
@@ -99,9 +95,7 @@ async function reconcileEndpoints(ctx: CnmContext, k: KernelView, report: Reconc
     const sb = ep.sandboxId ? ctx.store.get<SandboxRecord>('sandbox', ep.sandboxId) : undefined;
     if (!ep.sandboxId || ctx.driverOf(n).joinIntact?.(n, ep, k) !== false) continue;
     // The sandbox exists but the endpoint's interface vanished: join again (repair).
-    ep.sandboxId = undefined;
-    ep.ifname = undefined;
-    ep.hostIfname = undefined;
+    unplugged(ep);
     await ctx.store.put('endpoint', ep.id, ep);
     if (sb) await joinEndpoint(ctx, ep.id, sb).then(() => { report.rejoinedEndpoints.push(ep.id); }, () => {});
   }
