@@ -5,7 +5,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { Controller, Endpoint, Netns, Network, Rtnl, Sandbox } from '../src';
 import { controllerPerTest, tmpState } from './cnm-helpers';
-import { eventually, hostLinks, ipj, rejects } from './helpers';
+import { bridgej, eventually, hostLinks, ipj, rejects } from './helpers';
 import { canConnect, run, tcpGet, tcpServer } from './net-helpers';
 
 /** [host port, container IP] of each element of an `ip cnm-netlink` port map, as `nft -j` lists it. */
@@ -574,6 +574,43 @@ describe('cnm: state, recovery and bad input', function () {
     // Hundreds of namespaces for the kernel to clean up, in its own time.
     await eventually(() => assert.deepStrictEqual(hostLinks(), []), 60000);
     assert.deepStrictEqual(Netns.list(), []);
+  });
+
+  it('reconcile() while 60 containers are being made and 20 removed: it waits for them, takes nothing of theirs for leftovers, and operations asked for meanwhile wait for it', async () => {
+    const dir = tmpState();
+    const ctl = await Controller.open({ stateDir: dir, upstreamDns: [] });
+    try {
+      const net = await ctl.createNetwork({ name: 'busy', subnet: '10.125.0.0/24' });
+      const old = await Promise.all(Array.from({ length: 20 }, (_, i) => joined(ctl, net, `old${i}`)));
+      const made = Promise.all(Array.from({ length: 60 }, async (_, i) => {
+        const sb = await ctl.createSandbox({ id: `new${i}` });
+        const ep = await net.createEndpoint({ name: `new${i}`, ports: [{ hostPort: 31000 + i, containerPort: 80 }] });
+        await ep.join(sb);
+        return ep;
+      }));
+      const removed = Promise.all(old.map(async ({ sb, ep }) => { await sb.delete(); await ep.delete(); }));
+      // Asked for while the others are in flight; a creation asked for after it waits for it.
+      await new Promise((r) => setTimeout(r, 10));
+      const order: string[] = [];
+      const report = ctl.reconcile().then((r) => { order.push('reconcile'); return r; });
+      const late = joined(ctl, net, 'late').then((x) => { order.push('late'); return x; });
+      const eps = await made;
+      await removed;
+      assert.deepStrictEqual(await report, { removedLinks: [], removedNetns: [], droppedSandboxes: [], droppedEndpoints: [], rolledBackJoins: [], rejoinedEndpoints: [] });
+      await late;
+      assert.deepStrictEqual(order, ['reconcile', 'late']);
+      assert.deepStrictEqual(ctl.sandboxes().map((s) => s.id).sort(), [...eps.map((e) => e.name), 'late'].sort());
+      // Every endpoint joined, with its own address and its veth on the bridge.
+      const ports = new Set(bridgej(['link', 'show']).filter((l: any) => l.master === net.bridge).map((l: any) => l.ifname));
+      for (const ep of [...eps, ctl.sandbox('late').inspect().endpoints[0]]) {
+        const r = 'record' in ep ? ep.record : ep;
+        assert.ok(r.sandboxId && ports.has(r.hostIfname!), `${r.name} joined`);
+      }
+      assert.strictEqual(new Set(eps.map((e) => e.ipv4)).size, 60);
+      assert.deepStrictEqual(nftMapElements('ports_any').map(([p]) => p).sort(), eps.map((_, i) => 31000 + i));
+    } finally {
+      await ctl.destroy();
+    }
   });
 
   it('a crash between a namespace\'s unmount and the unlink of its file: reopening deletes the sandbox the rest of the way and says so', async () => {

@@ -13,7 +13,7 @@ import { CnmObjectError, invalidType, notFound } from './errors';
 import type { Firewall } from './firewall';
 import type { FreshNetns } from './fresh-netns';
 import { isReaperGroup, type LinkReaper } from './link-reaper';
-import type { KeyedLock } from './locks';
+import type { KeyedLock, OpGate } from './locks';
 import { NetAlloc } from './net-alloc';
 import type { NameService } from './names';
 import type { PortReservations } from './port-reservation';
@@ -64,6 +64,8 @@ export interface CnmServices {
   opts: ControllerOptions;
   runDir: string;
   locks: KeyedLock;
+  /** Public operations pass through it; a reconcile of the running controller runs alone. */
+  gate: OpGate;
   ports: PortAllocator;
   reservations: PortReservations;
   fresh: FreshNetns;
@@ -75,6 +77,9 @@ export interface CnmServices {
   cluster?: ClusterService;
 }
 
+/** Longer than a namespace's cleanup takes the kernel (about a second for 1,000). */
+export const LEFT_TO_NAMESPACE_MS = 60000;
+
 export class CnmContext implements CnmServices {
   store!: Store;
   rt!: Rtnl;
@@ -82,6 +87,7 @@ export class CnmContext implements CnmServices {
   opts!: ControllerOptions;
   runDir!: string;
   locks!: KeyedLock;
+  gate!: OpGate;
   ports!: PortAllocator;
   reservations!: PortReservations;
   fresh!: FreshNetns;
@@ -93,6 +99,18 @@ export class CnmContext implements CnmServices {
   readonly ipam: Map<string, NetAlloc>;
   /** Networks being deleted: no new endpoints. */
   readonly deleting = new Set<string>();
+  /**
+   * Host ends left to their namespace's death (a sandbox deleted first), by
+   * name, with when: the kernel removes them within seconds, so a reconcile
+   * meanwhile does not take them for leftovers.
+   */
+  readonly leftToNamespace = new Map<string, number>();
+
+  leaveToNamespace(ifname: string): void {
+    const now = Date.now();
+    if (this.leftToNamespace.size >= 4096) for (const [k, t] of this.leftToNamespace) if (now - t > LEFT_TO_NAMESPACE_MS) this.leftToNamespace.delete(k);
+    this.leftToNamespace.set(ifname, now);
+  }
   closed = false;
 
   constructor(s: CnmServices) {

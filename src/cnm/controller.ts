@@ -10,13 +10,13 @@ import { Rtnl } from '../rtnl';
 import { Announcer } from './announce';
 import { CnmContext, STORE_INDEXES } from './context';
 import type { Driver } from './driver';
-import { Endpoint, deleteEndpoint, joinEndpoint, leaveEndpoint } from './endpoint';
+import { Endpoint, deleteEndpoint } from './endpoint';
 import { NoopFirewall, type Firewall } from './firewall';
 import { holdsHostPort } from './firewall/rules';
 import { FreshNetns } from './fresh-netns';
 import type { AddressPool } from './ipam';
 import { LinkReaper, type LinkReaperStats } from './link-reaper';
-import { KeyedLock } from './locks';
+import { KeyedLock, OpGate } from './locks';
 import { NameService } from './names';
 import { Network, createNetwork, upgradeNetworkRecord, type NetworkInspect } from './network';
 import { PortReservations } from './port-reservation';
@@ -27,7 +27,7 @@ import { StateLock, Store } from './store';
 import type { EndpointCreateOptions, EndpointRecord, NetworkCreateOptions, NetworkRecord, SandboxCreateOptions, SandboxRecord } from './types';
 import { BRIDGE_NAME, ENABLE_ICC } from './drivers/bridge/options';
 import { busy, invalidType } from './errors';
-import { defaultBridge, syncLinks } from './links';
+import { defaultBridge } from './links';
 import { ClusterService, type ClusterConfig } from './cluster/service';
 import { DRIVERS, driverFor } from './drivers';
 
@@ -141,7 +141,7 @@ export class Controller {
       // Names of other hosts' endpoints, from drivers that have them (overlay).
       const remoteNames = (n: NetworkRecord) => driverFor(n.driver).names?.(ctx!, n);
       ctx = new CnmContext({
-        store, rt, fw, opts, runDir, locks: new KeyedLock(), ports: new PortAllocator(), reservations: new PortReservations(), fresh: new FreshNetns(), reaper: new LinkReaper(rt),
+        store, rt, fw, opts, runDir, locks: new KeyedLock(), gate: new OpGate(), ports: new PortAllocator(), reservations: new PortReservations(), fresh: new FreshNetns(), reaper: new LinkReaper(rt),
         announcer: new Announcer(store), names: new NameService(store, openNetns, opts, remoteNames), cluster,
       });
       const c = new Controller(ctx, lock);
@@ -189,18 +189,6 @@ export class Controller {
       if (!n) continue;
       for (const p of e.ports) try { if (holdsHostPort(n, p)) ctx.reservations.reserve(p); } catch { /* see above */ }
     }
-    for (const n of ctx.store.all<NetworkRecord>('network')) {
-      await ctx.driverOf(n).restoreNetwork(ctx, n).catch(() => { /* the next join retries, and reports */ });
-    }
-    // Link rules and opened bridge ports as the records say (a crash may have left them half made).
-    const def = defaultBridge(ctx);
-    if (def) await syncLinks(ctx, def, { full: true });
-    // Every sandbox on a network with names gets its resolver back (a second
-    // process serving it, such as a `cnm run`, keeps it: EADDRINUSE).
-    for (const sb of ctx.store.all<SandboxRecord>('sandbox')) {
-      if (sb.mode === 'container' || sb.mode === 'host') continue;
-      await ctx.names.refresh(sb).catch(() => {});
-    }
   }
 
   /** Docker's three: bridge (on cnm0, made at its first endpoint), host, none. */
@@ -232,8 +220,13 @@ export class Controller {
     await ctx.store.put('network', n.id, n);
   }
 
-  /** Runs reconcile again (open does it once). */
-  async reconcile(): Promise<ReconcileReport> { return reconcile(this.ctx); }
+  /**
+   * Runs reconcile again (open does it once): what was removed behind the
+   * controller's back comes back (our nftables tables after an `nft flush
+   * ruleset` or a firewall reload, a deleted bridge with its ports). It runs
+   * alone: operations in flight finish first, those asked for meanwhile wait.
+   */
+  async reconcile(): Promise<ReconcileReport> { return this.ctx.gate.exclusive(() => reconcile(this.ctx)); }
 
   // ------------------------------------------------------------- registry
 
@@ -246,7 +239,7 @@ export class Controller {
 
   /** Like `docker network create`. */
   async createNetwork(o: NetworkCreateOptions): Promise<Network> {
-    return new Network(this.ctx, (await createNetwork(this.ctx, o)).id);
+    return new Network(this.ctx, (await this.ctx.gate.run(() => createNetwork(this.ctx, o))).id);
   }
 
   deleteNetwork(ref: string): Promise<void> { return this.network(ref).delete(); }
@@ -265,7 +258,7 @@ export class Controller {
    * with loopback up and hosts/resolv.conf files a runtime can bind-mount.
    */
   async createSandbox(o: SandboxCreateOptions): Promise<Sandbox> {
-    return new Sandbox(this.ctx, (await createSandbox(this.ctx, o)).id);
+    return new Sandbox(this.ctx, (await this.ctx.gate.run(() => createSandbox(this.ctx, o))).id);
   }
 
   deleteSandbox(ref: string): Promise<void> { return this.sandbox(ref).delete(); }
@@ -278,9 +271,11 @@ export class Controller {
   }
 
   createEndpoint(networkRef: string, o: EndpointCreateOptions): Promise<Endpoint> { return this.network(networkRef).createEndpoint(o); }
-  joinEndpoint(epRef: string, sbRef: string): Promise<void> { return joinEndpoint(this.ctx, this.ctx.endpoint(epRef).id, this.ctx.sandbox(sbRef)); }
-  leaveEndpoint(epRef: string): Promise<void> { return leaveEndpoint(this.ctx, this.ctx.endpoint(epRef).id); }
-  deleteEndpoint(epRef: string): Promise<void> { return deleteEndpoint(this.ctx, this.ctx.endpoint(epRef).id); }
+  joinEndpoint(epRef: string, sbRef: string): Promise<void> { return this.endpointRef(epRef).join(sbRef); }
+  leaveEndpoint(epRef: string): Promise<void> { return this.endpointRef(epRef).leave(); }
+  deleteEndpoint(epRef: string): Promise<void> { return this.endpointRef(epRef).delete(); }
+
+  private endpointRef(ref: string): Endpoint { return new Endpoint(this.ctx, this.ctx.endpoint(ref).id); }
 
   /** Names on a network: sandbox names, hostnames, aliases, id prefixes. */
   resolveName(networkId: string, name: string, type: 'A' | 'AAAA'): string[] | undefined {

@@ -296,6 +296,7 @@ export async function leaveLocked(ctx: CnmContext, epId: string, opts: { skipKer
   }
   if (ep.ports.length) steps.push(ctx.fw.removePorts(portRules(ep, n)));
   await settled(steps);
+  if (opts.skipKernel && ep.hostIfname) ctx.leaveToNamespace(ep.hostIfname);
   const wasGateway = ep.gatewayEndpoint;
   unplugged(ep);
   await ctx.store.put('endpoint', ep.id, ep);
@@ -354,11 +355,12 @@ export class Endpoint {
     const ref = typeof sandbox === 'string' ? sandbox : sandbox?.id;
     if (typeof ref !== 'string') return Promise.reject(invalidType('sandbox', 'a Sandbox or a sandbox id', sandbox));
     try {
-      return joinEndpoint(this.ctx, this.ctx.endpoint(this.id).id, this.ctx.sandbox(ref));
+      const sb = this.ctx.sandbox(ref);
+      return this.ctx.gate.run(() => joinEndpoint(this.ctx, this.ctx.endpoint(this.id).id, sb));
     } catch (e) {
       return Promise.reject(e);
     }
   }
-  leave(): Promise<void> { return leaveEndpoint(this.ctx, this.id); }
-  delete(): Promise<void> { return deleteEndpoint(this.ctx, this.id); }
+  leave(): Promise<void> { return this.ctx.gate.run(() => leaveEndpoint(this.ctx, this.id)); }
+  delete(): Promise<void> { return this.ctx.gate.run(() => deleteEndpoint(this.ctx, this.id)); }
 }

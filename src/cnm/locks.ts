@@ -19,3 +19,44 @@ export class KeyedLock {
     }
   }
 }
+
+/**
+ * Operations run side by side; an exclusive task (a reconcile of a running
+ * controller) runs alone: it waits for those in flight, and those asked for
+ * meanwhile wait for it. (A reconcile beside a creation would take its
+ * half-made objects for a crash's leftovers.) Only the public entry points
+ * pass through it: nested calls would wait for an exclusive task that waits
+ * for them.
+ */
+export class OpGate {
+  private active = 0;
+  private drained: (() => void)[] = [];
+  private closed: Promise<void> | undefined;
+
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.closed) return this.closed.then(() => this.run(fn));
+    return this.enter(fn);
+  }
+
+  private async enter<T>(fn: () => Promise<T>): Promise<T> {
+    this.active++;
+    try {
+      return await fn();
+    } finally {
+      if (--this.active === 0) for (const r of this.drained.splice(0)) r();
+    }
+  }
+
+  async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    while (this.closed) await this.closed;
+    let open!: () => void;
+    this.closed = new Promise<void>((r) => (open = r));
+    try {
+      while (this.active) await new Promise<void>((r) => this.drained.push(r));
+      return await fn();
+    } finally {
+      this.closed = undefined;
+      open();
+    }
+  }
+}

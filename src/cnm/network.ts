@@ -137,7 +137,8 @@ export class Network {
 
   /** Like libnetwork's CreateEndpoint: allocates addresses, MAC and host ports. */
   async createEndpoint(o: EndpointCreateOptions): Promise<Endpoint> {
-    const ep = await createEndpoint(this.ctx, this.ctx.network(this.id), o);
+    const n = this.ctx.network(this.id);
+    const ep = await this.ctx.gate.run(() => createEndpoint(this.ctx, n, o));
     return new Endpoint(this.ctx, ep.id);
   }
 
@@ -175,7 +176,7 @@ export class Network {
     const ctx = this.ctx;
     const n = ctx.network(this.id);
     if (n.builtin) throw invalid(`${n.name} is a pre-defined network and cannot be removed`);
-    await ctx.locks.run('networks', async () => {
+    await ctx.gate.run(() => ctx.locks.run('networks', async () => {
       const eps = ctx.store.by<EndpointRecord>('endpoint', 'network', n.id);
       if (eps.length) throw busy(`network ${n.name} has active endpoints (${eps.map((e) => e.name).join(', ')})`);
       // From here on no endpoint may be created on it (createEndpoint checks).
@@ -184,7 +185,7 @@ export class Network {
       await ctx.driverOf(n).deleteNetwork(ctx, n);
       ctx.ipam.delete(n.id);
       await ctx.store.del('network', n.id);
-    }).finally(() => ctx.deleting.delete(n.id));
+    })).finally(() => ctx.deleting.delete(n.id));
   }
 }
 

@@ -5,11 +5,12 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { Netns } from '../netns';
-import { NETNS_PREFIX, isOurLink, type CnmContext } from './context';
+import { LEFT_TO_NAMESPACE_MS, NETNS_PREFIX, isOurLink, type CnmContext } from './context';
 import type { KernelView } from './driver';
 import { joinEndpoint, releaseEndpoint, unplugged } from './endpoint';
 import type { NetworkRules } from './firewall';
 import { portRules } from './firewall/rules';
+import { defaultBridge, syncLinks } from './links';
 import { removeEtcNetns, removeSandboxFiles } from './sandbox-files';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from './types';
 
@@ -107,7 +108,13 @@ async function removeStrays(ctx: CnmContext, report: ReconcileReport): Promise<v
   for (const e of ctx.store.all<EndpointRecord>('endpoint')) if (e.hostIfname) known.add(e.hostIfname);
   for (const n of ctx.store.all<NetworkRecord>('network')) for (const l of ctx.driverOf(n).networkLinks?.(n) ?? []) known.add(l);
   // In one batch: 300 veths left by a crash take 0.2 s so, 5.7 s one by one.
-  const strays = (await ctx.rt.link.list()).filter((l) => isOurLink(l) && !known.has(l.name));
+  const links = await ctx.rt.link.list();
+  const present = new Set(links.map((l) => l.name));
+  for (const [name, t] of ctx.leftToNamespace) {
+    if (!present.has(name) || Date.now() - t > LEFT_TO_NAMESPACE_MS) ctx.leftToNamespace.delete(name);
+    else known.add(name);
+  }
+  const strays = links.filter((l) => isOurLink(l) && !known.has(l.name));
   const results = await ctx.reaper.removeMany(strays.map((l) => l.index));
   results.forEach((r, i) => { if (r.status !== 'failed') report.removedLinks.push(strays[i].name); });
   const knownNs = new Set(ctx.store.all<SandboxRecord>('sandbox').map((s) => s.netnsName).filter(Boolean));
@@ -130,5 +137,24 @@ export async function reconcile(ctx: CnmContext): Promise<ReconcileReport> {
     .map((n) => ctx.driverOf(n).firewallRules?.(ctx, n, k)).filter((r): r is NetworkRules => !!r);
   const ports = ctx.store.all<EndpointRecord>('endpoint').filter((e) => e.sandboxId).flatMap((e) => portRules(e, ctx.store.get<NetworkRecord>('network', e.networkId)));
   await ctx.fw.reconcile(networks, ports);
+  await restoreNetworks(ctx);
   return report;
+}
+
+/**
+ * Bridges that vanished come back with their ports, link rules are put as
+ * the records say, and every sandbox on a network with names has its
+ * resolver (a second process serving one, such as a `cnm run`, keeps it).
+ */
+async function restoreNetworks(ctx: CnmContext): Promise<void> {
+  for (const n of ctx.store.all<NetworkRecord>('network')) {
+    await ctx.driverOf(n).restoreNetwork(ctx, n).catch(() => { /* the next join retries, and reports */ });
+  }
+  // (A crash may have left them half made.)
+  const def = defaultBridge(ctx);
+  if (def) await syncLinks(ctx, def, { full: true });
+  for (const sb of ctx.store.all<SandboxRecord>('sandbox')) {
+    if (sb.mode === 'container' || sb.mode === 'host') continue;
+    await ctx.names.refresh(sb).catch(() => {});
+  }
 }

@@ -206,5 +206,5 @@ export class Sandbox {
    * program: empty off the default bridge; EINVAL when a target is not there.
    */
   linkEnv(): Record<string, string> { return linkEnv(this.ctx, this.ctx.sandbox(this.id)); }
-  delete(): Promise<void> { return deleteSandbox(this.ctx, this.id); }
+  delete(): Promise<void> { return this.ctx.gate.run(() => deleteSandbox(this.ctx, this.id)); }
 }

@@ -396,7 +396,7 @@ export const overlayDriver: Driver = {
       st.listeners.push({ ev, fn });
     };
     on('network', (e: NetworkEvent) => {
-      void ctx.locks.run('networks', () => (e.type === 'add' ? mirror(ctx, e.network) : unmirror(ctx, e.network.id))).catch(() => {});
+      void ctx.gate.run(() => ctx.locks.run('networks', () => (e.type === 'add' ? mirror(ctx, e.network) : unmirror(ctx, e.network.id)))).catch(() => {});
     });
     // After a broken watch: anything missed meanwhile.
     on('resync', () => { void mirrorAll(ctx).catch(() => {}); });
