@@ -4,8 +4,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { Controller, Netns, Rtnl } from '../src';
-import { eventually, hostLinks, ipj, rejects, sh } from './helpers';
-import { canConnect, outsideNamespace, tcpGet, tcpServer, udpAsk, udpServer } from './net-helpers';
+import { bridgej, eventually, hostLinks, ipj, rejects, sh } from './helpers';
+import { canConnect, outsideNamespace, run, tcpGet, tcpServer, udpAsk, udpServer } from './net-helpers';
 
 // Topology: this (isolated) namespace is the host. An "outside" namespace
 // stands in for other hosts and the internet, joined by a veth:
@@ -335,6 +335,59 @@ describe('cnm: published ports, NAT and isolation', function () {
       assert.match((await run('ip', ['netns', 'exec', sb2.record.netnsName!, 'getent', 'hosts', 'shut'])).out, /\sshut/);
     } finally {
       upstream.close();
+    }
+  });
+
+  it('removed behind a running controller: after `nft flush ruleset` leaves work, joins say what brings the tables back, and reconcile() puts the ruleset back as it was; a bridge deleted with `ip link del` comes back at the next join with every port', async () => {
+    const net = await ctl.createNetwork({ name: 'heal' });
+    const web = await container('heal', 'web', { ports: ['8090:80'] });
+    const a = await container('heal', 'a');
+    const b = await container('heal', 'b', { ports: ['8092:80'] });
+    const srv = await tcpServer(web.ns, '0.0.0.0', 80, (r) => `healed ${r}`);
+    // The ruleset as nft shows it, without handles (made again, they are new) and with set elements in key order.
+    const ruleset = () => nftJson().filter((x: any) => !x.metainfo).map((x: any) => {
+      const o = JSON.parse(JSON.stringify(x, (k, v) => (k === 'handle' ? undefined : v)));
+      const s = o.map ?? o.set;
+      if (s?.elem) s.elem = s.elem.map((e: any) => JSON.stringify(e)).sort();
+      return JSON.stringify(o);
+    }).sort();
+    try {
+      const before = ruleset();
+      assert.strictEqual(await tcpGet(outside, '198.51.100.1', 8090), 'healed 198.51.100.2');
+      const flushed = await run('nft', ['flush', 'ruleset']);
+      assert.strictEqual(flushed.code, 0, flushed.err);
+      assert.ok(!(await canConnect(outside, '198.51.100.1', 8090)), 'no DNAT once flushed');
+      // A leave has nothing left to remove from the tables: it works.
+      await b.ep.leave();
+      assert.ok(!ipj(['link', 'show']).some((l: any) => l.ifname === b.ep.record.hostIfname));
+      // A join that needs the tables fails, saying what brings them back, and leaves nothing behind.
+      const links = hostLinks();
+      const c = await ctl.createSandbox({ id: 'c' });
+      const cep = await net.createEndpoint({ name: 'c', ports: ['8091:80'] });
+      await rejects(cep.join(c), 'ENOENT', /nftables tables are gone.*Controller\.reconcile\(\)/);
+      assert.deepStrictEqual([hostLinks(), cep.record.sandboxId], [links, undefined]);
+      const report = await ctl.reconcile();
+      assert.deepStrictEqual([report.droppedEndpoints, report.droppedSandboxes, report.removedLinks], [[], [], []]);
+      // (b joins again: its address and host port stayed with the endpoint.)
+      await b.ep.join(b.sb);
+      assert.deepStrictEqual(ruleset(), before);
+      assert.strictEqual(await tcpGet(outside, '198.51.100.1', 8090), 'healed 198.51.100.2');
+      await cep.join(c);
+      // The bridge deleted: the next join makes it again, with its address, rules and every joined port.
+      const del = await run('ip', ['link', 'del', net.bridge!]);
+      assert.strictEqual(del.code, 0, del.err);
+      assert.ok(!(await canConnect(outside, '198.51.100.1', 8090)));
+      const d = await container('heal', 'd');
+      const ports = bridgej(['link', 'show']).filter((l: any) => l.master === net.bridge).map((l: any) => l.ifname).sort();
+      assert.deepStrictEqual(ports, [web, a, b, { ep: cep }, d].map((x) => x.ep.record.hostIfname).sort());
+      assert.deepStrictEqual(ipj(['addr', 'show', 'dev', net.bridge!])[0].addr_info.filter((x: any) => x.family === 'inet').map((x: any) => `${x.local}/${x.prefixlen}`), [`${net.gateway}/16`]);
+      assert.strictEqual(await tcpGet(outside, '198.51.100.1', 8090), 'healed 198.51.100.2');
+      assert.match(await tcpGet(d.ns, web.ep.ipv4!, 80), /^healed /);
+      assert.deepStrictEqual((await ctl.reconcile()).rejoinedEndpoints, []);
+      d.ns.close();
+    } finally {
+      srv.close();
+      web.ns.close(); a.ns.close(); b.ns.close();
     }
   });
 

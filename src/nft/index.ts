@@ -126,16 +126,18 @@ export class Nft {
     await fn(tx);
     if (!tx.ops.length) return { generation: await this.generation(), messages: 0 };
     // Sets whose types we need but the transaction does not declare.
+    const absent = new Set<string>();
     for (const op of tx.ops) {
       for (const s of op.needs ?? []) {
         const k = skey(s.family, s.table, s.set);
         if (tx.declared.has(k) || this.sets.has(k)) continue;
         try { await this.getSet({ family: s.family, table: s.table, name: s.set }); } catch (e: any) {
           if (e.code !== 'ENOENT') throw e;
+          absent.add(k);
         }
       }
     }
-    const ctx = { set: (f: Family, t: string, n: string) => tx.declared.get(skey(f, t, n)) ?? this.sets.get(skey(f, t, n)) };
+    const ctx = { set: (f: Family, t: string, n: string) => tx.declared.get(skey(f, t, n)) ?? this.sets.get(skey(f, t, n)), absent: (f: Family, t: string, n: string) => absent.has(skey(f, t, n)) };
     const bufs: Buffer[] = [native.nftBatch(true, opts.generation)];
     const owner: number[] = [-1];
     tx.ops.forEach((op, i) => {

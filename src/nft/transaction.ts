@@ -26,6 +26,8 @@ interface Op {
 
 export interface BuildCtx {
   set(family: Family, table: string, name: string): SetInfo | undefined;
+  /** Whether the kernel said the set does not exist (ENOENT), rather than its type being one we cannot encode. */
+  absent?(family: Family, table: string, name: string): boolean;
 }
 
 const key = (f: string, t: string, s: string) => `${f}\0${t}\0${s}`;
@@ -237,6 +239,7 @@ export class Transaction {
         desc, needs: [s],
         build: (ctx) => {
           const info = ctx.set(s.family, s.table, s.set);
+          if (!info && ctx.absent?.(s.family, s.table, s.set)) throw new ValidationError(`${desc}: no such set`, 'ENOENT');
           if (!info) throw new ValidationError(`${desc}: no such set (or of a type this library cannot encode)`);
           return build(info);
         },

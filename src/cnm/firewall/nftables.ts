@@ -17,6 +17,11 @@ const PORT_BURST_MS = 5;
 /** How long a change in a burst waits for others. */
 const PORT_GATHER_MS = 10;
 
+/** A port change refused because our tables are gone. */
+function tablesGoneError(cause: Error): CnmError {
+  return new CnmError(`the ${TABLE} nftables tables are gone (an \`nft flush ruleset\` or a firewall reload?): Controller.reconcile() puts them back (${cause.message})`, 'ENOENT', 2);
+}
+
 export class NftFirewall implements Firewall {
   private constructor(private nft: Nft) {}
 
@@ -99,9 +104,15 @@ export class NftFirewall implements Firewall {
     });
   }
 
-  /** Rules, chains and verdict-map entries of one network in both tables, in one transaction. */
+  /**
+   * Rules, chains and verdict-map entries of one network in both tables, in
+   * one transaction; what is there of it already is replaced (a bridge made
+   * again after an `ip link del` keeps its rules once).
+   */
   async addNetwork(n: NetworkRules): Promise<void> {
-    await this.nft.transaction((tx) => { for (const f of FAMS) putNetwork(tx, n, f); });
+    await this.ensureBase();
+    const states = await Promise.all(FAMS.map((f) => this.tableState(f)));
+    await this.nft.transaction((tx) => FAMS.forEach((f, i) => { dropNetwork(tx, f, n.id, states[i]); putNetwork(tx, n, f); }));
   }
 
   /** What a network's removal needs to know of one table. */
@@ -115,9 +126,14 @@ export class NftFirewall implements Firewall {
     };
   }
 
+  /** (Nothing to remove from tables that are gone: `nft flush ruleset` took the rules with them.) */
   async removeNetwork(n: NetworkRules): Promise<void> {
-    const states = await Promise.all(FAMS.map((f) => this.tableState(f)));
-    await this.nft.transaction((tx) => FAMS.forEach((f, i) => dropNetwork(tx, f, n.id, states[i])));
+    const states = await Promise.all(FAMS.map((f) => this.tableState(f).catch((e) => { if (e.code === 'ENOENT') return undefined; throw e; })));
+    if (states.some((s) => !s)) {
+      if (await this.tablesGone()) return;
+      throw new CnmError('nftables table changed while read: try again', 'EAGAIN', 11);
+    }
+    await this.nft.transaction((tx) => FAMS.forEach((f, i) => dropNetwork(tx, f, n.id, states[i]!)));
   }
 
   /** One element per mapping (plus its container-side twin): O(1) whatever exists. */
@@ -179,6 +195,12 @@ export class NftFirewall implements Firewall {
       });
       for (const b of batch) b.resolve();
     } catch (e) {
+      // Tables gone (`nft flush ruleset`): removals have nothing left to do;
+      // additions fail, saying what brings the tables back.
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT' && await this.tablesGone()) {
+        for (const b of batch) if (b.del) b.resolve(); else b.reject(tablesGoneError(e as Error));
+        return;
+      }
       if (batch.length === 1) { batch[0].reject(e as Error); return; }
       for (const b of batch) {
         await this.nft.transaction((tx) => putPorts(tx, b.rules, b.del)).then(b.resolve, b.reject);
@@ -186,8 +208,19 @@ export class NftFirewall implements Firewall {
     }
   }
 
+  /** Whether one of our tables is missing (every family's table must be there). */
+  private async tablesGone(): Promise<boolean> {
+    for (const f of FAMS) {
+      const tables = await this.nft.listTables(f.F);
+      if (!tables.some((t) => t.name === TABLE)) return true;
+    }
+    return false;
+  }
+
   /** Drops our rules, chains and elements whose owner the controller does not know. */
   async reconcile(networks: NetworkRules[], ports: PortRule[]): Promise<void> {
+    // Tables gone (`nft flush ruleset`, a firewall reload) are made again; the networks' rules follow below.
+    await this.ensureBase();
     const known = new Set(networks.map((n) => tag(n.id)));
     const knownShort = new Set(networks.map((n) => short(n.id)));
     const owners = new Set(ports.map((p) => tag(p.owner)));

@@ -49,6 +49,33 @@ async function bridgeIndex(ctx: CnmContext, n: NetworkRecord): Promise<number> {
   return index;
 }
 
+/**
+ * A bridge that vanished (an `ip link del` behind our back) made again, as
+ * dockerd brings its bridges back: addresses, rules, and the host ends of
+ * joined endpoints attached again. `ifNeeded`: the default bridge without
+ * endpoints waits for its first one.
+ */
+function restoreBridge(ctx: CnmContext, n: NetworkRecord, ifNeeded: boolean): Promise<void> {
+  return ctx.locks.run(`bridge:${n.id}`, async () => {
+    const eps = ctx.store.by<EndpointRecord>('endpoint', 'network', n.id).filter((e) => e.sandboxId && e.hostIfname);
+    // (A bridge that exists may still lack ports: one made again meanwhile, by a join repairing another endpoint.)
+    indexesOf(ctx).delete(n.id);
+    if (!(await ctx.rt.link.find(n.bridge!))) {
+      if (ifNeeded && n.builtin && !eps.length) return;
+      await ensureBridge(ctx, n);
+    }
+    if (!eps.length) return;
+    const br = await ctx.rt.link.get(n.bridge!);
+    const links = new Map((await ctx.rt.link.list({ kind: 'veth' })).map((l) => [l.name, l]));
+    for (const ep of eps) {
+      const l = links.get(ep.hostIfname!);
+      if (!l || l.master === br.index) continue;
+      await ctx.rt.link.set(ep.hostIfname!, { master: br.index });
+      await ctx.rt.link.set(ep.hostIfname!, { up: true, bridgePort: portFlags(n) });
+    }
+  });
+}
+
 export const bridgeDriver: Driver = {
   name: 'bridge',
   caps: {
@@ -86,23 +113,7 @@ export const bridgeDriver: Driver = {
    * attached again. (The default bridge waits for its first endpoint, unless
    * it has some.)
    */
-  async restoreNetwork(ctx, n) {
-    const eps = ctx.store.by<EndpointRecord>('endpoint', 'network', n.id).filter((e) => e.sandboxId && e.hostIfname);
-    // (A bridge that exists may still lack ports: one made again meanwhile, by a join repairing another endpoint.)
-    if (!(await ctx.rt.link.find(n.bridge!))) {
-      if (n.builtin && !eps.length) return;
-      await ensureBridge(ctx, n);
-    }
-    if (!eps.length) return;
-    const br = await ctx.rt.link.get(n.bridge!);
-    const links = new Map((await ctx.rt.link.list({ kind: 'veth' })).map((l) => [l.name, l]));
-    for (const ep of eps) {
-      const l = links.get(ep.hostIfname!);
-      if (!l || l.master === br.index) continue;
-      await ctx.rt.link.set(ep.hostIfname!, { master: br.index });
-      await ctx.rt.link.set(ep.hostIfname!, { up: true, bridgePort: portFlags(n) });
-    }
-  },
+  restoreNetwork: (ctx, n) => restoreBridge(ctx, n, true),
 
   /** `veth` + 7 hex, as Docker names the host end; unique among ours. */
   prepareJoin(ctx, _n, ep) {
@@ -114,16 +125,24 @@ export const bridgeDriver: Driver = {
   },
 
   async join(ctx, n, ep, ns, undo): Promise<JoinResult> {
-    const master = await bridgeIndex(ctx, n);
     // One request: the container end is born inside the sandbox with its
     // final name, MAC and MTU; the host end is attached to the bridge. Tagged
     // by group (the name maps to the endpoint in the state). One queue each
     // way (what a veth ends up with anyway), asked for at creation:
     // shrinking the default one-per-CPU costs an RCU wait under RTNL.
-    await ctx.rt.link.add({
+    const addVeth = (master: number) => ctx.rt.link.add({
       kind: 'veth', name: ep.hostIfname!, master, mtu: n.mtu, group: CNM_LINK_GROUP, numTxQueues: 1, numRxQueues: 1,
       peer: { name: ep.ifname!, netns: ns, address: ep.mac, mtu: n.mtu, numTxQueues: 1, numRxQueues: 1 },
     }, { echo: false });
+    const master = await bridgeIndex(ctx, n);
+    await addVeth(master).catch(async (e) => {
+      // The bridge was deleted behind our back (or made again, so another
+      // index): made again with the other endpoints' ports, then this one
+      // tried once more.
+      if ((await ctx.rt.link.find(n.bridge!))?.index === master) throw e;
+      await restoreBridge(ctx, n, false);
+      await addVeth(await bridgeIndex(ctx, n));
+    });
     undo.push(() => ctx.rt.link.delete(ep.hostIfname!));
     // No IPv6 link-local on the host end: its DAD and router solicitations
     // would flood every port of the bridge (quadratic work at 1,000 ports).
