@@ -513,6 +513,15 @@ describe('cnm daemon', function () {
       assert.deepStrictEqual((await cnm('sandbox', 'ls', '-q')).out.split('\n').filter(Boolean).sort(), ['dm1', 'dm2']);
       const again = await sh('ip', ['netns', 'exec', 'cnm-dm2', 'getent', 'hosts', 'dm1']);
       assert.match(again.out, /^10\.69\.0\.2\s+dm1/, again.err);
+      // SIGHUP, as dockerd's reload: tables flushed behind the daemon come back (the network's chains too).
+      const ours = async () => JSON.parse((await sh('nft', ['-j', 'list', 'ruleset'])).out).nftables.filter((x: any) => x.chain?.table === 'cnm-netlink').map((x: any) => x.chain.name).sort();
+      const chains = await ours();
+      assert.ok(chains.some((c: string) => c.startsWith('in-')), chains.join());
+      assert.strictEqual((await sh('nft', ['flush', 'ruleset'])).code, 0);
+      assert.deepStrictEqual(await ours(), []);
+      child!.kill('SIGHUP');
+      await eventually(() => assert.match(log, /"msg":"reconciled","signal":"SIGHUP"/));
+      assert.deepStrictEqual(await ours(), chains);
       assert.strictEqual((await cnm('sandbox', 'rm', 'dm1', 'dm2')).code, 0);
       assert.strictEqual((await cnm('network', 'rm', 'dmn')).code, 0);
       assert.strictEqual(await stop('SIGINT'), 0);

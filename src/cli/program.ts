@@ -397,6 +397,12 @@ function daemonCommandDef(program: Command): void {
         };
         process.once('SIGTERM', stop);
         process.once('SIGINT', stop);
+        // As dockerd reloads on SIGHUP: what was removed behind it (a firewall
+        // reload, `nft flush ruleset`, a deleted bridge) is put back.
+        process.on('SIGHUP', () => {
+          const log = (level: string, msg: string, extra: object = {}) => process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level, msg, ...extra }) + '\n');
+          d.controller.reconcile().then((r) => log('info', 'reconciled', { signal: 'SIGHUP', ...r }), (e) => log('error', `reconcile failed: ${e.message}`, { signal: 'SIGHUP', code: e.code }));
+        });
       });
     });
 }
