@@ -223,6 +223,36 @@ describe('cnm: legacy links with icc off (dockerd --icc=false)', function () {
     assert.deepStrictEqual(await linkSets(), { 'ip links': [], 'bridge links': [], 'bridge linked_ports': [] });
   });
 
+  it('the bridge deleted behind the running controller: the next join makes it again, the linked pair still talks, the rest stays isolated; after a flush the link rules come back with reconcile()', async () => {
+    const db = await onNetwork(ctl, 'db', { exposed: ['5432'] });
+    const web = await onNetwork(ctl, 'web', { links: ['db:webdb'] });
+    const other = await onNetwork(ctl, 'other');
+    const want = await linkSets();
+    const mac = ipLink('cnm0').address;
+    assert.strictEqual((await run('ip', ['link', 'del', 'cnm0'])).code, 0);
+    const late = await onNetwork(ctl, 'late');
+    // Made again with its MAC (the containers' ARP entries for the gateway stay right).
+    assert.strictEqual(ipLink('cnm0').address, mac);
+    const isolated = (ifname: string) => ipLink(ifname).linkinfo.info_slave_data.isolated;
+    assert.deepStrictEqual([web, db, other, late].map((x) => isolated(x.ep.record.hostIfname!)), [false, false, true, true]);
+    const nss: Netns[] = await Promise.all([db, web, other].map((x) => x.sb.netns()));
+    const [dbNs, webNs, otherNs] = nss;
+    const srv = await tcpServer(dbNs, '0.0.0.0', 5432, () => 'db again');
+    try {
+      assert.strictEqual(await tcpGet(webNs, db.ep.ipv4!, 5432), 'db again');
+      assert.ok(!(await canConnect(otherNs, db.ep.ipv4!, 5432)));
+      // Flushed: leaves and link syncs still work; the rules come back with reconcile().
+      assert.strictEqual((await run('nft', ['flush', 'ruleset'])).code, 0);
+      await late.ep.leave();
+      await ctl.reconcile();
+      assert.deepStrictEqual(await linkSets(), want);
+      assert.strictEqual(await tcpGet(webNs, db.ep.ipv4!, 5432), 'db again');
+    } finally {
+      srv.close();
+      nss.forEach((n) => n.close());
+    }
+  });
+
   it('icc cannot change under endpoints; with none it can', async () => {
     await onNetwork(ctl, 'db');
     const stateDir = ctl.stateDir;

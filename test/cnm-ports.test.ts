@@ -366,6 +366,9 @@ describe('cnm: published ports, NAT and isolation', function () {
       const cep = await net.createEndpoint({ name: 'c', ports: ['8091:80'] });
       await rejects(cep.join(c), 'ENOENT', /nftables tables are gone.*Controller\.reconcile\(\)/);
       assert.deepStrictEqual([hostLinks(), cep.record.sandboxId], [links, undefined]);
+      // So does a new network (made, it would hide that the others' rules are gone), leaving no bridge.
+      await rejects(ctl.createNetwork({ name: 'later' }), 'ENOENT', /Controller\.reconcile\(\)/);
+      assert.deepStrictEqual(hostLinks(), links);
       const report = await ctl.reconcile();
       assert.deepStrictEqual([report.droppedEndpoints, report.droppedSandboxes, report.removedLinks], [[], [], []]);
       // (b joins again: its address and host port stayed with the endpoint.)
@@ -374,12 +377,14 @@ describe('cnm: published ports, NAT and isolation', function () {
       assert.strictEqual(await tcpGet(outside, '198.51.100.1', 8090), 'healed 198.51.100.2');
       await cep.join(c);
       // The bridge deleted: the next join makes it again, with its address, rules and every joined port.
+      const mac = ipj(['link', 'show', 'dev', net.bridge!])[0].address;
       const del = await run('ip', ['link', 'del', net.bridge!]);
       assert.strictEqual(del.code, 0, del.err);
       assert.ok(!(await canConnect(outside, '198.51.100.1', 8090)));
       const d = await container('heal', 'd');
       const ports = bridgej(['link', 'show']).filter((l: any) => l.master === net.bridge).map((l: any) => l.ifname).sort();
       assert.deepStrictEqual(ports, [web, a, b, { ep: cep }, d].map((x) => x.ep.record.hostIfname).sort());
+      assert.strictEqual(ipj(['link', 'show', 'dev', net.bridge!])[0].address, mac, 'the bridge keeps its MAC');
       assert.deepStrictEqual(ipj(['addr', 'show', 'dev', net.bridge!])[0].addr_info.filter((x: any) => x.family === 'inet').map((x: any) => `${x.local}/${x.prefixlen}`), [`${net.gateway}/16`]);
       assert.strictEqual(await tcpGet(outside, '198.51.100.1', 8090), 'healed 198.51.100.2');
       assert.match(await tcpGet(d.ns, web.ep.ipv4!, 80), /^healed /);

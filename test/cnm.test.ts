@@ -613,6 +613,36 @@ describe('cnm: state, recovery and bad input', function () {
     }
   });
 
+  it('close() waits for the operations in flight; later ones fail with EBADF; a kept endpoint joins a new sandbox at once after its old one was deleted', async () => {
+    const dir = tmpState();
+    let ctl = await Controller.open({ stateDir: dir, upstreamDns: [] });
+    const net = await ctl.createNetwork({ name: 'closing', subnet: '10.126.0.0/24' });
+    const made = Promise.all(Array.from({ length: 20 }, (_, i) => ctl.createSandbox({ id: `c${i}` })));
+    await new Promise((r) => setTimeout(r, 5));
+    await ctl.close();
+    assert.strictEqual((await made).length, 20);
+    await rejects(ctl.createSandbox({ id: 'after' }), 'EBADF', /controller is closed/);
+    await rejects(ctl.reconcile(), 'EBADF');
+    ctl = await Controller.open({ stateDir: dir, upstreamDns: [] });
+    try {
+      assert.deepStrictEqual([ctl.recovered.droppedSandboxes, ctl.sandboxes().length], [[], 20]);
+      const n = ctl.network('closing');
+      const eps = await Promise.all(Array.from({ length: 20 }, async (_, i) => {
+        const ep = await n.createEndpoint({ name: `c${i}` });
+        await ep.join(`c${i}`);
+        return ep;
+      }));
+      // Docker's restart of a container: the sandbox goes, the endpoint stays and joins the next one at once.
+      // (The old host ends wait for their namespaces' cleanup meanwhile: no name is taken twice.)
+      await Promise.all(eps.map((ep) => ctl.sandbox(ep.name).delete()));
+      await Promise.all(eps.map(async (ep, i) => ep.join(await ctl.createSandbox({ id: `r${i}` }))));
+      const ports = new Set(bridgej(['link', 'show']).filter((l: any) => l.master === n.bridge).map((l: any) => l.ifname));
+      assert.strictEqual(eps.filter((e) => e.record.sandboxId === `r${eps.indexOf(e)}` && ports.has(e.record.hostIfname!)).length, 20);
+    } finally {
+      await ctl.destroy();
+    }
+  });
+
   it('a crash between a namespace\'s unmount and the unlink of its file: reopening deletes the sandbox the rest of the way and says so', async () => {
     const dir = tmpState();
     let ctl = await Controller.open({ stateDir: dir, upstreamDns: [] });

@@ -11,7 +11,8 @@ import { Netns, Rtnl } from '../src';
  * it would keep the connection (and its namespace) open after the client's FIN.
  */
 export async function tcpServer(ns: Netns | null, address: string, port: number, reply: (remote: string) => string): Promise<net.Server> {
-  const server = net.createServer((s) => { s.resume(); s.end(reply(s.remoteAddress ?? '')); });
+  // (A client that gave up resets the connection: its side reports that, not the server's.)
+  const server = net.createServer((s) => { s.on('error', () => {}); s.resume(); s.end(reply(s.remoteAddress ?? '')); });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     if (ns) server.listen({ fd: ns.socket(net.isIPv6(address) ? 6 : 4, 'tcp', { address, port }) }, resolve);

@@ -85,6 +85,7 @@ async function main() {
       for (const s of ctl.sandboxes()) if (s.id.startsWith(prefix)) await s.delete();
       for (const e of ctl.endpoints()) if (e.name.startsWith(prefix)) await e.delete();
     },
+    reconcile: () => ctl.reconcile(),
     close: async () => { await ctl.close(); setImmediate(() => process.exit(0)); },
     destroy: async () => { await ctl.destroy(); setImmediate(() => process.exit(0)); },
   };

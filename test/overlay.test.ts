@@ -339,6 +339,18 @@ describe('overlay driver: three controllers in three host processes, cluster sta
     assert.ok(!(await agents[1].call('networks')).some((n: any) => n.name === 'lb'), 'a local network stays local');
   });
 
+  it('the overlay bridge deleted behind host 0\'s running controller: reconcile() makes its data path again, with the container\'s port and the peers, and traffic crosses again', async () => {
+    const br = ipj(['-d', 'link', 'show'], hostNames[0]).find((l: any) => /^ov-/.test(l.ifname) && l.linkinfo?.info_kind === 'bridge').ifname;
+    const del = await run('ip', ['-n', hostNames[0], 'link', 'del', br]);
+    assert.strictEqual(del.code, 0, del.err);
+    assert.ok(!(await ping(nsName(c[0].netns), c[1].ip, 2)), 'cut off without its bridge');
+    const report = await agents[0].call('reconcile');
+    assert.deepStrictEqual([report.droppedEndpoints, report.removedLinks], [[], []]);
+    const ports = bridgej(['link', 'show'], hostNames[0]).filter((l: any) => l.master === br).map((l: any) => l.ifname);
+    assert.ok(ports.some((p: string) => /^vx-/.test(p)) && ports.some((p: string) => /^veth/.test(p)), ports.join());
+    assert.ok(await ping(nsName(c[0].netns), c[1].ip), 'c0 -> c1 again');
+  });
+
   it('global networks carry their labels to every host; names: a local one\'s name is taken for a global one and back (EEXIST), a clash found while mirroring makes the name ambiguous (ENOTUNIQ), ids still work', async () => {
     await rejects(agents[0].call('createNetwork', { name: 'lb', driver: 'overlay' }), 'EEXIST', /lb/);
     const ins = await agents[0].call('createNetwork', { name: 'ovl', driver: 'overlay', labels: { tier: 'front', 'com.example.owner': 'ops' } });

@@ -7,6 +7,7 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { Rtnl } from '../rtnl';
+import { CnmError } from '../errors';
 import { Announcer } from './announce';
 import { CnmContext, STORE_INDEXES } from './context';
 import type { Driver } from './driver';
@@ -298,10 +299,17 @@ export class Controller {
    * expire: peers keep reaching its containers for the TTL, and a reopen
    * within it takes the lease over unnoticed (destroy() revokes it).
    */
-  async close(beforeUnlock?: () => void): Promise<void> {
+  close(): Promise<void> {
+    // After the operations in flight (and a reconcile) finish; later ones fail with EBADF.
+    if (this.ctx.closed) return Promise.resolve();
+    return this.ctx.gate.exclusive(() => this.closeNow()).catch((e) => { if (!this.ctx.closed) throw e; });
+  }
+
+  private async closeNow(beforeUnlock?: () => void): Promise<void> {
     const ctx = this.ctx;
     if (ctx.closed) return;
     ctx.closed = true;
+    ctx.gate.shutDown(() => new CnmError('the controller is closed', 'EBADF', 9));
     ctx.fresh.dropAll();
     ctx.names.close();
     ctx.reservations.close();
@@ -319,7 +327,11 @@ export class Controller {
   }
 
   /** Removes everything this controller made (sandboxes, networks, rules) and its state. */
-  async destroy(): Promise<void> {
+  destroy(): Promise<void> {
+    return this.ctx.gate.exclusive(() => this.destroyNow());
+  }
+
+  private async destroyNow(): Promise<void> {
     const ctx = this.ctx;
     this.destroying = true;
     // All in flight (removals batch), container-mode sandboxes first: they hold on to their owners.
@@ -335,7 +347,7 @@ export class Controller {
     await ctx.fw.destroy();
     // The state goes while the lock is held (an opener waiting on it then
     // finds its lock file gone and starts over: see StateLock).
-    await this.close(() => {
+    await this.closeNow(() => {
       fs.rmSync(path.join(this.runDir, 'sandboxes'), { recursive: true, force: true });
       if (path.basename(this.runDir).startsWith(RUN_DIR_PREFIX)) fs.rmSync(this.runDir, { recursive: true, force: true });
       fs.rmSync(this.stateDir, { recursive: true, force: true });

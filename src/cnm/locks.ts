@@ -32,11 +32,16 @@ export class OpGate {
   private active = 0;
   private drained: (() => void)[] = [];
   private closed: Promise<void> | undefined;
+  private shut: (() => Error) | undefined;
 
   run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.shut) return Promise.reject(this.shut());
     if (this.closed) return this.closed.then(() => this.run(fn));
     return this.enter(fn);
   }
+
+  /** From now on every operation and exclusive task fails with `err()` (the controller closed). */
+  shutDown(err: () => Error): void { this.shut = err; }
 
   private async enter<T>(fn: () => Promise<T>): Promise<T> {
     this.active++;
@@ -49,6 +54,7 @@ export class OpGate {
 
   async exclusive<T>(fn: () => Promise<T>): Promise<T> {
     while (this.closed) await this.closed;
+    if (this.shut) throw this.shut();
     let open!: () => void;
     this.closed = new Promise<void>((r) => (open = r));
     try {

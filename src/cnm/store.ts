@@ -5,6 +5,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { native } from '../native';
+import { CnmError } from '../errors';
 import { busy } from './errors';
 
 export type Kind = 'network' | 'sandbox' | 'endpoint' | 'meta';
@@ -128,7 +129,7 @@ export class Store {
 
   private write(e: Entry): Promise<void> {
     // After close the lock is gone: a late write must not reach the journal.
-    if (this.closed) return Promise.reject(new Error(`state store ${this.dir} is closed`));
+    if (this.closed) return Promise.reject(new CnmError(`state store ${this.dir} is closed`, 'EBADF', 9));
     this.apply(e);
     this.pending.push(JSON.stringify(e));
     return new Promise((resolve, reject) => {

@@ -65,6 +65,8 @@ export interface NetworkRecord {
   dns: boolean;
   // bridge
   bridge?: string;
+  /** The bridge's MAC (networks made by earlier versions: none, a random one each time it is made). */
+  bridgeMac?: string;
   mtu?: number;
   icc?: boolean;
   masquerade?: boolean;

@@ -36,4 +36,15 @@ describe('unit: OpGate (operations side by side, a reconcile alone)', () => {
     await gate.exclusive(async () => { ran = true; });
     assert.ok(ran);
   });
+
+  it('once shut down, operations and exclusive tasks fail with the error given', async () => {
+    const gate = new OpGate();
+    const inFlight = gate.run(async () => { await tick(5); return 'finished'; });
+    const closing = gate.exclusive(async () => { gate.shutDown(() => Object.assign(new Error('closed'), { code: 'EBADF' })); });
+    const late = gate.run(async () => 'never');
+    assert.strictEqual(await inFlight, 'finished');
+    await closing;
+    await assert.rejects(late, { code: 'EBADF' });
+    await assert.rejects(gate.exclusive(async () => {}), { code: 'EBADF' });
+  });
 });

@@ -110,8 +110,12 @@ export class NftFirewall implements Firewall {
    * again after an `ip link del` keeps its rules once).
    */
   async addNetwork(n: NetworkRules): Promise<void> {
-    await this.ensureBase();
-    const states = await Promise.all(FAMS.map((f) => this.tableState(f)));
+    // (Tables gone: not made here, which would hide from later joins that
+    // the other networks' rules went with them; reconcile() puts all back.)
+    const states = await Promise.all(FAMS.map((f) => this.tableState(f))).catch(async (e) => {
+      if (e.code === 'ENOENT' && await this.tablesGone()) throw tablesGoneError(e);
+      throw e;
+    });
     await this.nft.transaction((tx) => FAMS.forEach((f, i) => { dropNetwork(tx, f, n.id, states[i]); putNetwork(tx, n, f); }));
   }
 
@@ -128,12 +132,11 @@ export class NftFirewall implements Firewall {
 
   /** (Nothing to remove from tables that are gone: `nft flush ruleset` took the rules with them.) */
   async removeNetwork(n: NetworkRules): Promise<void> {
-    const states = await Promise.all(FAMS.map((f) => this.tableState(f).catch((e) => { if (e.code === 'ENOENT') return undefined; throw e; })));
-    if (states.some((s) => !s)) {
-      if (await this.tablesGone()) return;
-      throw new CnmError('nftables table changed while read: try again', 'EAGAIN', 11);
-    }
-    await this.nft.transaction((tx) => FAMS.forEach((f, i) => dropNetwork(tx, f, n.id, states[i]!)));
+    const states = await Promise.all(FAMS.map(async (f) => {
+      if (!(await this.nft.listTables(f.F)).some((t) => t.name === TABLE)) return undefined;
+      return this.tableState(f);
+    }));
+    await this.nft.transaction((tx) => FAMS.forEach((f, i) => { if (states[i]) dropNetwork(tx, f, n.id, states[i]!); }));
   }
 
   /** One element per mapping (plus its container-side twin): O(1) whatever exists. */
@@ -289,6 +292,9 @@ export class NftFirewall implements Firewall {
   // ---- legacy links (see nft-ruleset.ts)
 
   async setLinks(networkId: string, rules: LinkRule[], between: () => Promise<void>): Promise<void> {
+    // Tables gone (`nft flush ruleset`): the bridge ports follow the links;
+    // their rules come back with reconcile(), as every other rule.
+    if (await this.tablesGone()) { await between(); return; }
     const want = linkElements(networkId, rules);
     const have = await this.linkElementsOf(networkId, rules.length > 0);
     const missing = (a: any[], b: any[]) => { const keys = new Set(b.map((e) => JSON.stringify(e.key))); return a.filter((e) => !keys.has(JSON.stringify(e.key))); };

@@ -6,7 +6,7 @@ import { CNM_LINK_GROUP, isOurLink, type CnmContext } from '../../context';
 import type { Driver, JoinResult, KernelView } from '../../driver';
 import type { EndpointRecord, NetworkRecord } from '../../types';
 import { BRIDGE_NAME, ENABLE_ICC, ENABLE_MASQ, HOST_BINDING, MTU, parseBridgeOptions } from './options';
-import { applyBridgeLinks } from './links';
+import { applyBridgeLinks, forgetOpenedPort } from './links';
 import { bridgeRules } from './rules';
 import { runSetup, type Undo } from './setup';
 import { setupDevice, setupDeviceUp } from './setup-device';
@@ -15,6 +15,7 @@ import { setupIPForwarding } from './setup-ip-forwarding';
 import { setupIPv4 } from './setup-ipv4';
 import { setupIPv6 } from './setup-ipv6';
 import { exists } from '../../errors';
+import { randomMac } from '../../mac';
 
 /** In order: the device, its addresses, up, forwarding, the rules. */
 const SETUP = [setupDevice, setupIPv4, setupIPv6, setupDeviceUp, setupIPForwarding, setupFirewall];
@@ -72,6 +73,8 @@ function restoreBridge(ctx: CnmContext, n: NetworkRecord, ifNeeded: boolean): Pr
       if (!l || l.master === br.index) continue;
       await ctx.rt.link.set(ep.hostIfname!, { master: br.index });
       await ctx.rt.link.set(ep.hostIfname!, { up: true, bridgePort: portFlags(n) });
+      // (Isolated again with icc off: a link's next sync opens it anew.)
+      forgetOpenedPort(ctx, ep.hostIfname!);
     }
   });
 }
@@ -86,6 +89,8 @@ export const bridgeDriver: Driver = {
   async validate(ctx, n) {
     const opts = parseBridgeOptions(n.options);
     n.bridge = opts.bridge ?? `br-${n.id.slice(0, 12)}`;
+    // Recorded: a bridge made again (after an `ip link del`) keeps it, so containers' ARP entries for the gateway stay right.
+    n.bridgeMac = randomMac();
     if (ctx.store.all<NetworkRecord>('network').some((x) => x.bridge === n.bridge)) throw exists('bridge', n.bridge);
     n.icc = opts.icc;
     n.masquerade = opts.masquerade;
@@ -119,7 +124,8 @@ export const bridgeDriver: Driver = {
   prepareJoin(ctx, _n, ep) {
     for (let i = 0; i + 7 <= ep.id.length; i++) {
       const name = `veth${ep.id.slice(i, i + 7)}`;
-      if (!ctx.store.by('endpoint', 'hostIfname', name).length) { ep.hostIfname = name; return; }
+      // (Nor one a deleted sandbox's namespace still holds, for the kernel to remove: EEXIST.)
+      if (!ctx.store.by('endpoint', 'hostIfname', name).length && !ctx.leftToNamespace.has(name)) { ep.hostIfname = name; return; }
     }
     ep.hostIfname = `veth${crypto.randomBytes(4).toString('hex').slice(0, 7)}`;
   },

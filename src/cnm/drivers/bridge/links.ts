@@ -12,6 +12,9 @@ import type { EndpointRecord, NetworkRecord } from '../../types';
 const opened = new WeakMap<CnmContext, Set<string>>();
 const openedOf = (ctx: CnmContext) => opened.get(ctx) ?? opened.set(ctx, new Set()).get(ctx)!;
 
+/** A port made isolated again (re-attached to a bridge made anew): no longer open for links. */
+export function forgetOpenedPort(ctx: CnmContext, name: string): void { openedOf(ctx).delete(name); }
+
 export function linkRules(links: ActiveLink[]): LinkRule[] {
   return links.flatMap((l) => {
     const { parent: p, child: c } = l;

@@ -13,7 +13,7 @@ export async function setupDevice(ctx: CnmContext, n: NetworkRecord, undo: Undo[
   // takes the lowest port's, and it changes as containers come and go.
   await ctx.rt.link.add({
     kind: 'bridge', name: n.bridge!, mtu: n.mtu, group: CNM_LINK_GROUP, alias: `${ALIAS_PREFIX}${n.id}`,
-    address: randomMac(), bridge: { stp: false },
+    address: n.bridgeMac ?? randomMac(), bridge: { stp: false },
   }, { echo: false });
   undo.push(() => ctx.rt.link.delete(n.bridge!));
 }

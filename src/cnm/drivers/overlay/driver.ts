@@ -327,6 +327,13 @@ export const overlayDriver: Driver = {
       if (!stateOf(ctx).live.has(n.id)) await teardown(ctx, n);
       return;
     }
+    // Its bridge deleted behind the running controller: the data path is made again.
+    const st = stateOf(ctx);
+    const cur = st.live.get(n.id);
+    if (cur && !(await ctx.rt.link.find(cur.dp.bridge))) {
+      cur.sync.stop();
+      st.live.delete(n.id);
+    }
     const live = await acquire(ctx, n);
     const br = await ctx.rt.link.get(live.dp.bridge);
     for (const ep of joined) {
@@ -399,7 +406,7 @@ export const overlayDriver: Driver = {
       void ctx.gate.run(() => ctx.locks.run('networks', () => (e.type === 'add' ? mirror(ctx, e.network) : unmirror(ctx, e.network.id)))).catch(() => {});
     });
     // After a broken watch: anything missed meanwhile.
-    on('resync', () => { void mirrorAll(ctx).catch(() => {}); });
+    on('resync', () => { void ctx.gate.run(() => mirrorAll(ctx)).catch(() => {}); });
     await mirrorAll(ctx);
     await reregister(ctx);
   },
