@@ -384,6 +384,45 @@ describe('cnm: state, recovery and bad input', function () {
     }
   });
 
+  it('a bridge left half made (a crash between its setup steps: down, no address, no route_localnet) is finished on open; so are the default networks of a first open cut short', async () => {
+    const dir = tmpState();
+    let ctl = await Controller.open({ stateDir: dir });
+    const net = await ctl.createNetwork({ name: 'half', subnet: '10.127.0.0/24', options: { 'com.docker.network.bridge.name': 'br-half' } });
+    const { sb, ep } = await joined(ctl, net, 'half1');
+    await ctl.close();
+    // What the kill left: the device made, its later steps not.
+    execFileSync('ip', ['link', 'set', 'br-half', 'down']);
+    execFileSync('ip', ['addr', 'flush', 'dev', 'br-half']);
+    fs.writeFileSync('/proc/sys/net/ipv4/conf/br-half/route_localnet', '0');
+    ctl = await Controller.open({ stateDir: dir });
+    try {
+      const br = ipj(['addr', 'show', 'dev', 'br-half'])[0];
+      assert.ok(br.flags.includes('UP'), 'up');
+      assert.deepStrictEqual(br.addr_info.filter((a: any) => a.family === 'inet').map((a: any) => a.local), ['10.127.0.1']);
+      assert.strictEqual(fs.readFileSync('/proc/sys/net/ipv4/conf/br-half/route_localnet', 'utf8').trim(), '1');
+      const ns = await sb.netns();
+      const srv = await tcpServer(ns, '0.0.0.0', 80, () => 'finished');
+      try {
+        assert.strictEqual(await tcpGet(null, ep.ipv4!, 80), 'finished');
+      } finally {
+        srv.close(); ns.close();
+      }
+    } finally {
+      await ctl.close();
+    }
+    // A first open killed after the bridge network's record: host and none are made on the next.
+    const snap = path.join(dir, 'state.json');
+    const st = JSON.parse(fs.readFileSync(snap, 'utf8'));
+    for (const [id, n] of Object.entries<any>(st.network)) if (n.builtin && n.name !== 'bridge') delete st.network[id];
+    fs.writeFileSync(snap, JSON.stringify(st));
+    ctl = await Controller.open({ stateDir: dir });
+    try {
+      assert.deepStrictEqual(ctl.networks().map((n) => n.name).sort(), ['bridge', 'half', 'host', 'none']);
+    } finally {
+      await ctl.destroy();
+    }
+  });
+
   it('deleting a sandbox and its endpoint at once: both go, the address is free again', async () => {
     const ctl = await Controller.open({ stateDir: tmpState() });
     try {

@@ -181,7 +181,7 @@ export class Controller {
       if (e.ipv6) a?.restore(e.ipv6);
       for (const p of e.ports) ctx.ports.restore(p);
     }
-    if (!ctx.findNetwork('bridge')) await this.createDefaults();
+    await this.createDefaults();
     await this.applyDefaultIcc();
     this.recovered = await reconcile(ctx);
     // Published ports are held again (one a host process took meanwhile stays DNATed, unheld).
@@ -193,13 +193,17 @@ export class Controller {
   }
 
   /** Docker's three: bridge (on cnm0, made at its first endpoint), host, none. */
+  // Each that is missing: a first open killed half-way may have made only some.
   private async createDefaults(): Promise<void> {
     const icc: Record<string, string> = this.ctx.opts.icc === false ? { [ENABLE_ICC]: 'false' } : {};
+    const missing = (name: string) => !this.ctx.store.all<NetworkRecord>('network').some((n) => n.builtin && n.name === name);
     // The gateway given, as dockerd gives docker0's address (its inspect shows it).
-    await createNetwork(this.ctx, { name: 'bridge', driver: 'bridge', subnet: '172.17.0.0/16', gateway: '172.17.0.1',
-      options: { [BRIDGE_NAME]: this.ctx.opts.defaultBridge ?? 'cnm0', ...icc } }, true);
-    await createNetwork(this.ctx, { name: 'host', driver: 'host' }, true);
-    await createNetwork(this.ctx, { name: 'none', driver: 'null' }, true);
+    if (missing('bridge')) {
+      await createNetwork(this.ctx, { name: 'bridge', driver: 'bridge', subnet: '172.17.0.0/16', gateway: '172.17.0.1',
+        options: { [BRIDGE_NAME]: this.ctx.opts.defaultBridge ?? 'cnm0', ...icc } }, true);
+    }
+    if (missing('host')) await createNetwork(this.ctx, { name: 'host', driver: 'host' }, true);
+    if (missing('none')) await createNetwork(this.ctx, { name: 'none', driver: 'null' }, true);
   }
 
   /**
