@@ -390,9 +390,11 @@ function daemonCommandDef(program: Command): void {
       if (!hasNetAdmin()) throw privilegeError();
       const icc = o.icc === undefined ? {} : { icc: o.icc === 'true' };
       const d = await Daemon.start({ socket: o.socket, group: o.group, controller: { stateDir: o.stateDir, ...icc } });
+      // One JSON line on stderr, as the daemon's own log.
+      const log = (level: string, msg: string, extra: object = {}) => process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level, msg, ...extra }) + '\n');
       await new Promise<void>((resolve) => {
         const stop = (sig: NodeJS.Signals) => {
-          process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level: 'info', msg: 'shutting down', signal: sig }) + '\n');
+          log('info', 'shutting down', { signal: sig });
           d.close().then(resolve, (e) => { process.stderr.write(`cnm: error: ${e.message}\n`); process.exitCode = 1; resolve(); });
         };
         process.once('SIGTERM', stop);
@@ -400,7 +402,6 @@ function daemonCommandDef(program: Command): void {
         // As dockerd reloads on SIGHUP: what was removed behind it (a firewall
         // reload, `nft flush ruleset`, a deleted bridge) is put back.
         process.on('SIGHUP', () => {
-          const log = (level: string, msg: string, extra: object = {}) => process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level, msg, ...extra }) + '\n');
           d.controller.reconcile().then((r) => log('info', 'reconciled', { signal: 'SIGHUP', ...r }), (e) => log('error', `reconcile failed: ${e.message}`, { signal: 'SIGHUP', code: e.code }));
         });
       });

@@ -59,12 +59,12 @@ async function bridgeIndex(ctx: CnmContext, n: NetworkRecord): Promise<number> {
 function restoreBridge(ctx: CnmContext, n: NetworkRecord, ifNeeded: boolean): Promise<void> {
   return ctx.locks.run(`bridge:${n.id}`, async () => {
     const eps = ctx.store.by<EndpointRecord>('endpoint', 'network', n.id).filter((e) => e.sandboxId && e.hostIfname);
-    // (A bridge that exists may still lack ports: one made again meanwhile, by a join repairing another endpoint.)
     indexesOf(ctx).delete(n.id);
     // There or not, every step is checked: a bridge made half-way (a crash
     // between its steps) exists, down or without its address.
     if (ifNeeded && n.builtin && !eps.length && !(await ctx.rt.link.find(n.bridge!))) return;
     await ensureBridge(ctx, n);
+    // (A bridge that exists may still lack ports: one made again meanwhile, by a join repairing another endpoint.)
     if (!eps.length) return;
     const br = await ctx.rt.link.get(n.bridge!);
     const links = new Map((await ctx.rt.link.list({ kind: 'veth' })).map((l) => [l.name, l]));
