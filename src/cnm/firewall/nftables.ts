@@ -132,10 +132,7 @@ export class NftFirewall implements Firewall {
 
   /** (Nothing to remove from tables that are gone: `nft flush ruleset` took the rules with them.) */
   async removeNetwork(n: NetworkRules): Promise<void> {
-    const states = await Promise.all(FAMS.map(async (f) => {
-      if (!(await this.nft.listTables(f.F)).some((t) => t.name === TABLE)) return undefined;
-      return this.tableState(f);
-    }));
+    const states = await Promise.all(FAMS.map(async (f) => ((await this.hasTable(f)) ? this.tableState(f) : undefined)));
     await this.nft.transaction((tx) => FAMS.forEach((f, i) => { if (states[i]) dropNetwork(tx, f, n.id, states[i]!); }));
   }
 
@@ -211,12 +208,14 @@ export class NftFirewall implements Firewall {
     }
   }
 
+  /** Whether our table of that family is there. */
+  private async hasTable(f: Fam): Promise<boolean> {
+    return (await this.nft.listTables(f.F)).some((t) => t.name === TABLE);
+  }
+
   /** Whether one of our tables is missing (every family's table must be there). */
   private async tablesGone(): Promise<boolean> {
-    for (const f of FAMS) {
-      const tables = await this.nft.listTables(f.F);
-      if (!tables.some((t) => t.name === TABLE)) return true;
-    }
+    for (const f of FAMS) if (!(await this.hasTable(f))) return true;
     return false;
   }
 
