@@ -265,5 +265,14 @@ describe('cnm: legacy links with icc off (dockerd --icc=false)', function () {
     await ctl.close();
     ctl = await Controller.open({ stateDir, icc: true, upstreamDns: [] });
     assert.strictEqual(ctl.network('bridge').inspect().Options['com.docker.network.bridge.enable_icc'], 'true');
+    // With no icc-off network left, the link set and the bridge table are gone;
+    // a user-defined icc-off network brings the set back and takes it along.
+    const linkBase = async () => (await nftJson()).filter((o) => (o.set?.name === 'links' || o.table?.family === 'bridge') && (o.set?.table ?? o.table?.name) === 'cnm-netlink')
+      .map((o) => (o.set ? `set ${o.set.family} ${o.set.name}` : `table ${o.table.family}`));
+    assert.deepStrictEqual(await linkBase(), []);
+    const quiet = await ctl.createNetwork({ name: 'quiet', options: { 'com.docker.network.bridge.enable_icc': 'false' } });
+    assert.deepStrictEqual(await linkBase(), ['set ip links']);
+    await quiet.delete();
+    assert.deepStrictEqual(await linkBase(), []);
   });
 });

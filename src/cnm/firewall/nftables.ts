@@ -134,6 +134,20 @@ export class NftFirewall implements Firewall {
   async removeNetwork(n: NetworkRules): Promise<void> {
     const states = await Promise.all(FAMS.map(async (f) => ((await this.hasTable(f)) ? this.tableState(f) : undefined)));
     await this.nft.transaction((tx) => FAMS.forEach((f, i) => { if (states[i]) dropNetwork(tx, f, n.id, states[i]!); }));
+    if (!n.icc) await this.dropLinkBaseIfUnused();
+  }
+
+  /**
+   * The link set of the IPv4 table and the bridge table go with the last
+   * icc-off network. One transaction: while another icc-off network's
+   * in-chain still uses the set, the kernel refuses it (EBUSY) and both stay;
+   * a network made meanwhile puts the set back in its own transaction.
+   */
+  private async dropLinkBaseIfUnused(): Promise<void> {
+    await this.nft.transaction((tx) => {
+      tx.deleteSet({ ...V4.T, name: LINK_SETS.ip }, { ifExists: true });
+      tx.deleteTable({ family: 'bridge', name: TABLE }, { ifExists: true });
+    }).catch((e) => { if (e.code !== 'EBUSY' && e.code !== 'ENOENT') throw e; });
   }
 
   /** One element per mapping (plus its container-side twin): O(1) whatever exists. */
@@ -265,6 +279,7 @@ export class NftFirewall implements Firewall {
     }
     // Adding an element that exists is not an error: this repairs lost ones.
     await this.addPorts(ports);
+    if (networks.every((n) => n.icc)) await this.dropLinkBaseIfUnused();
   }
 
   /** Our tables as `nft list table` would show them, condensed. */
