@@ -423,6 +423,31 @@ describe('cnm: state, recovery and bad input', function () {
     }
   });
 
+  it('the bridge deleted while 40 joins are in flight (ip link del, at random moments): every join resolves, every host end ends up on the bridge made again', async () => {
+    const ctl = await Controller.open({ stateDir: tmpState(), upstreamDns: [] });
+    try {
+      const net = await ctl.createNetwork({ name: 'racy', subnet: '10.126.0.0/16' });
+      const br = net.record.bridge!;
+      for (let round = 0; round < 5; round++) {
+        const items = await Promise.all(Array.from({ length: 40 }, async (_, i) => ({
+          sb: await ctl.createSandbox({ id: `racy${round}-${i}` }), ep: await net.createEndpoint({ name: `racy${round}-${i}` }),
+        })));
+        const del = new Promise((r) => setTimeout(r, round * 6)).then(() => run('ip', ['link', 'del', br]));
+        const results = await Promise.allSettled(items.map(({ sb, ep }) => ep.join(sb)));
+        await del;
+        assert.deepStrictEqual(results.filter((r) => r.status === 'rejected').map((r: any) => `${r.reason.code}: ${r.reason.message}`), [], `round ${round}`);
+        // Deleted after the last join's veth: the next join makes it again with every port.
+        const late = await joined(ctl, net, `racy${round}-late`);
+        const index = ipj(['link', 'show', 'dev', br])[0].ifindex;
+        const masters = [...items, late].map(({ ep }) => ipj(['link', 'show', 'dev', ep.record.hostIfname!])[0].master);
+        assert.deepStrictEqual(masters.filter((m) => m !== br), [], `round ${round}: host ends off bridge ${index}`);
+        for (const { sb, ep } of [...items, late]) { await sb.delete(); await ep.delete(); }
+      }
+    } finally {
+      await ctl.destroy();
+    }
+  });
+
   it('deleting a sandbox and its endpoint at once: both go, the address is free again', async () => {
     const ctl = await Controller.open({ stateDir: tmpState() });
     try {

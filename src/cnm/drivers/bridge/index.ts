@@ -43,7 +43,10 @@ async function bridgeIndex(ctx: CnmContext, n: NetworkRecord): Promise<number> {
   if (cached !== undefined) return cached;
   // Several first joins at once: one makes it.
   const index = await ctx.locks.run(`bridge:${n.id}`, async () => {
-    if (!(await ctx.rt.link.find(n.bridge!))) await ensureBridge(ctx, n);
+    // (One lookup: a bridge deleted between two would fail the join.)
+    const there = await ctx.rt.link.find(n.bridge!);
+    if (there) return there.index;
+    await ensureBridge(ctx, n);
     return (await ctx.rt.link.get(n.bridge!)).index;
   });
   indexesOf(ctx).set(n.id, index);
@@ -140,19 +143,29 @@ export const bridgeDriver: Driver = {
       kind: 'veth', name: ep.hostIfname!, master, mtu: n.mtu, group: CNM_LINK_GROUP, numTxQueues: 1, numRxQueues: 1,
       peer: { name: ep.ifname!, netns: ns, address: ep.mac, mtu: n.mtu, numTxQueues: 1, numRxQueues: 1 },
     }, { echo: false });
-    const master = await bridgeIndex(ctx, n);
+    let master = await bridgeIndex(ctx, n);
+    // The bridge deleted behind our back (or made again, so another index):
+    // made again with the joined endpoints' ports (this one's among them, as
+    // its pending record names it), then the step tried once more.
+    const bridgeGone = async () => (await ctx.rt.link.find(n.bridge!))?.index !== master;
     await addVeth(master).catch(async (e) => {
-      // The bridge was deleted behind our back (or made again, so another
-      // index): made again with the other endpoints' ports, then this one
-      // tried once more.
-      if ((await ctx.rt.link.find(n.bridge!))?.index === master) throw e;
+      if (!(await bridgeGone())) throw e;
       await restoreBridge(ctx, n, false);
-      await addVeth(await bridgeIndex(ctx, n));
+      master = await bridgeIndex(ctx, n);
+      await addVeth(master);
     });
     undo.push(() => ctx.rt.link.delete(ep.hostIfname!));
     // No IPv6 link-local on the host end: its DAD and router solicitations
     // would flood every port of the bridge (quadratic work at 1,000 ports).
-    const ready = ctx.rt.link.set(ep.hostIfname!, { addrGenMode: 'none', bridgePort: portFlags(n) });
+    // (Not a bridge port any more, EOPNOTSUPP: the bridge went since the veth was made.)
+    const setPort = () => ctx.rt.link.set(ep.hostIfname!, { addrGenMode: 'none', bridgePort: portFlags(n) });
+    const ready = setPort().catch(async (e) => {
+      if (e.code !== 'EOPNOTSUPP' || !(await bridgeGone())) throw e;
+      await restoreBridge(ctx, n, false);
+      master = await bridgeIndex(ctx, n);
+      if ((await ctx.rt.link.get(ep.hostIfname!)).master !== master) await ctx.rt.link.set(ep.hostIfname!, { master });
+      await setPort();
+    });
     ready.catch(() => {});  // awaited by the endpoint; observed here in case it fails first
     return {
       ready,
