@@ -349,6 +349,15 @@ describe('overlay driver: three controllers in three host processes, cluster sta
     const ports = bridgej(['link', 'show'], hostNames[0]).filter((l: any) => l.master === br).map((l: any) => l.ifname);
     assert.ok(ports.some((p: string) => /^vx-/.test(p)) && ports.some((p: string) => /^veth/.test(p)), ports.join());
     assert.ok(await ping(nsName(c[0].netns), c[1].ip), 'c0 -> c1 again');
+    // Deleted again: this time the next join makes it again, without a reconcile.
+    assert.strictEqual((await run('ip', ['-n', hostNames[0], 'link', 'del', br])).code, 0);
+    const z = await container(0, 'ov', 'z0');
+    try {
+      assert.ok(await ping(nsName(c[0].netns), c[1].ip), 'c0 -> c1 after the join made the bridge again');
+      assert.ok(await ping(nsName(z.netns), c[1].ip), 'the new container -> c1');
+    } finally {
+      await agents[0].call('rm', { sb: z.sb });
+    }
   });
 
   it('global networks carry their labels to every host; names: a local one\'s name is taken for a global one and back (EEXIST), a clash found while mirroring makes the name ambiguous (ENOTUNIQ), ids still work', async () => {

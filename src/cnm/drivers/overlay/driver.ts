@@ -88,6 +88,36 @@ async function acquire(ctx: CnmContext, n: NetworkRecord): Promise<Live> {
   });
 }
 
+/** A data path whose bridge is gone (an `ip link del`) is forgotten, so the next acquire makes it again. */
+function dropIfBridgeGone(ctx: CnmContext, n: NetworkRecord): Promise<void> {
+  return ctx.locks.run(`overlay:${n.id}`, async () => {
+    const st = stateOf(ctx);
+    const cur = st.live.get(n.id);
+    if (cur && !(await ctx.rt.link.find(cur.dp.bridge))) {
+      cur.sync.stop();
+      st.live.delete(n.id);
+    }
+  });
+}
+
+/**
+ * The data path made again if its bridge is gone (then with the joined
+ * endpoints' host ends attached again), else the one there. Safe to run
+ * from several joins at once: the first makes it, the others find it.
+ */
+async function repair(ctx: CnmContext, n: NetworkRecord): Promise<Live> {
+  await dropIfBridgeGone(ctx, n);
+  const live = await acquire(ctx, n);
+  const br = await ctx.rt.link.get(live.dp.bridge);
+  for (const ep of localEndpoints(ctx, n).filter((e) => e.sandboxId && e.hostIfname && !e.pending)) {
+    const l = await ctx.rt.link.find(ep.hostIfname!);
+    if (!l || l.master === br.index) continue;
+    await ctx.rt.link.set(ep.hostIfname!, { master: br.index });
+    await ctx.rt.link.set(ep.hostIfname!, { up: true, bridgePort: { hairpin: true } });
+  }
+  return live;
+}
+
 /**
  * A global network made on another host may overlap a network of this one
  * (the creating host checks only its own): its gateway route would take the
@@ -327,21 +357,7 @@ export const overlayDriver: Driver = {
       if (!stateOf(ctx).live.has(n.id)) await teardown(ctx, n);
       return;
     }
-    // Its bridge deleted behind the running controller: the data path is made again.
-    const st = stateOf(ctx);
-    const cur = st.live.get(n.id);
-    if (cur && !(await ctx.rt.link.find(cur.dp.bridge))) {
-      cur.sync.stop();
-      st.live.delete(n.id);
-    }
-    const live = await acquire(ctx, n);
-    const br = await ctx.rt.link.get(live.dp.bridge);
-    for (const ep of joined) {
-      const l = await ctx.rt.link.find(ep.hostIfname!);
-      if (!l || l.master === br.index) continue;
-      await ctx.rt.link.set(ep.hostIfname!, { master: br.index });
-      await ctx.rt.link.set(ep.hostIfname!, { up: true, bridgePort: { hairpin: true } });
-    }
+    await repair(ctx, n);
   },
 
   prepareJoin(ctx, n, ep) { bridgeDriver.prepareJoin!(ctx, n, ep); },
@@ -354,12 +370,19 @@ export const overlayDriver: Driver = {
     const published = store.updateEndpoint(n.name, ep.name, { sandbox: joinedNames(ctx, ep) ?? [ep.sandboxId!] });
     published.catch(() => {});
     undo.push(() => store.updateEndpoint(n.name, ep.name, { sandbox: null }).then(() => {}, () => {}));
-    const live = await acquire(ctx, n);
+    let live = await acquire(ctx, n);
     undo.push(() => release(ctx, n, ep.id));
-    await ctx.rt.link.add({
-      kind: 'veth', name: ep.hostIfname!, master: live.dp.bridge, mtu: live.dp.mtu, group: CNM_LINK_GROUP, numTxQueues: 1, numRxQueues: 1,
-      peer: { name: ep.ifname!, netns: ns, address: ep.mac, mtu: live.dp.mtu, numTxQueues: 1, numRxQueues: 1 },
+    const addVeth = (l: Live) => ctx.rt.link.add({
+      kind: 'veth', name: ep.hostIfname!, master: l.dp.bridge, mtu: l.dp.mtu, group: CNM_LINK_GROUP, numTxQueues: 1, numRxQueues: 1,
+      peer: { name: ep.ifname!, netns: ns, address: ep.mac, mtu: l.dp.mtu, numTxQueues: 1, numRxQueues: 1 },
     }, { echo: false });
+    await addVeth(live).catch(async (e) => {
+      // The bridge deleted behind our back (`ip link del`): the data path
+      // made again, with the joined endpoints' ports, as the bridge driver does.
+      if (await ctx.rt.link.find(live.dp.bridge)) throw e;
+      live = await repair(ctx, n);
+      await addVeth(live);
+    });
     undo.push(() => ctx.rt.link.delete(ep.hostIfname!));
     const ready = Promise.all([ctx.rt.link.set(ep.hostIfname!, { addrGenMode: 'none', bridgePort: { hairpin: true } }), published]).then(() => {});
     ready.catch(() => {});
