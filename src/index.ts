@@ -8,6 +8,7 @@ export * from './rtnl/route';
 export * from './rtnl/neigh';
 export * from './rtnl/events';
 export { CnmError, NetlinkError, ValidationError, InvalidArgTypeError } from './errors';
+export { CnmObjectError, SubnetOverlapError } from './cnm/errors';
 export { NetlinkConnection } from './netlink/connection';
 export * as constants from './netlink/constants';
 export { Controller, Network, Sandbox, Endpoint, macFromIp, CNM_LINK_GROUP } from './cnm/controller';

@@ -423,6 +423,40 @@ describe('cnm: state, recovery and bad input', function () {
     }
   });
 
+  it('a first open that fails late (the cluster option refused after the firewall was made) leaves no table and no state directory; bad references and a gateway-less bridge are refused; a foreign link with the host end\'s name does not block the join', async () => {
+    const nftTables = async () => JSON.parse((await run('nft', ['-j', 'list', 'tables'])).out).nftables.filter((x: any) => x.table?.name === 'cnm-netlink');
+    const before = await nftTables();
+    const dir = path.join(tmpState(), 'fresh');
+    await rejects(Controller.open({ stateDir: dir, cluster: { store: 'etcd://127.0.0.1:1', advertise: '192.0.2.77' } }), 'EINVAL', /advertise/);
+    assert.deepStrictEqual(await nftTables(), before, 'no tables left');
+    assert.ok(!fs.existsSync(dir), 'no state directory left');
+    const ctl = await Controller.open({ stateDir: tmpState(), upstreamDns: [] });
+    try {
+      await rejects(ctl.createNetwork({ name: 'nogw', gateway: null }), 'EINVAL', /needs a gateway/);
+      // One name on two networks: by id, or ENOTUNIQ; never a guess.
+      const [a, b] = [await ctl.createNetwork({ name: 'refa' }), await ctl.createNetwork({ name: 'refb' })];
+      const [ea, eb] = [await a.createEndpoint({ name: 'web' }), await b.createEndpoint({ name: 'web' })];
+      await rejects(ctl.deleteEndpoint('web'), 'ENOTUNIQ', /refa.*refb|refb.*refa/);
+      await rejects(ctl.deleteEndpoint(5 as any), 'ERR_INVALID_ARG_TYPE');
+      assert.throws(() => ctl.resolveName(a.id, 5 as any, 'A'), (e: any) => e.code === 'ERR_INVALID_ARG_TYPE');
+      assert.throws(() => ctl.resolveName(a.id, 'web', 'MX' as any), (e: any) => e.code === 'EINVAL');
+      await ctl.deleteEndpoint(eb.id);
+      // A link of someone else's with the name the host end would get: another name is taken.
+      const sb = await ctl.createSandbox({ id: 'taken' });
+      const want = `veth${ea.id.slice(0, 7)}`;
+      assert.strictEqual((await run('ip', ['link', 'add', want, 'type', 'veth', 'peer', 'name', `${want.slice(0, 10)}p`])).code, 0);
+      try {
+        await ea.join(sb);
+        assert.notStrictEqual(ea.record.hostIfname, want);
+        assert.strictEqual(ipj(['link', 'show', 'dev', ea.record.hostIfname!])[0].master, a.record.bridge);
+      } finally {
+        await run('ip', ['link', 'del', want]);
+      }
+    } finally {
+      await ctl.destroy();
+    }
+  });
+
   it('the bridge deleted while 40 joins are in flight (ip link del, at random moments): every join resolves, every host end ends up on the bridge made again', async () => {
     const ctl = await Controller.open({ stateDir: tmpState(), upstreamDns: [] });
     try {

@@ -166,8 +166,17 @@ export class CnmContext implements CnmServices {
     return s;
   }
 
+  /** By id, then name; ENOTUNIQ for a name endpoints on several networks have (a sandbox's, as Docker names them). */
   findEndpoint(ref: string): EndpointRecord | undefined {
-    return this.store.get<EndpointRecord>('endpoint', ref) ?? this.store.by<EndpointRecord>('endpoint', 'name', ref)[0];
+    if (typeof ref !== 'string') throw invalidType('endpoint reference', 'a string (an id or a name)', ref);
+    const direct = this.store.get<EndpointRecord>('endpoint', ref);
+    if (direct) return direct;
+    const byName = this.store.by<EndpointRecord>('endpoint', 'name', ref);
+    if (byName.length > 1) {
+      const nets = byName.map((e) => `${this.store.get<NetworkRecord>('network', e.networkId)?.name ?? e.networkId} (${e.id.slice(0, 12)})`);
+      throw new CnmObjectError(`endpoint "${ref}" is ambiguous (${byName.length} matches found based on name, on networks ${nets.join(', ')}): use its id`, 'ENOTUNIQ');
+    }
+    return byName[0];
   }
 
   endpoint(ref: string): EndpointRecord {

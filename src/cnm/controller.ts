@@ -27,7 +27,8 @@ import { Sandbox, createSandbox, deleteSandbox, type SandboxInspect } from './sa
 import { StateLock, Store } from './store';
 import type { EndpointCreateOptions, EndpointRecord, NetworkCreateOptions, NetworkRecord, SandboxCreateOptions, SandboxRecord } from './types';
 import { BRIDGE_NAME, ENABLE_ICC } from './drivers/bridge/options';
-import { busy, invalidType } from './errors';
+import { busy, invalid, invalidType } from './errors';
+import { checkControllerOptions } from './controller-options';
 import { defaultBridge } from './links';
 import { ClusterService, type ClusterConfig } from './cluster/service';
 import { DRIVERS, driverFor } from './drivers';
@@ -94,6 +95,16 @@ function realDir(dir: string): string {
   return fs.realpathSync(dir);
 }
 
+/** What a failed first open made in the state directory goes (the directory too, if it made it). */
+function forgetFreshState(stateDir: string, made: boolean, runDir: string): void {
+  try {
+    if (made) fs.rmSync(stateDir, { recursive: true, force: true });
+    else for (const f of ['state.json', 'journal.jsonl', 'lock']) fs.rmSync(path.join(stateDir, f), { force: true });
+    // Its run directory too, while empty (nothing was made in it).
+    if (runDir.startsWith(`/run/cnm-netlink/${RUN_DIR_PREFIX}`)) fs.rmdirSync(runDir);
+  } catch { /* the error being reported matters more */ }
+}
+
 function defaultRunDir(stateDir: string, defaultState: boolean): string {
   if (defaultState) return '/run/cnm-netlink';
   const own = path.join('/run/cnm-netlink', `${RUN_DIR_PREFIX}${crypto.createHash('sha256').update(stateDir).digest('hex').slice(0, 12)}`);
@@ -120,14 +131,18 @@ export class Controller {
   }
 
   /** Opens the controller: restores state, then reconciles it with the kernel. */
-  static async open(opts: ControllerOptions = {}): Promise<Controller> {
-    if (opts.icc !== undefined && typeof opts.icc !== 'boolean') throw invalidType('controller options.icc', 'a boolean', opts.icc);
+  static async open(options?: ControllerOptions): Promise<Controller> {
+    const opts = checkControllerOptions(options);
     // Absolute and without symlinks: paths derived from it end up in
     // /etc/netns links and records, and name the owner of our nft tables
     // (a second spelling of one directory is the same controller's).
-    const stateDir = realDir(path.resolve(opts.stateDir ?? '/var/lib/cnm-netlink'));
+    const given = path.resolve(opts.stateDir ?? '/var/lib/cnm-netlink');
+    const made = !fs.existsSync(given);
+    const stateDir = realDir(given);
     const runDir = path.resolve(opts.runDir ?? defaultRunDir(stateDir, opts.stateDir === undefined));
     const lock = await StateLock.acquire(stateDir, opts.lockTimeoutMs ?? 10000);
+    // A first open that fails leaves nothing: no tables, no state files.
+    const fresh = !['state.json', 'journal.jsonl'].some((f) => fs.existsSync(path.join(stateDir, f)));
     let store: Store | undefined;
     let rt: Rtnl | undefined;
     let fw: Firewall | undefined;
@@ -156,9 +171,11 @@ export class Controller {
       ctx?.reservations.close();
       ctx?.fresh.dropAll();
       rt?.close();
+      if (fresh && fw && opts.firewall === undefined) await fw.destroy().catch(() => {});
       fw?.close();
       await store?.close().catch(() => {});
       lock.release();
+      if (fresh) forgetFreshState(stateDir, made, runDir);
       throw e;
     }
   }
@@ -247,7 +264,7 @@ export class Controller {
     return new Network(this.ctx, (await this.ctx.gate.run(() => createNetwork(this.ctx, o))).id);
   }
 
-  deleteNetwork(ref: string): Promise<void> { return this.network(ref).delete(); }
+  async deleteNetwork(ref: string): Promise<void> { return this.network(ref).delete(); }
 
   inspectNetwork(ref: string): NetworkInspect { return this.network(ref).inspect(); }
 
@@ -266,7 +283,7 @@ export class Controller {
     return new Sandbox(this.ctx, (await this.ctx.gate.run(() => createSandbox(this.ctx, o))).id);
   }
 
-  deleteSandbox(ref: string): Promise<void> { return this.sandbox(ref).delete(); }
+  async deleteSandbox(ref: string): Promise<void> { return this.sandbox(ref).delete(); }
 
   inspectSandbox(ref: string): SandboxInspect { return this.sandbox(ref).inspect(); }
 
@@ -275,16 +292,19 @@ export class Controller {
     return eps.map((e) => new Endpoint(this.ctx, e.id));
   }
 
-  createEndpoint(networkRef: string, o: EndpointCreateOptions): Promise<Endpoint> { return this.network(networkRef).createEndpoint(o); }
-  joinEndpoint(epRef: string, sbRef: string): Promise<void> { return this.endpointRef(epRef).join(sbRef); }
-  leaveEndpoint(epRef: string): Promise<void> { return this.endpointRef(epRef).leave(); }
-  deleteEndpoint(epRef: string): Promise<void> { return this.endpointRef(epRef).delete(); }
+  async createEndpoint(networkRef: string, o: EndpointCreateOptions): Promise<Endpoint> { return this.network(networkRef).createEndpoint(o); }
+  // (async: a bad reference rejects, as every other failure of these does.)
+  async joinEndpoint(epRef: string, sbRef: string): Promise<void> { return this.endpointRef(epRef).join(sbRef); }
+  async leaveEndpoint(epRef: string): Promise<void> { return this.endpointRef(epRef).leave(); }
+  async deleteEndpoint(epRef: string): Promise<void> { return this.endpointRef(epRef).delete(); }
 
   private endpointRef(ref: string): Endpoint { return new Endpoint(this.ctx, this.ctx.endpoint(ref).id); }
 
   /** Names on a network: sandbox names, hostnames, aliases, id prefixes. */
-  resolveName(networkId: string, name: string, type: 'A' | 'AAAA'): string[] | undefined {
-    return this.ctx.names.resolve(networkId, name, type);
+  resolveName(networkRef: string, name: string, type: 'A' | 'AAAA'): string[] | undefined {
+    if (typeof name !== 'string') throw invalidType('name', 'a string', name);
+    if (type !== 'A' && type !== 'AAAA') throw invalid(`record type ${JSON.stringify(type)}: A or AAAA`);
+    return this.ctx.names.resolve(this.ctx.network(networkRef).id, name, type);
   }
 
   /** Counters of the controller's batching (link removals: how many went alone, how many in group deletions). */

@@ -14,5 +14,12 @@ export const inUse = (msg: string) => new CnmObjectError(msg, 'EADDRINUSE');
 export const busy = (msg: string) => new CnmObjectError(msg, 'EBUSY');
 export const exhausted = (msg: string) => new CnmObjectError(msg, 'ENOSPC');
 
+/** A subnet that overlaps another network's (EBUSY): dockerd's "Pool overlaps with other one on this address space". */
+export class SubnetOverlapError extends CnmObjectError {
+  constructor(message: string, readonly subnet: string, readonly other: string) {
+    super(message, 'EBUSY');
+  }
+}
+
 /** A wrong type, in Node's convention (`ERR_INVALID_ARG_TYPE`), as the lower layers report it. */
 export const invalidType = (field: string, expected: string, got: unknown) => typeError(field, expected, got);

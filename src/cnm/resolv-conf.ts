@@ -76,7 +76,8 @@ function strings(v: unknown, what: string): string[] {
 /** `--dns`: addresses. */
 export function checkDnsServers(v: unknown): string[] {
   const list = strings(v, 'sandbox options.dns');
-  for (const s of list) if (!net.isIP(s)) throw invalid(`sandbox options.dns: ${JSON.stringify(s)} is not an IP address`);
+  // (No zone index: resolv.conf and Docker's net.ParseIP take none.)
+  for (const s of list) if (!net.isIP(s) || s.includes('%')) throw invalid(`sandbox options.dns: ${JSON.stringify(s)} is not an IP address`);
   return list;
 }
 
@@ -99,7 +100,7 @@ export function checkExtraHosts(v: unknown): { name: string; ip: string }[] {
   return strings(v, 'sandbox options.extraHosts').map((s) => {
     const m = /^([^:=]+)[:=](.+)$/.exec(s);
     const ip = m?.[2].replace(/^\[(.*)\]$/, '$1');
-    if (!m || !HOSTNAME.test(m[1]) || !ip || (ip !== HOST_GATEWAY && !net.isIP(ip))) {
+    if (!m || !HOSTNAME.test(m[1]) || !ip || (ip !== HOST_GATEWAY && (!net.isIP(ip) || ip.includes('%')))) {
       throw invalid(`sandbox options.extraHosts: ${JSON.stringify(s)} is not NAME:IP (IP an address or ${HOST_GATEWAY})`);
     }
     return { name: m[1], ip };

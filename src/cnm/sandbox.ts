@@ -31,6 +31,7 @@ export interface SandboxInspect extends SandboxRecord {
 /** The namespace a key names: a path, or a pid (a number or { pid }), like a runtime's SetKey. */
 function keyTarget(key: unknown): { path: string } | { pid: number } {
   if (typeof key === 'string') return { path: key };
+  if (isPlainObject(key)) checkFields(key, 'sandbox options.key', { pid: 'integer' });
   const pid = typeof key === 'number' ? key : isPlainObject(key) ? key.pid : undefined;
   if (typeof pid === 'number' && Number.isInteger(pid) && pid > 0) return { pid };
   throw invalid(`invalid sandbox key: ${JSON.stringify(key)} (a namespace path or a pid)`);

@@ -6,7 +6,7 @@ import * as fs from 'fs';
 import type { CnmContext } from './context';
 import type { DriverCapabilities } from './driver';
 import { hostNameservers } from './dns';
-import { busy, invalid } from './errors';
+import { SubnetOverlapError, invalid } from './errors';
 import { DEFAULT_POOLS, Prefix, SubnetAllocator, overlaps, parsePrefix, pickSubnet, prefixText, toBig, ulaSubnet, type SubnetState } from './ipam';
 import { ipamGiven, subnetRequests } from './ipam-config';
 import { NetAlloc } from './net-alloc';
@@ -42,7 +42,7 @@ async function hostPrefixes(ctx: CnmContext): Promise<Prefix[]> {
 
 function checkFree(taken: Prefix[], p: Prefix, what: string, text: string): void {
   const clash = taken.find((t) => overlaps(t, p));
-  if (clash) throw busy(`${what} ${text} overlaps with another network (${prefixText(clash)})`);
+  if (clash) throw new SubnetOverlapError(`${what} ${text} overlaps with another network (${prefixText(clash)})`, text, prefixText(clash));
 }
 
 /**
@@ -80,7 +80,8 @@ export async function allocateSubnets(ctx: CnmContext, rec: NetworkRecord, o: Ne
     checkFree(taken, p, r.names.subnet, subnet);
     mine.push({ p, name: r.names.subnet });
     const s = new SubnetAllocator({ subnet, range: r.ipRange, used: [], ...(r.subnet === undefined ? { picked: true as const } : {}) });
-    // An outside router may be given, or none (gateway: null).
+    // An outside router may be given, or none (gateway: null) where the driver needs none.
+    if (r.gateway === null && ipam.gateway === 'required') throw invalid(`${r.names.gateway}: the ${rec.driver} driver needs a gateway (null means none)`);
     if (r.gateway) s.gateway = s.reserve(r.gateway, r.names.gateway);
     else if (ipam.gateway === 'required' || r.gateway === undefined) {
       s.gateway = s.allocate();

@@ -31,7 +31,8 @@ export interface NetworkCreateOptions {
   ipam?: IpamSubnetConfig[];
   /** Shorthand of one IPv4 entry: "172.20.0.0/16"; picked from the address pools when omitted. */
   subnet?: string;
-  gateway?: string;
+  /** null: no gateway, for a driver that needs none (macvlan: an outside router, or none). */
+  gateway?: string | null;
   ipRange?: string;
   /** Enable IPv6 (a ULA /64 is picked unless an IPv6 subnet is given). */
   ipv6?: boolean;

@@ -23,7 +23,8 @@ export const isPlainObject = (v: unknown): v is Record<string, unknown> =>
 export function checkFields(o: unknown, what: string, spec: Record<string, FieldType>, nullable: string[] = []): void {
   if (!isPlainObject(o)) throw invalidType(what, 'an object', o);
   for (const [k, v] of Object.entries(o)) {
-    const t = spec[k];
+    // (Own fields only: `constructor` or a JSON `__proto__` key is unknown, not Object's.)
+    const t = Object.hasOwn(spec, k) ? spec[k] : undefined;
     if (!t) throw invalid(`${what}: unknown field ${JSON.stringify(k)} (${Object.keys(spec).join(', ')})`);
     if (v === undefined || (v === null && nullable.includes(k))) continue;
     const [expected, ok] = TYPES[t];

@@ -3,6 +3,7 @@
 // Docker's request shapes; out: Docker's response shapes; errors typed.
 import type { Controller, Network, Sandbox } from '../cnm/controller';
 import { driverFor, isDriverName } from '../cnm/drivers';
+import { SubnetOverlapError } from '../cnm/errors';
 import { ApiError, badInput, forbidden, notFound } from './errors';
 import { Filters, matchLabels, matchPattern, oneBool, parseUntil } from './filters';
 import { check } from './validate';
@@ -83,7 +84,7 @@ export async function createNetwork(ctl: Controller, body: unknown): Promise<{ I
     const n = await ctl.createNetwork(o);
     return { Id: n.id, Warning: '' };
   } catch (e: any) {
-    if (e.code === 'EBUSY' && /overlaps with another network/.test(e.message)) throw forbidden('invalid pool request: Pool overlaps with other one on this address space');
+    if (e instanceof SubnetOverlapError) throw forbidden('invalid pool request: Pool overlaps with other one on this address space');
     throw e;
   }
 }

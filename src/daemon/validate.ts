@@ -46,7 +46,7 @@ export function check(v: unknown, s: Spec, where: string): void {
     for (const [k, x] of Object.entries(v)) check(x, s.map, `${where}.${k}`);
     return;
   }
-  for (const k of Object.keys(v)) if (!(k in s.object)) throw badInput(`unknown field ${where ? `${where}.` : ''}${k}`);
+  for (const k of Object.keys(v)) if (!Object.hasOwn(s.object, k)) throw badInput(`unknown field ${where ? `${where}.` : ''}${k}`);
   for (const k of s.required ?? []) if (v[k] === undefined) throw badInput(`${where ? `${where}.` : ''}${k} is required`);
   for (const [k, sub] of Object.entries(s.object)) if (v[k] !== undefined) check(v[k], sub, where ? `${where}.${k}` : k);
 }

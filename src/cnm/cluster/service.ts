@@ -34,17 +34,22 @@ export class ClusterService {
 
   get hostId(): string { return this.store.hostId; }
 
-  /** Checks the options (EINVAL before any connection), then joins the cluster (ENOTCONN when etcd does not answer). */
-  static async open(rt: Rtnl, stateDir: string, c: ClusterConfig): Promise<ClusterService> {
+  /** The options' shape and the store's URL (EINVAL, ERR_INVALID_ARG_TYPE), before anything connects. */
+  static check(c: ClusterConfig): void {
     if (c === null || typeof c !== 'object' || Array.isArray(c)) throw invalidType('cluster', 'an object', c);
     for (const [k, v] of Object.entries(c)) {
-      const want = FIELDS[k as keyof ClusterConfig];
+      const want = Object.hasOwn(FIELDS, k) ? FIELDS[k as keyof ClusterConfig] : undefined;
       if (!want) throw invalid(`unknown cluster option ${JSON.stringify(k)} (${Object.keys(FIELDS).join(', ')})`);
       if (v !== undefined && typeof v !== want) throw invalidType(`cluster.${k}`, `a ${want}`, v);
     }
     if (c.store === undefined) throw invalid('cluster.store is required (etcd://HOST:PORT)');
     if (c.advertise === undefined) throw invalid('cluster.advertise is required (this host\'s underlay address)');
     parseStoreUrl(c.store);
+  }
+
+  /** Checks the options (EINVAL before any connection), then joins the cluster (ENOTCONN when etcd does not answer). */
+  static async open(rt: Rtnl, stateDir: string, c: ClusterConfig): Promise<ClusterService> {
+    ClusterService.check(c);
     const underlay = await findUnderlay(rt, c.advertise);
     const hostId = c.hostId ?? hostIdOf(stateDir);
     const store = await ClusterStore.connect({

@@ -82,6 +82,23 @@ function restoreBridge(ctx: CnmContext, n: NetworkRecord, ifNeeded: boolean): Pr
   });
 }
 
+/**
+ * The host end's name taken by a link that is not ours (EEXIST): another
+ * one, free in the kernel too, as libnetwork's GenerateIfaceName looks.
+ * False when the name is free (the EEXIST was the peer's, inside).
+ */
+export async function renameIfTaken(ctx: CnmContext, ep: EndpointRecord): Promise<boolean> {
+  if (!(await ctx.rt.link.find(ep.hostIfname!))) return false;
+  for (let i = 0; i < 8; i++) {
+    const name = `veth${crypto.randomBytes(4).toString('hex').slice(0, 7)}`;
+    if (ctx.store.by('endpoint', 'hostIfname', name).length || ctx.leftToNamespace.has(name) || await ctx.rt.link.find(name)) continue;
+    ep.hostIfname = name;
+    ctx.store.put('endpoint', ep.id, { ...ep }).catch(() => {});
+    return true;
+  }
+  return false;
+}
+
 export const bridgeDriver: Driver = {
   name: 'bridge',
   caps: {
@@ -149,6 +166,7 @@ export const bridgeDriver: Driver = {
     // its pending record names it), then the step tried once more.
     const bridgeGone = async () => (await ctx.rt.link.find(n.bridge!))?.index !== master;
     await addVeth(master).catch(async (e) => {
+      if (e.code === 'EEXIST' && await renameIfTaken(ctx, ep)) return addVeth(master);
       if (!(await bridgeGone())) throw e;
       await restoreBridge(ctx, n, false);
       master = await bridgeIndex(ctx, n);

@@ -13,14 +13,14 @@
 // interface per container.
 import { CNM_LINK_GROUP, isOurLink, NetAlloc, type CnmContext } from '../../context';
 import { isNetworkOption, type Driver, type DriverNames, type JoinResult, type KernelView } from '../../driver';
-import { CnmObjectError, busy, invalid } from '../../errors';
+import { CnmObjectError, SubnetOverlapError, busy, invalid } from '../../errors';
 import { SubnetAllocator, overlaps, parsePrefix, prefixText } from '../../ipam';
 import { subnetRequests } from '../../ipam-config';
 import { recordSubnets } from '../../subnets';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../../types';
 import { sandboxDnsNames, withoutNetwork } from '../../names';
 import type { ClusterEndpoint, ClusterNetwork, NetworkEvent } from '../../cluster/store';
-import { bridgeDriver } from '../bridge';
+import { bridgeDriver, renameIfTaken } from '../bridge';
 import { bridgeRules } from '../bridge/rules';
 import { setupIPForwarding } from '../bridge/setup-ip-forwarding';
 import { OverlayDatapath } from './datapath';
@@ -296,8 +296,10 @@ export const overlayDriver: Driver = {
     for (const r of reqs) {
       if (r.subnet === undefined) continue;
       const p = parsePrefix(r.subnet, r.names.subnet);
-      const clash = ctx.store.all<NetworkRecord>('network').find((x) => recordSubnets(x).some((y) => overlaps(parsePrefix(y.subnet), p)));
-      if (clash) throw busy(`${r.names.subnet} ${r.subnet} overlaps with network ${clash.name}`);
+      for (const x of ctx.store.all<NetworkRecord>('network')) {
+        const y = recordSubnets(x).find((s) => overlaps(parsePrefix(s.subnet), p));
+        if (y) throw new SubnetOverlapError(`${r.names.subnet} ${r.subnet} overlaps with network ${x.name}`, r.subnet, y.subnet);
+      }
     }
   },
 
@@ -377,6 +379,7 @@ export const overlayDriver: Driver = {
       peer: { name: ep.ifname!, netns: ns, address: ep.mac, mtu: l.dp.mtu, numTxQueues: 1, numRxQueues: 1 },
     }, { echo: false });
     await addVeth(live).catch(async (e) => {
+      if (e.code === 'EEXIST' && await renameIfTaken(ctx, ep)) return addVeth(live);
       // The bridge deleted behind our back (`ip link del`): the data path
       // made again, with the joined endpoints' ports, as the bridge driver does.
       if (await ctx.rt.link.find(live.dp.bridge)) throw e;
