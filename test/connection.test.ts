@@ -72,7 +72,13 @@ describe('netlink connection', () => {
     // A tiny receive buffer and echoed replies in flight at once: the kernel must drop some.
     const rt = await Rtnl.open({ netns: ns, rcvbuf: 4096, window: 1000 });
     try {
-      const res = await Promise.allSettled(Array.from({ length: 300 }, (_, i) => rt.link.add({ kind: 'bridge', name: `ov${i}` })));
+      const all = Promise.allSettled(Array.from({ length: 300 }, (_, i) => rt.link.add({ kind: 'bridge', name: `ov${i}` })));
+      // Sent (the flush is a microtask), then the loop held while the writer
+      // thread sends them all: no read in between, so the overflow is certain
+      // whatever else the CPUs are doing.
+      await null;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 500);
+      const res = await all;
       const lost = res.filter((r) => r.status === 'rejected');
       assert.ok(lost.length > 0, 'expected an overflow');
       for (const r of lost) assert.strictEqual((r as any).reason.code, 'ENOBUFS');
