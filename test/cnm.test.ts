@@ -457,6 +457,59 @@ describe('cnm: state, recovery and bad input', function () {
     }
   });
 
+  it('races on one object: an endpoint on a network deleted meanwhile, a container sandbox on a deleted owner, two deletes of one network, a leave queued behind a move to another sandbox', async () => {
+    const ctl = await Controller.open({ stateDir: tmpState(), upstreamDns: [] });
+    const settle = (p: Promise<unknown>) => p.then(() => 'ok', (e) => e.code ?? `uncoded ${e.message}`);
+    try {
+      for (let i = 0; i < 3; i++) {
+        // Queued behind a reconcile, the create runs after the delete: ENOENT, nothing left.
+        const n = await ctl.createNetwork({ name: `gone${i}` });
+        const r = await Promise.all([settle(n.delete()), settle(ctl.reconcile()), settle(n.createEndpoint({ name: 'x' }))]);
+        assert.deepStrictEqual(r, ['ok', 'ok', 'ENOENT']);
+        assert.ok(!ctl.endpoints().some((e) => e.name === 'x'), 'no endpoint on a deleted network');
+        // The owner's delete holds its lock while the create waits: ENOENT, not a sandbox that can never be deleted.
+        const owner = await ctl.createSandbox({ id: `owner${i}` });
+        assert.deepStrictEqual(await Promise.all([settle(owner.delete()), settle(ctl.createSandbox({ id: `pod${i}`, joinSandbox: `owner${i}` }))]), ['ok', 'ENOENT']);
+        assert.ok(!ctl.sandboxes().some((s) => s.id === `pod${i}`));
+        // The second delete finds it gone, and leaves the bridge of a network made meanwhile with its name alone.
+        const a = await ctl.createNetwork({ name: `twice${i}`, options: { 'com.docker.network.bridge.name': 'br-twice' } });
+        const r2 = await Promise.all([settle(a.delete()), settle(ctl.createNetwork({ name: `again${i}`, options: { 'com.docker.network.bridge.name': 'br-twice' } })), settle(a.delete())]);
+        assert.deepStrictEqual(r2, ['ok', 'ok', 'ENOENT']);
+        const b = ctl.network(`again${i}`);
+        await joined(ctl, b, `onagain${i}`);
+        assert.ok(ipj(['link', 'show', 'dev', 'br-twice']).length, 'its bridge is there');
+        for (const s of ctl.sandboxes()) await s.delete();
+        for (const e of ctl.endpoints()) await e.delete();
+        await b.delete();
+      }
+      // A leave queued on the old sandbox's lock while the endpoint moves on: it never tears the new join down.
+      const na = await ctl.createNetwork({ name: 'mva' }), nb = await ctl.createNetwork({ name: 'mvb' });
+      for (let i = 0; i < 12; i++) {
+        const A = await ctl.createSandbox({ id: `mA${i}` }), B = await ctl.createSandbox({ id: `mB${i}` });
+        const ep = await na.createEndpoint({ name: `mv${i}`, ports: [`${18000 + i}:80`] });
+        const ep2 = await nb.createEndpoint({ name: `mw${i}` });
+        await ep.join(A);
+        const l1 = settle(ep.leave());
+        const x = settle(ep2.join(A));
+        await new Promise((r) => setImmediate(r));
+        const l2 = settle(ep.leave());
+        await l1;
+        const jb = settle(new Promise((r) => setTimeout(r, (i % 8) * 1.5)).then(() => ep.join(B)));
+        const [rx, rl2, rjb] = await Promise.all([x, l2, jb]);
+        assert.strictEqual(rx, 'ok');
+        assert.ok(['ok', 'EINVAL'].includes(rl2), `second leave: ${rl2}`);
+        assert.strictEqual(rjb, 'ok', `round ${i}: the join into B`);
+        // What the record says, the kernel has.
+        const rec = ep.record;
+        const inB = JSON.parse((await run('ip', ['-n', `cnm-mB${i}`, '-j', 'addr', 'show'])).out).flatMap((l: any) => l.addr_info.map((a: any) => a.local));
+        assert.strictEqual(rec.sandboxId === `mB${i}`, inB.includes(ep.ipv4), `round ${i}: record ${rec.sandboxId}, B has ${inB.join(' ')}`);
+        await A.delete(); await B.delete(); await ep.delete(); await ep2.delete();
+      }
+    } finally {
+      await ctl.destroy();
+    }
+  });
+
   it('the bridge deleted while 40 joins are in flight (ip link del, at random moments): every join resolves, every host end ends up on the bridge made again', async () => {
     const ctl = await Controller.open({ stateDir: tmpState(), upstreamDns: [] });
     try {

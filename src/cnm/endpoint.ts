@@ -69,6 +69,8 @@ export async function createEndpoint(ctx: CnmContext, n: NetworkRecord, o: Endpo
     const published = new Set(ep.ports.map((p) => `${p.containerPort}/${p.proto}`));
     const onlyExposed = exposed.filter((k) => !published.has(k));
     if (onlyExposed.length) ep.exposedPorts = onlyExposed;
+    // (A driver's allocation waits: the network may have gone meanwhile.)
+    if (ctx.deleting.has(n.id) || !ctx.store.get('network', n.id)) throw notFound('network', n.name);
     await ctx.store.put('endpoint', ep.id, ep);
   } catch (e) {
     for (const d of done.reverse()) d();
@@ -261,6 +263,14 @@ export async function joinEndpoint(ctx: CnmContext, epId: string, sb: SandboxRec
 /** Like libnetwork's Leave: unplugs, keeps the allocation. `ifJoined`: a no-op when not joined. */
 export async function leaveEndpoint(ctx: CnmContext, epId: string, opts: { ifJoined?: boolean } = {}): Promise<void> {
   const ep0 = ctx.endpoint(epId);
+  // Under the endpoint's lock, as joins are: a leave never interleaves with
+  // a join of it in flight (to another sandbox, say); then as it is by then.
+  await ctx.locks.run(endpointLockKey(ep0.id), () => leaveHoldingEndpoint(ctx, ep0.id, opts));
+}
+
+/** leaveEndpoint with the endpoint's lock held (deleteEndpoint holds it already). */
+async function leaveHoldingEndpoint(ctx: CnmContext, epId: string, opts: { ifJoined?: boolean }): Promise<void> {
+  const ep0 = ctx.endpoint(epId);
   if (!ep0.sandboxId) {
     if (opts.ifJoined) return;
     throw invalid(`endpoint ${ep0.name} is not joined`);
@@ -270,7 +280,11 @@ export async function leaveEndpoint(ctx: CnmContext, epId: string, opts: { ifJoi
   const sb = ctx.store.get<SandboxRecord>('sandbox', ep0.sandboxId);
   await ctx.locks.run(sb ? ctx.nsLockKey(sb) : `sandbox:${ep0.sandboxId}`, async () => {
     // A sandbox deletion that held the lock may have made it leave meanwhile.
-    if (opts.ifJoined && !ctx.store.get<EndpointRecord>('endpoint', ep0.id)?.sandboxId) return;
+    const now = ctx.store.get<EndpointRecord>('endpoint', ep0.id);
+    if (!now?.sandboxId) {
+      if (opts.ifJoined) return;
+      throw invalid(`endpoint ${ep0.name} is not joined`);
+    }
     await leaveLocked(ctx, ep0.id);
   });
 }
@@ -329,7 +343,7 @@ export async function leaveLocked(ctx: CnmContext, epId: string, opts: { skipKer
 export async function deleteEndpoint(ctx: CnmContext, epId: string): Promise<void> {
   await ctx.locks.run(endpointLockKey(epId), async () => {
     const ep = ctx.endpoint(epId);
-    if (ep.sandboxId) await leaveEndpoint(ctx, ep.id, { ifJoined: true });
+    if (ep.sandboxId) await leaveHoldingEndpoint(ctx, ep.id, { ifJoined: true });
     await releaseByDriver(ctx, ep);
     releaseEndpoint(ctx, ep);
     await ctx.store.del('endpoint', ep.id);

@@ -137,8 +137,8 @@ export class Network {
 
   /** Like libnetwork's CreateEndpoint: allocates addresses, MAC and host ports. */
   async createEndpoint(o: EndpointCreateOptions): Promise<Endpoint> {
-    const n = this.ctx.network(this.id);
-    const ep = await this.ctx.gate.run(() => createEndpoint(this.ctx, n, o));
+    // The record read once the gate lets us in: a delete may have run while we waited.
+    const ep = await this.ctx.gate.run(() => createEndpoint(this.ctx, this.ctx.network(this.id), o));
     return new Endpoint(this.ctx, ep.id);
   }
 
@@ -174,9 +174,11 @@ export class Network {
   /** Like `docker network rm`: refused while endpoints exist. */
   async delete(): Promise<void> {
     const ctx = this.ctx;
-    const n = ctx.network(this.id);
-    if (n.builtin) throw invalid(`${n.name} is a pre-defined network and cannot be removed`);
+    const n0 = ctx.network(this.id);
+    if (n0.builtin) throw invalid(`${n0.name} is a pre-defined network and cannot be removed`);
     await ctx.gate.run(() => ctx.locks.run('networks', async () => {
+      // Read again under the lock: a second delete waiting here finds it gone (ENOENT), never a stale record.
+      const n = ctx.network(this.id);
       const eps = ctx.store.by<EndpointRecord>('endpoint', 'network', n.id);
       if (eps.length) throw busy(`network ${n.name} has active endpoints (${eps.map((e) => e.name).join(', ')})`);
       // From here on no endpoint may be created on it (createEndpoint checks).
@@ -185,7 +187,7 @@ export class Network {
       await ctx.driverOf(n).deleteNetwork(ctx, n);
       ctx.ipam.delete(n.id);
       await ctx.store.del('network', n.id);
-    })).finally(() => ctx.deleting.delete(n.id));
+    })).finally(() => ctx.deleting.delete(n0.id));
   }
 }
 

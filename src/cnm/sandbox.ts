@@ -94,8 +94,12 @@ export async function createSandbox(ctx: CnmContext, o: SandboxCreateOptions): P
   // Under the namespace's lock, as joins and deletions of it: a delete
   // asked for meanwhile waits for this to finish (or to fail and undo).
   await ctx.locks.run(ctx.nsLockKey(rec), async () => {
-    // Again: another create of this id may have gone first.
+    // Again: another create of this id may have gone first, and what it
+    // refers to may have been deleted while it waited (the owner's delete
+    // held this lock; a link target's went on beside it).
     if (taken(rec.id) || taken(rec.name)) throw exists('sandbox', rec.id);
+    if (rec.joinedTo && !ctx.store.get('sandbox', rec.joinedTo)) throw notFound('sandbox', rec.joinedTo);
+    for (const l of rec.links ?? []) if (!ctx.store.get('sandbox', l.target)) throw notFound('link target sandbox', l.target);
     // Recorded as pending first (durability is not awaited: a crash before
     // it lands leaves a tagged namespace that reconcile removes).
     void ctx.store.put('sandbox', rec.id, { ...rec }).catch(() => {});
