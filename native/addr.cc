@@ -17,17 +17,19 @@ static struct rtnl_addr* BuildAddr(Napi::Env env, const Napi::Object& req) {
     if (Has(req, "prefixlen")) rtnl_addr_set_prefixlen(a, U32(req, "prefixlen"));
     if (Has(req, "peer")) {
       struct nl_addr* p = ParseNlAddr(env, Str(req, "peer"), AF_UNSPEC, "peer");
-      rtnl_addr_set_peer(a, p);
+      int err = rtnl_addr_set_peer(a, p);
       nl_addr_put(p);
+      if (err < 0) ThrowNl(env, err, "peer");
     }
     if (Has(req, "broadcast")) {
       struct nl_addr* b = ParseNlAddr(env, Str(req, "broadcast"), AF_INET, "broadcast");
-      rtnl_addr_set_broadcast(a, b);
+      int err = rtnl_addr_set_broadcast(a, b);
       nl_addr_put(b);
+      if (err < 0) ThrowNl(env, err, "broadcast");
     }
     if (Has(req, "label")) {
       if (rtnl_addr_set_label(a, Str(req, "label").c_str()) < 0)
-        throw Napi::TypeError::New(env, "invalid label");
+        ThrowInvalid(env, "invalid label");
     }
     if (Has(req, "scope")) rtnl_addr_set_scope(a, U32(req, "scope"));
     if (Has(req, "flags")) rtnl_addr_set_flags(a, U32(req, "flags"));

@@ -9,6 +9,8 @@
 namespace cnm {
 
 // Throws a JS error (class registered by TS) with code/errno/syscall.
+// Bad input found while building a message: the TS ValidationError (code EINVAL), never an uncoded TypeError.
+[[noreturn]] void ThrowInvalid(Napi::Env env, const std::string& msg);
 [[noreturn]] void ThrowErrno(Napi::Env env, int err, const char* syscall,
                              const std::string& detail = "");
 Napi::Value MakeErrnoError(Napi::Env env, int err, const char* syscall,

@@ -7,6 +7,7 @@
 namespace cnm {
 
 static Napi::FunctionReference* errorClass = nullptr;
+static Napi::FunctionReference* invalidClass = nullptr;
 
 const char* ErrnoName(int err);  // error_names.cc
 
@@ -30,6 +31,14 @@ Napi::Value MakeErrnoError(Napi::Env env, int err, const char* syscall,
   return e;
 }
 
+void ThrowInvalid(Napi::Env env, const std::string& msg) {
+  if (invalidClass) throw Napi::Error(env, invalidClass->New({Napi::String::New(env, msg)}));
+  Napi::Error e = Napi::Error::New(env, msg);
+  e.Set("code", "EINVAL");
+  e.Set("errno", Napi::Number::New(env, EINVAL));
+  throw e;
+}
+
 void ThrowErrno(Napi::Env env, int err, const char* syscall, const std::string& detail) {
   throw Napi::Error(env, MakeErrnoError(env, err, syscall, detail));
 }
@@ -37,6 +46,10 @@ void ThrowErrno(Napi::Env env, int err, const char* syscall, const std::string& 
 static Napi::Value SetErrorClass(const Napi::CallbackInfo& info) {
   if (!errorClass) errorClass = new Napi::FunctionReference();
   *errorClass = Napi::Persistent(info[0].As<Napi::Function>());
+  if (info[1].IsFunction()) {
+    if (!invalidClass) invalidClass = new Napi::FunctionReference();
+    *invalidClass = Napi::Persistent(info[1].As<Napi::Function>());
+  }
   return info.Env().Undefined();
 }
 

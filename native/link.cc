@@ -144,7 +144,7 @@ static Napi::Value LinkAdd(const Napi::CallbackInfo& info) {
       Napi::Object m = req.Get("macvlan").As<Napi::Object>();
       if (Has(m, "mode")) {
         int mode = rtnl_link_macvlan_str2mode(Str(m, "mode").c_str());
-        if (mode < 0) throw Napi::TypeError::New(env, "invalid macvlan mode: " + Str(m, "mode"));
+        if (mode < 0) ThrowInvalid(env, "invalid macvlan mode: " + Str(m, "mode"));
         rtnl_link_macvlan_set_mode(l, mode);
       }
     }

@@ -24,7 +24,7 @@ static Napi::Value BuildRule(const Napi::CallbackInfo& info) {
   NftMsg m(1024 + BufLen(a.obj, "userdata") + NftExprsSize(exprs), a.cmd, a.family, a.flags);
   nftnl_rule_nlmsg_build_payload(m.nlh, r);
   nftnl_rule_free(r);
-  if (exprs.Length()) NftPutExprs(env, m.nlh, exprs);
+  if (exprs.Length()) NftPutExprs(env, m.nlh, m.cap, exprs);
   return m.Take(env);
 }
 

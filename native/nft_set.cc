@@ -63,9 +63,9 @@ static Napi::Value BuildSetElems(const Napi::CallbackInfo& info) {
       auto data = [&](const char* k, uint16_t attr) {
         Napi::Value v = GetKey(e, k);
         if (v.IsUndefined() || v.IsNull()) return;
-        if (!v.IsBuffer()) throw Napi::TypeError::New(env, std::string("element ") + k + " must be a Buffer");
+        if (!v.IsBuffer()) ThrowInvalid(env, std::string("element ") + k + " must be a Buffer");
         auto b = v.As<Napi::Buffer<uint8_t>>();
-        if (b.Length() > 255) throw Napi::TypeError::New(env, std::string("element ") + k + " too long");
+        if (b.Length() > 255) ThrowInvalid(env, std::string("element ") + k + " too long");
         size += b.Length() + 16;
         nftnl_set_elem_set(el, attr, b.Data(), b.Length());
       };
@@ -78,7 +78,7 @@ static Napi::Value BuildSetElems(const Napi::CallbackInfo& info) {
       v = GetKey(e, "chain");
       if (v.IsString()) {
         std::string c = v.As<Napi::String>().Utf8Value();
-        if (c.size() > 255) throw Napi::TypeError::New(env, "element chain name too long");
+        if (c.size() > 255) ThrowInvalid(env, "element chain name too long");
         size += c.size() + 8;
         nftnl_set_elem_set_str(el, NFTNL_SET_ELEM_CHAIN, c.c_str());
       }

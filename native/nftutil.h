@@ -20,9 +20,11 @@ constexpr uint16_t NFPROTO_UNSPEC_ = 0;
 // buffer (no allocation or zeroing per message; libmnl zeroes what it uses).
 struct NftMsg {
   struct nlmsghdr* nlh = nullptr;
+  size_t cap = 0;  // bytes the buffer holds: puts beyond it are refused (NftPutExprs checks)
   NftMsg(size_t size, uint16_t cmd, uint16_t family, uint16_t flags) {
     static thread_local std::vector<char> scratch;
     if (scratch.size() < size) scratch.resize(size);
+    cap = size;
     nlh = nftnl_nlmsg_build_hdr(scratch.data(), cmd, family, flags, 0);
   }
   Napi::Value Take(Napi::Env env) const {
@@ -48,7 +50,7 @@ inline Napi::Value GetKey(const Napi::Object& o, const char* k) { return o.Get(k
 
 inline Napi::Buffer<uint8_t> BufOf(const Napi::Object& o, const char* k) {
   Napi::Value v = o.Get(k);
-  if (!v.IsBuffer()) throw Napi::TypeError::New(o.Env(), std::string(k) + " must be a Buffer");
+  if (!v.IsBuffer()) ThrowInvalid(o.Env(), std::string(k) + " must be a Buffer");
   return v.As<Napi::Buffer<uint8_t>>();
 }
 inline size_t BufLen(const Napi::Object& o, const char* k) {
@@ -79,7 +81,7 @@ inline void GetUserdata(Napi::Env env, Napi::Object& out, const T* obj, bool (*i
 
 // Expressions (nft_expr.cc): appends NFTA_RULE_EXPRESSIONS for a JS array.
 size_t NftExprsSize(const Napi::Array& exprs);
-void NftPutExprs(Napi::Env env, struct nlmsghdr* nlh, const Napi::Array& exprs);
+void NftPutExprs(Napi::Env env, struct nlmsghdr* nlh, size_t cap, const Napi::Array& exprs);
 
 void InitNftTable(Napi::Env env, Napi::Object exports);
 void InitNftChain(Napi::Env env, Napi::Object exports);

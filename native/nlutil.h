@@ -19,14 +19,14 @@ inline Napi::Value TakeMsg(Napi::Env env, struct nl_msg* msg) {
 
 // Throws a JS error for a libnl return code (negative NLE_*).
 [[noreturn]] inline void ThrowNl(Napi::Env env, int nlerr, const char* what) {
-  throw Napi::TypeError::New(env, std::string(what) + ": " + nl_geterror(nlerr));
+  ThrowInvalid(env, std::string(what) + ": " + nl_geterror(nlerr));
 }
 
 // "10.0.0.1/24", "fe80::1", "aa:bb:cc:dd:ee:ff" -> nl_addr (caller puts it).
 inline struct nl_addr* ParseNlAddr(Napi::Env env, const std::string& s, int family, const char* what) {
   struct nl_addr* a = nullptr;
   int err = nl_addr_parse(s.c_str(), family, &a);
-  if (err < 0) throw Napi::TypeError::New(env, std::string("invalid ") + what + ": " + s);
+  if (err < 0) ThrowInvalid(env, std::string("invalid ") + what + ": " + s);
   return a;
 }
 

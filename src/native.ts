@@ -1,7 +1,7 @@
 // The addon's surface, typed. Loaded through node-gyp-build (prebuilds first,
 // then build/). Everything here is mechanism; policy lives in the callers.
 import * as path from 'path';
-import { NetlinkError } from './errors';
+import { NetlinkError, ValidationError } from './errors';
 
 /** One decoded netlink message as the addon returns it. */
 export interface RawMessage {
@@ -42,7 +42,7 @@ export interface NativeSocket {
 }
 
 export interface Binding {
-  setErrorClass(cls: Function): void;
+  setErrorClass(cls: Function, invalid?: Function): void;
   strerror(errno: number): { code: string; message: string };
   /** Decodes one datagram of a protocol as NetlinkSocket.read() does (tests, fuzzing). */
   nlParse(protocol: number, buf: Buffer): RawMessage[];
@@ -90,4 +90,4 @@ function findRoot(): string {
 }
 
 export const native: Binding = load(findRoot());
-native.setErrorClass(NetlinkError);
+native.setErrorClass(NetlinkError, ValidationError);

@@ -6,7 +6,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { native } from './native';
 import { Fifo } from './util/fifo';
-import { NetlinkError, ValidationError, checkBool, checkCString, checkEnum, checkInt, checkKeys, checkObject, checkOptions, typeError } from './errors';
+import { NetlinkError, ValidationError, checkBool, checkCString, checkFamily, checkEnum, checkInt, checkKeys, checkObject, checkOptions, typeError } from './errors';
 import { parseIp } from './util/ip';
 import { NETLINK_ROUTE } from './netlink/constants';
 
@@ -420,6 +420,12 @@ export class Netns {
    * thread): `socket()` of the current namespace, for callers that make many.
    */
   static socketHere(family: 4 | 6, type: 'tcp' | 'udp', bind: { address: string; port: number; reuseAddr?: boolean; v6only?: boolean }): number {
+    // Checked as socket() checks (a cheap path, not a lax one).
+    checkFamily(family);
+    checkEnum(type, 'socket type', ['tcp', 'udp'] as const);
+    checkObject(bind, 'bind');
+    checkKeys(bind, ['address', 'port', 'reuseAddr', 'v6only'], 'bind');
+    for (const k of ['reuseAddr', 'v6only'] as const) if (bind[k] !== undefined && typeof bind[k] !== 'boolean') throw typeError(`bind.${k}`, 'a boolean', bind[k]);
     const flags = (bind.reuseAddr === false ? 1 : 0) | (bind.v6only ? 2 : 0);
     const a = parseIp(bind.address, 'bind address');
     if (a.family !== family) throw new ValidationError(`bind address ${bind.address} is not IPv${family}`);

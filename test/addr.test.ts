@@ -66,6 +66,10 @@ describe('addr', () => {
     await rejects(rt.addr.add('a0', 'bogus'), 'EINVAL');
     await rejects(rt.addr.add('a0', { address: '10.0.0.1/24', flags: ['nope' as any] }), 'EINVAL');
     await rejects(rt.addr.add('nosuch', '10.0.0.1/24'), 'ENODEV');
+    // A peer or broadcast of the other family was dropped or sent as is; /0 libnl cannot build.
+    await rejects(rt.addr.add('a0', { address: '10.20.0.1/32', peer: 'fd00::9' }), 'EINVAL', /peer fd00::9 is not IPv4/);
+    await rejects(rt.addr.add('a0', { address: '10.24.0.1/24', broadcast: 'fd00::1' }), 'EINVAL', /broadcast fd00::1 is not IPv4/);
+    await rejects(rt.addr.add('a0', '10.26.0.1/0'), 'EINVAL', /prefix length of 0/);
     await rt.addr.add('a0', '10.6.0.1/24');
     await rejects(rt.addr.add('a0', '10.6.0.1/24'), 'EEXIST');
     await rejects(rt.addr.delete('a0', '10.5.5.5/24'), 'EADDRNOTAVAIL');

@@ -194,5 +194,17 @@ describe('netns', () => {
     } finally {
       fs.rmSync('/run/netns/plainfile');
     }
+    // socketHere is checked as socket() is (it returned a UDP socket for 'bogus').
+    assert.throws(() => Netns.socketHere(4, 'bogus' as any, { address: '127.0.0.1', port: 0 }), (x: any) => x.code === 'EINVAL');
+    assert.throws(() => Netns.socketHere('4' as any, 'tcp', { address: '127.0.0.1', port: 0 }), (x: any) => x.code === 'ERR_INVALID_ARG_TYPE');
+    assert.throws(() => (Netns.socketHere as any)(4, 'tcp'), (x: any) => x.code === 'ERR_INVALID_ARG_TYPE');
+    assert.throws(() => Netns.socketHere(4, 'tcp', { address: '127.0.0.1', port: 0, bogus: 1 } as any), (x: any) => x.code === 'EINVAL');
+    // A closed handle's events are EBADF too (they opened a socket of their own).
+    const rt = await Rtnl.open();
+    const nft = await Nft.open();
+    rt.close();
+    nft.close();
+    assert.throws(() => rt.events(), (x: any) => x.code === 'EBADF');
+    assert.throws(() => nft.events(), (x: any) => x.code === 'EBADF');
   });
 });

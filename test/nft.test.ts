@@ -512,6 +512,22 @@ describe('nftables', function () {
         ['bad verdict', (tx) => tx.addRule({ family: 'ip', table: 't', chain: 'c', stmts: [{ verdict: 'maybe' }] }), /invalid verdict/],
         ['comment too long', (tx) => tx.addRule({ family: 'ip', table: 't', chain: 'c', comment: 'c'.repeat(200), stmts: [] }), /comment/],
         ['map element without data', (tx) => tx.addSet({ family: 'ip', table: 't', name: 'm', type: 'ifname', map: 'verdict', elements: [{ key: 'x' }] }), /needs data/],
+        // Misspelt fields are errors, not defaults (a priority 0, a set without intervals, == instead of !=).
+        ['misspelt chain field', (tx) => tx.addChain({ family: 'ip', table: 't', name: 'c', type: 'filter', hook: 'input', prority: 10 }), /unknown option "prority"/],
+        ['misspelt set field', (tx) => tx.addSet({ family: 'ip', table: 't', name: 's', type: 'ipv4_addr', flgs: ['interval'] }), /unknown option "flgs"/],
+        ['misspelt statement field', (tx) => tx.addRule({ family: 'ip', table: 't', chain: 'c', stmts: [{ match: 'ip saddr', value: '1.2.3.4', opp: '!=' }] }), /unknown option "opp"/],
+        ['unknown element field', (tx) => tx.addSet({ family: 'ip', table: 't', name: 's', type: 'ipv4_addr', elements: [{ key: '1.2.3.4', timout: 5 }] }), /unknown option "timout"/],
+        ['a port as a string', (tx) => tx.addRule({ family: 'ip', table: 't', chain: 'c', stmts: [{ match: 'tcp dport', value: '80' }] }), /a number, not a string/],
+        ['burst past 32 bits', (tx) => tx.addRule({ family: 'ip', table: 't', chain: 'c', stmts: [{ limit: { rate: 1, per: 'second', burst: 2 ** 32 + 7 } }] }), /invalid burst/],
+        // Raw expressions reach the addon as given: it bounds and checks them (these wrote past its buffer).
+        ['raw expression with a 1 MB type', (tx) => tx.addRule({ family: 'ip', table: 't', chain: 'c', stmts: [{ expr: { type: 'x'.repeat(1 << 20), raw: Buffer.alloc(0) } }] }), /expression type: 1 to 255 bytes/],
+        ['raw data that grows when read again', (tx) => {
+          let n = 0;
+          const expr = { type: 'foo', get raw() { return ++n === 1 ? Buffer.alloc(0) : Buffer.alloc(64000, 0x41); } };
+          tx.addRule({ family: 'ip', table: 't', chain: 'c', stmts: [{ expr }] });
+        }, /do not fit one message/],
+        ['raw field out of range', (tx) => tx.addRule({ family: 'ip', table: 't', chain: 'c', stmts: [{ expr: { type: 'limit', burst: 2 ** 32 + 7 } }] }), /limit\.burst: out of range/],
+        ['raw field of the wrong type', (tx) => tx.addRule({ family: 'ip', table: 't', chain: 'c', stmts: [{ expr: { type: 'counter', packets: 'x' } }] }), /counter\.packets: wrong type/],
       ];
       const before = nftJson(ns.name!);
       for (const [what, fn, re] of bad) {
@@ -519,6 +535,14 @@ describe('nftables', function () {
         assert.ok(e instanceof ValidationError, what);
       }
       assert.deepStrictEqual(nftJson(ns.name!), before);
+      // Wrong types anywhere are ERR_INVALID_ARG_TYPE, never a TypeError of their own.
+      for (const [what, fn] of [
+        ['a BigInt mark', (tx: any) => tx.addRule({ family: 'ip', table: 't', chain: 'c', stmts: [{ match: 'meta mark', value: 10n }] })],
+        ['a Symbol family', (tx: any) => tx.addRule({ family: Symbol('ip'), table: 't', chain: 'c', stmts: [] })],
+        ['a Symbol set table', (tx: any) => tx.addElements({ family: 'ip', table: Symbol('t'), set: 's' }, [{ key: 1 }])],
+      ] as [string, (tx: any) => void][]) {
+        await rejects(nft.transaction((tx) => { tx.addTable({ family: 'ip', name: 't' }); fn(tx); }), 'ERR_INVALID_ARG_TYPE').catch((x) => { throw new Error(`${what}: ${x.message}`); });
+      }
       // Elements for a set that does not exist: the lookup fails (ENOENT, as the kernel says), nothing sent.
       const gone = await rejects(nft.transaction((tx) => { tx.addElements({ family: 'ip', table: 'nope', set: 'x' }, [{ key: 1 }]); }), 'ENOENT', /add element ip nope x \(1\): no such set$/);
       assert.ok(gone instanceof ValidationError);

@@ -97,6 +97,11 @@ describe('route', () => {
     await rejects(rt.route.replace({ dst: '10.0.0.0/8', gateway: 'fd00::1', dev: 'nosuch' }), 'EINVAL');
     await rejects(rt.route.add({ dst: '10.0.0.0/8', type: 'bogus' as any }), 'EINVAL');
     await rejects(rt.route.delete({ dst: '10.123.0.0/16' }), 'ESRCH');
+    // Families that do not match, and what would be dropped, are refused rather than half sent.
+    await rejects(rt.route.add({ dst: '10.0.0.0/8', dev: 'lo', prefsrc: 'fd00::1' }), 'EINVAL', /prefsrc fd00::1 is not IPv4/);
+    await rejects(rt.route.get('10.0.0.5', { src: 'fd00::1' }), 'EINVAL', /source fd00::1 is not IPv4/);
+    await rejects(rt.route.add({ dst: '10.0.0.0/8', gateway: '10.20.0.50', multipath: [{ gateway: '10.20.0.2' }, { gateway: '10.20.0.3' }] }), 'EINVAL', /gateway belongs in each nexthop/);
+    await rejects(rt.route.add({ dst: '10.0.0.0/8', multipath: Array.from({ length: 300 }, () => ({ gateway: '10.20.0.2' })) }), 'EINVAL', /at most 256/);
     await rt.route.add({ dst: '10.124.0.0/16', gateway: '10.20.0.9' });
     await rejects(rt.route.add({ dst: '10.124.0.0/16', gateway: '10.20.0.9' }), 'EEXIST');
     await rt.route.delete({ dst: '10.124.0.0/16' });

@@ -105,6 +105,8 @@ export class NetlinkConnection {
   }
 
   get portId(): number { return this.sock.portId; }
+  /** Whether close() was called (then every request is EBADF). */
+  get isClosed(): boolean { return this.closed; }
   get socket(): NativeSocket { return this.sock; }
 
   addMembership(group: number): void { this.sock.addMembership(group); }

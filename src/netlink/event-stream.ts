@@ -4,7 +4,7 @@
 // and the stream goes on: the consumer re-lists to resync.
 import { EventEmitter } from 'events';
 import { NetlinkConnection } from './connection';
-import { NetlinkError } from '../errors';
+import { NetlinkError, typeError } from '../errors';
 import type { RawMessage } from '../native';
 
 const MAX_BUFFERED = 4096;
@@ -68,6 +68,8 @@ export abstract class EventStream<E extends { type: string }> extends EventEmitt
 
   /** Waits for the first event matching `pred` (with a timeout in ms). */
   waitFor(pred: (ev: E | OverrunEvent) => boolean, timeoutMs = 5000): Promise<E | OverrunEvent> {
+    if (typeof pred !== 'function') return Promise.reject(typeError('waitFor predicate', 'a function', pred));
+    if (!Number.isFinite(timeoutMs) || timeoutMs < 0) return Promise.reject(typeError('waitFor timeout', 'a number of ms (0 or more)', timeoutMs));
     return new Promise((resolve, reject) => {
       const found = this.buffer.find(pred);
       if (found) { this.buffer.splice(this.buffer.indexOf(found), 1); return resolve(found); }

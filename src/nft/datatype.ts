@@ -20,10 +20,15 @@ export interface DataType {
 const PROTOS: Record<string, number> = { icmp: 1, igmp: 2, tcp: 6, udp: 17, gre: 47, esp: 50, ah: 51, icmpv6: 58, 'ipv6-icmp': 58, sctp: 132, udplite: 136 };
 const PROTO_NAMES: Record<number, string> = { 1: 'icmp', 2: 'igmp', 6: 'tcp', 17: 'udp', 47: 'gre', 50: 'esp', 51: 'ah', 58: 'ipv6-icmp', 132: 'sctp', 136: 'udplite' };
 
+/** A value as an error message shows it (a BigInt or Symbol too, which JSON.stringify throws on). */
+const show = (v: unknown): string => { try { return JSON.stringify(v) ?? String(v); } catch { return String(v); } };
+
+/** A number, never a digit string taken for one ('80' is a type error, as everywhere). */
 function uint(v: Value, what: string, max: number): number {
-  const n = typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v;
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > max) throw new ValidationError(`invalid ${what}: ${JSON.stringify(v)}`);
-  return n;
+  if (typeof v === 'string') throw new ValidationError(`invalid ${what}: ${show(v)}${/^\d+$/.test(v) ? ' (a number, not a string)' : ''}`);
+  if (typeof v !== 'number') throw typeError(what, `an integer in 0..${max}`, v);
+  if (!Number.isInteger(v) || v < 0 || v > max) throw new ValidationError(`invalid ${what}: ${show(v)}`);
+  return v;
 }
 
 function hostU32(v: number): Buffer { const b = Buffer.alloc(4); b.writeUInt32LE(v >>> 0); return b; }
@@ -33,7 +38,7 @@ export const ipv4Addr: DataType = {
   encode(v, what) {
     // Dotted quad only (what nft accepts); parsed by hand, this is a hot path.
     const b = typeof v === 'string' ? parse4(v) : undefined;
-    if (!b) throw new ValidationError(`invalid ${what} (IPv4 address): ${JSON.stringify(v)}`);
+    if (!b) throw new ValidationError(`invalid ${what} (IPv4 address): ${show(v)}`);
     return b;
   },
   decode: (b) => [...b.subarray(0, 4)].join('.'),
@@ -42,7 +47,7 @@ export const ipv4Addr: DataType = {
 export const ipv6Addr: DataType = {
   name: 'ipv6_addr', id: 8, len: 16, byteorder: 'big',
   encode(v, what) {
-    if (typeof v !== 'string' || net.isIP(v) !== 6) throw new ValidationError(`invalid ${what} (IPv6 address): ${JSON.stringify(v)}`);
+    if (typeof v !== 'string' || net.isIP(v) !== 6) throw new ValidationError(`invalid ${what} (IPv6 address): ${show(v)}`);
     return ip6Bytes(v);
   },
   decode: (b) => ip6Text(b.subarray(0, 16)),
@@ -73,7 +78,7 @@ export const ifname: DataType = {
   name: 'ifname', id: 41, len: 16, byteorder: 'host',
   encode(v, what) {
     if (typeof v !== 'string' || v.length === 0 || Buffer.byteLength(v) > 15 || v.includes('\0'))
-      throw new ValidationError(`invalid ${what} (interface name, 1..15 bytes): ${JSON.stringify(v)}`);
+      throw new ValidationError(`invalid ${what} (interface name, 1..15 bytes): ${show(v)}`);
     const b = Buffer.alloc(16);
     b.write(v, 'utf8');
     return b;
@@ -106,7 +111,7 @@ export const ctState: DataType = {
   name: 'ct_state', id: 26, len: 4, byteorder: 'host',
   encode(v, what) {
     const bits = typeof v === 'string' ? CT_STATES[v] : undefined;
-    if (bits === undefined) throw new ValidationError(`invalid ${what} (ct state): ${JSON.stringify(v)}`);
+    if (bits === undefined) throw new ValidationError(`invalid ${what} (ct state): ${show(v)}`);
     return hostU32(bits);
   },
   decode(b) {
@@ -119,7 +124,7 @@ export const ctState: DataType = {
 export const etherAddr: DataType = {
   name: 'ether_addr', id: 9, len: 6, byteorder: 'big',
   encode(v, what) {
-    if (typeof v !== 'string' || !/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(v)) throw new ValidationError(`invalid ${what} (MAC): ${JSON.stringify(v)}`);
+    if (typeof v !== 'string' || !/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(v)) throw new ValidationError(`invalid ${what} (MAC): ${show(v)}`);
     return Buffer.from(v.split(':').map((x) => parseInt(x, 16)));
   },
   decode: (b) => [...b.subarray(0, 6)].map((x) => x.toString(16).padStart(2, '0')).join(':'),
@@ -216,7 +221,7 @@ export function encodeValue(t: KeyType, v: Value | Value[], what: string): Buffe
     return t.fields[0].encode(v, what);
   }
   if (!Array.isArray(v) || v.length !== t.fields.length)
-    throw new ValidationError(`${what}: expected ${t.fields.length} values for ${t.name}, got ${JSON.stringify(v)}`);
+    throw new ValidationError(`${what}: expected ${t.fields.length} values for ${t.name}, got ${show(v)}`);
   const out = Buffer.alloc(t.len);
   let off = 0;
   t.fields.forEach((f, i) => {

@@ -3,7 +3,7 @@
 // decoded back. Anything the decoder does not recognise stays a raw
 // `{ expr }` statement that re-encodes to the same bytes.
 import * as net from 'net';
-import { ValidationError, checkArray, typeError } from '../errors';
+import { ValidationError, checkArray, checkKeys, typeError } from '../errors';
 import {
   CMP, CT_KEYS, CT_STATES, FIB_FLAGS, FIB_RESULT, META_KEYS, NAT_TYPE, NF_ACCEPT, NF_DROP, NF_NAT_RANGE,
   NFT_CONTINUE, NFT_GOTO, NFT_JUMP, NFT_LOOKUP_F_INV, NFT_REG32_00, NFT_REG_1, NFT_REG_VERDICT, NFT_RETURN,
@@ -448,12 +448,40 @@ function encodeReject(ctx: EncCtx, how: string | undefined, out: LowExpr[]): voi
 }
 
 /** Compiles statements to kernel expressions. */
+/**
+ * A statement's fields, and those of its options object, by kind (the kind
+ * found as encodeStmts finds it): a misspelt `opp: '!='` is an error, not a
+ * rule that means the opposite.
+ */
+const STMT_FIELDS: [string, string[], string[]?][] = [
+  ['vmap', ['vmap', 'key']], ['verdict', ['verdict']], ['counter', ['counter'], ['packets', 'bytes']],
+  ['nat', ['nat', 'family', 'addr', 'addrMax', 'port', 'portMax', 'map', 'flags']],
+  ['masquerade', ['masquerade'], ['port', 'portMax', 'flags']], ['redirect', ['redirect'], ['port', 'portMax', 'flags']],
+  ['log', ['log'], ['prefix', 'level', 'group']], ['reject', ['reject'], ['with']],
+  ['limit', ['limit'], ['rate', 'per', 'burst', 'bytes', 'over']], ['mangle', ['mangle', 'value']], ['notrack', ['notrack']], ['expr', ['expr']],
+];
+
+function checkStmtKeys(s: Record<string, any>): void {
+  if ('match' in s) {
+    checkKeys(s, ['match', 'op', 'set' in s ? 'set' : 'value'], 'set' in s ? 'set lookup statement' : 'match statement');
+    return;
+  }
+  const kind = STMT_FIELDS.find(([k]) => k in s);
+  if (!kind) return;  // (unknown: refused below)
+  const [name, fields, inner] = kind;
+  checkKeys(s, fields, `${name} statement`);
+  const o = s[name];
+  if (inner && o && typeof o === 'object' && !Array.isArray(o)) checkKeys(o, inner, name);
+  if (name === 'nat' && s.map && typeof s.map === 'object') checkKeys(s.map, ['key', 'set', 'ports'], 'nat map');
+}
+
 export function encodeStmts(stmts: Stmt[], family: Family, setInfo?: EncCtx['setInfo'], anon?: EncCtx['anon']): LowExpr[] {
   if (!Array.isArray(stmts)) throw typeError('stmts', 'a list of statements', stmts);
   const ctx: EncCtx = { family, setInfo, anon };
   const out: LowExpr[] = [];
   for (const s of stmts) {
     if (!s || typeof s !== 'object' || Array.isArray(s)) throw typeError('statement', 'an object', s);
+    checkStmtKeys(s);
     if ('match' in s && 'set' in s) {
       const fields = Array.isArray(s.match) ? s.match : [s.match];
       loadKey(ctx, fields, out);
@@ -515,7 +543,7 @@ export function encodeStmts(stmts: Stmt[], family: Family, setInfo?: EncCtx['set
       if (o.bytes !== undefined && typeof o.bytes !== 'boolean') throw typeError('limit bytes', 'a boolean', o.bytes);
       if (o.over !== undefined && typeof o.over !== 'boolean') throw typeError('limit over', 'a boolean', o.over);
       const burst = o.burst === undefined ? (o.bytes ? 0 : 5) : o.burst;
-      if (!Number.isInteger(burst) || burst < 0) throw new ValidationError(`limit: invalid burst ${o.burst}`);
+      if (!Number.isInteger(burst) || burst < 0 || burst > 0xffffffff) throw new ValidationError(`limit: invalid burst ${o.burst} (0..${0xffffffff})`);
       out.push({ type: 'limit', rate: o.rate, unit: LIMIT_UNITS[o.per], burst, limitType: o.bytes ? 1 : 0, flags: o.over ? 1 : 0 });
     } else if ('mangle' in s) {
       if (s.mangle !== 'meta mark' && s.mangle !== 'ct mark') throw new ValidationError(`mangle: only 'meta mark' and 'ct mark' (got ${JSON.stringify(s.mangle)})`);
@@ -528,7 +556,7 @@ export function encodeStmts(stmts: Stmt[], family: Family, setInfo?: EncCtx['set
       if (!s.expr || typeof s.expr.type !== 'string') throw new ValidationError('raw expression needs a type');
       out.push(s.expr);
     } else {
-      throw new ValidationError(`unknown statement ${JSON.stringify(s)}`);
+      throw new ValidationError(`unknown statement with fields ${Object.keys(s).join(', ')}`);
     }
   }
   return out;

@@ -4,7 +4,7 @@ import { native } from '../native';
 import { NetlinkConnection } from '../netlink/connection';
 import { NETLINK_NETFILTER } from '../netlink/constants';
 import { Netns } from '../netns';
-import { ValidationError, checkBool, checkInt, checkKeys, checkOptions, typeError } from '../errors';
+import { NetlinkError, ValidationError, checkBool, checkInt, checkKeys, checkOptions, typeError } from '../errors';
 import { Family, NFT_MSG, SET_FLAGS } from './constants';
 import { checkArg, checkObjName, familyNum } from './common';
 import { Table, parseTable, tableMsg } from './table';
@@ -276,6 +276,7 @@ export class Nft {
 
   /** Notifications of ruleset changes in this namespace, like `nft monitor`. */
   events(): NftEvents {
+    if (this.conn.isClosed) throw new NetlinkError('nft events: handle closed', 'EBADF', 9);
     return new NftEvents(this.netns?.fd, (f, t, s) => this.sets.get(skey(f, t, s)));
   }
 

@@ -3,7 +3,7 @@
 // the set carries nft's userdata (key byte order) so `nft list` prints
 // values correctly.
 import { native } from '../native';
-import { ValidationError, checkArray, checkInt, typeError } from '../errors';
+import { ValidationError, checkArray, checkInt, checkKeys, typeError } from '../errors';
 import {
   Family, NFT_DATA_VERDICT, NFT_MSG, NFT_SET_ELEM_INTERVAL_END, SET_FLAGS, UDATA_SET_COMMENT,
   UDATA_SET_DATABYTEORDER, UDATA_SET_DATA_INTERVAL, UDATA_SET_KEYBYTEORDER, BYTEORDER,
@@ -176,13 +176,15 @@ function fieldRange(t: DataType, v: Value, what: string): { start: Buffer; last:
     return { start, last };
   }
   if (typeof v === 'string' && /^[^-]+-[^-]+$/.test(v) && t !== DATATYPES.ifname) {
+    // (A range is text, so its ends are too: "80-90" means 80 to 90.)
+    const end = (x: string) => (/^\d+$/.test(x) ? Number(x) : x);
     const [a, b] = v.split('-');
-    const start = t.encode(a, what);
-    const last = t.encode(b, what);
+    const start = t.encode(end(a), what);
+    const last = t.encode(end(b), what);
     if (Buffer.compare(start, last) > 0) throw new ValidationError(`${what}: empty range ${v}`);
     return { start, last };
   }
-  const one = t.encode(typeof v === 'string' && /^\d+$/.test(v) && t === DATATYPES.inet_service ? Number(v) : v, what);
+  const one = t.encode(v, what);
   return { start: one, last: one };
 }
 
@@ -222,6 +224,7 @@ export function encodeElements(info: SetInfo, elems: Element[], forDelete: boole
   const out: any[] = [];
   for (const e of elems) {
     if (!e || typeof e !== 'object' || e.key === undefined) throw new ValidationError(`${what}: element needs a key`);
+    checkKeys(e, ['key', 'data', 'comment', 'timeout'], `${what}: element`);
     const x: any = {};
     if (info.interval && info.key.fields.length > 1) {
       const r = concatRange(info, e.key, `${what} key`);

@@ -47,6 +47,8 @@ export class Transaction {
   /** Like `nft add table` (no error if it exists); `create: true` is `nft create table`. */
   addTable(t: Table, opts: { create?: boolean } = {}): this {
     checkArg(t, 'table');
+    // (Read-back fields pass, so a listed object can be added again.)
+    checkKeys(t, ['family', 'name', 'flags', 'comment', 'handle', 'use'], 'table');
     createOpt(opts);
     const msg = tableMsg(NFT_MSG.NEWTABLE, t, NLM_F_CREATE | (opts.create ? NLM_F_EXCL : 0));
     this.push({ desc: `add table ${t.family} ${t.name}`, build: () => [msg] });
@@ -84,6 +86,7 @@ export class Transaction {
   /** Like `nft add chain` (base chain when hook is given); `create: true` is `nft create chain`. */
   addChain(c: Chain, opts: { create?: boolean } = {}): this {
     checkArg(c, 'chain');
+    checkKeys(c, ['family', 'table', 'name', 'type', 'hook', 'priority', 'policy', 'device', 'comment', 'handle', 'use'], 'chain');
     createOpt(opts);
     const msg = chainMsg(NFT_MSG.NEWCHAIN, c, NLM_F_CREATE | (opts.create ? NLM_F_EXCL : 0));
     this.push({ desc: `add chain ${c.family} ${c.table} ${c.name}`, build: () => [msg] });
@@ -126,6 +129,9 @@ export class Transaction {
 
   private rule(r: Rule, flags: number, verb: string): AddedRule {
     checkArg(r, 'rule');
+    checkKeys(r, ['family', 'table', 'chain', 'stmts', 'comment', 'handle', 'position', 'exprs'], 'rule');
+    // Named before they are shown (a Symbol would make the description itself throw).
+    for (const k of ['family', 'table', 'chain'] as const) if (typeof r[k] !== 'string') throw typeError(`rule.${k}`, 'a string', r[k]);
     if (r.stmts !== undefined && !Array.isArray(r.stmts)) throw typeError('stmts', 'a list of statements', r.stmts);
     // A handle only names the rule to replace (rules read back carry one).
     if (verb !== 'replace' && r.handle !== undefined) { r = { ...r }; delete r.handle; }
@@ -179,6 +185,7 @@ export class Transaction {
   /** Like `nft add set` / `nft add map` (with its elements, if given). */
   addSet(s: NftSet, opts: { create?: boolean } = {}): this {
     checkArg(s, 'set');
+    checkKeys(s, ['family', 'table', 'name', 'type', 'map', 'flags', 'comment', 'size', 'timeout', 'policy', 'elements', 'handle'], 'set');
     createOpt(opts);
     if (s.elements !== undefined && !Array.isArray(s.elements)) throw typeError('elements', 'a list', s.elements);
     const info = setInfo(s);
@@ -225,6 +232,8 @@ export class Transaction {
 
   private elements(s: SetRef, elements: Element[], del: boolean, flags: number, ifExists = false): this {
     checkArg(s, 'set');
+    checkKeys(s, ['family', 'table', 'set'], 'set reference');
+    for (const k of ['family', 'table', 'set'] as const) if (typeof s[k] !== 'string') throw typeError(`set reference.${k}`, 'a string', s[k]);
     if (!Array.isArray(elements)) throw typeError('elements', 'a list', elements);
     const desc = `${del ? (ifExists ? 'destroy' : 'delete') : 'add'} element ${s.family} ${s.table} ${s.set} (${elements.length})`;
     const cmd = del ? (ifExists ? NFT_MSG.DESTROYSETELEM : NFT_MSG.DELSETELEM) : NFT_MSG.NEWSETELEM;

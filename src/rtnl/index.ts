@@ -2,7 +2,7 @@
 import { NetlinkConnection } from '../netlink/connection';
 import { NETLINK_ROUTE } from '../netlink/constants';
 import { Netns } from '../netns';
-import { checkArray, checkInt, checkKeys, checkOptions } from '../errors';
+import { NetlinkError, checkArray, checkInt, checkKeys, checkOptions } from '../errors';
 import { LinkApi } from './link';
 import { AddrApi } from './addr';
 import { RouteApi } from './route';
@@ -62,6 +62,8 @@ export class Rtnl {
 
   /** Notifications in this handle's namespace, like `ip monitor link address route neigh`. */
   events(groups: EventGroup[] = ['link', 'addr', 'route', 'neigh']): RtnlEvents {
+    // Closed: EBADF, as every other use (not a fresh socket of its own).
+    if (this.conn.isClosed) throw new NetlinkError('rtnl events: handle closed', 'EBADF', 9);
     checkArray(groups, 'event groups');
     return new RtnlEvents(this.netns?.fd, groups);
   }

@@ -123,6 +123,10 @@ export class RouteApi {
     if (req.multipath !== undefined) {
       if (!Array.isArray(req.multipath)) throw typeError('multipath', 'a list of nexthops', req.multipath);
       if (req.multipath.length === 0) throw new ValidationError('multipath needs nexthops');
+      // (Each nexthop carries its own: one given beside them would be dropped, as `ip route` refuses.)
+      for (const k of ['gateway', 'dev', 'onlink'] as const) if (req[k] !== undefined) throw new ValidationError(`route with multipath: ${k} belongs in each nexthop`);
+      // One message holds them (the kernel's RTA_MULTIPATH is 16-bit long).
+      if (req.multipath.length > 256) throw new ValidationError(`multipath: ${req.multipath.length} nexthops (at most 256)`);
       r.multipath = [];
       for (const n of req.multipath) {
         checkObject(n, 'nexthop');
@@ -143,7 +147,11 @@ export class RouteApi {
     else if (!req.gateway && !req.multipath && req.dev !== undefined && (req.type ?? 'unicast') === 'unicast') r.scope = RT_SCOPES.link;
     else if (req.type === 'local') r.scope = RT_SCOPES.host;
     else r.scope = RT_SCOPES.universe;
-    if (req.prefsrc !== undefined) r.prefsrc = parseIp(req.prefsrc, 'prefsrc').address;
+    if (req.prefsrc !== undefined) {
+      const p = parseIp(req.prefsrc, 'prefsrc');
+      if (p.family !== family) throw new ValidationError(`prefsrc ${req.prefsrc} is not IPv${family}`);
+      r.prefsrc = p.address;
+    }
     if (req.mtu !== undefined) r.mtu = validateU32(req.mtu, 'mtu', 68, 65535);
     return r;
   }
@@ -214,7 +222,11 @@ export class RouteApi {
     checkOptions(opts, 'route.get options');
     checkKeys(opts, ['src', 'oif', 'iif'], 'route.get options');
     const req: any = { dst: d.address };
-    if (opts.src !== undefined) req.src = parseIp(opts.src, 'source').address;
+    if (opts.src !== undefined) {
+      const src = parseIp(opts.src, 'source');
+      if (src.family !== d.family) throw new ValidationError(`source ${opts.src} is not IPv${d.family} (the destination is)`);
+      req.src = src.address;
+    }
     if (opts.oif !== undefined) this.links.indexNow(opts.oif, 'oif');
     if (opts.iif !== undefined) this.links.indexNow(opts.iif, 'iif');
     if (opts.oif !== undefined) req.oif = await this.links.index(opts.oif);
