@@ -355,3 +355,38 @@ describe('native parsers: malformed messages', () => {
     }
   });
 });
+
+// The other direction: what callers hand the builders. Raw expressions go to
+// the addon nearly as given (a long type name and a `raw` getter that grew
+// between sizing and writing each wrote past its buffer): random ones, with
+// random field values, must all end in a Buffer or a coded error.
+describe('addon: random input to the nftables rule builder', () => {
+  it('3,000 random raw expressions: each encodes or fails with a code, none crashes', () => {
+    const { Nft } = require('../src') as typeof import('../src');
+    let seed = 12345;
+    const rnd = (n: number) => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % n; };
+    const types = ['counter', 'limit', 'payload', 'meta', 'cmp', 'lookup', 'immediate', 'log', 'nat', 'masq', 'ct', 'zzz', '', 'x'.repeat(300), 'a\0b'];
+    const values = (): unknown => [0, -1, 255, 256, 65536, 2 ** 32, 2 ** 32 + 7, 2 ** 53, NaN, Infinity, 1.5, 'x', 'y'.repeat(300), null, true, [], {},
+      Buffer.alloc(rnd(100)), Buffer.alloc(70000), 10n][rnd(20)];
+    const fields = ['sreg', 'dreg', 'base', 'offset', 'len', 'key', 'op', 'data', 'rate', 'unit', 'burst', 'type', 'flags', 'set', 'prefix', 'group', 'chain', 'verdict', 'raw'];
+    let encoded = 0;
+    let failed = 0;
+    for (let i = 0; i < 3000; i++) {
+      const expr: Record<string, unknown> = { type: types[rnd(types.length)] };
+      for (let k = rnd(5); k > 0; k--) expr[fields[rnd(fields.length)]] = values();
+      if (rnd(10) === 0) {
+        let n = 0;
+        Object.defineProperty(expr, 'raw', { get: () => (++n === 1 ? Buffer.alloc(0) : Buffer.alloc(rnd(66000))), enumerable: true });
+      }
+      const stmts = Array.from({ length: 1 + rnd(3) }, () => ({ expr }));
+      try {
+        Nft.encode((tx) => tx.addRule({ family: 'ip', table: 't', chain: 'c', stmts } as any));
+        encoded++;
+      } catch (e: any) {
+        assert.ok(e instanceof Error && typeof (e as any).code === 'string', `case ${i} (${JSON.stringify(Object.keys(expr))}): ${e?.constructor?.name} ${e?.message}`);
+        failed++;
+      }
+    }
+    assert.ok(encoded > 0 && failed > 0, `${encoded} encoded, ${failed} refused`);
+  });
+});
