@@ -339,7 +339,11 @@ export class Netns {
     // A plain file under the run dir that is not a namespace mount is not one.
     const st = fs.fstatSync(fd);
     const root = fs.statSync('/proc/self/ns/net');
-    if (st.dev !== root.dev) {
+    // (Every namespace file is on nsfs. Opened through /proc, the fd's link
+    // names the kind, "net:[4026...]"; through a bind mount it shows the path.)
+    let kind = '';
+    try { kind = /^([a-z_]+):\[\d+\]$/.exec(fs.readlinkSync(`/proc/self/fd/${fd}`))?.[1] ?? ''; } catch { /* as a path */ }
+    if (st.dev !== root.dev || (kind && kind !== 'net')) {
       ns.close();
       throw new NetlinkError(`${p} is not a network namespace`, 'EINVAL', 22);
     }

@@ -194,6 +194,8 @@ describe('netns', () => {
     } finally {
       fs.rmSync('/run/netns/plainfile');
     }
+    // Another kind of namespace file is not a network namespace (it failed only at setns).
+    await rejects(Netns.open({ path: '/proc/self/ns/mnt' }), 'EINVAL', /not a network namespace/);
     // socketHere is checked as socket() is (it returned a UDP socket for 'bogus').
     assert.throws(() => Netns.socketHere(4, 'bogus' as any, { address: '127.0.0.1', port: 0 }), (x: any) => x.code === 'EINVAL');
     assert.throws(() => Netns.socketHere('4' as any, 'tcp', { address: '127.0.0.1', port: 0 }), (x: any) => x.code === 'ERR_INVALID_ARG_TYPE');
@@ -202,6 +204,10 @@ describe('netns', () => {
     // A closed handle's events are EBADF too (they opened a socket of their own).
     const rt = await Rtnl.open();
     const nft = await Nft.open();
+    const ev = rt.events();
+    const waiting = ev.waitFor(() => false, 60000);
+    ev.close();
+    await rejects(waiting, 'EBADF', /closed/);
     rt.close();
     nft.close();
     assert.throws(() => rt.events(), (x: any) => x.code === 'EBADF');

@@ -527,6 +527,8 @@ describe('nftables', function () {
           tx.addRule({ family: 'ip', table: 't', chain: 'c', stmts: [{ expr }] });
         }, /do not fit one message/],
         ['raw field out of range', (tx) => tx.addRule({ family: 'ip', table: 't', chain: 'c', stmts: [{ expr: { type: 'limit', burst: 2 ** 32 + 7 } }] }), /limit\.burst: out of range/],
+        ['jump and goto at once', (tx) => tx.addRule({ family: 'ip', table: 't', chain: 'c', stmts: [{ verdict: { jump: 'c', goto: 'c' } }] }), /verdict: unknown option "goto"/],
+        ['an empty dnat port range', (tx) => tx.addRule({ family: 'ip', table: 't', chain: 'c', stmts: [{ match: 'meta l4proto', value: 'tcp' }, { nat: 'dnat', addr: '10.0.0.1', port: 90, portMax: 80 }] }), /empty port range 90-80/],
         ['raw field of the wrong type', (tx) => tx.addRule({ family: 'ip', table: 't', chain: 'c', stmts: [{ expr: { type: 'counter', packets: 'x' } }] }), /counter\.packets: wrong type/],
       ];
       const before = nftJson(ns.name!);
@@ -535,6 +537,10 @@ describe('nftables', function () {
         assert.ok(e instanceof ValidationError, what);
       }
       assert.deepStrictEqual(nftJson(ns.name!), before);
+      // A transaction kept past its callback: an error, not changes silently lost.
+      let kept: any;
+      await nft.transaction((tx) => { kept = tx; });
+      assert.throws(() => kept.addTable({ family: 'ip', name: 'late' }), (x: any) => x.code === 'EINVAL' && /already committed/.test(x.message));
       // Wrong types anywhere are ERR_INVALID_ARG_TYPE, never a TypeError of their own.
       for (const [what, fn] of [
         ['a BigInt mark', (tx: any) => tx.addRule({ family: 'ip', table: 't', chain: 'c', stmts: [{ match: 'meta mark', value: 10n }] })],

@@ -73,11 +73,16 @@ export abstract class EventStream<E extends { type: string }> extends EventEmitt
     return new Promise((resolve, reject) => {
       const found = this.buffer.find(pred);
       if (found) { this.buffer.splice(this.buffer.indexOf(found), 1); return resolve(found); }
-      const timer = setTimeout(() => { this.off('event', on); reject(new NetlinkError(`timed out waiting for ${this.what} event`, 'ETIMEDOUT', 110)); }, timeoutMs);
+      // Closed, nothing more comes: at once, not after the timeout.
+      const closedError = () => new NetlinkError(`${this.what} events: stream closed`, 'EBADF', 9);
+      if (this.closed) return reject(closedError());
+      const done = () => { clearTimeout(timer); this.off('event', on); this.off('close', onClose); };
+      const timer = setTimeout(() => { done(); reject(new NetlinkError(`timed out waiting for ${this.what} event`, 'ETIMEDOUT', 110)); }, timeoutMs);
+      const onClose = () => { done(); reject(closedError()); };
+      this.once('close', onClose);
       const on = (ev: E | OverrunEvent) => {
         if (!pred(ev)) return;
-        clearTimeout(timer);
-        this.off('event', on);
+        done();
         // Taken here: an iterator must not get it again.
         const i = this.buffer.indexOf(ev);
         if (i >= 0) this.buffer.splice(i, 1);

@@ -186,9 +186,11 @@ function verdictExpr(v: Verdict): LowExpr {
     if (!(v in VERDICTS)) throw new ValidationError(`invalid verdict ${JSON.stringify(v)}`);
     return { type: 'immediate', dreg: NFT_REG_VERDICT, verdict: VERDICTS[v] };
   }
+  // One of them, alone (`{ jump, goto }` took the jump and dropped the goto).
+  if (v && typeof v === 'object' && !Array.isArray(v)) checkKeys(v, ['jump' in v ? 'jump' : 'goto'], 'verdict');
   if (v && typeof v === 'object' && 'jump' in v) return { type: 'immediate', dreg: 0, verdict: NFT_JUMP, chain: checkName(v.jump, 'jump target chain') };
   if (v && typeof v === 'object' && 'goto' in v) return { type: 'immediate', dreg: 0, verdict: NFT_GOTO, chain: checkName(v.goto, 'goto target chain') };
-  throw new ValidationError(`invalid verdict ${JSON.stringify(v)}`);
+  throw new ValidationError(`invalid verdict ${typeof v === 'object' ? `with fields ${Object.keys(v ?? {}).join(', ')}` : String(v)}`);
 }
 
 /** Element data of a verdict map. */
@@ -370,7 +372,9 @@ function portRegs(port: number | undefined, portMax: number | undefined, reg: nu
   if (port === undefined) { if (portMax !== undefined) throw new ValidationError(`${what}: portMax without port`); return {}; }
   out.push({ type: 'immediate', dreg: reg, data: inetService.encode(port, `${what} port`) });
   if (portMax === undefined || portMax === port) return { regProtoMin: reg };
-  out.push({ type: 'immediate', dreg: reg + 1, data: inetService.encode(portMax, `${what} port`) });
+  const hi = inetService.encode(portMax, `${what} port`);
+  if (portMax < port) throw new ValidationError(`${what}: empty port range ${port}-${portMax}`);
+  out.push({ type: 'immediate', dreg: reg + 1, data: hi });
   return { regProtoMin: reg, regProtoMax: reg + 1 };
 }
 

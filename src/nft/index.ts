@@ -77,7 +77,11 @@ export class Nft {
   static encode(fn: (tx: Transaction) => void): Buffer[] {
     if (typeof fn !== 'function') throw typeError('transaction callback', 'a function', fn);
     const tx = new Transaction({});
-    fn(tx);
+    try {
+      fn(tx);
+    } finally {
+      tx.seal();
+    }
     const ctx = { set: (f: Family, t: string, n: string) => tx.declared.get(skey(f, t, n)) ?? undefined };
     for (const op of tx.ops) {
       for (const x of op.needs ?? []) if (!ctx.set(x.family, x.table, x.set)) throw new ValidationError(`${op.desc}: set ${x.set} is not declared in the transaction`);
@@ -123,7 +127,11 @@ export class Nft {
     if (opts.generation !== undefined) checkInt(opts.generation, 'generation', 0, 0xffffffff);
     if (opts.echo !== undefined) checkBool(opts.echo, 'echo');
     const tx = new Transaction({ echo: opts.echo });
-    await fn(tx);
+    try {
+      await fn(tx);
+    } finally {
+      tx.seal();
+    }
     if (!tx.ops.length) return { generation: await this.generation(), messages: 0 };
     // Sets whose types we need but the transaction does not declare.
     const absent = new Set<string>();

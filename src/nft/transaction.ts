@@ -42,7 +42,14 @@ export class Transaction {
 
   constructor(opts: { echo?: boolean } = {}) { this.echo = opts.echo ?? true; }
 
-  private push(op: Op): void { this.ops.push(op); }
+  private sealed = false;
+  /** @internal Once its callback returned: later calls are an error, not silently lost. */
+  seal(): void { this.sealed = true; }
+
+  private push(op: Op): void {
+    if (this.sealed) throw new ValidationError(`${op.desc}: this transaction is already committed (use it inside its callback)`);
+    this.ops.push(op);
+  }
 
   /** Like `nft add table` (no error if it exists); `create: true` is `nft create table`. */
   addTable(t: Table, opts: { create?: boolean } = {}): this {
