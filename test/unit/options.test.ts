@@ -1,5 +1,6 @@
 // Unit tier: option checks of the CNM layer and the daemon (no addon, no kernel).
 import * as assert from 'assert';
+import { code } from './coded';
 import { checkControllerOptions } from '../../src/cnm/controller-options';
 import { checkDnsServers, checkExtraHosts } from '../../src/cnm/resolv-conf';
 import { checkFields } from '../../src/cnm/validate';
@@ -7,13 +8,6 @@ import { check } from '../../src/daemon/validate';
 import { statusOf } from '../../src/daemon/errors';
 import { NETWORK_CREATE } from '../../src/daemon/mapping';
 
-const code = (c: string, re?: RegExp) => (err: unknown) => {
-  assert.ok(err instanceof Error);
-  const e = err as Error & { code?: string };
-  assert.strictEqual(e.code, c, e.message);
-  if (re) assert.match(e.message, re);
-  return true;
-};
 
 describe('unit: option checks', () => {
   it('Controller.open options: types, unknown fields, paths, pools, upstreams, firewall, all before anything is made', () => {

@@ -1,17 +1,11 @@
 // Unit tier: the validators the rtnetlink and nftables layers share (no addon).
 import * as assert from 'assert';
+import { code } from './coded';
 import { parseCidr, parseIp, validateIfname, validateMac, validateU32 } from '../../src/util/ip';
 import { checkFamily, checkKeys, checkNamedNumber } from '../../src/errors';
 import { checkHandle, checkObjName, familyNum, flagBits } from '../../src/nft/common';
 import { keyType } from '../../src/nft/datatype';
 
-const code = (c: string, re?: RegExp) => (err: unknown) => {
-  assert.ok(err instanceof Error);
-  const e = err as Error & { code?: string };
-  assert.strictEqual(e.code, c, e.message);
-  if (re) assert.match(e.message, re);
-  return true;
-};
 
 describe('unit: validators', () => {
   it('interface names: no NUL (C would stop there), strings only', () => {
