@@ -7,6 +7,7 @@
 #include "nft_spec.h"
 #include <libnftnl/expr.h>
 #include <libnftnl/rule.h>
+#include <cmath>
 #include <cstring>
 
 namespace cnm {
@@ -34,7 +35,8 @@ static void Room(Napi::Env env, struct nlmsghdr* nlh, size_t cap, size_t need, c
 
 // A number for a field of `kind`: an integer in its range, never truncated.
 static bool InRange(Kind kind, double d) {
-  if (d != (double)(int64_t)d) return false;
+  // (Bounds first: casting NaN, an infinity or |d| >= 2^63 to an integer is undefined.)
+  if (!std::isfinite(d) || d < -9007199254740991.0 || d > 9007199254740991.0 || d != std::trunc(d)) return false;
   switch (kind) {
     case K_U8: return d >= 0 && d <= 0xff;
     case K_U16: return d >= 0 && d <= 0xffff;

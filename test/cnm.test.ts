@@ -430,6 +430,18 @@ describe('cnm: state, recovery and bad input', function () {
     await rejects(Controller.open({ stateDir: dir, cluster: { store: 'etcd://127.0.0.1:1', advertise: '192.0.2.77' } }), 'EINVAL', /advertise/);
     assert.deepStrictEqual(await nftTables(), before, 'no tables left');
     assert.ok(!fs.existsSync(dir), 'no state directory left');
+    // Tables it only adopted (another controller's, whose state path is too long to be recorded) stay.
+    const other = await Controller.open({ stateDir: path.join(tmpState(), 'x'.repeat(210)), upstreamDns: [] });
+    try {
+      const n = await other.createNetwork({ name: 'keeps' });
+      const chains = async () => JSON.parse((await run('nft', ['-j', 'list', 'chains', 'ip'])).out).nftables.filter((x: any) => x.chain?.table === 'cnm-netlink').map((x: any) => x.chain.name).sort();
+      const had = await chains();
+      assert.ok(had.includes(`in-${n.id.slice(0, 12)}`));
+      await rejects(Controller.open({ stateDir: path.join(tmpState(), 'fresh2'), cluster: { store: 'etcd://127.0.0.1:1', advertise: '192.0.2.77' } }), 'EINVAL', /advertise/);
+      assert.deepStrictEqual(await chains(), had, "the other controller's rules are untouched");
+    } finally {
+      await other.destroy();
+    }
     const ctl = await Controller.open({ stateDir: tmpState(), upstreamDns: [] });
     try {
       await rejects(ctl.createNetwork({ name: 'nogw', gateway: null }), 'EINVAL', /needs a gateway/);

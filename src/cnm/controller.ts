@@ -97,12 +97,13 @@ function realDir(dir: string): string {
 
 /** What a failed first open made in the state directory goes (the directory too, if it made it). */
 function forgetFreshState(stateDir: string, made: boolean, runDir: string): void {
-  try {
-    if (made) fs.rmSync(stateDir, { recursive: true, force: true });
-    else for (const f of ['state.json', 'journal.jsonl', 'lock']) fs.rmSync(path.join(stateDir, f), { force: true });
-    // Its run directory too, while empty (nothing was made in it).
-    if (runDir.startsWith(`/run/cnm-netlink/${RUN_DIR_PREFIX}`)) fs.rmdirSync(runDir);
-  } catch { /* the error being reported matters more */ }
+  // (Each step on its own: the error being reported matters more than these.)
+  const attempt = (f: () => void) => { try { f(); } catch { /* left as it is */ } };
+  // Only its own files; the directory too if it made it and nothing else is there.
+  for (const f of ['state.json', 'journal.jsonl', 'lock']) attempt(() => fs.rmSync(path.join(stateDir, f), { force: true }));
+  if (made) attempt(() => fs.rmdirSync(stateDir));
+  // Its run directory too, while empty (nothing was made in it).
+  if (runDir.startsWith(`/run/cnm-netlink/${RUN_DIR_PREFIX}`)) attempt(() => fs.rmdirSync(runDir));
 }
 
 function defaultRunDir(stateDir: string, defaultState: boolean): string {
@@ -171,7 +172,8 @@ export class Controller {
       ctx?.reservations.close();
       ctx?.fresh.dropAll();
       rt?.close();
-      if (fresh && fw && opts.firewall === undefined) await fw.destroy().catch(() => {});
+      // (Only tables this open made: ones it adopted may be another controller's.)
+      if (fresh && fw && opts.firewall === undefined && (fw as { created?: boolean }).created) await fw.destroy().catch(() => {});
       fw?.close();
       await store?.close().catch(() => {});
       lock.release();

@@ -36,7 +36,9 @@ export class NftFirewall implements Firewall {
     const fw = new NftFirewall(nft);
     try {
       await fw.claim(owner);
+      const existed = (await nft.listTables()).some((t) => t.name === TABLE);
       const made = await fw.ensureBase().then(() => true, (e) => { if (e.code === 'EEXIST') return false; throw e; });
+      fw.created = made && !existed;
       // Of two controllers opening at once, the one whose tables were made
       // has its name on them: the other learns it here.
       await fw.claim(owner);
@@ -49,6 +51,8 @@ export class NftFirewall implements Firewall {
   }
 
   private comment = BASE_COMMENT;
+  /** Whether this open made the tables (none of ours were there): a failed first open may remove only those. */
+  created = false;
 
   private async claim(owner?: string): Promise<void> {
     // Userdata holds 256 bytes: a longer path goes unrecorded (no check).
