@@ -69,17 +69,27 @@ function restoreBridge(ctx: CnmContext, n: NetworkRecord, ifNeeded: boolean): Pr
     await ensureBridge(ctx, n);
     // (A bridge that exists may still lack ports: one made again meanwhile, by a join repairing another endpoint.)
     if (!eps.length) return;
-    const br = await ctx.rt.link.get(n.bridge!);
-    const links = new Map((await ctx.rt.link.list({ kind: 'veth' })).map((l) => [l.name, l]));
-    for (const ep of eps) {
-      const l = links.get(ep.hostIfname!);
-      if (!l || l.master === br.index) continue;
-      await ctx.rt.link.set(ep.hostIfname!, { master: br.index });
-      await ctx.rt.link.set(ep.hostIfname!, { up: true, bridgePort: portFlags(n) });
-      // (Isolated again with icc off: a link's next sync opens it anew.)
-      forgetOpenedPort(ctx, ep.hostIfname!);
-    }
+    // (Isolated again with icc off: a link's next sync opens it anew.)
+    const moved = await attachHostEnds(ctx, eps, (await ctx.rt.link.get(n.bridge!)).index, portFlags(n));
+    for (const name of moved) forgetOpenedPort(ctx, name);
   });
+}
+
+/**
+ * Joined endpoints' host ends that are off the bridge `master` (it was made
+ * again) put back on it, up, with their port flags; their names returned.
+ */
+export async function attachHostEnds(ctx: CnmContext, eps: EndpointRecord[], master: number, flags: { hairpin: boolean; isolated?: boolean }): Promise<string[]> {
+  const links = new Map((await ctx.rt.link.list({ kind: 'veth' })).map((l) => [l.name, l]));
+  const moved: string[] = [];
+  for (const ep of eps) {
+    const l = links.get(ep.hostIfname!);
+    if (!l || l.master === master) continue;
+    await ctx.rt.link.set(ep.hostIfname!, { master });
+    await ctx.rt.link.set(ep.hostIfname!, { up: true, bridgePort: flags });
+    moved.push(ep.hostIfname!);
+  }
+  return moved;
 }
 
 /**

@@ -20,7 +20,7 @@ import { recordSubnets } from '../../subnets';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../../types';
 import { sandboxDnsNames, withoutNetwork } from '../../names';
 import type { ClusterEndpoint, ClusterNetwork, NetworkEvent } from '../../cluster/store';
-import { bridgeDriver, renameIfTaken } from '../bridge';
+import { attachHostEnds, bridgeDriver, renameIfTaken } from '../bridge';
 import { bridgeRules } from '../bridge/rules';
 import { setupIPForwarding } from '../bridge/setup-ip-forwarding';
 import { OverlayDatapath } from './datapath';
@@ -108,13 +108,8 @@ function dropIfBridgeGone(ctx: CnmContext, n: NetworkRecord): Promise<void> {
 async function repair(ctx: CnmContext, n: NetworkRecord): Promise<Live> {
   await dropIfBridgeGone(ctx, n);
   const live = await acquire(ctx, n);
-  const br = await ctx.rt.link.get(live.dp.bridge);
-  for (const ep of localEndpoints(ctx, n).filter((e) => e.sandboxId && e.hostIfname && !e.pending)) {
-    const l = await ctx.rt.link.find(ep.hostIfname!);
-    if (!l || l.master === br.index) continue;
-    await ctx.rt.link.set(ep.hostIfname!, { master: br.index });
-    await ctx.rt.link.set(ep.hostIfname!, { up: true, bridgePort: { hairpin: true } });
-  }
+  const joined = localEndpoints(ctx, n).filter((e) => e.sandboxId && e.hostIfname && !e.pending);
+  if (joined.length) await attachHostEnds(ctx, joined, (await ctx.rt.link.get(live.dp.bridge)).index, { hairpin: true });
   return live;
 }
 
