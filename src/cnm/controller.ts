@@ -142,7 +142,7 @@ export class Controller {
     const stateDir = realDir(given);
     const runDir = path.resolve(opts.runDir ?? defaultRunDir(stateDir, opts.stateDir === undefined));
     const lock = await StateLock.acquire(stateDir, opts.lockTimeoutMs ?? 10000);
-    // A first open that fails leaves nothing: no tables, no state files.
+    // A first open that fails leaves nothing it made: tables, state files.
     const fresh = !['state.json', 'journal.jsonl'].some((f) => fs.existsSync(path.join(stateDir, f)));
     let store: Store | undefined;
     let rt: Rtnl | undefined;
