@@ -180,8 +180,7 @@ function boundSocketSpecs(v: unknown): { family: number; type: number; address: 
     checkKeys(b, ['family', 'type', 'address', 'port'], `boundSockets[${i}]`);
     if (b.family !== 4 && b.family !== 6) throw new ValidationError(`boundSockets[${i}].family must be 4 or 6`);
     const type = { tcp: 1, udp: 2 }[checkEnum(b.type, `boundSockets[${i}].type`, ['tcp', 'udp'] as const)];
-    const a = parseIp(b.address, `boundSockets[${i}].address`);
-    if (a.family !== b.family) throw new ValidationError(`boundSockets[${i}].address ${b.address} is not IPv${b.family}`);
+    const a = parseIp(b.address, `boundSockets[${i}].address`, b.family);
     return { family: b.family === 6 ? 10 : 2, type, address: a.address, port: checkInt(b.port, `boundSockets[${i}].port`, 0, 65535) };
   });
 }
@@ -198,6 +197,17 @@ function sysctlPath(key: string): string {
 function sysctlValue(v: unknown, key: string): string {
   if (typeof v === 'number') return String(checkInt(v, `sysctl ${key}`, -0x80000000, 0xffffffff));
   return checkCString(v, `sysctl ${key}`, 4096);
+}
+
+/** A socket's bind options, checked; `required`: address and port must be given. */
+function bindArgs(family: 4 | 6, bind: { address?: string; port?: number; reuseAddr?: boolean; v6only?: boolean }, required: boolean): { address?: string; port: number; flags: number } {
+  checkObject(bind, 'bind');
+  checkKeys(bind, ['address', 'port', 'reuseAddr', 'v6only'], 'bind');
+  for (const k of ['reuseAddr', 'v6only'] as const) if (bind[k] !== undefined && typeof bind[k] !== 'boolean') throw typeError(`bind.${k}`, 'a boolean', bind[k]);
+  const address = bind.address !== undefined || required ? parseIp(bind.address!, 'bind address', family).address : undefined;
+  // The kernel keeps the low 16 bits: 70000 would bind 4464.
+  const port = bind.port === undefined && !required ? 0 : checkInt(bind.port, 'port', 0, 65535);
+  return { address, port, flags: (bind.reuseAddr === false ? 1 : 0) | (bind.v6only ? 2 : 0) };
 }
 
 export class Netns {
@@ -397,26 +407,11 @@ export class Netns {
    * holds its port against every later bind); `v6only` sets IPV6_V6ONLY.
    */
   socket(family: 4 | 6, type: 'tcp' | 'udp' | 'raw', bind?: { address?: string; port?: number; reuseAddr?: boolean; v6only?: boolean }, proto = 0): number {
-    if (typeof family !== 'number') throw typeError('family', '4 or 6', family);
-    if (family !== 4 && family !== 6) throw new ValidationError(`family must be 4 or 6 (received ${family})`);
+    checkFamily(family);
     const t = { tcp: 1, udp: 2, raw: 3 }[checkEnum(type, 'socket type', ['tcp', 'udp', 'raw'] as const)];
     checkInt(proto, 'protocol', 0, 255);
-    let address: string | undefined;
-    let port = -1;
-    if (bind !== undefined) {
-      checkObject(bind, 'bind');
-      checkKeys(bind, ['address', 'port', 'reuseAddr', 'v6only'], 'bind');
-      for (const k of ['reuseAddr', 'v6only'] as const) if (bind[k] !== undefined && typeof bind[k] !== 'boolean') throw typeError(`bind.${k}`, 'a boolean', bind[k]);
-      if (bind.address !== undefined) {
-        const a = parseIp(bind.address, 'bind address');
-        if (a.family !== family) throw new ValidationError(`bind address ${bind.address} is not IPv${family}`);
-        address = a.address;
-      }
-      // The kernel keeps the low 16 bits: 70000 would bind 4464.
-      port = bind.port === undefined ? 0 : checkInt(bind.port, 'port', 0, 65535);
-    }
-    const flags = (bind?.reuseAddr === false ? 1 : 0) | (bind?.v6only ? 2 : 0);
-    return native.socketInNetns(this.fd, family === 6 ? 10 : 2, t, address, port, proto, flags);
+    const b = bind === undefined ? { port: -1, flags: 0 } : bindArgs(family, bind, false);
+    return native.socketInNetns(this.fd, family === 6 ? 10 : 2, t, b.address, b.port, proto, b.flags);
   }
 
   /**
@@ -424,16 +419,11 @@ export class Netns {
    * thread): `socket()` of the current namespace, for callers that make many.
    */
   static socketHere(family: 4 | 6, type: 'tcp' | 'udp', bind: { address: string; port: number; reuseAddr?: boolean; v6only?: boolean }): number {
-    // Checked as socket() checks (a cheap path, not a lax one).
+    // Checked as socket() checks (a cheap path, not a lax one); address and port required.
     checkFamily(family);
     checkEnum(type, 'socket type', ['tcp', 'udp'] as const);
-    checkObject(bind, 'bind');
-    checkKeys(bind, ['address', 'port', 'reuseAddr', 'v6only'], 'bind');
-    for (const k of ['reuseAddr', 'v6only'] as const) if (bind[k] !== undefined && typeof bind[k] !== 'boolean') throw typeError(`bind.${k}`, 'a boolean', bind[k]);
-    const flags = (bind.reuseAddr === false ? 1 : 0) | (bind.v6only ? 2 : 0);
-    const a = parseIp(bind.address, 'bind address');
-    if (a.family !== family) throw new ValidationError(`bind address ${bind.address} is not IPv${family}`);
-    return native.socketInNetns(-1, family === 6 ? 10 : 2, type === 'tcp' ? 1 : 2, a.address, checkInt(bind.port, 'port', 0, 65535), 0, flags);
+    const b = bindArgs(family, bind, true);
+    return native.socketInNetns(-1, family === 6 ? 10 : 2, type === 'tcp' ? 1 : 2, b.address, b.port, 0, b.flags);
   }
 
   /** Removes a named namespace, like `ip netns delete`; closes this handle. */

@@ -23,7 +23,7 @@ const PROTO_NAMES: Record<number, string> = { 1: 'icmp', 2: 'igmp', 6: 'tcp', 17
 /** A value as an error message shows it (a BigInt or Symbol too, which JSON.stringify throws on). */
 const show = (v: unknown): string => { try { return JSON.stringify(v) ?? String(v); } catch { return String(v); } };
 
-/** A number, never a digit string taken for one ('80' is a type error, as everywhere). */
+/** A number, never a digit string taken for one ('80' is refused, as everywhere). */
 function uint(v: Value, what: string, max: number): number {
   if (typeof v === 'string') throw new ValidationError(`invalid ${what}: ${show(v)}${/^\d+$/.test(v) ? ' (a number, not a string)' : ''}`);
   if (typeof v !== 'number') throw typeError(what, `an integer in 0..${max}`, v);

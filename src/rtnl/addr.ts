@@ -69,15 +69,10 @@ export class AddrApi {
     // (The kernel takes /0; libnl's builder drops a zero prefix length and then refuses the request.)
     if (c.prefix === 0) throw new ValidationError(`address ${req.address}: a prefix length of 0 is not supported`);
     const r: any = { index: 0, local: `${c.address}/${c.prefix}`, prefixlen: c.prefix };
-    if (req.peer !== undefined) {
-      const p = parseCidr(req.peer, 'peer');
-      if (p.family !== c.family) throw new ValidationError(`peer ${req.peer} is not IPv${c.family} (the address is)`);
-      r.peer = p.address;
-    }
+    if (req.peer !== undefined) r.peer = parseCidr(req.peer, 'peer', c.family).address;
     if (req.broadcast !== undefined) {
       if (c.family !== 4) throw new ValidationError('broadcast is IPv4 only');
-      if (req.broadcast !== '+' && parseIp(req.broadcast, 'broadcast').family !== 4) throw new ValidationError(`broadcast ${req.broadcast} is not IPv4`);
-      r.broadcast = req.broadcast === '+' ? broadcastOf(c.address, c.prefix) : req.broadcast;
+      r.broadcast = req.broadcast === '+' ? broadcastOf(c.address, c.prefix) : parseIp(req.broadcast, 'broadcast', 4).address;
     }
     if (req.label !== undefined) r.label = checkCString(req.label, 'label', 15);
     if (req.scope !== undefined) r.scope = checkNamedNumber(req.scope, 'scope', SCOPES);

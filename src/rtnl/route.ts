@@ -112,9 +112,7 @@ export class RouteApi {
     const r: any = { family: af(family), dst };
     const nh = (n: Nexthop, out: any) => {
       if (n.gateway !== undefined) {
-        const g = parseIp(n.gateway, 'gateway');
-        if (g.family !== family) throw new ValidationError(`gateway ${n.gateway} is not IPv${family}`);
-        out.gateway = g.address;
+        out.gateway = parseIp(n.gateway, 'gateway', family).address;
       }
       if (n.dev !== undefined) out.dev = this.links.indexNow(n.dev, 'dev');
       if (n.onlink !== undefined && checkBool(n.onlink, 'onlink')) out.onlink = true;
@@ -147,11 +145,7 @@ export class RouteApi {
     else if (!req.gateway && !req.multipath && req.dev !== undefined && (req.type ?? 'unicast') === 'unicast') r.scope = RT_SCOPES.link;
     else if (req.type === 'local') r.scope = RT_SCOPES.host;
     else r.scope = RT_SCOPES.universe;
-    if (req.prefsrc !== undefined) {
-      const p = parseIp(req.prefsrc, 'prefsrc');
-      if (p.family !== family) throw new ValidationError(`prefsrc ${req.prefsrc} is not IPv${family}`);
-      r.prefsrc = p.address;
-    }
+    if (req.prefsrc !== undefined) r.prefsrc = parseIp(req.prefsrc, 'prefsrc', family).address;
     if (req.mtu !== undefined) r.mtu = validateU32(req.mtu, 'mtu', 68, 65535);
     return r;
   }
@@ -222,11 +216,8 @@ export class RouteApi {
     checkOptions(opts, 'route.get options');
     checkKeys(opts, ['src', 'oif', 'iif'], 'route.get options');
     const req: any = { dst: d.address };
-    if (opts.src !== undefined) {
-      const src = parseIp(opts.src, 'source');
-      if (src.family !== d.family) throw new ValidationError(`source ${opts.src} is not IPv${d.family} (the destination is)`);
-      req.src = src.address;
-    }
+    // (Of the destination's family.)
+    if (opts.src !== undefined) req.src = parseIp(opts.src, 'source', d.family).address;
     if (opts.oif !== undefined) this.links.indexNow(opts.oif, 'oif');
     if (opts.iif !== undefined) this.links.indexNow(opts.iif, 'iif');
     if (opts.oif !== undefined) req.oif = await this.links.index(opts.oif);

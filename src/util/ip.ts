@@ -14,13 +14,19 @@ export interface Cidr {
   prefix: number;
 }
 
-/** Parses "10.0.0.2/24" or "fd00::1/64"; a bare address gets a full prefix. */
-export function parseCidr(s: string, what = 'address'): Cidr {
+/** `what` of another family than `family` (when given): one message for every such check. */
+function wantFamily(fam: number, family: 4 | 6 | undefined, what: string, s: string): void {
+  if (family !== undefined && fam !== family) throw new ValidationError(`${what} ${s} is not IPv${family}`);
+}
+
+/** Parses "10.0.0.2/24" or "fd00::1/64"; a bare address gets a full prefix. `family`: it must be of that one. */
+export function parseCidr(s: string, what = 'address', family?: 4 | 6): Cidr {
   if (typeof s !== 'string') throw typeError(what, 'a string', s);
   noZone(s, what);
   const [addr, len, ...rest] = s.split('/');
   const fam = net.isIP(addr);
   if (!fam || rest.length) throw new ValidationError(`invalid ${what}: ${JSON.stringify(s)}`);
+  wantFamily(fam, family, what, s);
   const max = fam === 4 ? 32 : 128;
   let prefix = max;
   if (len !== undefined) {
@@ -30,11 +36,13 @@ export function parseCidr(s: string, what = 'address'): Cidr {
   return { family: fam as 4 | 6, address: addr, prefix };
 }
 
-export function parseIp(s: string, what = 'address'): { family: 4 | 6; address: string } {
+/** An address without a prefix; `family`: it must be of that one. */
+export function parseIp(s: string, what = 'address', family?: 4 | 6): { family: 4 | 6; address: string } {
   if (typeof s !== 'string') throw typeError(what, 'a string', s);
   noZone(s, what);
   const fam = net.isIP(s);
   if (!fam) throw new ValidationError(`invalid ${what}: ${JSON.stringify(s)}`);
+  wantFamily(fam, family, what, s);
   return { family: fam as 4 | 6, address: s };
 }
 
