@@ -4,6 +4,8 @@
 // the controller and answers JSON-line requests on stdin ({ id, op, args })
 // with JSON lines ({ id, ok } or { id, error: { code, message } }).
 import * as readline from 'readline';
+import { execFile } from 'child_process';
+import { promisify } from 'util';
 import { Controller } from '../src';
 import { driverFor } from '../src/cnm/drivers';
 
@@ -80,6 +82,25 @@ async function main() {
       }));
       const ms = Number(process.hrtime.bigint() - t0) / 1e6;
       return { ms, requests: (ctx.cluster?.store.stats.requests ?? 0) - req0 };
+    },
+    /**
+     * `count` containers joined at once while `ip link del BRIDGE` runs after
+     * `delayMs`: the joins that failed, and the host ends not on the bridge
+     * there afterwards (then all removed).
+     */
+    racyJoins: async ({ net, prefix, count, bridge, delayMs }) => {
+      const items = await Promise.all(Array.from({ length: count }, async (_, i) => ({
+        sb: await ctl.createSandbox({ id: `${prefix}${i}` }), ep: await ctl.createEndpoint(net, { name: `${prefix}${i}` }),
+      })));
+      const del = new Promise((r) => setTimeout(r, delayMs)).then(() => promisify(execFile)('ip', ['link', 'del', bridge]).catch(() => {}));
+      const results = await Promise.allSettled(items.map(({ sb, ep }) => ep.join(sb)));
+      await del;
+      const failed = results.flatMap((r) => (r.status === 'rejected' ? [`${r.reason.code}: ${r.reason.message}`] : []));
+      const index = (await ctx.rt.link.find(bridge))?.index;
+      const offBridge: string[] = [];
+      for (const { ep } of items) if (ep.record.hostIfname && (await ctx.rt.link.find(ep.record.hostIfname))?.master !== index) offBridge.push(ep.record.hostIfname);
+      for (const { sb, ep } of items) { await sb.delete(); await ep.delete(); }
+      return { failed, offBridge, bridgeThere: index !== undefined };
     },
     benchClean: async ({ prefix }) => {
       for (const s of ctl.sandboxes()) if (s.id.startsWith(prefix)) await s.delete();

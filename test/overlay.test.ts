@@ -360,6 +360,17 @@ describe('overlay driver: three controllers in three host processes, cluster sta
     }
   });
 
+  it('the overlay bridge deleted while 30 joins are in flight (ip link del, at random moments): every join resolves, every host end ends up on the bridge made again', async () => {
+    const br = ipj(['-d', 'link', 'show'], hostNames[0]).find((l: any) => /^ov-/.test(l.ifname) && l.linkinfo?.info_kind === 'bridge').ifname;
+    for (let round = 0; round < 5; round++) {
+      const r = await agents[0].call('racyJoins', { net: 'ov', prefix: `rj${round}-`, count: 30, bridge: br, delayMs: round * 8 });
+      assert.deepStrictEqual([r.failed, r.offBridge], [[], []], `round ${round}`);
+      // Deleted after the last join: the next one (or reconcile) makes it again.
+      if (!r.bridgeThere) await agents[0].call('reconcile');
+    }
+    assert.ok(await ping(nsName(c[0].netns), c[1].ip), 'c0 -> c1 after the rounds');
+  });
+
   it('global networks carry their labels to every host; names: a local one\'s name is taken for a global one and back (EEXIST), a clash found while mirroring makes the name ambiguous (ENOTUNIQ), ids still work', async () => {
     await rejects(agents[0].call('createNetwork', { name: 'lb', driver: 'overlay' }), 'EEXIST', /lb/);
     const ins = await agents[0].call('createNetwork', { name: 'ovl', driver: 'overlay', labels: { tier: 'front', 'com.example.owner': 'ops' } });

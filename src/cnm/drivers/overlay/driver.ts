@@ -382,7 +382,18 @@ export const overlayDriver: Driver = {
       await addVeth(live);
     });
     undo.push(() => ctx.rt.link.delete(ep.hostIfname!));
-    const ready = Promise.all([ctx.rt.link.set(ep.hostIfname!, { addrGenMode: 'none', bridgePort: { hairpin: true } }), published]).then(() => {});
+    // (Not a bridge port any more, EOPNOTSUPP: the bridge went since the veth
+    // was made; it is made again and this host end attached, as the bridge driver does.)
+    const setPort = () => ctx.rt.link.set(ep.hostIfname!, { addrGenMode: 'none', bridgePort: { hairpin: true } });
+    const port = setPort().catch(async (e) => {
+      if (e.code !== 'EOPNOTSUPP') throw e;
+      const br = await ctx.rt.link.find(live.dp.bridge);
+      if (br && (await ctx.rt.link.get(ep.hostIfname!)).master === br.index) throw e;
+      live = await repair(ctx, n);
+      await ctx.rt.link.set(ep.hostIfname!, { master: (await ctx.rt.link.get(live.dp.bridge)).index });
+      await setPort();
+    });
+    const ready = Promise.all([port, published]).then(() => {});
     ready.catch(() => {});
     return {
       ready,
