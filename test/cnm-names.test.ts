@@ -57,6 +57,12 @@ describe('cnm: resolv.conf and hosts, as Docker writes them', function () {
     const none = await ctl.createSandbox({ id: 'nosearch', dnsSearch: ['.'] });
     assert.deepStrictEqual(read(none.resolvConfPath), ['nameserver 192.0.2.53', 'options edns0 timeout:2']);
     await none.delete();
+    // Empty lists are not given, as Docker takes "Dns": []: the host's servers, search and options.
+    const empty = await ctl.createSandbox({ id: 'empty', dns: [], dnsSearch: [], dnsOptions: [] });
+    assert.deepStrictEqual(read(empty.resolvConfPath), ['nameserver 192.0.2.53', 'search corp.example lab.example', 'options edns0 timeout:2']);
+    const side = await ctl.createSandbox({ id: 'emptyside', joinSandbox: 'empty', dns: [] });
+    await side.delete();
+    await empty.delete();
   });
 
   it('bad values are refused, and container mode takes its owner\'s', async () => {

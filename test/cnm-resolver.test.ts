@@ -110,4 +110,26 @@ describe('cnm: the embedded resolver in each sandbox', function () {
     await inside.delete();
     await open.delete();
   });
+
+  it('a sandbox with ndots set (dnsOptions ndots:2): single-label names it does not know get an empty NOERROR at once, not a forward (Docker\'s NdotsSet)', async () => {
+    const n = await ctl.createNetwork({ name: 'dots', subnet: '10.75.0.0/24' });
+    const sb = await ctl.createSandbox({ id: 'dots1', dnsOptions: ['ndots:2'] });
+    await (await n.createEndpoint({ name: 'dots1' })).join(sb);
+    const plain = await ctl.createSandbox({ id: 'dots2' });
+    await (await n.createEndpoint({ name: 'dots2' })).join(plain);
+    try {
+      const t0 = Date.now();
+      const r = await dig(sb.record.netnsName!, 'nosuchhost');
+      assert.deepStrictEqual([r.status, r.answers], ['NOERROR', []]);
+      assert.ok(Date.now() - t0 < 1500, 'answered without waiting on the (silent) upstream');
+      assert.deepStrictEqual((await dig(sb.record.netnsName!, 'dots2')).answers, ['A 10.75.0.3']);
+      // Without it: forwarded (192.0.2.53 never answers: SERVFAIL).
+      assert.strictEqual((await dig(plain.record.netnsName!, 'nosuchhost')).status, 'SERVFAIL');
+    } finally {
+      await sb.delete();
+      await plain.delete();
+      for (const e of ctl.endpoints(n.id)) await e.delete();
+      await n.delete();
+    }
+  });
 });

@@ -217,6 +217,54 @@ describe('embedded DNS: sockets, forwarding, limits', function () {
     assert.strictEqual(server.stats.tcpTimedOut, 2);
   });
 
+  it('a message must be whole within its deadline: a client trickling a byte at a time is closed, not kept', async () => {
+    const limits = { tcpFirstQueryMs: 600, tcpIdleMs: 1200 };
+    const server = new DnsServer('127.0.0.21', names, [], 53, { limits, budget: new DnsBudget() });
+    cleanup.push(() => server.close());
+    await server.start();
+    const msg = frame(q('web'));
+    const closedAfter = await new Promise<number>((resolve) => {
+      const s = net.connect({ host: '127.0.0.21', port: 53 });
+      let t0 = 0;
+      let i = 0;
+      // One byte every 150 ms: the whole query would take ~3 s.
+      const drip = setInterval(() => { if (i < msg.length) s.write(msg.subarray(i, ++i)); }, 150);
+      s.on('connect', () => { t0 = Date.now(); });
+      s.on('error', () => {});
+      s.on('close', () => { clearInterval(drip); resolve(Date.now() - t0); });
+    });
+    assert.ok(closedAfter >= 550 && closedAfter < 1500, `trickling connection closed after ${closedAfter} ms`);
+    assert.strictEqual(server.stats.tcpTimedOut, 1);
+  });
+
+  it('an upstream answering SERVFAIL or REFUSED: the next one is asked, as Docker does; all failing: SERVFAIL', async () => {
+    const up = await fakeUpstream();
+    const failing = async (addr: string, rcode: number) => {
+      const u = dgram.createSocket('udp4');
+      let asked = 0;
+      u.on('message', (m, r) => {
+        asked++;
+        const out = Buffer.from(m.subarray(0, 12));
+        out.writeUInt16BE(0x8180 | rcode, 2);
+        out.writeUInt16BE(0, 4);
+        u.send(out, r.port, r.address);
+      });
+      await new Promise<void>((res) => u.bind(53, addr, res));
+      cleanup.push(() => u.close());
+      return () => asked;
+    };
+    const servfail = await failing('127.0.0.3', 2);
+    const refused = await failing('127.0.0.4', 5);
+    const server = new DnsServer('127.0.0.22', names, ['127.0.0.3', '127.0.0.4', '127.0.0.2'], 53, { budget: new DnsBudget() });
+    cleanup.push(() => server.close());
+    await server.start();
+    const got = packet.decode((await udpAsk(q('far.example', 'TXT', 5), '127.0.0.22'))!) as packet.DecodedPacket & { rcode: string };
+    assert.deepStrictEqual([got.rcode, got.answers!.length, servfail(), refused(), up.sent.length], ['NOERROR', 3, 1, 1, 1]);
+    server.setUpstreams(['127.0.0.3', '127.0.0.4']);
+    const none = packet.decode((await udpAsk(q('far.example', 'TXT', 6), '127.0.0.22'))!) as packet.DecodedPacket & { rcode: string };
+    assert.strictEqual(none.rcode, 'SERVFAIL');
+  });
+
   it('a flood of unknown names to a blackhole upstream holds a bounded number of sockets, and ends by the deadline', async () => {
     // The upstream swallows every query.
     const hole = dgram.createSocket('udp4');

@@ -191,10 +191,10 @@ async function removeRedirect(ns: Netns): Promise<void> {
 }
 
 /** Serves a resolver on sockets made inside the namespace (random ports on 127.0.0.11), redirected from port 53. */
-async function serveIn(ns: Netns, names: Names, upstreams: string[] | null): Promise<DnsServer> {
+async function serveIn(ns: Netns, names: Names, upstreams: string[] | null, root: SandboxRecord): Promise<DnsServer> {
   const made = ns.takeBoundSockets();
   const fds = made ?? RESOLVER_SOCKETS.map((s) => ns.socket(s.family, s.type, { address: s.address, port: s.port }));
-  const server = DnsServer.fromSockets({ udpFd: fds[0], tcpFd: fds[1] }, names, upstreams);
+  const server = DnsServer.fromSockets({ udpFd: fds[0], tcpFd: fds[1] }, names, upstreams, { ndotsSet: ndotsSet(root) });
   try {
     // A fresh namespace's thread installed the redirect for the sockets it
     // made (the TCP one listening): the server starts with the first query.
@@ -206,6 +206,11 @@ async function serveIn(ns: Netns, names: Names, upstreams: string[] | null): Pro
     throw e;
   }
   return server;
+}
+
+/** Whether the sandbox's own options set ndots above 0 (Docker's NdotsSet; the ndots:0 Docker adds is not the user's). */
+export function ndotsSet(root: SandboxRecord): boolean {
+  return (root.dnsOptions ?? []).some((o) => /^ndots:(\d+)$/.test(o) && Number(o.slice(6)) > 0);
 }
 
 /** One resolver per sandbox namespace that is on a network with names. */
@@ -254,7 +259,7 @@ export class NameService {
   private async start(root: SandboxRecord, given?: Netns): Promise<void> {
     const ns = given ?? await this.openNetns(root);
     try {
-      this.servers.set(root.id, await serveIn(ns, sandboxNames(() => this.store, root.id, this.remote), this.upstreams(root.id)));
+      this.servers.set(root.id, await serveIn(ns, sandboxNames(() => this.store, root.id, this.remote), this.upstreams(root.id), root));
     } catch (e) {
       // Another process serves this namespace (a `cnm run` answering from the state on disk).
       if ((e as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw e;
@@ -293,7 +298,7 @@ export async function serveSandboxNamesFromState(stateDir: string, sandboxRef: s
   if (!sb || sb.mode === 'host' || !sb.netnsPath || !namedNetworks(st, sb.id).nets.length) return undefined;
   const ns = await Netns.open({ path: sb.netnsPath });
   try {
-    return await serveIn(ns, sandboxNames(() => view.get(), sb.id), sandboxUpstreams(st, sb.id, { upstreamDns: upstream }));
+    return await serveIn(ns, sandboxNames(() => view.get(), sb.id), sandboxUpstreams(st, sb.id, { upstreamDns: upstream }), sb);
   } finally {
     ns.close();
   }

@@ -22,6 +22,7 @@ const CREATE_FIELDS = {
   dns: 'any', dnsSearch: 'any', dnsOptions: 'any', extraHosts: 'any', links: 'any',
 } as const;
 const DNS_FIELDS = ['dns', 'dnsSearch', 'dnsOptions', 'extraHosts'] as const;
+const given = <T>(list: T[] | undefined): T[] | undefined => (list?.length ? list : undefined);
 
 /** A sandbox as `cnm sandbox inspect` shows it: its record and its endpoints. */
 export interface SandboxInspect extends SandboxRecord {
@@ -58,15 +59,16 @@ export async function createSandbox(ctx: CnmContext, o: SandboxCreateOptions): P
   const rec: SandboxRecord = {
     id: o.id, name, hostname: o.hostname ?? (o.id.length > 12 ? o.id.slice(0, 12) : o.id), mode: 'own', created: now(),
     hostsPath: path.join(dir, 'hosts'), resolvConfPath: path.join(dir, 'resolv.conf'), pending: true,
-    dns: o.dns && checkDnsServers(o.dns), dnsSearch: o.dnsSearch && checkDnsSearch(o.dnsSearch),
-    dnsOptions: o.dnsOptions && checkDnsOptions(o.dnsOptions), extraHosts: o.extraHosts && checkExtraHosts(o.extraHosts),
+    // An empty list is not given, as Docker takes `"Dns": []`: the host's servers, search and options then.
+    dns: given(o.dns && checkDnsServers(o.dns)), dnsSearch: given(o.dnsSearch && checkDnsSearch(o.dnsSearch)),
+    dnsOptions: given(o.dnsOptions && checkDnsOptions(o.dnsOptions)), extraHosts: o.extraHosts && checkExtraHosts(o.extraHosts),
     links,
   };
   if (o.host) rec.mode = 'host';
   else if (o.joinSandbox !== undefined) {
     // The owner's files are shared, as Docker refuses --dns and friends with --network container:X.
-    const given = DNS_FIELDS.filter((k) => o[k] !== undefined);
-    if (given.length) throw invalid(`${given.join(', ')} cannot be set on a sandbox sharing another's namespace (joinSandbox): set them on that one`);
+    const set = DNS_FIELDS.filter((k) => o[k] !== undefined && !(Array.isArray(o[k]) && !o[k]!.length));
+    if (set.length) throw invalid(`${set.join(', ')} cannot be set on a sandbox sharing another's namespace (joinSandbox): set them on that one`);
     const ref = typeof o.joinSandbox === 'string' ? o.joinSandbox : isPlainObject(o.joinSandbox) ? o.joinSandbox.id : undefined;
     if (typeof ref !== 'string') throw invalidType('sandbox options.joinSandbox', 'a Sandbox or a sandbox id', o.joinSandbox);
     const other = ctx.sandbox(ref);

@@ -9,8 +9,8 @@ const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 
 // id 0x1234, RD, one question: web.mynet A IN (RFC 1035 4.1, byte by byte).
 const QUERY = hex('1234 0100 0001 0000 0000 0000  03 776562 05 6d796e6574 00  0001 0001');
-// The reply: QR AA RD RA, the question as asked, one A record, TTL 600, 172.18.0.2.
-const REPLY = hex('1234 8580 0001 0001 0000 0000  03 776562 05 6d796e6574 00 0001 0001'
+// The reply: QR RD RA (not AA: Docker never sets it), the question as asked, one A record, TTL 600, 172.18.0.2.
+const REPLY = hex('1234 8180 0001 0001 0000 0000  03 776562 05 6d796e6574 00 0001 0001'
   + '03 776562 05 6d796e6574 00  0001 0001 00000258 0004 ac120002');
 
 function query(name: string, type: string, opts: { id?: number; edns?: { size?: number; version?: number; do?: boolean }; flags?: number } = {}): Buffer {
@@ -44,7 +44,7 @@ describe('unit: DNS codec', () => {
     const q = d.query;
     assert.deepStrictEqual([q.id, q.name, q.type, q.typeCode, q.class, q.edns], [0x1234, 'web.mynet', 'A', 1, 'IN', undefined]);
     assert.deepStrictEqual(q.question, QUERY.subarray(12));
-    assert.strictEqual(encodeReply(q, RCODE.NOERROR, [{ type: 'A', data: '172.18.0.2' }], { ra: true }).toString('hex'), REPLY.toString('hex'));
+    assert.strictEqual(encodeReply(q, RCODE.NOERROR, [{ type: 'A', data: '172.18.0.2' }]).toString('hex'), REPLY.toString('hex'));
   });
 
   it('the server answers the golden query with the golden reply', async () => {
@@ -59,22 +59,22 @@ describe('unit: DNS codec', () => {
     assert.ok(raw.includes(Buffer.from('WeB')));
   });
 
-  it('AAAA of a name known without IPv6 is NOERROR with no data, unknown names NXDOMAIN', async () => {
+  it('AAAA of a name known without IPv6 is NOERROR with no data (not authoritative, recursion available, as Docker answers); unknown names with no server to forward to SERVFAIL', async () => {
     const a = await ask(query('web', 'AAAA'));
-    assert.deepStrictEqual([a.p.rcode, a.p.answers!.length, a.p.flag_aa], ['NOERROR', 0, true]);
+    assert.deepStrictEqual([a.p.rcode, a.p.answers!.length, a.p.flag_aa, a.p.flag_ra], ['NOERROR', 0, false, true]);
     const b = await ask(query('db', 'AAAA'));
     assert.deepStrictEqual(b.p.answers!.map(data), ['fd00::3']);
     const mx = await ask(query('web', 'MX'));
     assert.deepStrictEqual([mx.p.rcode, mx.p.answers!.length], ['NOERROR', 0]);
     const u = await ask(query('nosuch', 'A'));
-    assert.strictEqual(u.p.rcode, 'NXDOMAIN');
+    assert.strictEqual(u.p.rcode, 'SERVFAIL');
   });
 
-  it('internal networks (no upstreams at all): unknown names REFUSED, recursion not offered', async () => {
+  it('internal networks (no upstreams at all): unknown names REFUSED, known ones answered', async () => {
     const { p } = await ask(query('example.com', 'A'), null);
-    assert.deepStrictEqual([p.rcode, p.flag_ra], ['REFUSED', false]);
+    assert.deepStrictEqual([p.rcode, p.flag_aa], ['REFUSED', false]);
     const known = await ask(query('web', 'A'), null);
-    assert.deepStrictEqual([known.p.rcode, known.p.flag_ra, known.p.answers!.length], ['NOERROR', false, 1]);
+    assert.deepStrictEqual([known.p.rcode, known.p.flag_ra, known.p.answers!.length], ['NOERROR', true, 1]);
   });
 
   it('PTR for known addresses, IPv4 and IPv6', async () => {
@@ -88,7 +88,7 @@ describe('unit: DNS codec', () => {
     const v6 = await ask(query(ptrName('fd00::3').toUpperCase(), 'PTR'));
     assert.deepStrictEqual(v6.p.answers!.map(data), ['db.mynet']);
     const other = await ask(query(ptrName('172.18.0.99'), 'PTR'));
-    assert.strictEqual(other.p.rcode, 'NXDOMAIN', 'unknown addresses go the forward path');
+    assert.strictEqual(other.p.rcode, 'SERVFAIL', 'unknown addresses go the forward path');
   });
 
   it('the old lookup function form still works (no PTR)', async () => {
@@ -113,14 +113,40 @@ describe('unit: DNS codec', () => {
     assert.deepStrictEqual([v1.p.rcode, o1.extendedRcode, v1.p.answers!.length], ['NOERROR', 1, 0]);
   });
 
-  it('UDP answers over 512 bytes (or the EDNS size) are truncated; TCP ones are not', async () => {
+  it('UDP answers over 512 bytes (or the EDNS size) keep as many records as fit, with TC; TCP ones are whole', async () => {
     const plain = await ask(query('many', 'A'));
-    assert.deepStrictEqual([plain.p.flag_tc, plain.p.answers!.length], [true, 0]);
+    // 12 + 9 (question) + 20 per record: 24 fit in 512.
+    assert.deepStrictEqual([plain.p.flag_tc, plain.p.answers!.length], [true, 24]);
     assert.ok(plain.raw.length <= 512);
+    const small = await ask(query('many', 'A', { edns: { size: 600 } }));
+    assert.deepStrictEqual([small.p.flag_tc, small.raw.length <= 600, small.p.answers!.length], [true, true, 28]);
     const edns = await ask(query('many', 'A', { edns: { size: 1232 } }));
     assert.deepStrictEqual([edns.p.flag_tc, edns.p.answers!.length], [false, 40]);
     const tcp = await ask(query('many', 'A'), [], true);
     assert.deepStrictEqual([tcp.p.flag_tc, tcp.p.answers!.length], [false, 40]);
+  });
+
+  it('several addresses come in a new order each time (as Docker shuffles them), all of them', async () => {
+    const orders = new Set<string>();
+    for (let i = 0; i < 20; i++) {
+      const { p } = await ask(query('many', 'A'), [], true);
+      const got = p.answers!.map(data) as string[];
+      assert.deepStrictEqual([...got].sort(), names.lookup('many', 'A')!.slice().sort());
+      orders.add(got.join());
+    }
+    assert.ok(orders.size > 1, 'the same order 20 times');
+  });
+
+  it('ndots set by the sandbox: a single-label name not known here gets an empty NOERROR, not a forward; dotted ones still go on', async () => {
+    const s = new DnsServer('127.0.0.1', names, [], 53, { ndotsSet: true });
+    const single = packet.decode((await s.answer(query('nosuch', 'A')))!) as packet.DecodedPacket & { rcode: string };
+    assert.deepStrictEqual([single.rcode, single.answers!.length], ['NOERROR', 0]);
+    const known = packet.decode((await s.answer(query('web', 'A')))!);
+    assert.deepStrictEqual(known.answers!.map(data), ['172.18.0.2']);
+    const dotted = packet.decode((await s.answer(query('nosuch.example', 'A')))!) as packet.DecodedPacket & { rcode: string };
+    assert.strictEqual(dotted.rcode, 'SERVFAIL', 'forwarded (no server here)');
+    const mx = packet.decode((await s.answer(query('nosuch', 'MX')))!) as packet.DecodedPacket & { rcode: string };
+    assert.strictEqual(mx.rcode, 'SERVFAIL', 'other types forwarded');
   });
 
   it('malformed queries get FORMERR with their id; too short or responses get nothing', async () => {

@@ -9,7 +9,6 @@ import { bytesToIp, ipBytes } from '../../util/ip';
 export const RCODE = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5, BADVERS: 16 } as const;
 
 const QR = 0x8000;
-const AA = packet.AUTHORITATIVE_ANSWER;
 const TC = packet.TRUNCATED_RESPONSE;
 const RD = packet.RECURSION_DESIRED;
 const RA = packet.RECURSION_AVAILABLE;
@@ -97,21 +96,20 @@ export function decodeQuery(msg: Buffer): Decoded {
 export interface LocalRecord { type: 'A' | 'AAAA' | 'PTR'; data: string; ttl?: number }
 
 export interface ReplyOptions {
-  /** Recursion available: set unless the server refuses to forward. */
-  ra?: boolean;
-  /** Largest reply allowed (UDP: 512 or the client's EDNS size); larger is truncated (TC, no answers). */
+  /** Largest reply allowed (UDP: 512 or the client's EDNS size); beyond it, as many answers as fit, with TC. */
   maxSize?: number;
 }
 
 /**
- * A local reply to `q`: the question echoed byte for byte (case kept, as
- * 0x20-randomising resolvers check), authoritative, RD and CD copied, an OPT
- * record when the query had one (BADVERS for EDNS versions above 0).
+ * A local reply to `q`, as Docker's resolver builds one: the question echoed
+ * byte for byte (case kept, as 0x20-randomising resolvers check), RD and CD
+ * copied, RA set, not authoritative (Docker never sets AA), an OPT record
+ * when the query had one (BADVERS for EDNS versions above 0).
  */
 export function encodeReply(q: Query, rcode: number, records: LocalRecord[] = [], opts: ReplyOptions = {}): Buffer {
   if (q.edns && q.edns.version > 0) { rcode = RCODE.BADVERS; records = []; }
   const build = (answers: LocalRecord[], tc: boolean): Buffer => {
-    const flags = AA | (q.flags & (RD | CD)) | (opts.ra ? RA : 0) | (tc ? TC : 0) | (rcode & 0xf);
+    const flags = (q.flags & (RD | CD)) | RA | (tc ? TC : 0) | (rcode & 0xf);
     const additionals: packet.Answer[] = q.edns
       ? [{ type: 'OPT', name: '.', udpPayloadSize: EDNS_UDP_SIZE, extendedRcode: rcode >> 4, ednsVersion: 0, flags: q.edns.do ? packet.DNSSEC_OK : 0, flag_do: q.edns.do, options: [] }]
       : [];
@@ -130,7 +128,17 @@ export function encodeReply(q: Query, rcode: number, records: LocalRecord[] = []
     return out;
   };
   const out = build(records, false);
-  return opts.maxSize !== undefined && out.length > opts.maxSize ? build([], true) : out;
+  const max = opts.maxSize;
+  if (max === undefined || out.length <= max) return out;
+  // Too big: as many answers as fit, with TC (as miekg/dns's Truncate, which
+  // Docker uses): a client that does not retry over TCP still gets some.
+  let lo = 0;
+  let hi = records.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (build(records.slice(0, mid), true).length <= max) lo = mid; else hi = mid - 1;
+  }
+  return build(records.slice(0, lo), true);
 }
 
 /** A reply from the header alone (id, opcode, RD), no sections. */
@@ -139,9 +147,9 @@ export function headerReply(msg: Buffer, rcode: number): Buffer {
   return packet.encode({ id: msg.readUInt16BE(0), type: 'response', flags: (flags & 0x7800) | (flags & RD) | (rcode & 0xf) });
 }
 
-/** The largest UDP reply a query allows: 512 bytes, or its EDNS size (RFC 6891). */
+/** The largest UDP reply a query allows: 512 bytes, or its EDNS size (RFC 6891), as Docker's resolver takes it. */
 export function udpLimit(q: Query): number {
-  return q.edns ? Math.max(512, Math.min(q.edns.udpSize, EDNS_UDP_SIZE)) : 512;
+  return q.edns ? Math.max(512, q.edns.udpSize) : 512;
 }
 
 // ---- TCP: a 2-byte length before each message (RFC 1035 4.2.2, RFC 7766) ----

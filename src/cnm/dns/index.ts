@@ -27,5 +27,5 @@ export function buildAnswer(query: Buffer, _qEnd: number, rcode: number, type: n
   const d = decodeQuery(query);
   if (!('query' in d)) throw new Error('not a query');
   const t = type === TYPES.A ? 'A' : 'AAAA';
-  return encodeReply(d.query, rcode, ips.map((data) => ({ type: t, data, ttl })), { ra: rcode !== RCODE.REFUSED });
+  return encodeReply(d.query, rcode, ips.map((data) => ({ type: t, data, ttl })), {});
 }

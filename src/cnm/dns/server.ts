@@ -68,6 +68,12 @@ export interface DnsServerOptions {
   budget?: DnsBudget;
   /** TTL of local answers (Docker: 600 s). */
   ttl?: number;
+  /**
+   * The sandbox's options set ndots above 0: a single-label A or AAAA name
+   * not known here gets an empty NOERROR, not a forward, so the client goes
+   * on with its search domains (Docker's NdotsSet).
+   */
+  ndotsSet?: boolean;
 }
 
 /** Sockets made elsewhere (e.g. inside a sandbox's namespace by `Netns.socket`), bound, not yet listening. */
@@ -91,12 +97,22 @@ export interface DnsStats {
   forwardTimeouts: number;
 }
 
-interface Conn { s: net.Socket; client: string; busy: number; gone: boolean }
+interface Conn { s: net.Socket; client: string; busy: number; gone: boolean; timer?: NodeJS.Timeout }
 
 const counter = (m: Map<string, number>, k: string, d: number) => {
   const v = (m.get(k) ?? 0) + d;
   if (v > 0) m.set(k, v); else m.delete(k);
 };
+
+/** A copy of `a` in random order (Fisher-Yates). */
+function shuffled<T>(a: readonly T[]): T[] {
+  const out = [...a];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [out[i], out[j]] = [out[j], out[i]];
+  }
+  return out;
+}
 
 export class DnsServer {
   private udp?: dgram.Socket;
@@ -105,6 +121,7 @@ export class DnsServer {
   private limits: DnsLimits;
   private budget: DnsBudget;
   private ttl: number;
+  private ndotsSet: boolean;
   private sockets?: DnsSockets;
   private addr: string;
   private conns = new Set<Conn>();
@@ -133,6 +150,7 @@ export class DnsServer {
     this.limits = limits;
     this.budget = opts.budget ?? processBudget;
     this.ttl = opts.ttl ?? 600;
+    this.ndotsSet = opts.ndotsSet ?? false;
   }
 
   /**
@@ -278,18 +296,25 @@ export class DnsServer {
     this.stats.tcpAccepted++;
     s.unref();
     s.setNoDelay(true);
-    s.setTimeout(L.tcpFirstQueryMs, () => {
-      // No I/O for a while: close unless a forward for it is still out
-      // (those end by their own deadline).
-      if (c.busy > 0) return;
-      this.stats.tcpTimedOut++;
-      this.drop(c);
-    });
+    // Each message must be whole within its deadline (the first sooner), as
+    // miekg/dns reads them: a byte now and then does not keep a connection.
+    // Past it: closed, unless a forward for it is still out (those end by their own deadline).
+    const await_ = (ms: number) => {
+      clearTimeout(c.timer);
+      c.timer = setTimeout(() => {
+        if (c.gone) return;
+        if (c.busy > 0) { await_(L.tcpIdleMs); return; }
+        this.stats.tcpTimedOut++;
+        this.drop(c);
+      }, ms);
+      c.timer.unref();
+    };
+    await_(L.tcpFirstQueryMs);
     const deframer = new Deframer();
     s.on('data', (chunk) => {
       let msgs: Buffer[];
       try { msgs = deframer.push(chunk); } catch { this.drop(c); return; }
-      if (msgs.length) s.setTimeout(L.tcpIdleMs);
+      if (msgs.length) await_(L.tcpIdleMs);
       for (const m of msgs) {
         c.busy++;
         if (c.busy >= L.tcpPipeline) s.pause();
@@ -321,6 +346,7 @@ export class DnsServer {
   private drop(c: Conn): void {
     if (c.gone) return;
     c.gone = true;
+    clearTimeout(c.timer);
     this.conns.delete(c);
     counter(this.tcpByClient, c.client, -1);
     this.budget.tcpInUse--;
@@ -341,7 +367,8 @@ export class DnsServer {
     if ('reply' in d) return d.reply;
     const q = d.query;
     const records = this.local(q);
-    if (records) return encodeReply(q, RCODE.NOERROR, records, { ra: this.upstreams !== null, maxSize: via.tcp ? undefined : udpLimit(q) });
+    if (records) return encodeReply(q, RCODE.NOERROR, records, { maxSize: via.tcp ? undefined : udpLimit(q) });
+    if (this.ndotsSet && (q.type === 'A' || q.type === 'AAAA') && q.name !== '' && !q.name.includes('.')) return encodeReply(q, RCODE.NOERROR, []);
     return this.forward(msg, q, via);
   }
 
@@ -355,7 +382,9 @@ export class DnsServer {
     const rr = (type: LocalRecord['type'], data: string[]) => data.map((d) => ({ type, data: d, ttl: this.ttl }));
     if (q.type === 'A' || q.type === 'AAAA') {
       const ips = lookup(name, q.type);
-      if (ips) return rr(q.type, ips);
+      // In a new order each time, as Docker's resolver answers (clients
+      // take the first: the load spreads over a name's containers).
+      if (ips) return rr(q.type, shuffled(ips));
       // Known in the other family only: NOERROR, no data (NXDOMAIN would
       // tell a resolver the name does not exist at all).
       return lookup(name, q.type === 'A' ? 'AAAA' : 'A') !== undefined ? [] : undefined;
@@ -372,13 +401,14 @@ export class DnsServer {
     // REFUSED, as Docker answers on internal networks (CVE-2024-29018:
     // forwarding would be their way out); a resolver then tries the next
     // server of its resolv.conf, if it has one.
-    if (this.upstreams === null) return encodeReply(q, RCODE.REFUSED, [], { ra: false });
-    if (this.upstreams.length === 0) return encodeReply(q, RCODE.NXDOMAIN, [], { ra: true });
+    if (this.upstreams === null) return encodeReply(q, RCODE.REFUSED, []);
+    // No server to ask: SERVFAIL, as Docker's resolver answers then.
+    if (this.upstreams.length === 0) return encodeReply(q, RCODE.SERVFAIL, []);
     const client = via.client ?? '';
     const L = this.limits;
     if (this.closed || (this.forwardsByClient.get(client) ?? 0) >= L.forwardPerClient || this.forwards >= L.forwardPerServer || this.budget.forwardsInUse >= this.budget.forwards) {
       this.stats.forwardsRefused++;
-      return encodeReply(q, RCODE.SERVFAIL, [], { ra: true });
+      return encodeReply(q, RCODE.SERVFAIL, []);
     }
     this.forwards++;
     this.budget.forwardsInUse++;
@@ -388,14 +418,15 @@ export class DnsServer {
       for (const server of this.upstreams.slice(0, L.maxUpstreams)) {
         if (this.closed) return undefined;
         const reply = await this.exchange(msg, server, !!via.tcp);
-        if (reply) return reply;
+        // SERVFAIL or REFUSED (perhaps passing): the next server, as Docker goes on.
+        if (reply && (reply[3] & 0xf) !== RCODE.SERVFAIL && (reply[3] & 0xf) !== RCODE.REFUSED) return reply;
       }
     } finally {
       this.forwards--;
       this.budget.forwardsInUse--;
       counter(this.forwardsByClient, client, -1);
     }
-    return this.closed ? undefined : encodeReply(q, RCODE.SERVFAIL, [], { ra: true });
+    return this.closed ? undefined : encodeReply(q, RCODE.SERVFAIL, []);
   }
 
   /**
