@@ -896,16 +896,26 @@ describe('cnm: state, recovery and bad input', function () {
     }
   });
 
-  it('a container\'s resolv.conf servers: the host\'s without loopback, systemd-resolved\'s upstreams, or Docker\'s defaults', () => {
+  it('a container\'s resolv.conf servers: the host\'s without loopback (IPv6 ones with IPv6 only), systemd-resolved\'s upstreams for its stub alone, or Docker\'s defaults', () => {
     const { containerNameservers } = require('../src/cnm/dns');
     const d = tmpState();
     const f = (name: string, text: string) => { fs.writeFileSync(path.join(d, name), text); return path.join(d, name); };
     const plain = f('plain', 'nameserver 192.0.2.53\nnameserver 127.0.0.1\nnameserver ::1\n');
     const stub = f('stub', 'nameserver 127.0.0.53\noptions edns0\n');
     const resolved = f('resolved', 'nameserver 192.0.2.1\nnameserver 2001:db8::53\n');
-    assert.deepStrictEqual(containerNameservers([plain, resolved]), ['192.0.2.53']);
-    assert.deepStrictEqual(containerNameservers([stub, resolved]), ['192.0.2.1', '2001:db8::53']);
-    assert.deepStrictEqual(containerNameservers([stub, path.join(d, 'missing')]), ['8.8.8.8', '8.8.4.4']);
+    const ask = (file: string, ipv6 = false, systemd = resolved) => containerNameservers({ file, systemd, ipv6 });
+    assert.deepStrictEqual(ask(plain), ['192.0.2.53']);
+    // The resolved stub alone: its upstreams; IPv6 ones only for a container with IPv6.
+    assert.deepStrictEqual(ask(stub), ['192.0.2.1']);
+    assert.deepStrictEqual(ask(stub, true), ['192.0.2.1', '2001:db8::53']);
+    assert.deepStrictEqual(ask(stub, false, path.join(d, 'missing')), ['8.8.8.8', '8.8.4.4']);
+    // Another loopback server (dnsmasq): not resolved's file, Docker's defaults.
+    const dnsmasq = f('dnsmasq', 'nameserver 127.0.0.1\n');
+    assert.deepStrictEqual(ask(dnsmasq), ['8.8.8.8', '8.8.4.4']);
+    assert.deepStrictEqual(ask(dnsmasq, true), ['8.8.8.8', '8.8.4.4', '2001:4860:4860::8888', '2001:4860:4860::8844']);
+    const six = f('six', 'nameserver 2001:db8::53\n');
+    assert.deepStrictEqual(ask(six), ['8.8.8.8', '8.8.4.4'], 'an IPv6 server is no use to an IPv4-only container');
+    assert.deepStrictEqual(ask(six, true), ['2001:db8::53']);
   });
 
   it('bad input: typed errors and no residue', async () => {

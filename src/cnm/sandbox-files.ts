@@ -3,10 +3,10 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { NETNS_PREFIX, type CnmContext } from './context';
-import { containerNameservers } from './dns';
+import { containerNameservers, hostResolvConf } from './dns';
 import { defaultBridge, linkHosts } from './links';
 import { hasNames, RESOLVER_ADDRESS } from './names';
-import { HOSTS_HEAD, HOST_GATEWAY, readHostResolvConf, renderResolvConf, withNdots0 } from './resolv-conf';
+import { HOSTS_HEAD, HOST_GATEWAY, renderResolvConf, withNdots0 } from './resolv-conf';
 import type { NetworkRecord, SandboxRecord } from './types';
 
 /** The address `host-gateway` stands for: the default bridge's gateway. */
@@ -31,7 +31,8 @@ function sandboxFiles(ctx: CnmContext, sb: SandboxRecord): { hosts: string; reso
     if (ep.ipv4) hosts.push(`${ep.ipv4}\t${sb.hostname}`);
     if (ep.ipv6) hosts.push(`${ep.ipv6}\t${sb.hostname}`);
   }
-  const host = readHostResolvConf(ctx.opts.resolvConf);
+  // (systemd-resolved's own file when the host's names only its stub, as Docker reads it.)
+  const host = hostResolvConf(ctx.opts.resolvConf);
   const search = root.dnsSearch ? root.dnsSearch.filter((d) => d !== '.') : host.search;
   const options = root.dnsOptions ?? host.options;
   const named = eps.map((e) => ctx.store.get<NetworkRecord>('network', e.networkId)).filter((n): n is NetworkRecord => !!n && hasNames(n));
@@ -39,7 +40,7 @@ function sandboxFiles(ctx: CnmContext, sb: SandboxRecord): { hosts: string; reso
   if (named.length) {
     resolv = renderResolvConf({ nameservers: [RESOLVER_ADDRESS], search, options: withNdots0(options) }, 'the embedded DNS server in the sandbox');
   } else {
-    const servers = root.dns ?? containerNameservers(ctx.opts.resolvConf ? [ctx.opts.resolvConf, '/run/systemd/resolve/resolv.conf'] : undefined);
+    const servers = root.dns ?? containerNameservers({ ipv6: eps.some((e) => !!e.ipv6), file: ctx.opts.resolvConf });
     resolv = renderResolvConf({ nameservers: servers, search, options }, root.dns ? 'the sandbox\'s dns servers' : 'the host\'s resolv.conf');
   }
   return { hosts: hosts.join('\n') + '\n', resolv };
