@@ -4,7 +4,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { Controller, Netns } from '../src';
-import { eventually, hostLinks, rejects } from './helpers';
+import { eventually, hostLinks, ipj, rejects } from './helpers';
+import { run } from './net-helpers';
 
 describe('cnm: resolv.conf and hosts, as Docker writes them', function () {
   this.timeout(60000);
@@ -80,5 +81,32 @@ describe('cnm: resolv.conf and hosts, as Docker writes them', function () {
     await side.delete();
     await owner.delete();
     assert.deepStrictEqual(ctl.sandboxes().map((s) => s.id), []);
+  });
+});
+
+describe('cnm: host-gateway before the default bridge is used', function () {
+  this.timeout(60000);
+  after(async () => { await eventually(() => assert.deepStrictEqual(hostLinks(), [])); });
+
+  it('host-gateway on a sandbox of a user network only: the default bridge is made (its gateway address on the host, as docker0 always has it), and the host answers there', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cnm-state-'));
+    const c2 = await Controller.open({ stateDir: dir, upstreamDns: [] });
+    try {
+      const br = c2.network('bridge').record.bridge!;
+      assert.deepStrictEqual(ipj(['link', 'show']).filter((l: any) => l.ifname === br), [], 'no default bridge before');
+      const net = await c2.createNetwork({ name: 'hgnet', subnet: '10.62.0.0/24' });
+      const sb = await c2.createSandbox({ id: 'hg1', extraHosts: ['gw:host-gateway'] });
+      await (await net.createEndpoint({ name: 'hg1' })).join(sb);
+      assert.ok(fs.readFileSync(sb.hostsPath, 'utf8').includes('172.17.0.1\tgw'));
+      const addrs = ipj(['addr', 'show', 'dev', br])[0].addr_info.map((a: any) => `${a.local}/${a.prefixlen}`);
+      assert.ok(addrs.includes('172.17.0.1/16'), addrs.join());
+      const r = await run('ip', ['netns', 'exec', sb.record.netnsName!, 'ping', '-c1', '-W5', 'gw']);
+      assert.strictEqual(r.code, 0, r.out + r.err);
+      await sb.delete();
+      for (const e of c2.endpoints()) await e.delete();
+      await net.delete();
+    } finally {
+      await c2.destroy();
+    }
   });
 });

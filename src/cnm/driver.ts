@@ -78,6 +78,12 @@ export interface Driver {
   deleteNetwork(ctx: CnmContext, n: NetworkRecord): Promise<void>;
   /** After a restart: brings back what vanished meanwhile (a reboot, an `ip link del`). */
   restoreNetwork(ctx: CnmContext, n: NetworkRecord): Promise<void>;
+  /**
+   * Makes now what a lazily made network (the default bridge, made at its
+   * first join) would make at its first join: `host-gateway` needs its
+   * gateway address on the host, as Docker's docker0 always has it.
+   */
+  materialize?(ctx: CnmContext, n: NetworkRecord): Promise<void>;
   /** Before a join's pending record is written: names the host-side objects (so reconcile can find them). */
   prepareJoin?(ctx: CnmContext, n: NetworkRecord, ep: EndpointRecord): void;
   /**

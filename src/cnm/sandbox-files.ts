@@ -4,6 +4,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { NETNS_PREFIX, type CnmContext } from './context';
 import { containerNameservers, hostResolvConf } from './dns';
+import { driverFor } from './drivers';
 import { defaultBridge, linkHosts } from './links';
 import { hasNames, RESOLVER_ADDRESS } from './names';
 import { HOSTS_HEAD, HOST_GATEWAY, renderResolvConf, withNdots0 } from './resolv-conf';
@@ -13,6 +14,12 @@ import type { NetworkRecord, SandboxRecord } from './types';
 function hostGateway(ctx: CnmContext): string | undefined {
   const def = defaultBridge(ctx);
   return def && ctx.ipam.get(def.id)?.v4?.[0].gateway;
+}
+
+/** The default bridge made now if it waits for its first join: `host-gateway` names its address, which must be there. */
+export async function ensureHostGateway(ctx: CnmContext): Promise<void> {
+  const def = defaultBridge(ctx);
+  if (def) await driverFor(def.driver).materialize?.(ctx, def);
 }
 
 /** The hosts and resolv.conf a sandbox should have now. */

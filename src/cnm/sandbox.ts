@@ -7,11 +7,11 @@ import { Rtnl } from '../rtnl';
 import { NETNS_PREFIX, now, type CnmContext } from './context';
 import { leaveLocked } from './endpoint';
 import { busy, exists, invalid, invalidType, notFound } from './errors';
-import { checkDnsOptions, checkDnsSearch, checkDnsServers, checkExtraHosts } from './resolv-conf';
+import { checkDnsOptions, checkDnsSearch, checkDnsServers, checkExtraHosts, HOST_GATEWAY } from './resolv-conf';
 import { freshResolverSetup } from './names';
 import { dropLinksTo, linkEnv, parseLinks } from './links';
 import { publishedPorts, type PublishedPorts } from './ports';
-import { removeOwnEtcNetns, removeSandboxFiles, writeNamespaceFiles, writeNewSandboxFiles } from './sandbox-files';
+import { ensureHostGateway, removeOwnEtcNetns, removeSandboxFiles, writeNamespaceFiles, writeNewSandboxFiles } from './sandbox-files';
 import type { EndpointRecord, NetworkRecord, SandboxCreateOptions, SandboxRecord } from './types';
 import { checkFields, isPlainObject } from './validate';
 
@@ -93,6 +93,7 @@ export async function createSandbox(ctx: CnmContext, o: SandboxCreateOptions): P
     rec.netnsName = `${NETNS_PREFIX}${o.id}`;
     rec.netnsPath = path.join(netnsRunDir(), rec.netnsName);
   }
+  if (rec.extraHosts?.some((h) => h.ip === HOST_GATEWAY)) await ensureHostGateway(ctx);
   // Under the namespace's lock, as joins and deletions of it: a delete
   // asked for meanwhile waits for this to finish (or to fail and undo).
   await ctx.locks.run(ctx.nsLockKey(rec), async () => {

@@ -150,6 +150,8 @@ export const bridgeDriver: Driver = {
    */
   restoreNetwork: (ctx, n) => restoreBridge(ctx, n, true),
 
+  async materialize(ctx, n) { await bridgeIndex(ctx, n); },
+
   /** `veth` + 7 hex, as Docker names the host end; unique among ours. */
   prepareJoin(ctx, _n, ep) {
     for (let i = 0; i + 7 <= ep.id.length; i++) {
