@@ -3,6 +3,7 @@ import * as fs from 'fs';
 import * as net from 'net';
 import * as path from 'path';
 import { Controller, Netns, Rtnl } from '../src';
+import { EPHEMERAL } from '../src/cnm/ports';
 import { tmpState } from './cnm-helpers';
 import { eventually, hostLinks, rejects, sh } from './helpers';
 import { canConnect, outsideNamespace, run, tcpGet, tcpServer, udpAsk, udpServer } from './net-helpers';
@@ -94,7 +95,7 @@ describe('cnm: ports as Docker 28 publishes them', function () {
       assert.deepStrictEqual(p['54/udp'], [{ hostIp: '0.0.0.0', hostPort: 5301 }]);
       // 90-91 alone: a free ephemeral port each.
       const [r90, r91] = [p['90/tcp'][0].hostPort, p['91/tcp'][0].hostPort];
-      assert.ok(r90 >= 49153 && r91 >= 49153 && r90 !== r91, `${r90} ${r91}`);
+      assert.ok(r90 >= EPHEMERAL[0] && r91 >= EPHEMERAL[0] && r90 !== r91, `${r90} ${r91}`);
       assert.strictEqual(await curl(HOST4, r90), 'port 90');
       assert.strictEqual(await curl(HOST4, r91), 'port 91');
       assert.strictEqual(await udpAsk(HOST4, 5301), 'udp 54');
@@ -207,7 +208,7 @@ describe('cnm: ports as Docker 28 publishes them', function () {
       assert.deepStrictEqual(Object.keys(p), ['53/udp', '80/tcp', '90/tcp']);
       assert.deepStrictEqual(p['90/tcp'], [{ hostIp: '0.0.0.0', hostPort: 8130 }], 'a published one keeps its mapping');
       const h80 = p['80/tcp'][0].hostPort;
-      assert.ok(h80 >= 49153 && h80 <= 60999 && p['53/udp'][0].hostPort >= 49153);
+      assert.ok(h80 >= EPHEMERAL[0] && h80 <= EPHEMERAL[1] && p['53/udp'][0].hostPort >= EPHEMERAL[0]);
       assert.strictEqual(await tcpGet(outside, HOST4, h80), 'published by -P');
       assert.ok(portsAny('ip').includes(`tcp/${h80} -> ${c.ep.ipv4}/80`));
     } finally {

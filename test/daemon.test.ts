@@ -11,6 +11,7 @@ import * as path from 'path';
 import { promisify } from 'util';
 import Docker from 'dockerode';
 import { Controller } from '../src';
+import { EPHEMERAL } from '../src/cnm/ports';
 import { Daemon, DaemonClient, DEFAULT_SOCKET } from '../src/daemon';
 import { eventually } from './helpers';
 import { mapping } from '../src/daemon';
@@ -276,7 +277,7 @@ describe('cnm daemon', function () {
       assert.deepStrictEqual(Object.keys(ports), ['53/udp', '80/tcp', '90/tcp', '91/tcp']);
       assert.deepStrictEqual(ports['80/tcp'], [{ HostIp: '127.0.0.1', HostPort: '18081' }]);
       assert.deepStrictEqual(ports['91/tcp'], [{ HostIp: '0.0.0.0', HostPort: '18091' }], 'a container range key, a port each');
-      assert.ok(Number(ports['53/udp'][0].HostPort) >= 49153, 'a free host port for the exposed one');
+      assert.ok(Number(ports['53/udp'][0].HostPort) >= EPHEMERAL[0], 'a free host port for the exposed one');
       // docker port's filter, from the library's sandbox.ports().
       assert.deepStrictEqual(await client().request('GET', '/cnm/sandboxes/dkweb/ports', { query: { port: '90' } }), { '90/tcp': [{ HostIp: '0.0.0.0', HostPort: '18090' }] });
       const unpublished = await raw(socket, 'GET', '/cnm/sandboxes/dkweb/ports?port=81');

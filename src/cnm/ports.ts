@@ -3,6 +3,7 @@
 // names (none named: every family the endpoint has), one binding each; and a
 // host port on 0.0.0.0 conflicts with every IPv4 address on that port, one on
 // :: with every IPv6 one, never across families (libnetwork's portallocator).
+import * as fs from 'fs';
 import * as net from 'net';
 import { CnmObjectError, exhausted, inUse, invalid, invalidType } from './errors';
 import { canonicalIp } from '../util/ip';
@@ -52,7 +53,19 @@ export interface PortRequest {
 /** What `docker port` shows: "PORT/proto" to its host bindings. */
 export type PublishedPorts = Record<string, { hostIp: string; hostPort: number }[]>;
 
-export const EPHEMERAL: [number, number] = [49153, 60999];
+/**
+ * Host ports for `-p 80` and `-P`, as Docker takes them: the kernel's
+ * ip_local_port_range (read once), else 49153-60999.
+ */
+export const EPHEMERAL: [number, number] = ephemeralRange();
+
+export function ephemeralRange(file = '/proc/sys/net/ipv4/ip_local_port_range'): [number, number] {
+  try {
+    const m = /^\s*(\d+)\s+(\d+)\s*$/.exec(fs.readFileSync(file, 'utf8'));
+    if (m && Number(m[1]) >= 1 && Number(m[1]) <= Number(m[2]) && Number(m[2]) <= 65535) return [Number(m[1]), Number(m[2])];
+  } catch { /* no /proc: the default */ }
+  return [49153, 60999];
+}
 
 const ANY4 = '0.0.0.0';
 const ANY6 = '::';
@@ -180,6 +193,8 @@ export const hostAddress = (ip: string, port: number): string => `${isV6(ip) ? `
 export class PortAllocator {
   /** "proto/port" -> host IPs bound on it. */
   private byKey = new Map<string, Set<string>>();
+  /** The port last handed out from a range, per protocol and host addresses: the next search starts after it, as Docker's allocator cycles. */
+  private last = new Map<string, number>();
 
   private key(proto: Proto, port: number): string { return `${proto}/${port}`; }
 
@@ -205,14 +220,22 @@ export class PortAllocator {
   }
 
   /**
-   * Takes the lowest host port of the request's range that is free on every
+   * Takes the next host port of the request's range (after the one last
+   * taken from it, cycling, as Docker's allocator) that is free on every
    * one of `hostIps` (canonical), the same port for each (as Docker gives a
    * mapping's IPv4 and IPv6 bindings one port): a binding per address.
    */
   allocate(r: PortRequest, hostIps: string[]): PortBinding[] {
-    for (let p = r.lo; p <= r.hi; p++) {
+    const size = r.hi - r.lo + 1;
+    const range = `${r.proto}/${hostIps.join(',')}/${r.lo}-${r.hi}`;
+    // From the one after the last handed out (a port just given back is not
+    // handed out again at once: a client of the old mapping could reach the new one).
+    const from = size > 1 ? ((this.last.get(range) ?? r.hi) - r.lo + 1) % size : 0;
+    for (let i = 0; i < size; i++) {
+      const p = r.lo + ((from + i) % size);
       if (hostIps.some((ip) => this.conflict(r.proto, p, ip) !== undefined)) continue;
       for (const ip of hostIps) this.take(r.proto, p, ip);
+      if (size > 1) this.last.set(range, p);
       return hostIps.map((hostIp) => ({ hostIp, hostPort: p, containerPort: r.containerPort, proto: r.proto }));
     }
     if (r.lo === r.hi) {

@@ -1,7 +1,7 @@
 // Unit tier: pure logic, no root, no namespaces, no native addon.
 import * as assert from 'assert';
 import {
-  EPHEMERAL, PortAllocator, bindingsPerFamily, hostAddresses, parsePublish, portFilterKey, portRequests, publishAllRequest, publishedPorts,
+  EPHEMERAL, PortAllocator, ephemeralRange, bindingsPerFamily, hostAddresses, parsePublish, portFilterKey, portRequests, publishAllRequest, publishedPorts,
   type PortRequest, type PortSpec,
 } from '../../src/cnm/ports';
 
@@ -161,6 +161,27 @@ describe('unit: port allocation', () => {
     p.restore({ hostIp: '0.0.0.0', hostPort: EPHEMERAL[0] + 1, containerPort: 80, proto: 'tcp' });
     assert.strictEqual(alloc(p, { hostPort: 0, containerPort: 81 })[0].hostPort, EPHEMERAL[0] + 2);
     assert.throws(() => alloc(p, { hostPort: EPHEMERAL[0] + 1, containerPort: 80 }), code('EADDRINUSE'));
+    // Given back, a port is not handed out again at once: the search goes on after the last one, round the range.
+    p.release({ hostIp: '0.0.0.0', hostPort: EPHEMERAL[0], containerPort: 80, proto: 'tcp' });
+    assert.strictEqual(alloc(p, { hostPort: 0, containerPort: 82 })[0].hostPort, EPHEMERAL[0] + 3);
+    const q = new PortAllocator();
+    const r = () => alloc(q, { hostPort: '7000-7002', containerPort: 80 })[0].hostPort;
+    assert.deepStrictEqual([r(), r()], [7000, 7001]);
+    q.release({ hostIp: '0.0.0.0', hostPort: 7000, containerPort: 80, proto: 'tcp' });
+    assert.deepStrictEqual([r(), r()], [7002, 7000], 'wraps round');
+  });
+
+  it('the ephemeral range is the kernel\'s ip_local_port_range, as Docker reads it; unreadable or bad, 49153-60999', () => {
+    const fs = require('fs');
+    const os = require('os');
+    const path = require('path');
+    const d = fs.mkdtempSync(path.join(os.tmpdir(), 'range-'));
+    const f = (text: string) => { fs.writeFileSync(path.join(d, 'r'), text); return path.join(d, 'r'); };
+    assert.deepStrictEqual(ephemeralRange(f('32768\t60999\n')), [32768, 60999]);
+    assert.deepStrictEqual(ephemeralRange(f('40000 40000\n')), [40000, 40000]);
+    for (const bad of ['60999 32768\n', '0 100\n', '1 70000\n', 'x y\n']) assert.deepStrictEqual(ephemeralRange(f(bad)), [49153, 60999], bad);
+    assert.deepStrictEqual(ephemeralRange(path.join(d, 'missing')), [49153, 60999]);
+    fs.rmSync(d, { recursive: true });
   });
 });
 
