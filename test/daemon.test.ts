@@ -91,6 +91,20 @@ describe('cnm daemon', function () {
       assert.throws(() => mapping.sandboxPlan({ Id: 'w', Links: ['a:b:c'] }), (e: any) => e.code === 'EINVAL' && /bad format for links/.test(e.message));
     });
 
+    it("the IPAM's errors get dockerd's statuses and words: address in use 403, none left 503, pools used up 400", () => {
+      const { AddressInUseError, AddressesExhaustedError, PoolsExhaustedError } = require('../src/cnm/errors');
+      const { statusOf, messageOf } = require('../src/daemon/errors');
+      const cases: [Error, number, RegExp][] = [
+        [new AddressInUseError('IP address 10.0.0.5 is already in use in 10.0.0.0/24'), 403, /^Address already in use: IP address/],
+        [new AddressesExhaustedError('no free IPv4 address left on network n'), 503, /^no available addresses on this pool: /],
+        [new PoolsExhaustedError('all address pools are used up'), 400, /^all predefined address pools have been fully subnetted: /],
+      ];
+      for (const [e, st, re] of cases) assert.deepStrictEqual([statusOf(e), re.test(messageOf(e)), (e as any).code === 'EADDRINUSE' || (e as any).code === 'ENOSPC'], [st, true, true], e.message);
+      assert.deepStrictEqual([...parseFilters('null', ['name'])], []);
+      assert.deepStrictEqual([...parseFilters('{"name":{"a":false}}', ['name'])], [['name', ['a']]]);
+      assert.throws(() => parseFilters('{"name":{"a":"yes"}}', ['name']), /invalid filter 'name'/);
+    });
+
     it("filters as Docker's (linear patterns only), formats as the docker client's", () => {
       assert.deepStrictEqual([...parseFilters('{"name":{"a":true},"label":["x=y"]}', ['name', 'label'])], [['name', ['a']], ['label', ['x=y']]]);
       assert.throws(() => parseFilters('{"nope":["a"]}', ['name']), /invalid filter 'nope'/);
@@ -335,7 +349,9 @@ describe('cnm daemon', function () {
         ['POST', '/networks/create', undefined, {}, /body is required/],
         ['GET', '/networks/bridge?verbose=maybe', undefined, {}, /verbose must be a boolean/],
         ['GET', '/networks?filters=%7Bnope', undefined, {}, /not JSON/],
-        ['DELETE', '/networks/bridge', '{}', {}, /takes no request body/],
+        ['GET', '/networks/%E0%A4%A', undefined, {}, /invalid URL escape/],
+        ['POST', '/networks/create', '{"Name": "  "}', {}, /name is empty/],
+        ['POST', '/networks/create', '{"Name": "bad10", "EnableIPv4": false}', {}, /EnableIPv4=false is not supported yet/],
       ];
       for (const [m, p, body, h, re] of cases) {
         const r = await raw(socket, m, p, body, h);
@@ -362,6 +378,47 @@ describe('cnm daemon', function () {
       assert.match(await closedWithin(junk, 5000), /^HTTP\/1\.1 400|^$/);
       assert.deepStrictEqual((await docker.listNetworks()).map((x: any) => x.Id).sort(), nets0, 'no network made');
       assert.deepStrictEqual(await linkNames(), links0, 'no link made');
+    });
+
+    it('takes what dockerd takes: a body where none is read (dockerode\'s prune), field names in any case, any non-blank name (slashes too), Content-Type in any case, filters null or false, /networks/, EnableIPv4 before API 1.48; IPAM errors with dockerd\'s statuses', async () => {
+      // dockerode sends a POST's options as query and body: the body is read and not looked at.
+      assert.deepStrictEqual(await docker.pruneNetworks({ filters: { label: ['no-such-label'] } }), { NetworksDeleted: null });
+      const listed = await raw(socket, 'GET', '/networks', '{}');
+      assert.strictEqual(listed.status, 200);
+      assert.ok(logs.some((l) => l.path === '/networks' && l.ignoredBody === 2), 'the ignored body is logged');
+      const made: string[] = [];
+      const create = async (body: string, h: Record<string, string> = {}, p = '/networks/create') => {
+        const r = await raw(socket, 'POST', p, body, h);
+        assert.strictEqual(r.status, 201, `${body}: ${r.status} ${JSON.stringify(r.body)}`);
+        made.push(r.body.Id);
+        return r.body.Id as string;
+      };
+      // Go's encoding/json matches field names without regard to case.
+      const lower = await create('{"name": "lower", "driver": "bridge", "ipam": {"config": [{"subnet": "10.68.0.0/24"}]}}');
+      assert.deepStrictEqual([(await docker.getNetwork(lower).inspect()).Name, (await docker.getNetwork(lower).inspect()).IPAM.Config[0].Subnet], ['lower', '10.68.0.0/24']);
+      for (const name of ['_x', '.dot', 'a:b', '日本', 'f'.repeat(64)]) {
+        const id = await create(JSON.stringify({ Name: name }));
+        assert.strictEqual((await raw(socket, 'GET', `/networks/${encodeURIComponent(name)}`)).body.Id, id, name);
+      }
+      // A name with a slash: the path takes it whole, as dockerd's {id:.+}.
+      await create('{"Name": "a/b"}');
+      assert.strictEqual((await raw(socket, 'GET', '/networks/a/b')).body.Name, 'a/b');
+      await create('{"Name": "ct"}', { 'Content-Type': 'Application/JSON; charset=utf-8' });
+      assert.deepStrictEqual((await raw(socket, 'GET', '/networks?filters=null')).body.length, (await raw(socket, 'GET', '/networks/')).body.length);
+      const byName = (await raw(socket, 'GET', `/networks?filters=${encodeURIComponent('{"name":{"lower":false}}')}`)).body.map((n: any) => n.Name);
+      assert.deepStrictEqual(byName, ['lower']);
+      // EnableIPv4 is no field before API 1.48: dropped, as dockerd does.
+      const old = await create('{"Name": "old47", "EnableIPv4": false}', {}, '/v1.47/networks/create');
+      assert.strictEqual((await docker.getNetwork(old).inspect()).IPAM.Config.length, 1);
+      // IPAM errors: dockerd's statuses and words first.
+      await create('{"Name": "tiny", "IPAM": {"Config": [{"Subnet": "10.69.0.0/30"}]}}');
+      for (const id of ['ip1', 'ip2']) await client().request('POST', '/cnm/sandboxes', { body: { Id: id } });
+      const tiny = docker.getNetwork('tiny');
+      await tiny.connect({ Container: 'ip1', EndpointConfig: { IPAMConfig: { IPv4Address: '10.69.0.2' } } });
+      await assert.rejects(tiny.connect({ Container: 'ip2', EndpointConfig: { IPAMConfig: { IPv4Address: '10.69.0.2' } } }), (e: any) => e.statusCode === 403 && /^Address already in use: /.test(e.json.message));
+      await assert.rejects(tiny.connect({ Container: 'ip2' }), (e: any) => e.statusCode === 503 && /^no available addresses on this pool: /.test(e.json.message));
+      for (const id of ['ip1', 'ip2']) assert.strictEqual((await raw(socket, 'DELETE', `/cnm/sandboxes/${id}`)).status, 204);
+      for (const id of made) assert.strictEqual((await raw(socket, 'DELETE', `/networks/${id}`)).status, 204, id);
     });
 
     it('many clients at once are all answered; mutations one at a time, each network its own subnet', async () => {

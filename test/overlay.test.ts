@@ -316,6 +316,8 @@ describe('overlay driver: three controllers in three host processes, cluster sta
     await rejects(agents[2].call('createNetwork', { name: 'ov3', driver: 'overlay', subnet: '10.246.0.128/25' }), 'EBUSY', /overlaps/);
     await rejects(agents[2].call('createNetwork', { name: 'ov4', driver: 'overlay', options: { 'x.y': '1' } }), 'EINVAL', /x\.y/);
     await rejects(agents[0].call('createNetwork', { name: 'ov', driver: 'overlay' }), 'EEXIST');
+    // The name is a key in the cluster store: no slash (a local network may have one, as in Docker).
+    await rejects(agents[2].call('createNetwork', { name: 'ov/x', driver: 'overlay' }), 'EINVAL', /invalid overlay network name/);
     // The cluster store's IPAM keeps one subnet per family, without ranges or auxiliary addresses.
     await rejects(agents[2].call('createNetwork', { name: 'ov5', driver: 'overlay', ipam: [{ subnet: '10.247.0.0/24' }, { subnet: '10.247.1.0/24' }] }), 'EINVAL', /one IPv4 subnet/);
     await rejects(agents[2].call('createNetwork', { name: 'ov6', driver: 'overlay', ipam: [{ subnet: '10.247.0.0/24', auxAddresses: { r: '10.247.0.9' } }] }), 'EINVAL', /auxAddresses/);

@@ -21,5 +21,20 @@ export class SubnetOverlapError extends CnmObjectError {
   }
 }
 
+/** A static address handed out already or reserved (EADDRINUSE): dockerd's 403 "Address already in use". */
+export class AddressInUseError extends CnmObjectError {
+  constructor(message: string) { super(message, 'EADDRINUSE'); }
+}
+
+/** No free address left in a network's subnets (ENOSPC): dockerd's 503 "no available addresses on this pool". */
+export class AddressesExhaustedError extends CnmObjectError {
+  constructor(message: string) { super(message, 'ENOSPC'); }
+}
+
+/** No default pool left for a new network's subnet (ENOSPC): dockerd's 400 "all predefined address pools have been fully subnetted". */
+export class PoolsExhaustedError extends CnmObjectError {
+  constructor(message: string) { super(message, 'ENOSPC'); }
+}
+
 /** A wrong type, in Node's convention (`ERR_INVALID_ARG_TYPE`), as the lower layers report it. */
 export const invalidType = (field: string, expected: string, got: unknown) => typeError(field, expected, got);

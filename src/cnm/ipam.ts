@@ -3,7 +3,7 @@
 // gateway the first usable address unless given.
 import * as crypto from 'crypto';
 import { parseCidr, parseIp, ipBytes, bytesToIp, ip4ToInt, intToIp4, maskOf } from '../util/ip';
-import { exhausted, inUse, invalid } from './errors';
+import { AddressesExhaustedError, AddressInUseError, PoolsExhaustedError, invalid } from './errors';
 
 export interface AddressPool { base: string; size: number }
 
@@ -167,8 +167,8 @@ export class SubnetAllocator {
   reserve(addr: string, what = 'address'): string {
     const n = this.addressIn(addr, what);
     const aux = this.aux.get(n);
-    if (aux !== undefined) throw inUse(`${what} ${addr} is reserved as auxiliary address ${JSON.stringify(aux)} of ${this.subnet}`);
-    if (this.used.has(n)) throw inUse(`${what} ${addr} is already in use in ${this.subnet}`);
+    if (aux !== undefined) throw new AddressInUseError(`${what} ${addr} is reserved as auxiliary address ${JSON.stringify(aux)} of ${this.subnet}`);
+    if (this.used.has(n)) throw new AddressInUseError(`${what} ${addr} is already in use in ${this.subnet}`);
     this.used.add(n);
     return fromBig(n, this.prefix.family);
   }
@@ -176,7 +176,7 @@ export class SubnetAllocator {
   /** The lowest free address of the range (ENOSPC when none is left). */
   allocate(): string {
     const a = this.tryAllocate();
-    if (a === undefined) throw exhausted(`no free address left in ${prefixText(this.range)}`);
+    if (a === undefined) throw new AddressesExhaustedError(`no free address left in ${prefixText(this.range)}`);
     return a;
   }
 
@@ -229,7 +229,7 @@ export function pickSubnet(pools: AddressPool[], taken: Prefix[]): string {
       if (!taken.some((t) => overlaps(t, cand))) return prefixText(cand);
     }
   }
-  throw exhausted('all address pools are used up');
+  throw new PoolsExhaustedError('all address pools are used up');
 }
 
 /** A ULA /64 for a network, from fd00::/8 + a host-and-network derived id. */
@@ -241,7 +241,7 @@ export function ulaSubnet(seed: string, taken: Prefix[]): string {
     const p = parsePrefix(cidr);
     if (!taken.some((t) => overlaps(t, p))) return prefixText(p);
   }
-  throw exhausted('no free IPv6 ULA subnet');
+  throw new PoolsExhaustedError('no free IPv6 ULA subnet');
 }
 
 export { ip4ToInt, intToIp4, maskOf };

@@ -3,7 +3,7 @@
 // of each family: a static one from the subnet that contains it, otherwise
 // the first subnet with a free address in its range hands one out.
 import { parseIp } from '../util/ip';
-import { exhausted, invalid } from './errors';
+import { AddressesExhaustedError, invalid } from './errors';
 import { SubnetAllocator, type SubnetState } from './ipam';
 
 export class NetAlloc {
@@ -60,7 +60,7 @@ export class NetAlloc {
       const a = s.tryAllocate();
       if (a !== undefined) return a;
     }
-    throw exhausted(`no free IPv${f} address left on network ${network} (${list.map((x) => prefixOrRange(x)).join(', ')})`);
+    throw new AddressesExhaustedError(`no free IPv${f} address left on network ${network} (${list.map((x) => prefixOrRange(x)).join(', ')})`);
   }
 
   isUsed(addr: string): boolean { return !!this.subnetOf(addr)?.isUsed(addr); }

@@ -10,7 +10,9 @@ import { allocateSubnets, recordSubnets } from './subnets';
 import type { DriverName, EndpointCreateOptions, EndpointRecord, NetworkCreateOptions, NetworkRecord, SandboxRecord } from './types';
 import { checkFields } from './validate';
 
-const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
+// Any text with something besides whitespace, as Docker 28 takes names
+// ("_x", "日本", 64 hex digits). Not NUL: a name must survive every C API.
+const NAME = /^(?=.*\S)[^\0]+$/su;
 
 const CREATE_FIELDS = {
   name: 'string', driver: 'string', ipam: 'any', subnet: 'string', gateway: 'string', ipRange: 'string', ipv6: 'boolean',
@@ -58,7 +60,7 @@ function withNetworkOptions(o: NetworkCreateOptions): NetworkCreateOptions {
 export async function createNetwork(ctx: CnmContext, o: NetworkCreateOptions, builtin = false): Promise<NetworkRecord> {
   checkFields(o, 'network options', CREATE_FIELDS, ['gateway']);
   if (typeof o.name !== 'string') throw invalidType('network options.name', 'a string', o.name);
-  if (!NAME.test(o.name)) throw invalid(`invalid network name: ${JSON.stringify(o.name)}`);
+  if (!NAME.test(o.name)) throw invalid(o.name.trim() ? `invalid network name: ${JSON.stringify(o.name)}` : 'invalid name: name is empty');
   const driverName = o.driver ?? 'bridge';
   if (!isDriverName(driverName)) throw invalid(`unknown network driver: ${JSON.stringify(driverName)} (${DRIVER_NAMES.join(', ')})`);
   const driver = driverFor(driverName);

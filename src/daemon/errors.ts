@@ -1,5 +1,6 @@
 // Errors of the API layer and how they become Docker's status codes.
 import { CnmError, errnoOf } from '../errors';
+import { AddressesExhaustedError, AddressInUseError, PoolsExhaustedError } from '../cnm/errors';
 
 /** An error whose HTTP status is not the one its code maps to (Docker's 403s). */
 export class ApiError extends CnmError {
@@ -22,6 +23,10 @@ export const forbidden = (message: string) => new ApiError(403, message, 'EPERM'
 /** Docker's status for one of our error codes: 404 unknown, 409 conflict or in use, 400 bad input, else 500. */
 export function statusOf(e: unknown): number {
   if (e instanceof ApiError) return e.status;
+  // The IPAM's, as libnetwork's ipamapi errors map.
+  if (e instanceof AddressInUseError) return 403;
+  if (e instanceof AddressesExhaustedError) return 503;
+  if (e instanceof PoolsExhaustedError) return 400;
   const code = (e as { code?: unknown })?.code;
   switch (code) {
     case 'ENOENT': return 404;
@@ -29,6 +34,15 @@ export function statusOf(e: unknown): number {
     case 'EINVAL': case 'ERR_INVALID_ARG_TYPE': case 'ENOTSUP': case 'ERANGE': case 'ENOTUNIQ': return 400;
     default: return 500;
   }
+}
+
+/** The message of an error as the API answers it: the IPAM's with dockerd's words first (clients match them). */
+export function messageOf(e: unknown): string {
+  const m = String((e as { message?: unknown })?.message ?? e);
+  if (e instanceof AddressInUseError) return `Address already in use: ${m}`;
+  if (e instanceof AddressesExhaustedError) return `no available addresses on this pool: ${m}`;
+  if (e instanceof PoolsExhaustedError) return `all predefined address pools have been fully subnetted: ${m}`;
+  return m;
 }
 
 /** The code a client gets back for a status (when the body names none). */

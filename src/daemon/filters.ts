@@ -9,12 +9,15 @@ export function parseFilters(raw: string | undefined, accepted: string[]): Filte
   if (raw === undefined || raw === '') return out;
   let v: unknown;
   try { v = JSON.parse(raw); } catch { throw badInput('invalid filters: not JSON'); }
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw badInput('invalid filters: an object expected');
+  // (null is no filter, as Go's json.Unmarshal leaves the map empty.)
+  if (v === null) return out;
+  if (typeof v !== 'object' || Array.isArray(v)) throw badInput('invalid filters: an object expected');
   for (const [k, vals] of Object.entries(v)) {
     if (!accepted.includes(k)) throw badInput(`invalid filter '${k}'`);
     let list: string[];
     if (Array.isArray(vals) && vals.every((x) => typeof x === 'string')) list = vals;
-    else if (typeof vals === 'object' && vals !== null && !Array.isArray(vals) && Object.values(vals).every((x) => x === true)) list = Object.keys(vals);
+    // Docker's map form takes the keys, whatever their booleans say.
+    else if (typeof vals === 'object' && vals !== null && !Array.isArray(vals) && Object.values(vals).every((x) => typeof x === 'boolean')) list = Object.keys(vals);
     else throw badInput(`invalid filter '${k}': {"value": true} or ["value"] expected`);
     if (list.length) out.set(k, list);
   }

@@ -115,9 +115,10 @@ function checkCidr(cidr: string, where: string): void {
 }
 
 /** Docker's network create body to the library's options (like the daemon's `NetworkCreate`). */
-export function networkCreateOptions(body: unknown, surface: 'api' | 'cli' = 'api'): NetworkCreateOptions {
-  check(body, NETWORK_CREATE, '');
-  const b = body as NetworkCreateRequest;
+export function networkCreateOptions(body: unknown, surface: 'api' | 'cli' = 'api', apiVersion?: number): NetworkCreateOptions {
+  const b = check(body, NETWORK_CREATE, '') as NetworkCreateRequest;
+  // Before API 1.48, EnableIPv4 is not a field dockerd reads (it drops it).
+  if (apiVersion !== undefined && apiVersion < 1048) delete b.EnableIPv4;
   if (!b.Name) throw badInput('Name is required');
   if (b.Scope && b.Scope !== 'local') throw unsupported(`scope ${JSON.stringify(b.Scope)} (only local)`);
   if (b.Attachable) throw unsupported('Attachable (a swarm feature)');
@@ -232,8 +233,7 @@ export function parseLinkField(s: string, where: string): string {
 
 /** Our sandbox create body to the library's sandbox and endpoint options. */
 export function sandboxPlan(body: unknown): SandboxPlan {
-  check(body, SANDBOX_CREATE, '');
-  const b = body as SandboxCreateRequest;
+  const b = check(body, SANDBOX_CREATE, '') as SandboxCreateRequest;
   const sandbox: SandboxCreateOptions = { id: b.Id };
   // HostConfig.Links, and the endpoint's (where Docker's CLI puts them on a user-defined network): the sandbox's links.
   const links = [...(b.Links ?? []).map((l) => parseLinkField(l, 'Links')), ...(b.EndpointConfig?.Links ?? []).map((l) => parseLinkField(l, 'EndpointConfig.Links'))];

@@ -11,7 +11,7 @@ import { Controller } from '../cnm/controller';
 import { DRIVER_NAMES } from '../cnm/drivers';
 import type { ControllerOptions } from '../cnm/controller';
 import { CnmError, errnoOf } from '../errors';
-import { badInput, notFound, statusOf } from './errors';
+import { badInput, messageOf, notFound, statusOf } from './errors';
 import { parseFilters } from './filters';
 import { queryBool } from './mapping';
 import * as svc from './service';
@@ -44,7 +44,7 @@ const jsonLog = (e: Record<string, unknown>) => process.stderr.write(JSON.string
 
 type Handler = (ctx: Ctx) => Promise<unknown> | unknown;
 interface Route { method: string; re: RegExp; query: string[]; body: boolean; mutates: boolean; run: Handler }
-interface Ctx { params: string[]; query: URLSearchParams; body: unknown; res: http.ServerResponse }
+interface Ctx { params: string[]; query: URLSearchParams; body: unknown; res: http.ServerResponse; /** The API version asked (1.48 as 1048; ours when the path names none). */ version: number }
 
 /** A sentinel: the handler wrote its own answer. */
 const ANSWERED = Symbol('answered');
@@ -168,7 +168,8 @@ export class Daemon {
   private makeRoutes(): Route[] {
     const ctl = this.controller;
     const r = (method: string, p: string, o: Partial<Route> & { run: Handler }): Route => ({
-      method, re: new RegExp(`^${p.replace(/\{\w+\}/g, '([^/]+)')}$`), query: [], body: false, mutates: method !== 'GET' && method !== 'HEAD', ...o,
+      // {id+}: any text, slashes too, as dockerd's {id:.+} routes take it (a network named "a/b").
+      method, re: new RegExp(`^${p.replace(/\{\w+\+\}/g, '(.+)').replace(/\{\w+\}/g, '([^/]+)')}$`), query: [], body: false, mutates: method !== 'GET' && method !== 'HEAD', ...o,
     });
     const filters = (c: Ctx, accepted: string[]) => parseFilters(c.query.get('filters') ?? undefined, accepted);
     return [
@@ -177,15 +178,16 @@ export class Daemon {
       r('GET', '/version', { run: () => this.version() }),
       r('GET', '/info', { run: () => this.info() }),
       r('GET', '/networks', { query: ['filters'], run: (c) => svc.listNetworks(ctl, filters(c, svc.NETWORK_LIST_FILTERS)) }),
-      r('POST', '/networks/create', { body: true, run: async (c) => new HttpStatus(201, await svc.createNetwork(ctl, c.body)) }),
+      r('GET', '/networks/', { query: ['filters'], run: (c) => svc.listNetworks(ctl, filters(c, svc.NETWORK_LIST_FILTERS)) }),
+      r('POST', '/networks/create', { body: true, run: async (c) => new HttpStatus(201, await svc.createNetwork(ctl, c.body, c.version)) }),
       r('POST', '/networks/prune', { query: ['filters'], run: (c) => svc.pruneNetworks(ctl, filters(c, svc.NETWORK_PRUNE_FILTERS)) }),
-      r('GET', '/networks/{id}', { query: ['verbose', 'scope'], run: (c) => {
+      r('GET', '/networks/{id+}', { query: ['verbose', 'scope'], run: (c) => {
         if (c.query.has('verbose')) queryBool(c.query.get('verbose')!, 'verbose');
         return svc.inspectNetwork(ctl, c.params[0], c.query.get('scope') || undefined);
       } }),
-      r('DELETE', '/networks/{id}', { run: async (c) => { await svc.removeNetwork(ctl, c.params[0]); return new HttpStatus(204, undefined); } }),
-      r('POST', '/networks/{id}/connect', { body: true, run: async (c) => { await svc.connect(ctl, c.params[0], c.body); return new HttpStatus(200, undefined); } }),
-      r('POST', '/networks/{id}/disconnect', { body: true, run: async (c) => { await svc.disconnect(ctl, c.params[0], c.body); return new HttpStatus(200, undefined); } }),
+      r('DELETE', '/networks/{id+}', { run: async (c) => { await svc.removeNetwork(ctl, c.params[0]); return new HttpStatus(204, undefined); } }),
+      r('POST', '/networks/{id+}/connect', { body: true, run: async (c) => { await svc.connect(ctl, c.params[0], c.body); return new HttpStatus(200, undefined); } }),
+      r('POST', '/networks/{id+}/disconnect', { body: true, run: async (c) => { await svc.disconnect(ctl, c.params[0], c.body); return new HttpStatus(200, undefined); } }),
       r('GET', '/cnm/sandboxes', { run: () => svc.listSandboxes(ctl) }),
       r('POST', '/cnm/sandboxes', { body: true, run: async (c) => new HttpStatus(201, await svc.createSandbox(ctl, c.body)) }),
       r('GET', '/cnm/sandboxes/{id}', { run: (c) => svc.inspectSandbox(ctl, c.params[0]) }),
@@ -241,18 +243,21 @@ export class Daemon {
     const t0 = process.hrtime.bigint();
     let error: string | undefined;
     let ignoredQuery: string[] | undefined;
+    let ignoredBody: number | undefined;
     let pathname = '';
     res.on('finish', () => this.log({ level: res.statusCode >= 500 ? 'error' : 'info', method: req.method, path: pathname || req.url, status: res.statusCode,
-      ms: Number((process.hrtime.bigint() - t0) / 1000n) / 1000, ...(error ? { error } : {}), ...(ignoredQuery ? { ignoredQuery } : {}) }));
+      ms: Number((process.hrtime.bigint() - t0) / 1000n) / 1000, ...(error ? { error } : {}), ...(ignoredQuery ? { ignoredQuery } : {}), ...(ignoredBody ? { ignoredBody } : {}) }));
     this.headers(res);
     try {
       const url = new URL(req.url ?? '/', 'http://cnm');
       pathname = url.pathname;
       let p = url.pathname;
       const v = /^\/v(\d+)\.(\d+)(\/.*)$/.exec(p);
+      let version = API_VERSION.split('.').map(Number).reduce((maj, min) => maj * 1000 + min);
       if (v) {
         p = v[3];
         const want = Number(v[1]) * 1000 + Number(v[2]);
+        version = want;
         const [minMaj, minMin] = MIN_API_VERSION.split('.').map(Number);
         const [maxMaj, maxMin] = API_VERSION.split('.').map(Number);
         if (want < minMaj * 1000 + minMin) throw badInput(`client version ${v[1]}.${v[2]} is too old. Minimum supported API version is ${MIN_API_VERSION}, please upgrade your client to a newer version`);
@@ -262,7 +267,11 @@ export class Daemon {
       let params: string[] = [];
       for (const r of this.routes) {
         const m = r.re.exec(p);
-        if (m && r.method === req.method) { route = r; params = m.slice(1).map((x) => decodeURIComponent(x)); break; }
+        if (m && r.method === req.method) {
+          route = r;
+          try { params = m.slice(1).map((x) => decodeURIComponent(x)); } catch { throw badInput(`invalid URL escape in ${JSON.stringify(p)}`); }
+          break;
+        }
       }
       if (!route) throw notFound('page not found');
       // Unknown query parameters are ignored, as dockerd does (dockerode repeats a POST's body fields
@@ -271,15 +280,18 @@ export class Daemon {
       if (ignored.length) ignoredQuery = ignored;
       const raw = await this.readBody(req);
       let body: unknown;
-      if (raw.length) {
-        if (!route.body) throw badInput(`${req.method} ${p} takes no request body`);
-        const ct = String(req.headers['content-type'] ?? '').split(';')[0].trim();
+      if (raw.length && !route.body) {
+        // Read and not looked at, as dockerd does (dockerode sends a POST's options as a body too), and logged.
+        ignoredBody = raw.length;
+      } else if (raw.length) {
+        // (A media type is case-insensitive: Go's mime.ParseMediaType lowers it.)
+        const ct = String(req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
         if (ct !== 'application/json') throw badInput(`unsupported Content-Type header (${ct || 'none'}): must be 'application/json'`);
         try { body = JSON.parse(raw.toString('utf8')); } catch (e: any) { throw badInput(`malformed JSON body: ${e.message}`); }
       } else if (route.body) {
         throw badInput('a JSON request body is required');
       }
-      const ctx: Ctx = { params, query: url.searchParams, body, res };
+      const ctx: Ctx = { params, query: url.searchParams, body, res, version };
       const run = () => Promise.resolve().then(() => route!.run(ctx));
       let out: unknown;
       if (route.mutates) {
@@ -297,7 +309,7 @@ export class Daemon {
       res.end(JSON.stringify(value) + '\n');
     } catch (e: any) {
       if (res.headersSent || res.writableEnded) return;
-      error = String(e?.message ?? e);
+      error = messageOf(e);
       res.statusCode = statusOf(e);
       res.setHeader('Content-Type', 'application/json');
       if (e?.closeConnection) res.setHeader('Connection', 'close');

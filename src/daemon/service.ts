@@ -74,8 +74,8 @@ export function inspectNetwork(ctl: Controller, ref: string, scope?: string): an
  * a pre-defined name or a second host/none network 403, a name in use 409,
  * an unknown driver 404 (a plugin not found), overlapping subnets 403.
  */
-export async function createNetwork(ctl: Controller, body: unknown): Promise<{ Id: string; Warning: string }> {
-  const o = networkCreateOptions(body);
+export async function createNetwork(ctl: Controller, body: unknown, apiVersion?: number): Promise<{ Id: string; Warning: string }> {
+  const o = networkCreateOptions(body, 'api', apiVersion);
   if (PREDEFINED.includes(o.name)) throw forbidden(`operation is not permitted on predefined ${o.name} network `);
   if (ctl.networks().some((n) => n.name === o.name)) throw new ApiError(409, `network with name ${o.name} already exists`, 'EEXIST');
   if (!isDriverName(o.driver)) throw new ApiError(404, `plugin ${JSON.stringify(o.driver)} not found`, 'ENOENT');
@@ -165,8 +165,7 @@ function checkNetworkMode(ctl: Controller, n: Network, sb: Sandbox): void {
 
 /** `POST /networks/{id}/connect`: Container names one of our sandboxes. */
 export async function connect(ctl: Controller, netRef: string, body: unknown): Promise<void> {
-  check(body, NETWORK_CONNECT, '');
-  const b = body as { Container: string; EndpointConfig?: EndpointSettings | null };
+  const b = check(body, NETWORK_CONNECT, '') as { Container: string; EndpointConfig?: EndpointSettings | null };
   const n = networkOf(ctl, netRef);
   const sb = containerOf(ctl, b.Container);
   const o = endpointOptions(sb.name, b.EndpointConfig);
@@ -178,8 +177,7 @@ export async function connect(ctl: Controller, netRef: string, body: unknown): P
 
 /** `POST /networks/{id}/disconnect`; with Force, an endpoint whose sandbox is gone goes too. */
 export async function disconnect(ctl: Controller, netRef: string, body: unknown): Promise<void> {
-  check(body, NETWORK_DISCONNECT, '');
-  const b = body as { Container: string; Force?: boolean };
+  const b = check(body, NETWORK_DISCONNECT, '') as { Container: string; Force?: boolean };
   const n = networkOf(ctl, netRef);
   let sb: Sandbox | undefined;
   try { sb = containerOf(ctl, b.Container); } catch (e: any) { if (!(b.Force && e.code === 'ENOENT')) throw e; }

@@ -21,32 +21,48 @@ function describe(s: Spec): string {
 
 const isPlain = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** Throws EINVAL (unknown or missing field) or ERR_INVALID_ARG_TYPE naming the field's path. */
-export function check(v: unknown, s: Spec, where: string): void {
+/**
+ * The body with its fields under their canonical names, as Go's
+ * encoding/json decodes one into a struct: a key matches a field exactly,
+ * else without regard to case ("name" is Name; of two spellings the later
+ * wins). Throws EINVAL (unknown or missing field) or ERR_INVALID_ARG_TYPE
+ * naming the field's path. Map keys (Labels, Options) stay as given.
+ */
+export function check(v: unknown, s: Spec, where: string): unknown {
+  const path = (k: string) => (where ? `${where}.${k}` : k);
   if (typeof s === 'string') {
+    const what = where || 'the request body';
     switch (s) {
-      case 'string': if (typeof v !== 'string') throw badType(where, 'a string'); return;
-      case 'boolean': if (typeof v !== 'boolean') throw badType(where, 'a boolean'); return;
-      case 'integer': if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw badType(where, 'an integer'); return;
-      case 'any-empty-object': if (!isPlain(v) || Object.keys(v).length) throw badType(where, 'an empty object ({})'); return;
+      case 'string': if (typeof v !== 'string') throw badType(what, 'a string'); return v;
+      case 'boolean': if (typeof v !== 'boolean') throw badType(what, 'a boolean'); return v;
+      case 'integer': if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw badType(what, 'an integer'); return v;
+      case 'any-empty-object': if (!isPlain(v) || Object.keys(v).length) throw badType(what, 'an empty object ({})'); return v;
     }
   }
-  if ('nullable' in s) { if (v !== null) check(v, s.nullable, where); return; }
+  if ('nullable' in s) return v === null ? null : check(v, s.nullable, where);
   if ('oneOf' in s) {
-    for (const o of s.oneOf) { try { check(v, o, where); return; } catch { /* next */ } }
-    throw badType(where, describe(s));
+    for (const o of s.oneOf) { try { return check(v, o, where); } catch { /* next */ } }
+    throw badType(where || 'the request body', describe(s));
   }
   if ('array' in s) {
-    if (!Array.isArray(v)) throw badType(where, 'an array');
-    v.forEach((x, i) => check(x, s.array, `${where}[${i}]`));
-    return;
+    if (!Array.isArray(v)) throw badType(where || 'the request body', 'an array');
+    return v.map((x, i) => check(x, s.array, `${where}[${i}]`));
   }
-  if (!isPlain(v)) throw badType(where, 'an object');
+  if (!isPlain(v)) throw badType(where || 'the request body', 'an object');
   if ('map' in s) {
-    for (const [k, x] of Object.entries(v)) check(x, s.map, `${where}.${k}`);
-    return;
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) out[k] = check(x, s.map, path(k));
+    return out;
   }
-  for (const k of Object.keys(v)) if (!Object.hasOwn(s.object, k)) throw badInput(`unknown field ${where ? `${where}.` : ''}${k}`);
-  for (const k of s.required ?? []) if (v[k] === undefined) throw badInput(`${where ? `${where}.` : ''}${k} is required`);
-  for (const [k, sub] of Object.entries(s.object)) if (v[k] !== undefined) check(v[k], sub, where ? `${where}.${k}` : k);
+  const fields = Object.keys(s.object);
+  const given: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) {
+    const name = Object.hasOwn(s.object, k) ? k : fields.find((f) => f.toLowerCase() === k.toLowerCase());
+    if (name === undefined) throw badInput(`unknown field ${path(k)}`);
+    given[name] = x;
+  }
+  for (const k of s.required ?? []) if (given[k] === undefined) throw badInput(`${path(k)} is required`);
+  const out: Record<string, unknown> = {};
+  for (const [k, sub] of Object.entries(s.object)) if (given[k] !== undefined) out[k] = check(given[k], sub, path(k));
+  return out;
 }

@@ -275,6 +275,8 @@ export const overlayDriver: Driver = {
 
   async validate(ctx, n, o) {
     if (!ctx.cluster) throw invalid('the overlay driver needs a cluster store: Controller.open({ cluster: { store, advertise } })');
+    // The name is a key in the cluster store (state/net/NAME): no slash, no control characters, as swarm's names.
+    if (!/^[^/\p{Cc}]{1,255}$/u.test(n.name)) throw invalid(`invalid overlay network name ${JSON.stringify(n.name)}: 1 to 255 characters, no "/" or control characters (a key in the cluster store)`);
     for (const k of Object.keys(n.options)) if (!OPTIONS.has(k) && !isNetworkOption(k)) throw invalid(`unknown option for the overlay driver: ${k}`);
     // The cluster store's IPAM keeps one subnet per family, no ranges, no reserved addresses.
     const reqs = subnetRequests(o);
