@@ -6,7 +6,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { Controller, Netns } from '../src';
 import { eventually, hostLinks } from './helpers';
-import { run, udpServer, udpAsk } from './net-helpers';
+import { dnsServer, run, udpServer, udpAsk } from './net-helpers';
 
 /** `dig` inside a sandbox's namespace: the answer section, and the status. */
 async function dig(nsName: string, ...q: string[]): Promise<{ status: string; answers: string[] }> {
@@ -109,6 +109,38 @@ describe('cnm: the embedded resolver in each sandbox', function () {
     for (const e of ctl.endpoints()) await e.delete();
     await inside.delete();
     await open.delete();
+  });
+
+  it('forwards leave from inside the sandbox, as Docker dials them: an internal-only sandbox reaches its own dns server on its network, and dns 127.0.0.1 is the sandbox\'s own loopback, not the host\'s', async () => {
+    const vault = await ctl.createNetwork({ name: 'vault2', subnet: '10.76.0.0/24', internal: true });
+    const srv = await ctl.createSandbox({ id: 'nsrv' });
+    await (await vault.createEndpoint({ name: 'nsrv', ip: '10.76.0.50' })).join(srv);
+    const client = await ctl.createSandbox({ id: 'ncli', dns: ['10.76.0.50'] });
+    await (await vault.createEndpoint({ name: 'ncli' })).join(client);
+    const bare = await ctl.createSandbox({ id: 'nbare' });
+    await (await vault.createEndpoint({ name: 'nbare' })).join(bare);
+    const own = await ctl.createSandbox({ id: 'nown', dns: ['127.0.0.1'] });
+    const lobby = await ctl.createNetwork({ name: 'lobby2', subnet: '10.77.0.0/24' });
+    await (await lobby.createEndpoint({ name: 'nown' })).join(own);
+    const servers = [
+      await dnsServer(srv.record.netnsName!, '10.76.0.50', '198.51.100.50'),
+      await dnsServer(own.record.netnsName!, '127.0.0.1', '198.51.100.99'),
+    ];
+    // This process's namespace (the "host") has a server on 127.0.0.1 too: it must not be the one asked.
+    const hostSide = await dnsServer('', '127.0.0.1', '198.51.100.1');
+    try {
+      assert.deepStrictEqual((await dig(client.record.netnsName!, 'far.example')).answers, ['A 198.51.100.50']);
+      // Without dns servers of its own, an internal-only sandbox still forwards nowhere.
+      assert.strictEqual((await dig(bare.record.netnsName!, 'far.example')).status, 'REFUSED');
+      assert.deepStrictEqual((await dig(own.record.netnsName!, 'far.example')).answers, ['A 198.51.100.99']);
+    } finally {
+      for (const x of servers) x.close();
+      hostSide.close();
+      for (const sb of [srv, client, bare, own]) await sb.delete();
+      for (const e of ctl.endpoints()) await e.delete();
+      await vault.delete();
+      await lobby.delete();
+    }
   });
 
   it('a sandbox with ndots set (dnsOptions ndots:2): single-label names it does not know get an empty NOERROR at once, not a forward (Docker\'s NdotsSet)', async () => {

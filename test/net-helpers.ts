@@ -55,6 +55,26 @@ export async function udpServer(nsName: string, address: string, port: number, r
   return { close: () => child.kill() };
 }
 
+/**
+ * A DNS server in namespace `nsName` (its own process) on `address`:53 UDP
+ * ('' : this process's) that answers every A query with `answer`: a stand-in upstream.
+ */
+export async function dnsServer(nsName: string, address: string, answer: string): Promise<{ close(): void }> {
+  const dnsPacket = require.resolve('dns-packet');
+  const script = `const p=require(${JSON.stringify(dnsPacket)});const d=require('dgram').createSocket('udp4');` +
+    `d.on('message',(m,r)=>{const q=p.decode(m);d.send(p.encode({id:q.id,type:'response',flags:p.RECURSION_AVAILABLE,questions:q.questions,answers:[{type:'A',name:q.questions[0].name,ttl:5,data:${JSON.stringify(answer)}}]}),r.port,r.address)});` +
+    `d.bind(53,'${address}',()=>console.log('ready'))`;
+  // ('' : this process's own namespace.)
+  const [cmd, args] = nsName ? ['ip', ['netns', 'exec', nsName, process.execPath, '-e', script]] : [process.execPath, ['-e', script]];
+  const child = require('child_process').spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    const t = setTimeout(() => { child.kill(); reject(new Error('dns server did not start')); }, 20000);
+    child.stdout.once('data', () => { clearTimeout(t); resolve(); });
+    child.once('exit', (c: number) => { clearTimeout(t); reject(new Error(`dns server exited ${c}`)); });
+  });
+  return { close: () => child.kill() };
+}
+
 /** Sends a datagram from here every 250 ms until one is answered or `timeoutMs` pass. */
 export function udpAsk(host: string, port: number, timeoutMs = 10000): Promise<string> {
   return new Promise((resolve, reject) => {

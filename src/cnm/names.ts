@@ -120,14 +120,14 @@ export function sandboxNames(store: () => Store, rootId: string, remote?: Remote
 }
 
 /**
- * Where a namespace's resolver forwards what it does not know: nowhere when
- * all its networks are internal, else its `dns` servers, the configured
- * ones, or the host's (it forwards from the host's namespace, so a loopback
- * one such as systemd-resolved's works too).
+ * Where a namespace's resolver forwards what it does not know: its `dns`
+ * servers, the configured ones, or the host's; when all its networks are
+ * internal, its own `dns` servers only (asked from inside it, so only
+ * servers on its networks answer: CVE-2024-29018), else nowhere (REFUSED).
  */
 export function sandboxUpstreams(store: Store, rootId: string, opts: { upstreamDns?: string[]; resolvConf?: string }): string[] | null {
   const { root, all } = namedNetworks(store, rootId);
-  if (all.length && all.every((n) => n.internal)) return null;
+  if (all.length && all.every((n) => n.internal)) return root?.dns ?? null;
   if (root?.dns) return root.dns;
   if (opts.upstreamDns) return opts.upstreamDns;
   const host = opts.resolvConf ? hostNameservers(opts.resolvConf) : [];
@@ -191,10 +191,21 @@ async function removeRedirect(ns: Netns): Promise<void> {
 }
 
 /** Serves a resolver on sockets made inside the namespace (random ports on 127.0.0.11), redirected from port 53. */
-async function serveIn(ns: Netns, names: Names, upstreams: string[] | null, root: SandboxRecord): Promise<DnsServer> {
+async function serveIn(ns: Netns, names: Names, upstreams: string[] | null, root: SandboxRecord, openNetns: () => Promise<Netns>): Promise<DnsServer> {
   const made = ns.takeBoundSockets();
   const fds = made ?? RESOLVER_SOCKETS.map((s) => ns.socket(s.family, s.type, { address: s.address, port: s.port }));
-  const server = DnsServer.fromSockets({ udpFd: fds[0], tcpFd: fds[1] }, names, upstreams, { ndotsSet: ndotsSet(root) });
+  // Forwards leave from inside the sandbox, as Docker's do, except to the
+  // host's own loopback servers (systemd-resolved's stub), which only the
+  // host's namespace reaches; the sandbox's `dns` servers all from inside.
+  const override = !!root.dns;
+  const server = DnsServer.fromSockets({ udpFd: fds[0], tcpFd: fds[1] }, names, upstreams, {
+    ndotsSet: ndotsSet(root),
+    dialInside: (s) => override || !isLoopbackAddress(s),
+    insideSocket: async (family, type) => {
+      const inside = await openNetns();
+      try { return inside.socket(family, type); } finally { inside.close(); }
+    },
+  });
   try {
     // A fresh namespace's thread installed the redirect for the sockets it
     // made (the TCP one listening): the server starts with the first query.
@@ -207,6 +218,8 @@ async function serveIn(ns: Netns, names: Names, upstreams: string[] | null, root
   }
   return server;
 }
+
+const isLoopbackAddress = (ip: string) => ip.startsWith('127.') || ip === '::1';
 
 /** Whether the sandbox's own options set ndots above 0 (Docker's NdotsSet; the ndots:0 Docker adds is not the user's). */
 export function ndotsSet(root: SandboxRecord): boolean {
@@ -259,7 +272,7 @@ export class NameService {
   private async start(root: SandboxRecord, given?: Netns): Promise<void> {
     const ns = given ?? await this.openNetns(root);
     try {
-      this.servers.set(root.id, await serveIn(ns, sandboxNames(() => this.store, root.id, this.remote), this.upstreams(root.id), root));
+      this.servers.set(root.id, await serveIn(ns, sandboxNames(() => this.store, root.id, this.remote), this.upstreams(root.id), root, () => this.openNetns(root)));
     } catch (e) {
       // Another process serves this namespace (a `cnm run` answering from the state on disk).
       if ((e as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw e;
@@ -298,7 +311,8 @@ export async function serveSandboxNamesFromState(stateDir: string, sandboxRef: s
   if (!sb || sb.mode === 'host' || !sb.netnsPath || !namedNetworks(st, sb.id).nets.length) return undefined;
   const ns = await Netns.open({ path: sb.netnsPath });
   try {
-    return await serveIn(ns, sandboxNames(() => view.get(), sb.id), sandboxUpstreams(st, sb.id, { upstreamDns: upstream }), sb);
+    const path = sb.netnsPath;
+    return await serveIn(ns, sandboxNames(() => view.get(), sb.id), sandboxUpstreams(st, sb.id, { upstreamDns: upstream }), sb, () => Netns.open({ path }));
   } finally {
     ns.close();
   }

@@ -74,6 +74,14 @@ export interface DnsServerOptions {
    * on with its search domains (Docker's NdotsSet).
    */
   ndotsSet?: boolean;
+  /**
+   * Where forwards go from. `dialInside(server)` true: from a socket
+   * `insideSocket` makes (unbound, in the sandbox's namespace), so the query
+   * goes as the container's own traffic would, as Docker dials every
+   * server but the host's loopback ones; else from this process's namespace.
+   */
+  dialInside?: (server: string) => boolean;
+  insideSocket?: (family: 4 | 6, type: 'udp' | 'tcp') => Promise<number>;
 }
 
 /** Sockets made elsewhere (e.g. inside a sandbox's namespace by `Netns.socket`), bound, not yet listening. */
@@ -122,6 +130,8 @@ export class DnsServer {
   private budget: DnsBudget;
   private ttl: number;
   private ndotsSet: boolean;
+  private dialInside?: (server: string) => boolean;
+  private insideSocket?: (family: 4 | 6, type: 'udp' | 'tcp') => Promise<number>;
   private sockets?: DnsSockets;
   private addr: string;
   private conns = new Set<Conn>();
@@ -151,6 +161,8 @@ export class DnsServer {
     this.budget = opts.budget ?? processBudget;
     this.ttl = opts.ttl ?? 600;
     this.ndotsSet = opts.ndotsSet ?? false;
+    this.dialInside = opts.dialInside;
+    this.insideSocket = opts.insideSocket;
   }
 
   /**
@@ -432,9 +444,12 @@ export class DnsServer {
   /**
    * One exchange with one upstream, with a socket of its own (a fresh
    * source port per query, as Docker's resolver does) that lives at most
-   * `forwardTimeoutMs`. The reply comes back byte for byte.
+   * `forwardTimeoutMs`, made inside the sandbox when `dialInside` says so.
+   * The reply comes back byte for byte.
    */
   private exchange(msg: Buffer, server: string, tcp: boolean): Promise<Buffer | undefined> {
+    const family = net.isIPv6(server) ? 6 : 4;
+    const make = this.insideSocket && this.dialInside?.(server) ? this.insideSocket : undefined;
     const id = msg.readUInt16BE(0);
     const ok = (m: Buffer) => m.length >= 12 && m.readUInt16BE(0) === id && (m.readUInt16BE(2) & 0x8000) !== 0;
     return new Promise((resolve) => {
@@ -451,25 +466,32 @@ export class DnsServer {
       const abort = () => finish();
       this.aborts.add(abort);
       const timer = setTimeout(() => { this.stats.forwardTimeouts++; finish(); }, this.limits.forwardTimeoutMs);
-      if (tcp) {
-        const s = net.connect({ host: server, port: 53 });
-        close = () => s.destroy();
-        const deframer = new Deframer();
-        s.on('connect', () => s.write(frame(msg)));
-        s.on('data', (chunk) => { for (const m of deframer.push(chunk)) if (ok(m)) return finish(m); });
-        s.on('error', () => finish());
-        s.on('close', () => finish());
-      } else {
-        const s = dgram.createSocket(net.isIPv6(server) ? 'udp6' : 'udp4');
-        close = () => { try { s.close(); } catch { /* closed */ } };
-        const want = canonicalIp(server);
-        s.on('message', (m, rinfo) => {
-          // Only the server asked, with our id: anything else is noise or spoofing.
-          if (rinfo.port === 53 && canonicalIp(rinfo.address) === want && ok(m)) finish(m);
-        });
-        s.on('error', () => finish());
-        s.send(msg, 53, server, (err) => { if (err) finish(); });
-      }
+      const start = (fd?: number) => {
+        if (done) { if (fd !== undefined) try { fs.closeSync(fd); } catch { /* closed */ } return; }
+        if (tcp) {
+          const s = fd === undefined ? net.connect({ host: server, port: 53 }) : new net.Socket({ fd, readable: true, writable: true }).connect(53, server);
+          close = () => s.destroy();
+          const deframer = new Deframer();
+          s.on('connect', () => s.write(frame(msg)));
+          s.on('data', (chunk) => { for (const m of deframer.push(chunk)) if (ok(m)) return finish(m); });
+          s.on('error', () => finish());
+          s.on('close', () => finish());
+        } else {
+          const s = dgram.createSocket(family === 6 ? 'udp6' : 'udp4');
+          close = () => { try { s.close(); } catch { /* closed */ } };
+          const want = canonicalIp(server);
+          s.on('message', (m, rinfo) => {
+            // Only the server asked, with our id: anything else is noise or spoofing.
+            if (rinfo.port === 53 && canonicalIp(rinfo.address) === want && ok(m)) finish(m);
+          });
+          s.on('error', () => finish());
+          const send = () => s.send(msg, 53, server, (err) => { if (err) finish(); });
+          if (fd === undefined) send(); else s.bind({ fd }, send);
+        }
+      };
+      // (The sandbox gone, or no thread to enter it: this server is skipped.)
+      if (make) make(family, tcp ? 'tcp' : 'udp').then(start, () => finish());
+      else start();
     });
   }
 
