@@ -776,6 +776,23 @@ describe('cnm: state, recovery and bad input', function () {
     }
   });
 
+  it('a close right after a sandbox-first teardown, then a reopen: the host ends the kernel is still removing are not reported as leftovers', async () => {
+    const dir = tmpState();
+    let ctl = await Controller.open({ stateDir: dir, upstreamDns: [] });
+    const net = await ctl.createNetwork({ name: 'dying', subnet: '10.127.0.0/22' });
+    const made = await Promise.all(Array.from({ length: 400 }, (_, i) => joined(ctl, net, `dy${i}`)));
+    await Promise.all(made.map(async ({ sb, ep }) => { await sb.delete(); await ep.delete(); }));
+    const lingering = ipj(['link', 'show']).filter((l: any) => /^veth/.test(l.ifname)).length;
+    await ctl.close();
+    ctl = await Controller.open({ stateDir: dir, upstreamDns: [] });
+    try {
+      console.log(`      ${lingering} host ends were still there after the deletes`);
+      assert.deepStrictEqual(ctl.recovered.removedLinks, [], `${lingering} host ends were still there at close`);
+    } finally {
+      await ctl.destroy();
+    }
+  });
+
   it('close() waits for the operations in flight; later ones fail with EBADF; a kept endpoint joins a new sandbox at once after its old one was deleted', async () => {
     const dir = tmpState();
     let ctl = await Controller.open({ stateDir: dir, upstreamDns: [] });

@@ -9,7 +9,7 @@ import * as path from 'path';
 import { Rtnl } from '../rtnl';
 import { CnmError } from '../errors';
 import { Announcer } from './announce';
-import { CnmContext, STORE_INDEXES } from './context';
+import { CnmContext, LEFT_TO_NAMESPACE_MS, STORE_INDEXES } from './context';
 import type { Driver } from './driver';
 import { Endpoint, deleteEndpoint } from './endpoint';
 import { NoopFirewall, type Firewall } from './firewall';
@@ -83,6 +83,8 @@ export interface ControllerOptions {
 }
 
 const RUN_DIR_PREFIX = 'state-';
+/** The meta record of host ends left to dying namespaces at close (`[name, when][]`). */
+const DYING_KEY = 'leftToNamespace';
 
 /**
  * A sandbox's files on disk cost a journal commit each on a busy state
@@ -202,6 +204,13 @@ export class Controller {
     }
     await this.createDefaults();
     await this.applyDefaultIcc();
+    // Host ends the kernel was still removing when the last controller closed
+    // (sandboxes deleted first): not leftovers, if they are still there.
+    const dying = ctx.store.get<[string, number][]>('meta', DYING_KEY);
+    if (dying) {
+      for (const [name, t] of dying) ctx.leftToNamespace.set(name, t);
+      await ctx.store.del('meta', DYING_KEY);
+    }
     this.recovered = await reconcile(ctx);
     // Published ports are held again (one a host process took meanwhile stays DNATed, unheld).
     for (const e of ctx.store.all<EndpointRecord>('endpoint')) {
@@ -343,6 +352,8 @@ export class Controller {
     try {
       await detachCluster(ctx, !!this.destroying);
       await ctx.reaper.idle();
+      const dying = [...ctx.leftToNamespace].filter(([, t]) => Date.now() - t < LEFT_TO_NAMESPACE_MS);
+      if (dying.length && !this.destroying) await ctx.store.put('meta', DYING_KEY, dying).catch(() => {});
       await ctx.store.sync();
       await ctx.store.close();
     } finally {
