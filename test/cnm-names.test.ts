@@ -90,7 +90,7 @@ describe('cnm: host-gateway before the default bridge is used', function () {
 
   it('host-gateway on a sandbox of a user network only: the default bridge is made (its gateway address on the host, as docker0 always has it), and the host answers there', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cnm-state-'));
-    const c2 = await Controller.open({ stateDir: dir, upstreamDns: [] });
+    let c2 = await Controller.open({ stateDir: dir, upstreamDns: [] });
     try {
       const br = c2.network('bridge').record.bridge!;
       assert.deepStrictEqual(ipj(['link', 'show']).filter((l: any) => l.ifname === br), [], 'no default bridge before');
@@ -102,9 +102,19 @@ describe('cnm: host-gateway before the default bridge is used', function () {
       assert.ok(addrs.includes('172.17.0.1/16'), addrs.join());
       const r = await run('ip', ['netns', 'exec', sb.record.netnsName!, 'ping', '-c1', '-W5', 'gw']);
       assert.strictEqual(r.code, 0, r.out + r.err);
-      await sb.delete();
+      const hasGateway = () => ipj(['addr', 'show']).some((l: any) => l.ifname === br && l.addr_info.some((a: any) => a.local === '172.17.0.1'));
+      // Deleted behind our back: the next sandbox naming host-gateway makes it again, and so does a reopen.
+      assert.strictEqual((await run('ip', ['link', 'del', br])).code, 0);
+      const sb2 = await c2.createSandbox({ id: 'hg2', extraHosts: ['gw:host-gateway'] });
+      assert.ok(hasGateway(), 'made again by the next sandbox');
+      assert.strictEqual((await run('ip', ['link', 'del', br])).code, 0);
+      await c2.close();
+      c2 = await Controller.open({ stateDir: dir, upstreamDns: [] });
+      assert.ok(hasGateway(), 'made again at open: sandboxes name host-gateway');
+      await c2.sandbox(sb2.id).delete();
+      await c2.sandbox(sb.id).delete();
       for (const e of c2.endpoints()) await e.delete();
-      await net.delete();
+      await c2.network('hgnet').delete();
     } finally {
       await c2.destroy();
     }

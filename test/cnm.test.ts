@@ -948,6 +948,7 @@ describe('cnm: state, recovery and bad input', function () {
       await rejects(ctl.createNetwork({ name: 'taken' }), 'EEXIST');
       await rejects(ctl.createNetwork({ name: '  ' }), 'EINVAL', /name is empty/);
       await rejects(ctl.createNetwork({ name: 'nul\0name' }), 'EINVAL', /invalid network name/);
+      for (const dots of ['.', '..']) await rejects(ctl.createNetwork({ name: dots }), 'EINVAL', /invalid network name/);
       await rejects(ctl.createNetwork({ name: 'badcidr', subnet: '10.300.0.0/16' }), 'EINVAL');
       await rejects(ctl.createNetwork({ name: 'hostbits', subnet: '10.201.0.1/16' }), 'EINVAL', /host bits/);
       await rejects(ctl.createNetwork({ name: 'gwout', subnet: '10.202.0.0/24', gateway: '10.203.0.1' }), 'EINVAL', /outside/);

@@ -73,6 +73,9 @@ describe('cnm daemon', function () {
       refused({ Name: 'n', Labels: { a: 1 } }, /Labels\.a must be a string/, 'ERR_INVALID_ARG_TYPE');
       refused({ Name: 'n', IPAM: { Config: [{ Subnet: '10.1.0.0' }] } }, /CIDR expected/, 'EINVAL');
       refused({ Name: 'n', Extra: 1 }, /unknown field Extra/, 'EINVAL');
+      // Map keys are kept whatever they are ("__proto__" is a label like any other); field names match in any case.
+      assert.deepStrictEqual(Object.entries(mapping.networkCreateOptions(JSON.parse('{"name": "n", "labels": {"__proto__": "v", "a": "b"}}')).labels!), [['__proto__', 'v'], ['a', 'b']]);
+      refused(JSON.parse('{"Name": "n", "__proto__": {}}'), /unknown field __proto__/, 'EINVAL');
       refused({}, /Name is required/, 'EINVAL');
       assert.deepStrictEqual(mapping.endpointOptions('web', { IPAMConfig: { IPv4Address: '10.0.0.5' }, Aliases: ['www'], MacAddress: '02:00:00:00:00:05', Links: null, DriverOpts: {}, GwPriority: 0, NetworkID: '', IPPrefixLen: 0, DNSNames: null }),
         { name: 'web', ip: '10.0.0.5', aliases: ['www'], mac: '02:00:00:00:00:05' });

@@ -10,7 +10,7 @@ import * as crypto from 'crypto';
 import { Nft } from '../nft';
 import type { Transaction } from '../nft/transaction';
 import { STORE_INDEXES } from './context';
-import { DnsServer, embeddedUpstreams, hostNameservers, type Names } from './dns';
+import { DnsServer, embeddedUpstreams, hostNameservers, isDnsName, type Names } from './dns';
 import { driverFor } from './drivers';
 import { StateView, type Store } from './store';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from './types';
@@ -110,7 +110,7 @@ export function sandboxNames(store: () => Store, rootId: string, remote?: Remote
       for (const n of namedNetworks(st, rootId).nets) {
         for (const ep of st.by<EndpointRecord>('endpoint', 'network', n.id)) {
           if (!ep.sandboxId || (ep.ipv4 !== ip && ep.ipv6 !== ip)) continue;
-          out.push(`${st.get<SandboxRecord>('sandbox', ep.sandboxId)?.name ?? ep.name}.${n.name}`);
+          out.push(qualified(st.get<SandboxRecord>('sandbox', ep.sandboxId)?.name ?? ep.name, n.name));
         }
         out = merge(out, remote?.(n)?.reverse?.(ip)) ?? out;
       }
@@ -218,6 +218,9 @@ async function serveIn(ns: Netns, names: Names, upstreams: string[] | null, root
   }
   return server;
 }
+
+/** NAME.NETWORK for a PTR answer, or NAME where the network's name makes it no DNS name (a label over 63 bytes). */
+export const qualified = (name: string, network: string): string => (isDnsName(`${name}.${network}`) ? `${name}.${network}` : name);
 
 const isLoopbackAddress = (ip: string) => ip.startsWith('127.') || ip === '::1';
 

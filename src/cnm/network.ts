@@ -60,7 +60,8 @@ function withNetworkOptions(o: NetworkCreateOptions): NetworkCreateOptions {
 export async function createNetwork(ctx: CnmContext, o: NetworkCreateOptions, builtin = false): Promise<NetworkRecord> {
   checkFields(o, 'network options', CREATE_FIELDS, ['gateway']);
   if (typeof o.name !== 'string') throw invalidType('network options.name', 'a string', o.name);
-  if (!NAME.test(o.name)) throw invalid(o.name.trim() ? `invalid network name: ${JSON.stringify(o.name)}` : 'invalid name: name is empty');
+  // ("." and ".." would be path segments a URL resolves away: no API path could name them.)
+  if (!NAME.test(o.name) || o.name === '.' || o.name === '..') throw invalid(o.name.trim() ? `invalid network name: ${JSON.stringify(o.name)}` : 'invalid name: name is empty');
   const driverName = o.driver ?? 'bridge';
   if (!isDriverName(driverName)) throw invalid(`unknown network driver: ${JSON.stringify(driverName)} (${DRIVER_NAMES.join(', ')})`);
   const driver = driverFor(driverName);

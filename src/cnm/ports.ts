@@ -193,7 +193,7 @@ export const hostAddress = (ip: string, port: number): string => `${isV6(ip) ? `
 export class PortAllocator {
   /** "proto/port" -> host IPs bound on it. */
   private byKey = new Map<string, Set<string>>();
-  /** The port last handed out from a range, per protocol and host addresses: the next search starts after it, as Docker's allocator cycles. */
+  /** The port last handed out from a range, per protocol and host address ("tcp/0.0.0.0/lo-hi"): the next search starts after it, as Docker's allocator cycles. */
   private last = new Map<string, number>();
 
   private key(proto: Proto, port: number): string { return `${proto}/${port}`; }
@@ -227,15 +227,17 @@ export class PortAllocator {
    */
   allocate(r: PortRequest, hostIps: string[]): PortBinding[] {
     const size = r.hi - r.lo + 1;
-    const range = `${r.proto}/${hostIps.join(',')}/${r.lo}-${r.hi}`;
-    // From the one after the last handed out (a port just given back is not
-    // handed out again at once: a client of the old mapping could reach the new one).
-    const from = size > 1 ? ((this.last.get(range) ?? r.hi) - r.lo + 1) % size : 0;
+    const cursor = (ip: string) => `${r.proto}/${ip}/${r.lo}-${r.hi}`;
+    // From the one after the last handed out on any of the addresses (a port
+    // just given back is not handed out again at once: a client of the old
+    // mapping could reach the new one).
+    const last = Math.max(...hostIps.map((ip) => this.last.get(cursor(ip)) ?? r.hi));
+    const from = size > 1 ? (last - r.lo + 1) % size : 0;
     for (let i = 0; i < size; i++) {
       const p = r.lo + ((from + i) % size);
       if (hostIps.some((ip) => this.conflict(r.proto, p, ip) !== undefined)) continue;
       for (const ip of hostIps) this.take(r.proto, p, ip);
-      if (size > 1) this.last.set(range, p);
+      if (size > 1) for (const ip of hostIps) this.last.set(cursor(ip), p);
       return hostIps.map((hostIp) => ({ hostIp, hostPort: p, containerPort: r.containerPort, proto: r.proto }));
     }
     if (r.lo === r.hi) {

@@ -19,13 +19,16 @@ function describe(s: Spec): string {
   return s.oneOf.map(describe).join(' or ');
 }
 
+/** An own property, whatever the key ("__proto__" too: a plain assignment would set the prototype). */
+const put = (o: Record<string, unknown>, k: string, v: unknown) => Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
+
 const isPlain = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /**
  * The body with its fields under their canonical names, as Go's
  * encoding/json decodes one into a struct: a key matches a field exactly,
- * else without regard to case ("name" is Name; of two spellings the later
- * wins). Throws EINVAL (unknown or missing field) or ERR_INVALID_ARG_TYPE
+ * else without regard to case ("name" is Name; of two spellings, the one
+ * JSON.parse lists later wins: an exact repeat keeps its first place). Throws EINVAL (unknown or missing field) or ERR_INVALID_ARG_TYPE
  * naming the field's path. Map keys (Labels, Options) stay as given.
  */
 export function check(v: unknown, s: Spec, where: string): unknown {
@@ -51,7 +54,7 @@ export function check(v: unknown, s: Spec, where: string): unknown {
   if (!isPlain(v)) throw badType(where || 'the request body', 'an object');
   if ('map' in s) {
     const out: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v)) out[k] = check(x, s.map, path(k));
+    for (const [k, x] of Object.entries(v)) put(out, k, check(x, s.map, path(k)));
     return out;
   }
   const fields = Object.keys(s.object);

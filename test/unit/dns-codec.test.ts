@@ -2,7 +2,7 @@
 // DnsServer.answer is called directly, with no upstreams to forward to).
 import * as assert from 'assert';
 import * as packet from 'dns-packet';
-import { DnsServer, Deframer, RCODE, decodeQuery, encodeReply, frame, ptrName, reverseAddress, parseQuery, buildAnswer } from '../../src/cnm/dns';
+import { DnsServer, Deframer, RCODE, decodeQuery, encodeReply, frame, isDnsName, ptrName, reverseAddress, parseQuery, buildAnswer } from '../../src/cnm/dns';
 
 const data = (a: packet.Answer) => (a as { data?: unknown }).data;
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
@@ -124,6 +124,16 @@ describe('unit: DNS codec', () => {
     assert.deepStrictEqual([edns.p.flag_tc, edns.p.answers!.length], [false, 40]);
     const tcp = await ask(query('many', 'A'), [], true);
     assert.deepStrictEqual([tcp.p.flag_tc, tcp.p.answers!.length], [false, 40]);
+  });
+
+  it('PTR answers carry only names a DNS message can: a label over 63 bytes or 253 in all is left out (a network may be named anything)', async () => {
+    assert.deepStrictEqual(['web.mynet', 'a.'.repeat(126) + 'b', 'x'.repeat(63), 'x'.repeat(64), 'a..b', '', 'a.'.repeat(127) + 'b'].map(isDnsName), [true, true, true, false, false, false, false]);
+    const long = `web.${'n'.repeat(70)}`;
+    const s = new DnsServer('127.0.0.1', { lookup: () => undefined, reverse: () => [long, 'web'] }, []);
+    const p = packet.decode((await s.answer(query(ptrName('172.18.0.9'), 'PTR')))!);
+    assert.deepStrictEqual(p.answers!.map(data), ['web']);
+    const { qualified } = require('../../src/cnm/names');
+    assert.deepStrictEqual([qualified('web', 'front'), qualified('web', 'n'.repeat(70))], ['web.front', 'web']);
   });
 
   it('several addresses come in a new order each time (as Docker shuffles them), all of them', async () => {

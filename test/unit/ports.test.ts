@@ -137,12 +137,19 @@ describe('unit: port allocation', () => {
     assert.deepStrictEqual(alloc(q, '[2001:db8::2]:7001:80', DUAL)[0].hostIp, '2001:db8::2');
   });
 
-  it('a default mapping on an IPv6 network gets one port for both families, the lowest free in both', () => {
+  it('a default mapping on an IPv6 network gets one port for both families, the next free in both', () => {
     const p = new PortAllocator();
     alloc(p, '[::]:8000:80', DUAL);
     const bs = alloc(p, '8000-8002:80', DUAL);
     assert.deepStrictEqual(bs, [{ hostIp: '0.0.0.0', hostPort: 8001, containerPort: 80, proto: 'tcp' }, { hostIp: '::', hostPort: 8001, containerPort: 80, proto: 'tcp' }]);
-    assert.strictEqual(alloc(p, '0.0.0.0:8000-8002:80')[0].hostPort, 8000, 'IPv4 only: 8000 is free on IPv4');
+    // IPv4 only: after the last one given on 0.0.0.0 (8001, with ::), though 8000 is free on IPv4.
+    assert.strictEqual(alloc(p, '0.0.0.0:8000-8002:80')[0].hostPort, 8002);
+    // Given back by a dual-stack mapping, a port is not the next one for an IPv4-only one either.
+    const q = new PortAllocator();
+    const [d] = alloc(q, '7100-7103:80', DUAL);
+    q.release(d);
+    q.release({ ...d, hostIp: '::' });
+    assert.strictEqual(alloc(q, '0.0.0.0:7100-7103:80')[0].hostPort, 7101);
   });
 
   it('ranges take the first free port; a full range is ENOSPC', () => {

@@ -201,6 +201,17 @@ export function reverseAddress(name: string): string | undefined {
   return undefined;
 }
 
+/**
+ * Whether `name` can be written as a DNS name: labels of 1 to 63 bytes,
+ * 253 in all (a network may be named anything, as in Docker; not every
+ * name of it fits a PTR answer).
+ */
+export function isDnsName(name: string): boolean {
+  const n = name.replace(/\.$/, '');
+  if (!n || Buffer.byteLength(n) > 253) return false;
+  return n.split('.').every((l) => l.length > 0 && Buffer.byteLength(l) <= 63);
+}
+
 /** The PTR name of an address, like `dig -x`. */
 export function ptrName(ip: string): string {
   const b = ipBytes(ip);

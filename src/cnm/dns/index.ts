@@ -5,7 +5,7 @@ import { RCODE, decodeQuery, encodeReply } from './codec';
 export { DnsServer, DnsBudget, DEFAULT_LIMITS } from './server';
 export type { Lookup, Names, DnsLimits, DnsServerOptions, DnsSockets, DnsStats } from './server';
 export { hostNameservers, hostResolvConf, containerNameservers, embeddedUpstreams } from './upstreams';
-export { RCODE, EDNS_UDP_SIZE, decodeQuery, encodeReply, headerReply, udpLimit, frame, Deframer, reverseAddress, ptrName } from './codec';
+export { RCODE, EDNS_UDP_SIZE, isDnsName, decodeQuery, encodeReply, headerReply, udpLimit, frame, Deframer, reverseAddress, ptrName } from './codec';
 export type { Query, Decoded, Edns, LocalRecord, ReplyOptions } from './codec';
 
 const TYPES: Record<string, number> = { A: 1, AAAA: 28 };

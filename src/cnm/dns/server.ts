@@ -9,7 +9,7 @@ import * as fs from 'fs';
 import * as net from 'net';
 import { canonicalIp } from '../../util/ip';
 import { invalid } from '../errors';
-import { Deframer, LocalRecord, Query, RCODE, decodeQuery, encodeReply, frame, reverseAddress, udpLimit } from './codec';
+import { Deframer, LocalRecord, Query, RCODE, decodeQuery, encodeReply, frame, isDnsName, reverseAddress, udpLimit } from './codec';
 
 /** Addresses of a name (lowercase, no trailing dot); [] for a known name without that family, undefined for unknown. */
 export type Lookup = (name: string, type: 'A' | 'AAAA') => string[] | undefined;
@@ -403,7 +403,8 @@ export class DnsServer {
     }
     if (q.type === 'PTR' && reverse) {
       const ip = reverseAddress(name);
-      const names = ip === undefined ? undefined : reverse(ip);
+      // (Only names a DNS message can carry: dns-packet would write a bad label.)
+      const names = ip === undefined ? undefined : reverse(ip)?.filter(isDnsName);
       if (names?.length) return rr('PTR', names);
     }
     return lookup(name, 'A') !== undefined || lookup(name, 'AAAA') !== undefined ? [] : undefined;

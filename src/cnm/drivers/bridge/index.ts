@@ -4,7 +4,8 @@
 import * as crypto from 'crypto';
 import { CNM_LINK_GROUP, isOurLink, type CnmContext } from '../../context';
 import type { Driver, JoinResult, KernelView } from '../../driver';
-import type { EndpointRecord, NetworkRecord } from '../../types';
+import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../../types';
+import { HOST_GATEWAY } from '../../resolv-conf';
 import { BRIDGE_NAME, ENABLE_ICC, ENABLE_MASQ, HOST_BINDING, MTU, parseBridgeOptions } from './options';
 import { applyBridgeLinks, forgetOpenedPort } from './links';
 import { bridgeRules } from './rules';
@@ -31,6 +32,9 @@ const indexesOf = (ctx: CnmContext) => indexes.get(ctx) ?? indexes.set(ctx, new 
 function portFlags(n: NetworkRecord): { hairpin: boolean; isolated?: boolean } {
   return { hairpin: true, ...(n.icc === false ? { isolated: true } : {}) };
 }
+
+/** Whether a sandbox names `host-gateway`: the default bridge holds that address, with or without endpoints. */
+const hostGatewayUsed = (ctx: CnmContext): boolean => ctx.store.all<SandboxRecord>('sandbox').some((s) => s.extraHosts?.some((h) => h.ip === HOST_GATEWAY));
 
 /** Creates the bridge, its addresses and rules where missing (`undo` gets the steps on success). */
 function ensureBridge(ctx: CnmContext, n: NetworkRecord, undo?: Undo[]): Promise<void> {
@@ -65,7 +69,7 @@ function restoreBridge(ctx: CnmContext, n: NetworkRecord, ifNeeded: boolean): Pr
     indexesOf(ctx).delete(n.id);
     // There or not, every step is checked: a bridge made half-way (a crash
     // between its steps) exists, down or without its address.
-    if (ifNeeded && n.builtin && !eps.length && !(await ctx.rt.link.find(n.bridge!))) return;
+    if (ifNeeded && n.builtin && !eps.length && !hostGatewayUsed(ctx) && !(await ctx.rt.link.find(n.bridge!))) return;
     await ensureBridge(ctx, n);
     // (A bridge that exists may still lack ports: one made again meanwhile, by a join repairing another endpoint.)
     if (!eps.length) return;
@@ -150,7 +154,11 @@ export const bridgeDriver: Driver = {
    */
   restoreNetwork: (ctx, n) => restoreBridge(ctx, n, true),
 
-  async materialize(ctx, n) { await bridgeIndex(ctx, n); },
+  // (Looked up again: the bridge may have been deleted behind our back since it was cached.)
+  async materialize(ctx, n) {
+    indexesOf(ctx).delete(n.id);
+    await bridgeIndex(ctx, n);
+  },
 
   /** `veth` + 7 hex, as Docker names the host end; unique among ours. */
   prepareJoin(ctx, _n, ep) {

@@ -18,7 +18,7 @@ import { SubnetAllocator, overlaps, parsePrefix, prefixText } from '../../ipam';
 import { subnetRequests } from '../../ipam-config';
 import { recordSubnets } from '../../subnets';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from '../../types';
-import { sandboxDnsNames, withoutNetwork } from '../../names';
+import { qualified, sandboxDnsNames, withoutNetwork } from '../../names';
 import type { ClusterEndpoint, ClusterNetwork, NetworkEvent } from '../../cluster/store';
 import { attachHostEnds, bridgeDriver, renameIfTaken } from '../bridge';
 import { bridgeRules } from '../bridge/rules';
@@ -261,7 +261,7 @@ function remoteNames(ctx: CnmContext, n: NetworkRecord): DriverNames | undefined
     },
     reverse(ip) {
       const e = c.store.peers(n.name).find((x) => x.sandbox && (x.ipv4.split('/')[0] === ip || x.ipv6?.split('/')[0] === ip));
-      return e ? [`${e.sandbox![0]}.${n.name}`] : undefined;
+      return e ? [qualified(e.sandbox![0], n.name)] : undefined;
     },
   };
 }
