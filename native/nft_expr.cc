@@ -73,9 +73,16 @@ static void PutOne(Napi::Env env, struct nlmsghdr* nlh, size_t cap, const Napi::
     // One property read per attribute: this runs for every expression of every rule.
     Napi::Value v = GetKey(o, a.prop);
     if (v.IsUndefined() || v.IsNull()) continue;
-    bool ok = a.kind == K_STR ? v.IsString() : a.kind == K_DATA ? v.IsBuffer() : v.IsNumber();
+    // (A 64-bit field may be a BigInt, as read back above 2^53 - 1.)
+    bool big = a.kind == K_U64 && v.IsBigInt();
+    bool ok = a.kind == K_STR ? v.IsString() : a.kind == K_DATA ? v.IsBuffer() : (v.IsNumber() || big);
     if (!ok) { nftnl_expr_free(e); ThrowInvalid(env, name + "." + a.prop + ": wrong type"); }
-    if (a.kind != K_STR && a.kind != K_DATA && !InRange(a.kind, v.As<Napi::Number>().DoubleValue())) {
+    uint64_t u64 = 0;
+    if (big) {
+      bool lossless = false;
+      u64 = v.As<Napi::BigInt>().Uint64Value(&lossless);
+      if (!lossless) { nftnl_expr_free(e); ThrowInvalid(env, name + "." + a.prop + ": out of range"); }
+    } else if (a.kind != K_STR && a.kind != K_DATA && !InRange(a.kind, v.As<Napi::Number>().DoubleValue())) {
       nftnl_expr_free(e);
       ThrowInvalid(env, name + "." + a.prop + ": out of range");
     }
@@ -84,7 +91,7 @@ static void PutOne(Napi::Env env, struct nlmsghdr* nlh, size_t cap, const Napi::
       case K_U16: nftnl_expr_set_u16(e, a.attr, (uint16_t)v.As<Napi::Number>().Uint32Value()); need += AttrSize(4); break;
       case K_U32: nftnl_expr_set_u32(e, a.attr, v.As<Napi::Number>().Uint32Value()); need += AttrSize(4); break;
       case K_I32: nftnl_expr_set_u32(e, a.attr, (uint32_t)v.As<Napi::Number>().Int32Value()); need += AttrSize(4); break;
-      case K_U64: nftnl_expr_set_u64(e, a.attr, (uint64_t)v.As<Napi::Number>().DoubleValue()); need += AttrSize(8); break;
+      case K_U64: nftnl_expr_set_u64(e, a.attr, big ? u64 : (uint64_t)v.As<Napi::Number>().DoubleValue()); need += AttrSize(8); break;
       case K_STR: {
         std::string str = v.As<Napi::String>().Utf8Value();
         if (str.size() > 255) { nftnl_expr_free(e); ThrowInvalid(env, name + "." + a.prop + ": longer than 255 bytes"); }

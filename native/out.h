@@ -23,6 +23,8 @@ class Out {
  public:
   virtual ~Out() = default;
   virtual void Num(const char* k, double v) = 0;
+  // A 64-bit count (counters, quotas): the addon makes it a BigInt above 2^53 - 1, never a rounded number.
+  virtual void U64(const char* k, uint64_t v) { Num(k, (double)v); }
   virtual void Bool(const char* k, bool v) = 0;
   virtual void Str(const char* k, const char* p, size_t n) = 0;
   virtual void Bytes(const char* k, const void* p, size_t n) = 0;

@@ -22,6 +22,10 @@ class NapiOut : public Out {
  public:
   NapiOut(Napi::Env env, Napi::Object obj, bool array = false) : env_(env), obj_(obj), array_(array) {}
   void Num(const char* k, double v) override { Put(k, Napi::Number::New(env_, v)); }
+  void U64(const char* k, uint64_t v) override {
+    if (v <= 9007199254740991ull) Put(k, Napi::Number::New(env_, (double)v));
+    else Put(k, Napi::BigInt::New(env_, v));
+  }
   void Bool(const char* k, bool v) override { Put(k, Napi::Boolean::New(env_, v)); }
   void Str(const char* k, const char* p, size_t n) override { Put(k, Napi::String::New(env_, p, n)); }
   void Bytes(const char* k, const void* p, size_t n) override {

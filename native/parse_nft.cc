@@ -276,8 +276,8 @@ void ParseChain(const struct nlmsghdr* nlh, Out& o) {
   if (nftnl_chain_is_set(x, NFTNL_CHAIN_DEV)) o.CStr("dev", nftnl_chain_get_str(x, NFTNL_CHAIN_DEV), "NFTA_HOOK_DEV");
   if (nftnl_chain_is_set(x, NFTNL_CHAIN_FLAGS)) o.Num("flags", nftnl_chain_get_u32(x, NFTNL_CHAIN_FLAGS));
   if (nftnl_chain_is_set(x, NFTNL_CHAIN_USE)) o.Num("use", nftnl_chain_get_u32(x, NFTNL_CHAIN_USE));
-  if (nftnl_chain_is_set(x, NFTNL_CHAIN_PACKETS)) o.Num("packets", (double)nftnl_chain_get_u64(x, NFTNL_CHAIN_PACKETS));
-  if (nftnl_chain_is_set(x, NFTNL_CHAIN_BYTES)) o.Num("bytes", (double)nftnl_chain_get_u64(x, NFTNL_CHAIN_BYTES));
+  if (nftnl_chain_is_set(x, NFTNL_CHAIN_PACKETS)) o.U64("packets", nftnl_chain_get_u64(x, NFTNL_CHAIN_PACKETS));
+  if (nftnl_chain_is_set(x, NFTNL_CHAIN_BYTES)) o.U64("bytes", nftnl_chain_get_u64(x, NFTNL_CHAIN_BYTES));
   if (nftnl_chain_is_set(x, NFTNL_CHAIN_USERDATA)) {
     uint32_t len = 0;
     const void* p = nftnl_chain_get_data(x, NFTNL_CHAIN_USERDATA, &len);
@@ -405,7 +405,7 @@ void Decode(const ExprSpec& spec, const struct nftnl_expr* e, Out& o) {
         else if (len == 2) { uint16_t x; memcpy(&x, p, 2); v = x; }
         else if (len == 4) { uint32_t x; memcpy(&x, p, 4); v = x; }
         else if (len == 8) memcpy(&v, p, 8);
-        o.Num(a.prop, (double)v);
+        o.U64(a.prop, v);
       }
     }
   }

@@ -311,6 +311,20 @@ describe('nftables', function () {
     });
   });
 
+  it('64-bit counts read back exactly (a BigInt above 2^53 - 1, never rounded); a raw quota with a BigInt goes in whole', async () => {
+    await withNftNs(async (nft, ns) => {
+      nftFile(ns.name!, 'table ip t {\n chain c {\n counter packets 1152921504606846977 bytes 18446744073709551615 accept\n counter packets 5 bytes 300\n }\n}\n');
+      const [big, small] = await nft.listRules({ family: 'ip', table: 't', chain: 'c' });
+      assert.deepStrictEqual(big.stmts[0], { counter: { packets: 1152921504606846977n, bytes: 18446744073709551615n } });
+      assert.deepStrictEqual(small.stmts[0], { counter: { packets: 5, bytes: 300 } });
+      await nft.transaction((tx) => { tx.addRule({ family: 'ip', table: 't', chain: 'c', stmts: [{ expr: { type: 'quota', bytes: 9007199254740993n, flags: 0 } as any }, { verdict: 'accept' }] }); });
+      assert.match(nftCmd(ns.name!, ['list', 'chain', 'ip', 't', 'c']).stdout, /quota 9007199254740993 bytes accept/);
+      await rejects(nft.transaction((tx) => { tx.addRule({ family: 'ip', table: 't', chain: 'c', stmts: [{ expr: { type: 'quota', bytes: -1n } as any }] }); }), 'EINVAL', /out of range/);
+      await rejects(nft.transaction((tx) => { tx.addRule({ family: 'ip', table: 't', chain: 'c', stmts: [{ expr: { type: 'quota', bytes: 2n ** 64n } as any }] }); }), 'EINVAL', /out of range/);
+      nftCmd(ns.name!, ['delete', 'table', 'ip', 't']);
+    });
+  });
+
   it('insert at a position, replace and delete rules by handle', async () => {
     await withNftNs(async (nft, ns) => {
       const C = { family: 'ip' as const, table: 'f', chain: 'c' };

@@ -35,8 +35,8 @@ export interface LookupStmt { match: Field | Field[]; op?: '==' | '!='; set: str
 /** `FIELD [. FIELD...] vmap @map`. */
 export interface VmapStmt { vmap: string; key: Field | Field[] }
 export interface VerdictStmt { verdict: Verdict }
-/** `counter` (values as read back; ignored when adding). */
-export interface CounterStmt { counter: { packets?: number; bytes?: number } }
+/** `counter` (values as read back, a BigInt above 2^53 - 1, never rounded; ignored when adding). */
+export interface CounterStmt { counter: { packets?: number | bigint; bytes?: number | bigint } }
 export type NatFlag = 'random' | 'fully-random' | 'persistent';
 /**
  * `dnat|snat [ip|ip6] to ADDR[:PORT]`, or with a map:
