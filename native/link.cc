@@ -5,6 +5,7 @@
 #include <netlink/route/link/veth.h>
 #include <netlink/route/link/vxlan.h>
 #include <netlink/route/link/macvlan.h>
+#include <netlink/route/link/vlan.h>
 #include <linux/if_link.h>
 #include <linux/if_bridge.h>
 #include <linux/rtnetlink.h>
@@ -103,7 +104,7 @@ static void PutVethPeerInfo(Napi::Env env, struct nl_msg* msg, const Napi::Objec
   nla_nest_end(msg, info);
 }
 
-// linkAdd(req, nlFlags) -> Buffer. req.kind: veth | bridge | vxlan | macvlan | any.
+// linkAdd(req, nlFlags) -> Buffer. req.kind: veth | bridge | vxlan | macvlan | vlan | any.
 static Napi::Value LinkAdd(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object req = info[0].As<Napi::Object>();
@@ -139,6 +140,10 @@ static Napi::Value LinkAdd(const Napi::CallbackInfo& info) {
         else rtnl_link_vxlan_set_group(l, a);  // unicast group = remote
         nl_addr_put(a);
       }
+    }
+    if (kind == "vlan" && Has(req, "vlan")) {
+      int err = rtnl_link_vlan_set_id(l, (uint16_t)U32(req.Get("vlan").As<Napi::Object>(), "id"));
+      if (err < 0) ThrowNl(env, err, "vlan id");
     }
     if (kind == "macvlan" && Has(req, "macvlan")) {
       Napi::Object m = req.Get("macvlan").As<Napi::Object>();

@@ -49,7 +49,11 @@ describe('cnm CLI', function () {
     await ctl.close();
     const con = await cnm('network', 'connect', '--ip', '10.89.0.50', '--alias', 'lon', 'second', 'lonely');
     assert.strictEqual(con.code, 0, con.err);
-    assert.match(con.out, /eth0 10\.89\.0\.50/);
+    assert.strictEqual(con.out, '', 'silent on success, as docker network connect');
+    // A reason on its own line is part of the message, as dockerd's "invalid endpoint settings:\n...".
+    const settings = await cnm('network', 'connect', '--alias', 'x', 'bridge', 'lonely');
+    assert.strictEqual(settings.code, 1);
+    assert.match(settings.err, /invalid endpoint settings:\nnetwork-scoped alias is supported only for containers in user defined networks/);
     const sbs = await json('sandbox', 'ls');
     assert.deepStrictEqual(sbs.map((x: any) => [x.id, x.endpoints[0].ipv4]), [['lonely', '10.89.0.50']]);
     assert.strictEqual((await cnm('network', 'rm', 'second')).code, 1, 'in use');
@@ -196,6 +200,7 @@ describe('cnm CLI', function () {
       [['--subnet', '10.85.8.0/24', '--aux-address', 'r=10.85.8.5', '--aux-address', 'r=10.85.8.6', 'auxtwice'], /r given twice/],
       [['--subnet', '10.85.8.0/24', '--aux-address', 'r=10.85.9.5', 'auxout'], /no matching subnet for aux-address/],
       [['--subnet', '10.85.8.0/24', '--subnet', '10.85.8.128/25', 'overlap'], /overlaps/],
+      [['--subnet', '10.85.8.0/33', 'badlen'], /^cnm: error: invalid CIDR address: 10\.85\.8\.0\/33$/m],
     ] as [string[], RegExp][]) {
       const r = await cnm('network', 'create', ...args);
       assert.strictEqual(r.code, 1, `${args.join(' ')}: ${r.err}`);
@@ -215,6 +220,9 @@ describe('cnm CLI', function () {
     const bad = await cnm('run', '--network', 'none', '--dns', '198.51.100.300', 'true');
     assert.strictEqual(bad.code, 125, bad.err);
     assert.match(bad.err, /dns/);
+    // A bad -p too: the run never started (docker's 125).
+    const badPort = await cnm('run', '--network', 'none', '-p', '99999:80', 'true');
+    assert.deepStrictEqual([badPort.code, /invalid host port/.test(badPort.err)], [125, true], badPort.err);
     assert.strictEqual((await json('sandbox', 'ls')).length, 0);
   });
 

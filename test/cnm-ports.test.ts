@@ -119,7 +119,8 @@ describe('cnm: published ports, NAT and isolation', function () {
     await ctl.createNetwork({ name: 'direct', subnet: '10.150.0.0/24', options: { 'com.docker.network.bridge.gateway_mode_ipv4': 'routed' } });
     await ctl.createNetwork({ name: 'natted', subnet: '10.153.0.0/24' });
     await ctl.createNetwork({ name: 'open', subnet: '10.151.0.0/24', options: { 'com.docker.network.bridge.gateway_mode_ipv4': 'nat-unprotected' } });
-    await ctl.createNetwork({ name: 'island', subnet: '10.152.0.0/24', options: { 'com.docker.network.bridge.gateway_mode_ipv4': 'isolated' } });
+    await rejects(ctl.createNetwork({ name: 'island', subnet: '10.152.0.0/24', options: { 'com.docker.network.bridge.gateway_mode_ipv4': 'isolated' } }), 'EINVAL', /gateway mode 'isolated' can only be used for an internal network/);
+    await ctl.createNetwork({ name: 'island', subnet: '10.152.0.0/24', internal: true, options: { 'com.docker.network.bridge.gateway_mode_ipv4': 'isolated' } });
     const r = await container('direct', 'r', { ports: ['8090:80'] });
     const u = await container('open', 'u', { ports: ['8091:80'] });
     const i = await container('island', 'i');

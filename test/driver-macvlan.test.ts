@@ -37,6 +37,17 @@ describe('driver: macvlan', function () {
       await rejects(ctl.createNetwork({ name: 'mvp', driver: 'macvlan', subnet: '192.168.78.0/24', options: { parent: 'uplink0', macvlan_mode: 'passthru' } }), 'EINVAL', /cannot use mode passthru, macvlan network mv is already using parent interface uplink0/);
       const shared = await ctl.createNetwork({ name: 'mv3', driver: 'macvlan', subnet: '192.168.79.0/24', options: { parent: 'uplink0', macvlan_mode: 'private' } });
       await shared.delete();
+      // Parents as Docker 28 takes them: lo refused; none means a dummy of the network's own, PARENT.N a VLAN
+      // made on PARENT: kinds this kernel lacks, so EOPNOTSUPP naming them; nothing left behind.
+      const links = ipj(['link', 'show']).map((x: any) => x.ifname).sort();
+      const nets = ctl.networks().map((x) => x.name).sort();
+      await rejects(ctl.createNetwork({ name: 'mvlo', driver: 'macvlan', options: { parent: 'lo' } }), 'EINVAL', /loopback interface is not a valid macvlan parent link/);
+      await rejects(ctl.createNetwork({ name: 'mvdm', driver: 'macvlan', subnet: '192.168.80.0/24' }), 'EOPNOTSUPP', /link kind "dummy" is not supported by this kernel/);
+      await rejects(ctl.createNetwork({ name: 'mvvl', driver: 'macvlan', subnet: '192.168.81.0/24', options: { parent: 'uplink0.10' } }), 'EOPNOTSUPP', /link kind "vlan" is not supported by this kernel/);
+      await rejects(ctl.createNetwork({ name: 'mvvx', driver: 'macvlan', options: { parent: 'uplink0.4095' } }), 'EINVAL', /vlan id out of range/);
+      await rejects(ctl.createNetwork({ name: 'mvvn', driver: 'macvlan', options: { parent: 'nosuch0.10' } }), 'ENODEV', /nosuch0/);
+      assert.deepStrictEqual(ipj(['link', 'show']).map((x: any) => x.ifname).sort(), links);
+      assert.deepStrictEqual(ctl.networks().map((x) => x.name).sort(), nets);
     } finally {
       await ctl.sandbox('mva').delete().catch(() => {});
       await ctl.sandbox('mvb').delete().catch(() => {});

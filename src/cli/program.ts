@@ -82,7 +82,7 @@ function ipamConfig(o: { subnet: string[]; gateway: string[]; ipRange: string[];
     const [addr, len] = s.split('/');
     const fam = net.isIPv6(addr) ? 'ipv6' : 'ipv4';
     const list = new net.BlockList();
-    if (!net.isIP(addr) || !/^\d+$/.test(len ?? '')) throw badInput(`invalid subnet ${s}: CIDR expected`);
+    if (!net.isIP(addr) || !/^\d+$/.test(len ?? '') || Number(len) > (fam === 'ipv6' ? 128 : 32)) throw badInput(`invalid CIDR address: ${s}`);
     list.addSubnet(addr, Number(len), fam);
     return { Subnet: s, list, fam, aux: new Map() };
   });
@@ -250,11 +250,11 @@ function networkCommands(program: Command): void {
         }
         endpointOptions(sandbox, ep, 'EndpointConfig', 'cli');
         await b.connect(network, { Container: sandbox, EndpointConfig: ep });
+        // Silent on success, as docker network connect; --json shows the endpoint made.
+        if (!o.json) return;
         const sb = await b.inspectSandbox(sandbox);
         const netId = (await b.inspectNetwork(network)).Id;
-        const e = sb.endpoints.find((x: any) => x.networkId === netId);
-        if (o.json) write(JSON.stringify(e, null, 2) + '\n');
-        else write(`${sb.name} connected to ${network}: ${e?.ifname ?? ''} ${e?.ipv4 ?? ''}`.trimEnd() + '\n');
+        write(JSON.stringify(sb.endpoints.find((x: any) => x.networkId === netId), null, 2) + '\n');
       });
     });
 
@@ -466,8 +466,9 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+/** The error's whole message (Docker's can span lines: "invalid endpoint settings:" and its reasons), code appended. */
 function oneLine(e: any): string {
-  const msg = String(e?.message ?? e).split('\n')[0];
+  const msg = String(e?.message ?? e).trimEnd();
   return e?.code && typeof e.code === 'string' && !msg.includes(e.code) && !['EINVAL', 'ENOENT', 'ENOTSUP', 'EACCES', 'EPERM'].includes(e.code) ? `${msg} (${e.code})` : msg;
 }
 

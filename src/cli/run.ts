@@ -97,7 +97,9 @@ const signalStatus = (sig: NodeJS.Signals) => 128 + (os.constants.signals[sig] ?
  */
 export async function runCommand(backend: Backend, o: RunOptions, argv: string[], json: boolean): Promise<number> {
   const id = o.name ?? crypto.randomBytes(6).toString('hex');
-  const req = runRequest(o, id);
+  // Refused before anything runs: docker's 125 (a bad -p too, as a bad --ip).
+  let req: SandboxCreateRequest;
+  try { req = runRequest(o, id); } catch (e: any) { throw Object.assign(e, { exitStatus: e.exitStatus ?? 125 }); }
   resolveProgram(argv[0]);
   let child: ChildProcess | undefined;
   let interrupted: NodeJS.Signals | undefined;

@@ -3,7 +3,7 @@
 // (subnet, gateway, ipRange, subnet6, gateway6). Only shapes are checked
 // here; addresses and overlaps when the subnets are made (subnets.ts).
 import { invalid, invalidType } from './errors';
-import { parsePrefix } from './ipam';
+import { overlaps, parsePrefix, type Prefix } from './ipam';
 import type { NetworkCreateOptions } from './types';
 import { checkFields } from './validate';
 
@@ -60,7 +60,9 @@ function fromList(o: NetworkCreateOptions): SubnetRequest[] {
       // Docker: ip-range, gateway and aux addresses need the subnet they belong to.
       throw invalid(rest.length ? `${where}: ${rest.join(', ')} without a subnet` : `${where}: subnet is required`);
     }
-    const family = parsePrefix(e.subnet, `${where}.subnet`).family;
+    const prefix = parsePrefix(e.subnet, `${where}.subnet`);
+    checkIpv6Subnet(prefix, e.subnet, `${where}.subnet`);
+    const family = prefix.family;
     if (family === 6 && !o.ipv6) throw invalid(`${where}: invalid subnet ${e.subnet}: IPv6 has not been enabled for this network (ipv6: true)`);
     const r: SubnetRequest = { family, subnet: e.subnet, names: entryNames(where) };
     if (e.gateway !== undefined) r.gateway = e.gateway;
@@ -70,12 +72,28 @@ function fromList(o: NetworkCreateOptions): SubnetRequest[] {
   });
 }
 
+const LINK_LOCAL = parsePrefix('fe80::/64');
+const V4_MAPPED = parsePrefix('::ffff:0:0/96');
+const MULTICAST = parsePrefix('ff00::/8');
+
+/** An IPv6 subnet as Docker's validateIPv6Subnet takes one: not IPv4-mapped, not multicast, clear of the link-local /64. */
+function checkIpv6Subnet(p: Prefix, text: string, where: string): void {
+  if (p.family !== 6) return;
+  if (overlaps(p, V4_MAPPED) && p.len >= 96) throw invalid(`${where}: '${text}' is not a valid IPv6 subnet`);
+  if (overlaps(p, MULTICAST)) throw invalid(`${where}: multicast subnet '${text}' is not allowed`);
+  if (overlaps(p, LINK_LOCAL)) throw invalid(`${where}: '${text}' clashes with the Link-Local prefix 'fe80::/64'`);
+}
+
 function fromShorthands(o: NetworkCreateOptions): SubnetRequest[] {
   const out: SubnetRequest[] = [{ family: 4, subnet: o.subnet, gateway: o.gateway, ipRange: o.ipRange, names: SHORT4 }];
   if (o.subnet !== undefined && parsePrefix(o.subnet).family !== 4) throw invalid(`subnet ${o.subnet} is not IPv4 (use subnet6, or ipam for a list of subnets)`);
   if (o.subnet6 !== undefined && o.ipv6 === false) throw invalid('subnet6 needs an IPv6 network (ipv6 is false)');
   if (o.ipv6 || o.subnet6 !== undefined) {
-    if (o.subnet6 !== undefined && parsePrefix(o.subnet6, 'subnet6').family !== 6) throw invalid(`subnet6 ${o.subnet6} is not IPv6`);
+    if (o.subnet6 !== undefined) {
+      const p6 = parsePrefix(o.subnet6, 'subnet6');
+      if (p6.family !== 6) throw invalid(`subnet6 ${o.subnet6} is not IPv6`);
+      checkIpv6Subnet(p6, o.subnet6, 'subnet6');
+    }
     out.push({ family: 6, subnet: o.subnet6, gateway: o.gateway6, names: SHORT6 });
   } else if (o.gateway6 !== undefined) {
     throw invalid('gateway6 needs an IPv6 network (ipv6 or subnet6)');

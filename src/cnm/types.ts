@@ -81,6 +81,8 @@ export interface NetworkRecord {
   // macvlan
   parent?: string;
   macvlanMode?: string;
+  /** macvlan: the parent was made for the network (Docker's dm-ID dummy, or PARENT.VLAN), so it goes with it. */
+  createdParent?: 'dummy' | 'vlan';
   /** Addresses last held by an endpoint with a given (not derived) MAC: the next holder announces itself. */
   customMacIps?: string[];
 }

@@ -124,6 +124,8 @@ export type LinkAddRequest = CommonAttrs & CreateAttrs & {
   | { kind: 'bridge'; bridge?: BridgeOptions }
   | { kind: 'vxlan'; vxlan: VxlanOptions }
   | { kind: 'macvlan'; parent: LinkRef; macvlan?: { mode?: MacvlanMode } }
+  /** Like `ip link add NAME link PARENT type vlan id ID` (802.1q). */
+  | { kind: 'vlan'; parent: LinkRef; vlan: { id: number } }
   | { kind: string; [k: string]: any }
 );
 
@@ -151,7 +153,7 @@ const IPV4_CONF_KEYS: Ipv4ConfKey[] = ['forwarding', 'arp_notify', 'route_localn
 const COMMON_KEYS = ['name', 'mtu', 'address', 'group', 'txqlen', 'alias', 'up'] as const;
 const CREATE_KEYS = ['numTxQueues', 'numRxQueues'] as const;
 const ADD_KEYS: Record<string, readonly string[]> = {
-  veth: ['peer'], bridge: ['bridge'], vxlan: ['vxlan'], macvlan: ['parent', 'macvlan'],
+  veth: ['peer'], bridge: ['bridge'], vxlan: ['vxlan'], macvlan: ['parent', 'macvlan'], vlan: ['parent', 'vlan'],
 };
 const SET_KEYS = [...COMMON_KEYS, 'master', 'nomaster', 'netns', 'bridge', 'bridgePort', 'ipv4Conf', 'addrGenMode'] as const;
 const MACVLAN_MODES: MacvlanMode[] = ['private', 'vepa', 'bridge', 'passthru', 'source'];
@@ -367,6 +369,14 @@ export class LinkApi {
         if (vx!.dev !== undefined) this.indexNow(vx!.dev, 'vxlan.dev');
         break;
       }
+      case 'vlan':
+        if (anyReq.parent === undefined) throw new ValidationError('vlan needs a parent link');
+        this.indexNow(anyReq.parent, 'parent');
+        if (anyReq.vlan === undefined) throw new ValidationError('vlan needs options: { id }');
+        checkObject(anyReq.vlan, 'vlan');
+        checkKeys(anyReq.vlan, ['id'], 'vlan');
+        r.vlan = { id: validateU32(anyReq.vlan.id, 'vlan.id', 1, 4094) };
+        break;
       case 'macvlan':
         if (anyReq.parent === undefined) throw new ValidationError('macvlan needs a parent link');
         this.indexNow(anyReq.parent, 'parent');
@@ -379,7 +389,7 @@ export class LinkApi {
     }
     if (req.master !== undefined) r.master = this.indexNow(req.master as LinkRef, 'master') ?? await this.index(req.master as LinkRef, 'master');
     if (vx?.dev !== undefined) r.vxlan.dev = await this.index(vx.dev, 'vxlan.dev');
-    if (req.kind === 'macvlan') r.link = await this.index(anyReq.parent, 'parent');
+    if (req.kind === 'macvlan' || req.kind === 'vlan') r.link = await this.index(anyReq.parent, 'parent');
     let buf: Buffer;
     try {
       buf = native.linkAdd(r, NLM_F_CREATE | NLM_F_EXCL | (echo ? NLM_F_ECHO : 0));

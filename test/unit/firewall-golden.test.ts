@@ -48,7 +48,7 @@ const CASES: Case[] = [
   { name: 'ipv6', ipv6: true, ports: ['8080:80', '[2001:db8::1]:8443:443'] },
   { name: 'routed', options: { 'com.docker.network.bridge.gateway_mode_ipv4': 'routed' }, ports: ['8080:80'] },
   { name: 'nat-unprotected', options: { 'com.docker.network.bridge.gateway_mode_ipv4': 'nat-unprotected' }, ports: ['8080:80'] },
-  { name: 'isolated', options: { 'com.docker.network.bridge.gateway_mode_ipv4': 'isolated' } },
+  { name: 'isolated', internal: true, options: { 'com.docker.network.bridge.gateway_mode_ipv4': 'isolated' } },
   { name: 'ipv6-routed-v4-nat', ipv6: true, options: { 'com.docker.network.bridge.gateway_mode_ipv6': 'routed' }, ports: ['8080:80'] },
   { name: 'several-subnets', ipv6: true, ports: ['8080:80'], subnets: [
     { subnet: '192.0.2.0/29', gateway: '192.0.2.1', used: ['192.0.2.1'] },

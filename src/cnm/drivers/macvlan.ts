@@ -1,6 +1,7 @@
 // The macvlan driver: each endpoint is a macvlan of a host interface, born
 // inside the sandbox (like `ip link add eth0 link uplink0 type macvlan mode
 // bridge netns X`). The gateway is an outside router; nothing is NATed.
+import { CNM_LINK_GROUP, type CnmContext } from '../context';
 import { Rtnl } from '../../rtnl';
 import { isNetworkOption, type Driver } from '../driver';
 import { invalid } from '../errors';
@@ -19,6 +20,23 @@ async function deleteInside(ns: import('../../netns').Netns, ifname: string): Pr
   }
 }
 
+/** The parent the network makes for itself, up (the kernel's EOPNOTSUPP names the kind where it lacks it). */
+async function makeParent(ctx: CnmContext, n: NetworkRecord): Promise<void> {
+  if (!n.createdParent) return;
+  const name = n.parent!;
+  if (n.createdParent === 'dummy') await ctx.rt.link.add({ kind: 'dummy', name, group: CNM_LINK_GROUP }, { echo: false });
+  else {
+    const m = /^(.+)\.(\d+)$/.exec(name)!;
+    await ctx.rt.link.add({ kind: 'vlan', name, parent: m[1], vlan: { id: Number(m[2]) }, group: CNM_LINK_GROUP }, { echo: false });
+  }
+  try {
+    await ctx.rt.link.set(name, { up: true });
+  } catch (e) {
+    await ctx.rt.link.delete(name).catch(() => {});
+    throw e;
+  }
+}
+
 export const macvlanDriver: Driver = {
   name: 'macvlan',
   caps: {
@@ -34,8 +52,23 @@ export const macvlanDriver: Driver = {
       if (k.startsWith('com.docker.') || !KNOWN.has(k)) throw invalid(`unknown option for the macvlan driver: ${k}`);
     }
     n.parent = n.options.parent;
-    if (!n.parent) throw invalid('macvlan needs options.parent (the host interface)');
-    await ctx.rt.link.get(n.parent);  // ENODEV if missing
+    if (n.parent === 'lo') throw invalid('loopback interface is not a valid macvlan parent link');
+    if (!n.parent) {
+      // As Docker: a dummy parent of the network's own, and so no way out.
+      n.parent = `dm-${n.id.slice(0, 12)}`;
+      n.createdParent = 'dummy';
+      n.internal = true;
+    } else if (!(await ctx.rt.link.find(n.parent))) {
+      // PARENT.VLAN that is not there: made on PARENT, as Docker's createVlanLink.
+      const m = /^(.+)\.(\d+)$/.exec(n.parent);
+      if (!m) await ctx.rt.link.get(n.parent);  // ENODEV, naming it
+      const id = Number(m![2]);
+      if (id < 1 || id > 4094) throw invalid(`vlan id out of range (1..4094): ${m![2]} in parent ${n.parent}`);
+      await ctx.rt.link.get(m![1]);
+      n.createdParent = 'vlan';
+    } else if ((await ctx.rt.link.get(n.parent)).flags & 0x8) {  // IFF_LOOPBACK
+      throw invalid('loopback interface is not a valid macvlan parent link');
+    }
     n.macvlanMode = n.options.macvlan_mode ?? 'bridge';
     if (!MODES.includes(n.macvlanMode)) throw invalid(`invalid macvlan_mode: ${JSON.stringify(n.macvlanMode)} (${MODES.join(', ')})`);
     // A passthru macvlan takes its parent whole (the kernel refuses a second
@@ -45,9 +78,16 @@ export const macvlanDriver: Driver = {
     if (sharing?.macvlanMode === 'passthru') throw invalid(`macvlan network ${sharing.name} is already using parent interface ${n.parent} in mode passthru`);
   },
 
-  async createNetwork() {},
-  async deleteNetwork() {},
-  async restoreNetwork() {},
+  async createNetwork(ctx, n) { await makeParent(ctx, n); },
+  async deleteNetwork(ctx, n) {
+    if (n.createdParent) await ctx.rt.link.delete(n.parent!).catch((e) => { if (e.code !== 'ENODEV') throw e; });
+  },
+  async restoreNetwork(ctx, n) {
+    if (n.createdParent && !(await ctx.rt.link.find(n.parent!))) await makeParent(ctx, n);
+  },
+
+  // A parent made for the network is ours (reconcile keeps it).
+  networkLinks: (n) => (n.createdParent ? [n.parent!] : []),
 
   async join(ctx, n, ep, ns, undo) {
     // The parent is resolved in the host namespace.

@@ -15,7 +15,7 @@ import { setupFirewall } from './setup-firewall';
 import { setupIPForwarding } from './setup-ip-forwarding';
 import { setupIPv4 } from './setup-ipv4';
 import { setupIPv6 } from './setup-ipv6';
-import { exists } from '../../errors';
+import { exists, invalid } from '../../errors';
 import { randomMac } from '../../mac';
 
 /** In order: the device, its addresses, up, forwarding, the rules. */
@@ -132,6 +132,10 @@ export const bridgeDriver: Driver = {
     n.mtu = opts.mtu;
     n.gatewayMode4 = opts.gatewayMode4;
     n.gatewayMode6 = opts.gatewayMode6;
+    // As Docker 28: no gateway address, so nothing could be published or reached out of it.
+    if ((n.gatewayMode4 === 'isolated' || n.gatewayMode6 === 'isolated') && !n.internal) {
+      throw invalid("gateway mode 'isolated' can only be used for an internal network");
+    }
   },
 
   // The default bridge waits for its first endpoint, as docker0 is made on demand here.
