@@ -50,6 +50,8 @@ describe('cnm CLI', function () {
     const con = await cnm('network', 'connect', '--ip', '10.89.0.50', '--alias', 'lon', 'second', 'lonely');
     assert.strictEqual(con.code, 0, con.err);
     assert.strictEqual(con.out, '', 'silent on success, as docker network connect');
+    // No daemon: nothing will answer the sandbox's 127.0.0.11, and that is said.
+    assert.match(con.err, /^WARNING: no cnm daemon: nothing answers at 127\.0\.0\.11 in sandbox lonely/m);
     // A reason on its own line is part of the message, as dockerd's "invalid endpoint settings:\n...".
     const settings = await cnm('network', 'connect', '--alias', 'x', 'bridge', 'lonely');
     assert.strictEqual(settings.code, 1);

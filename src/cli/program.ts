@@ -1,6 +1,7 @@
 // The `cnm` command line, on commander: Docker's commands and conventions
 // (flags anywhere, --help on every command, -q/--filter/--format/--no-trunc,
 // exit codes 125 for flag errors and for what we cannot do, 1 otherwise).
+import * as fs from 'fs';
 import * as net from 'net';
 import * as readline from 'readline';
 import { Command, CommanderError, Option } from 'commander';
@@ -251,8 +252,9 @@ function networkCommands(program: Command): void {
         endpointOptions(sandbox, ep, 'EndpointConfig', 'cli');
         await b.connect(network, { Container: sandbox, EndpointConfig: ep });
         // Silent on success, as docker network connect; --json shows the endpoint made.
-        if (!o.json) return;
         const sb = await b.inspectSandbox(sandbox);
+        warnNoResolver(b, sb);
+        if (!o.json) return;
         const netId = (await b.inspectNetwork(network)).Id;
         write(JSON.stringify(sb.endpoints.find((x: any) => x.networkId === netId), null, 2) + '\n');
       });
@@ -316,6 +318,7 @@ function sandboxCommands(program: Command): void {
         const key = o.key === undefined ? undefined : /^\d+$/.test(o.key) ? Number(o.key) : o.key;
         const x = await b.createSandbox({ Id: id, ...(o.name ? { Name: o.name } : {}), ...(o.hostname ? { Hostname: o.hostname } : {}), ...(o.network ? { NetworkMode: o.network } : {}), ...(key !== undefined ? { Key: key } : {}) });
         write(o.json ? JSON.stringify(x, null, 2) + '\n' : `${x.id}\n`);
+        warnNoResolver(b, x);
       });
     });
 
@@ -463,6 +466,19 @@ export async function main(argv: string[]): Promise<number> {
     // Docker's: 125 when the run could not start (and for what we cannot do yet), 126/127 for the program, else 1.
     if (e?.code === 'ENOTSUP') return 125;
     return typeof e?.exitStatus === 'number' ? e.exitStatus : 1;
+  }
+}
+
+/**
+ * Without a daemon nothing serves a sandbox's names once this command
+ * exits (only `cnm run` serves them while its program runs): said, never left silent.
+ */
+function warnNoResolver(b: Backend, sb: { id: string; resolvConfPath?: string }): void {
+  if (b.kind !== 'local' || !sb.resolvConfPath) return;
+  let text = '';
+  try { text = fs.readFileSync(sb.resolvConfPath, 'utf8'); } catch { return; }
+  if (/^nameserver 127\.0\.0\.11$/m.test(text)) {
+    process.stderr.write(`WARNING: no cnm daemon: nothing answers at 127.0.0.11 in sandbox ${sb.id} once this command exits (\`cnm daemon\` serves names, as does \`cnm run\` while its program runs)\n`);
   }
 }
 
