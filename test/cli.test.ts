@@ -28,6 +28,9 @@ describe('cnm CLI', function () {
     assert.ok(nets.some((n: any) => n.Name === 'clinet' && n.IPAM.Config[0].Subnet === '10.88.0.0/24'));
     const table = await cnm('network', 'ls');
     assert.match(table.out, /^NETWORK ID\s+NAME\s+DRIVER/);
+    // `--format table` alone is the default table, as docker prints it.
+    assert.strictEqual((await cnm('network', 'ls', '--format', 'table')).out, table.out);
+    assert.strictEqual((await cnm('network', 'inspect', '-f', '{{range $k, $v := .Options}}{{$k}}={{$v}}{{"\\n"}}{{end}}', 'clinet')).out, 'com.docker.network.bridge.name=clibr0\n\n', 'a line per element, as docker');
     const insp = JSON.parse((await cnm('network', 'inspect', 'clinet')).out);
     assert.strictEqual(insp[0].Options['com.docker.network.bridge.name'], 'clibr0');
     const dup = await cnm('network', 'create', '--subnet', '10.88.0.0/25', 'other');

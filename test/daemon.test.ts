@@ -117,6 +117,15 @@ describe('cnm daemon', function () {
       assert.strictEqual(goTime('2024-05-01T10:00:00.000Z'), '2024-05-01 10:00:00 +0000 UTC');
       const v = { Name: 'n', Labels: { a: 'b' }, IPAM: { Config: [{ Subnet: 's1' }, { Subnet: 's2' }] }, Internal: false };
       assert.strictEqual(new Format('{{.Name}} {{json .Labels}} {{index .Labels "a"}} {{range .IPAM.Config}}[{{.Subnet}}]{{end}} {{if .Internal}}int{{else}}ext{{end}} {{.Name | upper}} {{len .IPAM.Config}}').render(v), 'n {"a":"b"} b [s1][s2] ext N 2');
+      // Variables, with, printf, string literals with escapes, as Go's text/template.
+      const w = { Name: 'n', Labels: { b: '2', a: '1' }, IPAM: { Driver: 'default', Config: [{ Subnet: 's1' }, { Subnet: 's2' }] } };
+      assert.strictEqual(new Format('{{range $k, $v := .Labels}}{{$k}}={{$v}};{{end}}').render(w), 'a=1;b=2;');
+      assert.strictEqual(new Format('{{range $i, $c := .IPAM.Config}}{{$i}}:{{$c.Subnet}} {{end}}').render(w), '0:s1 1:s2 ');
+      assert.strictEqual(new Format('{{range $c := .IPAM.Config}}{{$c.Subnet}}{{end}}').render(w), 's1s2');
+      assert.strictEqual(new Format('{{with .IPAM}}{{.Driver}}{{end}}|{{with .Nope}}x{{else}}none{{end}}|{{with $d := .IPAM.Driver}}{{$d}}{{end}}').render(w), 'default|none|default');
+      assert.strictEqual(new Format('{{printf "%s-%d %q %5s|%-3s|%03d %%" .Name 3 .Name "ab" "c" 7}}').render(w), 'n-3 "n"    ab|c  |007 %');
+      assert.strictEqual(new Format('{{.Name}}{{"\\n"}}x\\ty').render(w), 'n\nx\ty');
+      assert.throws(() => new Format('{{$nope}}').render(w), /undefined variable "\$nope"/);
       assert.throws(() => new Format('{{.Name').render(v), /unclosed/);
       assert.throws(() => new Format('{{frob .Name}}').render(v), /not defined/);
       assert.deepStrictEqual(['net10', 'net2', 'bridge', 'net1'].sort(naturalCompare), ['bridge', 'net1', 'net2', 'net10']);

@@ -35,14 +35,17 @@ export class TemplateError extends Error {
 type Node =
   | { t: 'text'; s: string }
   | { t: 'out'; pipe: string }
-  | { t: 'range' | 'if'; pipe: string; body: Node[]; else: Node[] };
+  | { t: 'range' | 'if' | 'with'; pipe: string; body: Node[]; else: Node[]; vars?: string[] };
+
+/** Docker's `\t` and `\n` in the text around actions (inside one, a string literal's escapes are its own). */
+const unescape = (text: string) => text.replace(/\\t/g, '\t').replace(/\\n/g, '\n');
 
 function parse(src: string): Node[] {
   const toks: ({ text: string } | { act: string })[] = [];
   let i = 0;
   while (i < src.length) {
     const o = src.indexOf('{{', i);
-    if (o < 0) { toks.push({ text: src.slice(i) }); break; }
+    if (o < 0) { toks.push({ text: unescape(src.slice(i)) }); break; }
     let text = src.slice(i, o);
     const c = src.indexOf('}}', o);
     if (c < 0) throw new TemplateError(`unclosed action in ${JSON.stringify(src)}`);
@@ -50,7 +53,7 @@ function parse(src: string): Node[] {
     let next = c + 2;
     if (act.startsWith('-')) { act = act.slice(1); text = text.replace(/\s+$/, ''); }
     if (act.endsWith('-')) { act = act.slice(0, -1); const m = /^\s*/.exec(src.slice(next)); next += m ? m[0].length : 0; }
-    if (text) toks.push({ text });
+    if (text) toks.push({ text: unescape(text) });
     toks.push({ act: act.trim() });
     i = next;
   }
@@ -65,8 +68,17 @@ function parse(src: string): Node[] {
       const a = tk.act;
       if (a === 'end') { if (!inner) throw new TemplateError('unexpected {{end}}'); return { body, else: other }; }
       if (a === 'else') { if (!inner || cur === other) throw new TemplateError('unexpected {{else}}'); cur = other; continue; }
-      const m = /^(range|if)\s+(.+)$/.exec(a);
-      if (m) { const b = block(true); cur.push({ t: m[1] as 'range' | 'if', pipe: m[2], body: b.body, else: b.else }); continue; }
+      const m = /^(range|if|with)\s+(.+)$/.exec(a);
+      if (m) {
+        // `range $i, $v := PIPE` / `range $v := PIPE` / `with $v := PIPE`: variables for the body.
+        const d = /^(\$\w+)(?:\s*,\s*(\$\w+))?\s*:=\s*(.+)$/.exec(m[2]);
+        if (d && m[1] === 'if') throw new TemplateError('variables are declared by range or with here');
+        const vars = d ? (d[2] ? [d[1], d[2]] : [d[1]]) : undefined;
+        if (vars?.length === 2 && m[1] !== 'range') throw new TemplateError(`too many declarations in ${m[1]}`);
+        const b = block(true);
+        cur.push({ t: m[1] as 'range' | 'if' | 'with', pipe: d ? d[3] : m[2], body: b.body, else: b.else, vars });
+        continue;
+      }
       cur.push({ t: 'out', pipe: a });
     }
     if (inner) throw new TemplateError('missing {{end}}');
@@ -81,6 +93,24 @@ function words(cmd: string): string[] {
   let m: RegExpExecArray | null;
   while ((m = re.exec(cmd))) out.push(m[1]);
   return out;
+}
+
+/** Go's fmt verbs as templates use them: %s %v %d %q %t %x %%, with a width. */
+function printf(f: unknown, ...args: unknown[]): string {
+  let i = 0;
+  return String(f).replace(/%([-+ 0#]*\d*)([svdqtx%])/g, (_all, flags: string, verb: string) => {
+    if (verb === '%') return '%';
+    if (i >= args.length) return `%!${verb}(MISSING)`;
+    const a = args[i++];
+    let out: string;
+    if (verb === 'q') out = JSON.stringify(goText(a));
+    else if (verb === 'd') out = typeof a === 'number' || typeof a === 'bigint' ? String(a) : `%!d(${goText(a)})`;
+    else if (verb === 'x') out = typeof a === 'number' ? a.toString(16) : Buffer.from(goText(a)).toString('hex');
+    else out = goText(a);
+    const w = /\d+/.exec(flags);
+    if (w) out = flags.includes('-') ? out.padEnd(Number(w[0])) : out.padStart(Number(w[0]), flags.includes('0') && verb === 'd' ? '0' : ' ');
+    return out;
+  });
 }
 
 export interface TemplateContext {
@@ -103,9 +133,12 @@ const FUNCS: Record<string, (...a: any[]) => unknown> = {
   split: (s, sep) => String(s).split(String(sep)),
   truncate: (s, n) => String(s).slice(0, Number(n)),
   pad: (s, l, r) => ' '.repeat(Number(l)) + String(s) + ' '.repeat(Number(r)),
+  printf,
 };
 
-function evalPipe(pipe: string, dot: unknown, root: unknown, ctx: TemplateContext): unknown {
+type Vars = Record<string, unknown>;
+
+function evalPipe(pipe: string, dot: unknown, root: unknown, ctx: TemplateContext, vars: Vars = {}): unknown {
   let prev: unknown;
   let first = true;
   for (const cmd of pipe.split(/\s\|\s/)) {
@@ -119,6 +152,11 @@ function evalPipe(pipe: string, dot: unknown, root: unknown, ctx: TemplateContex
       if (s === '.') return dot;
       if (s === '$') return root;
       if (s.startsWith('.') || s.startsWith('$.')) return field(s.startsWith('$') ? root : dot, s.startsWith('$') ? s.slice(1) : s, dot === root && ctx.strict === true);
+      const v = /^(\$\w+)(\..*)?$/.exec(s);
+      if (v) {
+        if (!(v[1] in vars)) throw new TemplateError(`undefined variable "${v[1]}"`);
+        return v[2] ? field(vars[v[1]], v[2], false) : vars[v[1]];
+      }
       throw new TemplateError(`function ${JSON.stringify(s)} not defined`);
     };
     const extra = first ? [] : [prev];
@@ -149,16 +187,21 @@ function field(v: unknown, p: string, strict: boolean): unknown {
 
 const truthy = (v: unknown) => !(v === undefined || v === null || v === false || v === 0 || v === '' || (Array.isArray(v) && !v.length) || (typeof v === 'object' && v !== null && !Object.keys(v).length));
 
-function exec(nodes: Node[], dot: unknown, root: unknown, ctx: TemplateContext): string {
+function exec(nodes: Node[], dot: unknown, root: unknown, ctx: TemplateContext, vars: Vars = {}): string {
   let out = '';
   for (const n of nodes) {
     if (n.t === 'text') out += n.s;
-    else if (n.t === 'out') out += goText(evalPipe(n.pipe, dot, root, ctx));
-    else if (n.t === 'if') out += exec(truthy(evalPipe(n.pipe, dot, root, ctx)) ? n.body : n.else, dot, root, ctx);
-    else {
-      const v = evalPipe(n.pipe, dot, root, ctx);
-      const items = Array.isArray(v) ? v : v && typeof v === 'object' ? Object.keys(v).sort().map((k) => (v as Record<string, unknown>)[k]) : [];
-      out += items.length ? items.map((x) => exec(n.body, x, root, ctx)).join('') : exec(n.else, dot, root, ctx);
+    else if (n.t === 'out') out += goText(evalPipe(n.pipe, dot, root, ctx, vars));
+    else if (n.t === 'if') out += exec(truthy(evalPipe(n.pipe, dot, root, ctx, vars)) ? n.body : n.else, dot, root, ctx, vars);
+    else if (n.t === 'with') {
+      const v = evalPipe(n.pipe, dot, root, ctx, vars);
+      out += truthy(v) ? exec(n.body, v, root, ctx, n.vars ? { ...vars, [n.vars[0]]: v } : vars) : exec(n.else, dot, root, ctx, vars);
+    } else {
+      const v = evalPipe(n.pipe, dot, root, ctx, vars);
+      // (A map's keys sorted, as Go ranges over one; a list's indexes.)
+      const items: [unknown, unknown][] = Array.isArray(v) ? v.map((x, i) => [i, x]) : v && typeof v === 'object' ? Object.keys(v).sort().map((k) => [k, (v as Record<string, unknown>)[k]]) : [];
+      const bind = ([k, x]: [unknown, unknown]): Vars => (!n.vars ? vars : n.vars.length === 2 ? { ...vars, [n.vars[0]]: k, [n.vars[1]]: x } : { ...vars, [n.vars[0]]: x });
+      out += items.length ? items.map((it) => exec(n.body, it[1], root, ctx, bind(it))).join('') : exec(n.else, dot, root, ctx, vars);
     }
   }
   return out;
@@ -172,7 +215,6 @@ export class Format {
     let f = format === 'json' ? '{{json .}}' : format;
     this.table = f.startsWith('table');
     if (this.table) f = f.replace(/^table\s*/, '');
-    f = f.replace(/\\t/g, '\t').replace(/\\n/g, '\n');
     this.nodes = parse(f);
   }
   render(v: unknown, ctx: TemplateContext = {}): string { return exec(this.nodes, v, v, ctx); }

@@ -181,7 +181,9 @@ function networkCommands(program: Command): void {
           const x = nets[rows.indexOf(r as Record<string, string>)];
           return { strict: true, methods: { Label: (k: unknown) => x?.Labels?.[String(k)] ?? '' } };
         };
-        write(formatRows(o.format ?? 'table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}', rows, NETWORK_HEADERS, labelOf));
+        // (`--format table` alone: the default table, as docker prints it.)
+        const format = o.format && o.format.trim() !== 'table' ? o.format : 'table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}';
+        write(formatRows(format, rows, NETWORK_HEADERS, labelOf));
       });
     });
 
@@ -292,7 +294,7 @@ function sandboxCommands(program: Command): void {
         if (o.json) return write(JSON.stringify(all, null, 2) + '\n');
         const id = (x: any) => (o.trunc === false ? x.id : x.id.slice(0, 12));
         if (o.quiet) return write(all.map((x) => `${id(x)}\n`).join(''));
-        if (o.format) return write(formatRows(o.format, all, { id: 'SANDBOX ID', name: 'NAME', mode: 'MODE' }));
+        if (o.format && o.format.trim() !== 'table') return write(formatRows(o.format, all, { id: 'SANDBOX ID', name: 'NAME', mode: 'MODE' }));
         write(table([['SANDBOX ID', 'NAME', 'MODE', 'NETNS', 'NETWORKS'], ...all.map((x) => [id(x), x.name, x.mode, nsOf(x), nets(x)])]));
       });
     });
