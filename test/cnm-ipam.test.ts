@@ -171,6 +171,21 @@ describe('cnm: several subnets per network (IPAM.Config)', function () {
     assert.strictEqual(kernel(), before, 'links, addresses and rules unchanged');
   });
 
+  it('IPv6 subnets not given come from one /48 of this host, in order, as Docker 28 picks them; the host keeps its /48 across a reopen', async () => {
+    const dir = tmpState();
+    await ctl.destroy();
+    ctl = await Controller.open({ stateDir: dir, upstreamDns: [] });
+    const six = (n: { inspect(): any }) => n.inspect().IPAM.Config.map((c: any) => c.Subnet).find((x: string) => x.includes(':'));
+    const a = six(await ctl.createNetwork({ name: 'u1', ipv6: true }));
+    const b = six(await ctl.createNetwork({ name: 'u2', ipv6: true }));
+    const m = /^(fd[0-9a-f]{2}:[0-9a-f]{1,4}:[0-9a-f]{1,4})::\/64$/.exec(a);
+    assert.ok(m, a);
+    assert.strictEqual(b, `${m![1]}:1::/64`);
+    await ctl.close();
+    ctl = await Controller.open({ stateDir: dir, upstreamDns: [] });
+    assert.strictEqual(six(await ctl.createNetwork({ name: 'u3', ipv6: true })), `${m![1]}:2::/64`);
+  });
+
   it('restore after a reopen: every subnet, its gateway, auxiliary addresses and the allocations come back', async () => {
     const dir = tmpState();
     await ctl.destroy();

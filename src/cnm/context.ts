@@ -112,6 +112,8 @@ export class CnmContext implements CnmServices {
     this.leftToNamespace.set(ifname, now);
   }
   closed = false;
+  /** This host's id (Docker's engine id): its IPv6 ULA /48 comes from it. Made at the first open, kept in the state. */
+  hostId = '';
 
   constructor(s: CnmServices) {
     Object.assign(this, s);

@@ -85,6 +85,8 @@ export interface ControllerOptions {
 const RUN_DIR_PREFIX = 'state-';
 /** The meta record of host ends left to dying namespaces at close (`[name, when][]`). */
 const DYING_KEY = 'leftToNamespace';
+/** The meta record of this host's id (see CnmContext.hostId). */
+const HOST_ID_KEY = 'hostId';
 
 /**
  * A sandbox's files on disk cost a journal commit each on a busy state
@@ -186,6 +188,12 @@ export class Controller {
 
   private async restore(): Promise<void> {
     const ctx = this.ctx;
+    let hostId = ctx.store.get<string>('meta', HOST_ID_KEY);
+    if (!hostId) {
+      hostId = crypto.randomBytes(32).toString('hex');
+      await ctx.store.put('meta', HOST_ID_KEY, hostId);
+    }
+    ctx.hostId = hostId;
     for (const n of ctx.store.all<NetworkRecord>('network')) {
       if (upgradeNetworkRecord(n)) await ctx.store.put('network', n.id, n);
       ctx.loadIpam(n);

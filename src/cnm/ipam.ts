@@ -232,16 +232,24 @@ export function pickSubnet(pools: AddressPool[], taken: Prefix[]): string {
   throw new PoolsExhaustedError('all address pools are used up');
 }
 
-/** A ULA /64 for a network, from fd00::/8 + a host-and-network derived id. */
-export function ulaSubnet(seed: string, taken: Prefix[]): string {
-  for (let i = 0; i < 1000; i++) {
-    const h = crypto.createHash('sha256').update(`${seed}/${i}`).digest();
-    const groups = [0xfd00 | h[0], (h[1] << 8) | h[2], (h[3] << 8) | h[4], (h[5] << 8) | h[6]];
-    const cidr = `${groups.map((g) => g.toString(16)).join(':')}::/64`;
-    const p = parsePrefix(cidr);
+/**
+ * This host's ULA /48, as Docker derives it from its engine id
+ * (deriveULABaseNetwork): fd00::/8 plus the low 40 bits of the first 8
+ * bytes of sha256(id), so one host's networks share one routable prefix.
+ */
+export function ulaBase(hostId: string): Prefix {
+  const gid = crypto.createHash('sha256').update(hostId).digest().readBigUInt64BE(0) & ((1n << 40n) - 1n);
+  return { family: 6, net: (0xfdn << 120n) + (gid << 80n), len: 48 };
+}
+
+/** The first free /64 of this host's ULA /48 (Docker's default IPv6 pool), in order. */
+export function ulaSubnet(hostId: string, taken: Prefix[]): string {
+  const base = ulaBase(hostId);
+  for (let i = 0n; i < 1n << 16n; i++) {
+    const p: Prefix = { family: 6, net: base.net + (i << 64n), len: 64 };
     if (!taken.some((t) => overlaps(t, p))) return prefixText(p);
   }
-  throw new PoolsExhaustedError('no free IPv6 ULA subnet');
+  throw new PoolsExhaustedError(`no free IPv6 subnet left in ${prefixText(base)}`);
 }
 
 export { ip4ToInt, intToIp4, maskOf };

@@ -73,7 +73,7 @@ export async function allocateSubnets(ctx: CnmContext, rec: NetworkRecord, o: Ne
       host ??= ipam.avoidHostRoutes ? await hostPrefixes(ctx) : [];
       subnet = pickSubnet(ctx.opts.pools ?? DEFAULT_POOLS, [...avoid, ...host]);
     }
-    subnet ??= ulaSubnet(rec.id, avoid);
+    subnet ??= ulaSubnet(ctx.hostId, avoid);
     const p = parsePrefix(subnet, r.names.subnet);
     const twin = mine.find((m) => overlaps(m.p, p));
     if (twin) throw invalid(`${r.names.subnet} ${subnet} overlaps ${twin.name} ${prefixText(twin.p)} of the same network`);

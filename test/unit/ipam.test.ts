@@ -141,11 +141,12 @@ describe('unit: IPAM', () => {
     assert.strictEqual(c.allocate(), 'fd11::100');
   });
 
-  it('IPv6: ULA /64 per seed, stable, avoiding taken ones; addresses canonical', () => {
-    const s = ulaSubnet('net1', []);
-    assert.match(s, /^fd[0-9a-f]{2}:[0-9a-f:]+::\/64$/);
-    assert.strictEqual(ulaSubnet('net1', []), s, 'same seed, same subnet');
-    assert.notStrictEqual(ulaSubnet('net1', [parsePrefix(s)]), s);
+  it('IPv6: a /48 per host as Docker derives it from the host id (sha256 c0365b5a3867cc38...: fd5a:3867:cc38::/48), its /64s in order; addresses canonical', () => {
+    const s = ulaSubnet('host1', []);
+    assert.strictEqual(s, 'fd5a:3867:cc38::/64');
+    assert.strictEqual(ulaSubnet('host1', [parsePrefix(s)]), 'fd5a:3867:cc38:1::/64');
+    assert.strictEqual(ulaSubnet('host1', [parsePrefix(s), parsePrefix('fd5a:3867:cc38:1::/64')]), 'fd5a:3867:cc38:2::/64');
+    assert.notStrictEqual(ulaSubnet('host2', []), s, 'another host, another /48');
     const a = new SubnetAllocator({ subnet: s, used: [] });
     const gw = a.allocate();
     const net = parsePrefix(s).net;
