@@ -172,7 +172,8 @@ export const isNetworkOption = (k: string): boolean => k === ENABLE_IPV4 || k ==
 export function parseBoolOption(key: string, v: string): boolean {
   if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(v)) return true;
   if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(v)) return false;
-  throw invalid(`invalid value for option ${key}: ${JSON.stringify(v)} (a boolean: true or false)`);
+  // Docker's words (its parseErr over strconv.ParseBool).
+  throw invalid(`failed to parse ${key} value: ${v} (strconv.ParseBool: parsing ${JSON.stringify(v)}: invalid syntax)`);
 }
 
 /** The verbs of a driver that makes no kernel objects (host, none): each does nothing. */
