@@ -136,6 +136,16 @@ describe('unit: DNS codec', () => {
     assert.deepStrictEqual([qualified('web', 'front'), qualified('web', 'n'.repeat(70))], ['web.front', 'web']);
   });
 
+  it('a label holding a dot (dig web\\.mynet) is not the name web.mynet: nothing local answers it', async () => {
+    // One label "web.mynet" (9 bytes): id 9, RD, A IN.
+    const q = hex('0009 0100 0001 0000 0000 0000  09 7765622e6d796e6574 00  0001 0001');
+    const d = decodeQuery(q);
+    assert.ok('query' in d && d.query.dotInLabel);
+    const { p } = await ask(q);
+    assert.deepStrictEqual([p.rcode, p.answers!.length], ['SERVFAIL', 0], 'forwarded (no server here), not answered as web.mynet');
+    assert.strictEqual((await ask(QUERY)).p.answers!.length, 1);
+  });
+
   it('several addresses come in a new order each time (as Docker shuffles them), all of them', async () => {
     const orders = new Set<string>();
     for (let i = 0; i < 20; i++) {

@@ -41,6 +41,16 @@ export interface Query {
   edns?: Edns;
   /** The question section's bytes, echoed as they came. */
   question: Buffer;
+  /** A label holds a '.' (dig's `web\.front`): the text name is not what was asked, so nothing local matches it. */
+  dotInLabel?: boolean;
+}
+
+/** Whether a label of the (uncompressed) question name holds a '.' byte. */
+function dotInLabel(question: Buffer): boolean {
+  for (let i = 0; i < question.length && question[i] !== 0; i += 1 + question[i]) {
+    if (question.subarray(i + 1, i + 1 + question[i]).includes(0x2e)) return true;
+  }
+  return false;
 }
 
 /**
@@ -89,6 +99,7 @@ export function decodeQuery(msg: Buffer): Decoded {
     question: Buffer.from(msg.subarray(12, 12 + qLen)),
   };
   if (opts[0]) query.edns = { udpSize: opts[0].udpPayloadSize, version: opts[0].ednsVersion, do: opts[0].flag_do };
+  if (dotInLabel(query.question)) query.dotInLabel = true;
   return { query };
 }
 

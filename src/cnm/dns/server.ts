@@ -388,7 +388,7 @@ export class DnsServer {
   private local(q: Query): LocalRecord[] | undefined {
     // An EDNS version we do not speak: BADVERS from here, whatever the name.
     if (q.edns && q.edns.version > 0) return [];
-    if (q.class !== 'IN') return undefined;
+    if (q.class !== 'IN' || q.dotInLabel) return undefined;
     const name = q.name.toLowerCase();
     const { lookup, reverse } = this.names;
     const rr = (type: LocalRecord['type'], data: string[]) => data.map((d) => ({ type, data: d, ttl: this.ttl }));
