@@ -143,7 +143,10 @@ describe('link', () => {
     // Kinds the kernel lacks: a clear EOPNOTSUPP.
     const e = await rejects(rt.link.add({ kind: 'dummy', name: 'd0' }), 'EOPNOTSUPP', /not supported/);
     assert.strictEqual(e.errno, 95);
-    await rejects(rt.link.add({ kind: 'vlan', name: 'v0' } as any), 'EOPNOTSUPP');
+    await rejects(rt.link.add({ kind: 'vlan', name: 'v0', parent: 'dup0', vlan: { id: 5 } }), 'EOPNOTSUPP', /link kind "vlan" is not supported by this kernel/);
+    // (Checked first: a vlan without its parent or id is bad input, kernel or not.)
+    await rejects(rt.link.add({ kind: 'vlan', name: 'v0' } as any), 'EINVAL', /vlan needs a parent link/);
+    await rejects(rt.link.add({ kind: 'vlan', name: 'v0', parent: 'dup0', vlan: { id: 0 } }), 'EINVAL', /vlan\.id/);
     assert.ok(!(e instanceof ValidationError));
     // The kernel's extended ACK text reaches the user.
     const ext = await rejects(rt.link.add({ kind: 'macvlan', name: 'mvx', parent: 'dup0', macvlan: { mode: 'bridge' } }).then(() => rt.link.add({ kind: 'macvlan', name: 'mvx', parent: 'dup0' })), 'EEXIST');
