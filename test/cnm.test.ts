@@ -953,6 +953,7 @@ describe('cnm: state, recovery and bad input', function () {
       await rejects(ctl.createNetwork({ name: 'll6', ipv6: true, subnet6: 'fe80::/80' }), 'EINVAL', /clashes with the Link-Local prefix 'fe80::\/64'/);
       await rejects(ctl.createNetwork({ name: 'mapped6', ipam: [{ subnet: '::ffff:10.0.0.0/120' }], ipv6: true }), 'EINVAL', /is not a valid IPv6 subnet/);
       await rejects(ctl.createNetwork({ name: 'mc6', ipv6: true, subnet6: 'ff00::/64' }), 'EINVAL', /multicast subnet 'ff00::\/64' is not allowed/);
+      await rejects(ctl.createNetwork({ name: 'all6', ipv6: true, subnet6: '::/0' }), 'EINVAL', /clashes with the Link-Local prefix/);
       await rejects(ctl.createNetwork({ name: 'badcidr', subnet: '10.300.0.0/16' }), 'EINVAL');
       await rejects(ctl.createNetwork({ name: 'hostbits', subnet: '10.201.0.1/16' }), 'EINVAL', /host bits/);
       await rejects(ctl.createNetwork({ name: 'gwout', subnet: '10.202.0.0/24', gateway: '10.203.0.1' }), 'EINVAL', /outside/);

@@ -126,6 +126,15 @@ describe('cnm daemon', function () {
       assert.strictEqual(new Format('{{printf "%s-%d %q %5s|%-3s|%03d %%" .Name 3 .Name "ab" "c" 7}}').render(w), 'n-3 "n"    ab|c  |007 %');
       assert.strictEqual(new Format('{{.Name}}{{"\\n"}}x\\ty').render(w), 'n\nx\ty');
       assert.throws(() => new Format('{{$nope}}').render(w), /undefined variable "\$nope"/);
+      // As Go: | inside a string is text, and a pipe needs no spaces; if and bare actions declare too; the else branch sees them.
+      assert.strictEqual(new Format('{{printf "%s | %s" .Name .IPAM.Driver}} {{.Name|upper}}').render(w), 'n | default N');
+      assert.strictEqual(new Format('{{if $x := .Name}}{{$x}}{{end}} {{$y := .IPAM.Driver}}{{$y}} {{with $v := .Nope}}x{{else}}[{{$v}}]{{end}}').render(w), 'n default [<no value>]');
+      assert.strictEqual(new Format('{{if .Nope}}a{{else if .Name}}b{{else}}c{{end}}{{with .Nope}}x{{else with .IPAM}}{{.Driver}}{{end}}').render(w), 'bdefault');
+      assert.strictEqual(new Format('{{with .IPAM}}{{$.Label "k"}}{{end}}').render(w, { methods: { Label: (k: unknown) => `L:${k}` } }), 'L:k');
+      assert.strictEqual(new Format('{{"\\x41\\u0042"}}').render(w), 'AB');
+      assert.strictEqual(new Format('{{.constructor}}').render(w), '<no value>');
+      assert.strictEqual(new Format('{{printf "%9999999d" 1}}').render(w), '%!(BADWIDTH)');
+      for (const bad of ['{{printf}}', '{{upper}}', '{{pad .Name -1 0}}', '{{"\\q"}}', '{{.Name | }}']) assert.throws(() => new Format(bad).render(w), (e: any) => e.code === 'EINVAL' && /^template: /.test(e.message), bad);
       assert.throws(() => new Format('{{.Name').render(v), /unclosed/);
       assert.throws(() => new Format('{{frob .Name}}').render(v), /not defined/);
       assert.deepStrictEqual(['net10', 'net2', 'bridge', 'net1'].sort(naturalCompare), ['bridge', 'net1', 'net2', 'net10']);

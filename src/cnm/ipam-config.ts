@@ -3,7 +3,7 @@
 // (subnet, gateway, ipRange, subnet6, gateway6). Only shapes are checked
 // here; addresses and overlaps when the subnets are made (subnets.ts).
 import { invalid, invalidType } from './errors';
-import { overlaps, parsePrefix, type Prefix } from './ipam';
+import { contains, overlaps, parsePrefix, type Prefix } from './ipam';
 import type { NetworkCreateOptions } from './types';
 import { checkFields } from './validate';
 
@@ -80,8 +80,9 @@ const MULTICAST = parsePrefix('ff00::/8');
 function checkIpv6Subnet(p: Prefix, text: string, where: string): void {
   if (p.family !== 6) return;
   if (overlaps(p, V4_MAPPED) && p.len >= 96) throw invalid(`${where}: '${text}' is not a valid IPv6 subnet`);
-  if (overlaps(p, MULTICAST)) throw invalid(`${where}: multicast subnet '${text}' is not allowed`);
-  if (overlaps(p, LINK_LOCAL)) throw invalid(`${where}: '${text}' clashes with the Link-Local prefix 'fe80::/64'`);
+  // (As Docker: the subnet's address multicast; fe80::/64 itself may be a pool, only others overlapping it clash.)
+  if (contains(MULTICAST, p.net)) throw invalid(`${where}: multicast subnet '${text}' is not allowed`);
+  if (overlaps(p, LINK_LOCAL) && !(p.net === LINK_LOCAL.net && p.len === LINK_LOCAL.len)) throw invalid(`${where}: '${text}' clashes with the Link-Local prefix 'fe80::/64'`);
 }
 
 function fromShorthands(o: NetworkCreateOptions): SubnetRequest[] {

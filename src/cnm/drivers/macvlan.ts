@@ -1,7 +1,7 @@
 // The macvlan driver: each endpoint is a macvlan of a host interface, born
 // inside the sandbox (like `ip link add eth0 link uplink0 type macvlan mode
 // bridge netns X`). The gateway is an outside router; nothing is NATed.
-import { CNM_LINK_GROUP, type CnmContext } from '../context';
+import { CNM_LINK_GROUP, isOurLink, type CnmContext } from '../context';
 import { Rtnl } from '../../rtnl';
 import { isNetworkOption, type Driver } from '../driver';
 import { invalid } from '../errors';
@@ -35,6 +35,15 @@ async function makeParent(ctx: CnmContext, n: NetworkRecord): Promise<void> {
     await ctx.rt.link.delete(name).catch(() => {});
     throw e;
   }
+}
+
+/** The network's own parent made again if it is gone (several joins at once: one makes it). */
+function ensureParent(ctx: CnmContext, n: NetworkRecord): Promise<void> {
+  if (!n.createdParent) return Promise.resolve();
+  return ctx.locks.run(`macvlan-parent:${n.parent}`, async () => {
+    const rec = ctx.store.get<NetworkRecord>('network', n.id) ?? n;
+    if (rec.createdParent && !(await ctx.rt.link.find(rec.parent!))) await makeParent(ctx, rec);
+  });
 }
 
 export const macvlanDriver: Driver = {
@@ -80,16 +89,22 @@ export const macvlanDriver: Driver = {
 
   async createNetwork(ctx, n) { await makeParent(ctx, n); },
   async deleteNetwork(ctx, n) {
-    if (n.createdParent) await ctx.rt.link.delete(n.parent!).catch((e) => { if (e.code !== 'ENODEV') throw e; });
+    if (!n.createdParent) return;
+    // Another network on the same parent: it keeps it, and removes it when it goes.
+    const heir = ctx.store.all<NetworkRecord>('network').find((x) => x.id !== n.id && x.driver === 'macvlan' && x.parent === n.parent);
+    if (heir) { await ctx.store.put('network', heir.id, { ...heir, createdParent: n.createdParent }); return; }
+    // Only if it is still the one made (an admin's link of that name stays).
+    const l = await ctx.rt.link.find(n.parent!);
+    if (l && isOurLink(l)) await ctx.rt.link.delete(l.index).catch((e) => { if (e.code !== 'ENODEV') throw e; });
   },
-  async restoreNetwork(ctx, n) {
-    if (n.createdParent && !(await ctx.rt.link.find(n.parent!))) await makeParent(ctx, n);
-  },
+  restoreNetwork: (ctx, n) => ensureParent(ctx, n),
 
   // A parent made for the network is ours (reconcile keeps it).
   networkLinks: (n) => (n.createdParent ? [n.parent!] : []),
 
   async join(ctx, n, ep, ns, undo) {
+    // A parent of the network's own that went (`ip link del`) is made again, as a bridge would be.
+    await ensureParent(ctx, n);
     // The parent is resolved in the host namespace.
     await ctx.rt.link.add({ kind: 'macvlan', name: ep.ifname!, parent: n.parent!, netns: ns, address: ep.mac, macvlan: { mode: n.macvlanMode as 'bridge' } }, { echo: false });
     undo.push(() => deleteInside(ns, ep.ifname!));
