@@ -176,6 +176,9 @@ describe('cnm CLI', function () {
     for (const [args, re] of [
       [['network', 'create', '--config-only', 'x4'], /--config-only is not supported yet/],
       [['network', 'connect', '--link', 'a:b', 'bridge', 'nobody'], /network connect --link is not supported yet/],
+      // Bool flags as the docker client's pflag takes them: --ipv4=false, and a value ParseBool refuses.
+      [['network', 'create', '--ipv4=false', 'x5'], /--ipv4=false is not supported yet/],
+      [['network', 'create', '--ipv6=maybe', 'x6'], /invalid argument "maybe" for "--ipv6" flag: strconv\.ParseBool/],
     ] as [string[], RegExp][]) {
       const r = await cnm(...args);
       assert.strictEqual(r.code, 125, `${args.join(' ')}: ${r.err}`);

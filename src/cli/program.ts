@@ -39,6 +39,23 @@ function group(parent: Command, name: string, desc: string): Command {
 }
 
 /** A usage error: docker's status (125 for flags, 1 for commands and arguments) and the command to ask for help. */
+/** Bool flags written `--flag=VALUE`, as the docker client's pflag takes them. */
+const BOOL_FLAGS = new Set(['ipv4', 'ipv6', 'internal', 'attachable', 'ingress', 'config-only']);
+
+/**
+ * `--ipv6=false` as pflag reads it: `--ipv6` or `--no-ipv6` for commander
+ * (whose bool flags take no value); a value ParseBool refuses is a flag error.
+ */
+function boolFlags(argv: string[]): string[] {
+  return argv.map((a) => {
+    const m = /^--([a-z0-9-]+)=(.*)$/.exec(a);
+    if (!m || !BOOL_FLAGS.has(m[1])) return a;
+    if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(m[2])) return `--${m[1]}`;
+    if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(m[2])) return `--no-${m[1]}`;
+    throw new UsageError(`invalid argument "${m[2]}" for "--${m[1]}" flag: strconv.ParseBool: parsing ${JSON.stringify(m[2])}: invalid syntax`, 125, '');
+  });
+}
+
 class UsageError extends CnmError {
   constructor(message: string, readonly status: number, readonly cmd: string) { super(message, 'EINVAL'); }
 }
@@ -135,14 +152,21 @@ function networkCommands(program: Command): void {
     .option('--gateway <ip>', 'gateway for the subnet that contains it', collect, [])
     .option('--ip-range <cidr>', 'allocate container addresses from a sub-range of the subnet that contains it', collect, [])
     .option('--aux-address <name=ip>', 'an address of a subnet the IPAM must not hand out (repeatable)', collect, [])
-    .option('--ipv6', 'enable IPv6')
+    .option('--ipv4', 'enable IPv4 address assignment (the default; --ipv4=false is not supported yet)')
+    .addOption(new Option('--no-ipv4').hideHelp())
+    .option('--ipv6', 'enable IPv6 (--ipv6=false: off)')
+    .addOption(new Option('--no-ipv6').hideHelp())
     .option('--internal', 'restrict external access to the network')
+    .addOption(new Option('--no-internal').hideHelp())
     .option('-o, --opt <key=value>', 'driver options', collect, [])
     .option('--label <key=value>', 'metadata on the network', collect, [])
     .option('--attachable', 'swarm: manual container attachment')
+    .addOption(new Option('--no-attachable').hideHelp())
     .option('--ingress', 'swarm: routing-mesh network')
+    .addOption(new Option('--no-ingress').hideHelp())
     .option('--scope <scope>', 'scope (local)')
     .option('--config-only', 'a configuration-only network')
+    .addOption(new Option('--no-config-only').hideHelp())
     .option('--config-from <network>', 'copy the configuration of a network')
     .option('--ipam-driver <driver>', 'IPAM driver (default)')
     .option('--ipam-opt <key=value>', 'IPAM driver options', collect, [])
@@ -153,7 +177,8 @@ function networkCommands(program: Command): void {
           ConfigOnly: !!o.configOnly, ConfigFrom: o.configFrom ? { Network: o.configFrom } : null,
           IPAM: { Driver: o.ipamDriver ?? 'default', Options: keyValues(o.ipamOpt, '--ipam-opt'), Config: ipamConfig(o as any) },
           Options: keyValues(o.opt, '--opt'), Labels: keyValues(o.label, '--label'),
-          ...(o.ipv6 ? { EnableIPv6: true } : {}),
+          ...(o.ipv4 !== undefined ? { EnableIPv4: o.ipv4 } : {}),
+          ...(o.ipv6 !== undefined ? { EnableIPv6: o.ipv6 } : {}),
         };
         networkCreateOptions(body, 'cli'); // refusals named by flag, before anything is asked
         const r = await b.createNetwork(body);
@@ -451,7 +476,7 @@ export async function main(argv: string[]): Promise<number> {
   walk(program);
   process.exitCode = 0;
   try {
-    await program.parseAsync(argv, { from: 'user' });
+    await program.parseAsync(boolFlags(argv), { from: 'user' });
     return Number(process.exitCode ?? 0);
   } catch (e: any) {
     if (e instanceof CommanderError) {
