@@ -311,22 +311,22 @@ export class DnsServer {
     // Each message must be whole within its deadline (the first sooner), as
     // miekg/dns reads them: a byte now and then does not keep a connection.
     // Past it: closed, unless a forward for it is still out (those end by their own deadline).
-    const await_ = (ms: number) => {
+    const deadline = (ms: number) => {
       clearTimeout(c.timer);
       c.timer = setTimeout(() => {
         if (c.gone) return;
-        if (c.busy > 0) { await_(L.tcpIdleMs); return; }
+        if (c.busy > 0) { deadline(L.tcpIdleMs); return; }
         this.stats.tcpTimedOut++;
         this.drop(c);
       }, ms);
       c.timer.unref();
     };
-    await_(L.tcpFirstQueryMs);
+    deadline(L.tcpFirstQueryMs);
     const deframer = new Deframer();
     s.on('data', (chunk) => {
       let msgs: Buffer[];
       try { msgs = deframer.push(chunk); } catch { this.drop(c); return; }
-      if (msgs.length) await_(L.tcpIdleMs);
+      if (msgs.length) deadline(L.tcpIdleMs);
       for (const m of msgs) {
         c.busy++;
         if (c.busy >= L.tcpPipeline) s.pause();
