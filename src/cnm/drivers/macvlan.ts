@@ -70,11 +70,14 @@ export const macvlanDriver: Driver = {
     } else if (!(await ctx.rt.link.find(n.parent))) {
       // PARENT.VLAN that is not there: made on PARENT, as Docker's createVlanLink.
       const m = /^(.+)\.(\d+)$/.exec(n.parent);
-      if (!m) await ctx.rt.link.get(n.parent);  // ENODEV, naming it
-      const id = Number(m![2]);
-      if (id < 1 || id > 4094) throw invalid(`vlan id out of range (1..4094): ${m![2]} in parent ${n.parent}`);
-      await ctx.rt.link.get(m![1]);
-      n.createdParent = 'vlan';
+      if (!m) {
+        await ctx.rt.link.get(n.parent);  // ENODEV, naming it (unless it appeared meanwhile)
+      } else {
+        const id = Number(m[2]);
+        if (id < 1 || id > 4094) throw invalid(`vlan id out of range (1..4094): ${m[2]} in parent ${n.parent}`);
+        await ctx.rt.link.get(m[1]);
+        n.createdParent = 'vlan';
+      }
     } else if ((await ctx.rt.link.get(n.parent)).flags & 0x8) {  // IFF_LOOPBACK
       throw invalid('loopback interface is not a valid macvlan parent link');
     }
