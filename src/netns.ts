@@ -196,7 +196,10 @@ function sysctlPath(key: string): string {
 /** A sysctl value: a string or an integer, written as is (no booleans, no objects). */
 function sysctlValue(v: unknown, key: string): string {
   if (typeof v === 'number') return String(checkInt(v, `sysctl ${key}`, -0x80000000, 0xffffffff));
-  return checkCString(v, `sysctl ${key}`, 4096);
+  const s = checkCString(v, `sysctl ${key}`, 4096);
+  // An empty write changes nothing and a newline ends what the kernel reads: neither is what was asked.
+  if (!s.trim() || /[\n\r]/.test(s.replace(/\n$/, ''))) throw new ValidationError(`sysctl ${key}: ${JSON.stringify(s)} is not one value (empty, or several lines)`);
+  return s;
 }
 
 /** A socket's bind options, checked; `required`: address and port must be given. */

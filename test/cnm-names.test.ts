@@ -73,6 +73,9 @@ describe('cnm: resolv.conf and hosts, as Docker writes them', function () {
     await rejects(ctl.createSandbox({ id: 'b1', dnsSearch: ['bad domain'] }), 'EINVAL', /dnsSearch/);
     await rejects(ctl.createSandbox({ id: 'b1', dnsOptions: ['ndots:3\nnameserver 1.2.3.4'] }), 'EINVAL', /dnsOptions/);
     await rejects(ctl.createSandbox({ id: 'b1', extraHosts: ['nohost'] }), 'EINVAL', /extraHosts/);
+    // Present but not a list ('' or 0) is a wrong type, not an absent list.
+    for (const k of ['dns', 'dnsSearch', 'dnsOptions', 'extraHosts']) for (const v of ['', 0, null, false]) await rejects(any.createSandbox({ id: 'b1', [k]: v }), 'ERR_INVALID_ARG_TYPE');
+    for (const v of ['', 0, null]) assert.throws(() => any.endpoints(v), (e: any) => typeof e.code === 'string', `endpoints(${v})`);
     await rejects(ctl.createSandbox({ id: 'b1', extraHosts: ['x:not-an-ip'] }), 'EINVAL', /extraHosts/);
     const owner = await ctl.createSandbox({ id: 'owner', extraHosts: ['shared:10.1.1.1'] });
     await rejects(ctl.createSandbox({ id: 'side', joinSandbox: 'owner', dns: ['1.1.1.1'] }), 'EINVAL', /joinSandbox/);

@@ -108,6 +108,26 @@ describe('cnm daemon', function () {
       assert.throws(() => parseFilters('{"name":{"a":"yes"}}', ['name']), /invalid filter 'name'/);
     });
 
+    it('the daemon client refuses bad arguments by rejecting with a code, before anything is sent', async () => {
+      const c = new DaemonClient('/nonexistent.sock');
+      const cases: [() => Promise<unknown>, string][] = [
+        [() => c.request('GET', 42 as any), 'ERR_INVALID_ARG_TYPE'],
+        [() => c.request('GET', 'networks'), 'ERR_INVALID_ARG_TYPE'],
+        [() => c.request('get', '/networks'), 'ERR_INVALID_ARG_TYPE'],
+        [() => c.request('GET', '/networks', { bdy: 1 } as any), 'EINVAL'],
+        [() => c.request('GET', '/networks', { query: 'abc' as any }), 'ERR_INVALID_ARG_TYPE'],
+        [() => c.request('GET', '/networks', { query: { y: {} as any } }), 'ERR_INVALID_ARG_TYPE'],
+        [() => c.request('GET', '/networks', { versioned: 'no' as any }), 'ERR_INVALID_ARG_TYPE'],
+        [() => c.request('POST', '/networks/create', { body: 10n }), 'EINVAL'],
+        [() => c.request('GET', '/networks', null as any), 'ERR_INVALID_ARG_TYPE'],
+      ];
+      for (const [f, code] of cases) {
+        let p: Promise<unknown> | undefined;
+        assert.doesNotThrow(() => { p = f(); }, 'rejects, never throws');
+        await assert.rejects(p!, (e: any) => e.code === code, String(f));
+      }
+    });
+
     it("filters as Docker's (linear patterns only), formats as the docker client's", () => {
       assert.deepStrictEqual([...parseFilters('{"name":{"a":true},"label":["x=y"]}', ['name', 'label'])], [['name', ['a']], ['label', ['x=y']]]);
       assert.throws(() => parseFilters('{"nope":["a"]}', ['name']), /invalid filter 'nope'/);

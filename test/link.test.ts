@@ -146,6 +146,15 @@ describe('link', () => {
     await rejects(rt.link.add({ kind: 'vlan', name: 'v0', parent: 'dup0', vlan: { id: 5 } }), 'EOPNOTSUPP', /link kind "vlan" is not supported by this kernel/);
     // (Checked first: a vlan without its parent or id is bad input, kernel or not.)
     await rejects(rt.link.add({ kind: 'vlan', name: 'v0' } as any), 'EINVAL', /vlan needs a parent link/);
+    // An alias the kernel would drop (a link born in another namespace, a veth peer) is refused, not lost.
+    const other = await Netns.create(uniq('la'));
+    try {
+      await rejects(rt.link.add({ kind: 'bridge', name: 'alias0', alias: 'x', netns: other }), 'EINVAL', /alias cannot be given for a link made in another namespace/);
+      await rejects(rt.link.add({ kind: 'veth', name: 'alias1', peer: { name: 'alias2', alias: 'x' } as any }), 'EINVAL', /peer alias cannot be given/);
+    } finally {
+      await other.delete();
+    }
+    for (const k of [42, null, ['bridge'], 'bridge\0x', '']) await rejects(rt.link.hasKind(k as any), k === 'bridge\0x' || k === '' ? 'EINVAL' : 'ERR_INVALID_ARG_TYPE');
     await rejects(rt.link.add({ kind: 'vlan', name: 'v0', parent: 'dup0', vlan: { id: 0 } }), 'EINVAL', /vlan\.id/);
     assert.ok(!(e instanceof ValidationError));
     // The kernel's extended ACK text reaches the user.

@@ -178,6 +178,9 @@ describe('netns', () => {
     await rejects(Netns.create(''), 'EINVAL');
     await rejects(Netns.open('does-not-exist'), 'ENOENT');
     await rejects(Netns.open({ pid: 0 }), 'EINVAL');
+    // A sysctl value that writes nothing, or several lines, is not one value: refused, not "written".
+    for (const v of ['', '  ', '1\n2']) await rejects(Netns.create(uniq('sy'), { sysctls: { 'ipv4.ip_forward': v } }), 'EINVAL', /is not one value/);
+    assert.ok(!Netns.list().some((n) => n.startsWith('sy')), 'none made');
     const name = uniq('dup');
     const ns = await Netns.create(name);
     const e = await rejects(Netns.create(name), 'EEXIST');

@@ -544,6 +544,12 @@ describe('nftables', function () {
         ['jump and goto at once', (tx) => tx.addRule({ family: 'ip', table: 't', chain: 'c', stmts: [{ verdict: { jump: 'c', goto: 'c' } }] }), /verdict: unknown option "goto"/],
         ['an empty dnat port range', (tx) => tx.addRule({ family: 'ip', table: 't', chain: 'c', stmts: [{ match: 'meta l4proto', value: 'tcp' }, { nat: 'dnat', addr: '10.0.0.1', port: 90, portMax: 80 }] }), /empty port range 90-80/],
         ['raw field of the wrong type', (tx) => tx.addRule({ family: 'ip', table: 't', chain: 'c', stmts: [{ expr: { type: 'counter', packets: 'x' } }] }), /counter\.packets: wrong type/],
+        // Destructive ones with a part missing or wrong are refused, not widened (these flushed everything).
+        ['flush ruleset of family ""', (tx) => tx.flushRuleset(''), /unknown nftables family ""/],
+        ['flush chain without its name', (tx) => tx.flushChain({ family: 'ip', table: 't' }), /chain name/],
+        ['delete chain without name or handle', (tx) => tx.deleteChain({ family: 'ip', table: 't' }), /name or handle is required/],
+        ['misspelt delete rule field', (tx) => tx.deleteRule({ family: 'ip', table: 't', chain: 'c', handle: 1, hnadle: 2 }), /unknown option "hnadle"/],
+        ['a nat family given empty', (tx) => tx.addRule({ family: 'inet', table: 't', chain: 'c', stmts: [{ nat: 'dnat', family: '', addr: '10.0.0.1' }] }), /invalid family/],
       ];
       const before = nftJson(ns.name!);
       for (const [what, fn, re] of bad) {
@@ -560,6 +566,9 @@ describe('nftables', function () {
         ['a BigInt mark', (tx: any) => tx.addRule({ family: 'ip', table: 't', chain: 'c', stmts: [{ match: 'meta mark', value: 10n }] })],
         ['a Symbol family', (tx: any) => tx.addRule({ family: Symbol('ip'), table: 't', chain: 'c', stmts: [] })],
         ['a Symbol set table', (tx: any) => tx.addElements({ family: 'ip', table: Symbol('t'), set: 's' }, [{ key: 1 }])],
+        ['flush ruleset of family null', (tx: any) => tx.flushRuleset(null)],
+        ['a counter of the wrong type', (tx: any) => tx.addRule({ family: 'ip', table: 't', chain: 'c', stmts: [{ counter: 42 }] })],
+        ['counter packets of the wrong type', (tx: any) => tx.addRule({ family: 'ip', table: 't', chain: 'c', stmts: [{ counter: { packets: 'lots' } }] })],
       ] as [string, (tx: any) => void][]) {
         await rejects(nft.transaction((tx) => { tx.addTable({ family: 'ip', name: 't' }); fn(tx); }), 'ERR_INVALID_ARG_TYPE').catch((x) => { throw new Error(`${what}: ${x.message}`); });
       }

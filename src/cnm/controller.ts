@@ -307,7 +307,7 @@ export class Controller {
   inspectSandbox(ref: string): SandboxInspect { return this.sandbox(ref).inspect(); }
 
   endpoints(networkId?: string): Endpoint[] {
-    const eps = networkId ? this.ctx.store.by<EndpointRecord>('endpoint', 'network', this.ctx.network(networkId).id) : this.ctx.store.all<EndpointRecord>('endpoint');
+    const eps = networkId !== undefined ? this.ctx.store.by<EndpointRecord>('endpoint', 'network', this.ctx.network(networkId).id) : this.ctx.store.all<EndpointRecord>('endpoint');
     return eps.map((e) => new Endpoint(this.ctx, e.id));
   }
 

@@ -60,8 +60,9 @@ export async function createSandbox(ctx: CnmContext, o: SandboxCreateOptions): P
     id: o.id, name, hostname: o.hostname ?? (o.id.length > 12 ? o.id.slice(0, 12) : o.id), mode: 'own', created: now(),
     hostsPath: path.join(dir, 'hosts'), resolvConfPath: path.join(dir, 'resolv.conf'), pending: true,
     // An empty list is not given, as Docker takes `"Dns": []`: the host's servers, search and options then.
-    dns: given(o.dns && checkDnsServers(o.dns)), dnsSearch: given(o.dnsSearch && checkDnsSearch(o.dnsSearch)),
-    dnsOptions: given(o.dnsOptions && checkDnsOptions(o.dnsOptions)), extraHosts: o.extraHosts && checkExtraHosts(o.extraHosts),
+    // (Checked whenever present: '' or 0 is a wrong type, not an absent list.)
+    dns: given(o.dns !== undefined ? checkDnsServers(o.dns) : undefined), dnsSearch: given(o.dnsSearch !== undefined ? checkDnsSearch(o.dnsSearch) : undefined),
+    dnsOptions: given(o.dnsOptions !== undefined ? checkDnsOptions(o.dnsOptions) : undefined), extraHosts: o.extraHosts !== undefined ? checkExtraHosts(o.extraHosts) : undefined,
     links,
   };
   if (o.host) rec.mode = 'host';

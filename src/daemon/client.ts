@@ -1,18 +1,42 @@
 // A client of the daemon's socket, for the CLI (as the docker client talks to dockerd).
 import * as http from 'http';
-import { CnmError, errnoOf } from '../errors';
+import { CnmError, ValidationError, checkKeys, errnoOf, typeError } from '../errors';
 import { codeOfStatus } from './errors';
 import { API_VERSION } from './server';
 
 export class DaemonClient {
   constructor(readonly socket: string, private timeoutMs = 10 * 60 * 1000) {}
 
-  /** One request; a status of 400 or more rejects with Docker's message and our code for the status. */
+  /**
+   * One request; a status of 400 or more rejects with Docker's message and
+   * our code for the status. Bad arguments reject too (never a throw).
+   */
   request<T = any>(method: string, path: string, o: { query?: Record<string, string | undefined>; body?: unknown; versioned?: boolean } = {}): Promise<T> {
-    const q = new URLSearchParams();
-    for (const [k, v] of Object.entries(o.query ?? {})) if (v !== undefined) q.set(k, v);
-    const full = `${o.versioned === false ? '' : `/v${API_VERSION}`}${path}${q.toString() ? `?${q}` : ''}`;
-    const payload = o.body === undefined ? undefined : Buffer.from(JSON.stringify(o.body));
+    let full: string;
+    let payload: Buffer | undefined;
+    try {
+      if (typeof method !== 'string' || !/^[A-Z]+$/.test(method)) throw typeError('method', 'an HTTP method ("GET", "POST", ...)', method);
+      if (typeof path !== 'string' || !path.startsWith('/')) throw typeError('path', 'a string starting with /', path);
+      if (o === null || typeof o !== 'object' || Array.isArray(o)) throw typeError('request options', 'an object', o);
+      checkKeys(o, ['query', 'body', 'versioned'], 'request options');
+      if (o.versioned !== undefined && typeof o.versioned !== 'boolean') throw typeError('versioned', 'a boolean', o.versioned);
+      const q = new URLSearchParams();
+      if (o.query !== undefined && (o.query === null || typeof o.query !== 'object' || Array.isArray(o.query))) throw typeError('query', 'an object of strings', o.query);
+      for (const [k, v] of Object.entries(o.query ?? {})) {
+        if (v === undefined) continue;
+        if (typeof v !== 'string') throw typeError(`query.${k}`, 'a string', v);
+        q.set(k, v);
+      }
+      full = `${o.versioned === false ? '' : `/v${API_VERSION}`}${path}${q.toString() ? `?${q}` : ''}`;
+      if (o.body !== undefined) {
+        let text: string | undefined;
+        try { text = JSON.stringify(o.body); } catch (e) { throw new ValidationError(`request body is not JSON: ${(e as Error).message}`); }
+        if (text === undefined) throw typeError('body', 'a JSON value', o.body);
+        payload = Buffer.from(text);
+      }
+    } catch (e) {
+      return Promise.reject(e);
+    }
     return new Promise((resolve, reject) => {
       const req = http.request({
         socketPath: this.socket, method, path: full, timeout: this.timeoutMs,

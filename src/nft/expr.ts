@@ -3,7 +3,7 @@
 // decoded back. Anything the decoder does not recognise stays a raw
 // `{ expr }` statement that re-encodes to the same bytes.
 import * as net from 'net';
-import { ValidationError, checkArray, checkKeys, typeError } from '../errors';
+import { ValidationError, checkArray, checkKeys, received, typeError } from '../errors';
 import {
   CMP, CT_KEYS, CT_STATES, FIB_FLAGS, FIB_RESULT, META_KEYS, NAT_TYPE, NF_ACCEPT, NF_DROP, NF_NAT_RANGE,
   NFT_CONTINUE, NFT_GOTO, NFT_JUMP, NFT_LOOKUP_F_INV, NFT_REG32_00, NFT_REG_1, NFT_REG_VERDICT, NFT_RETURN,
@@ -386,6 +386,8 @@ function encodeNat(ctx: EncCtx, s: NatStmt, out: LowExpr[]): void {
   if (s.map?.ports !== undefined && typeof s.map.ports !== 'boolean') throw typeError(`${s.nat} map.ports`, 'a boolean', s.map.ports);
   const what = s.nat;
   let fam = s.family;
+  // (Given is given: '' or null is a wrong family, not an absent one.)
+  if (fam !== undefined && fam !== 'ip' && fam !== 'ip6') throw new ValidationError(`${what}: invalid family (${received(fam)})`);
   if (!fam) {
     if (ctx.family === 'ip' || ctx.family === 'ip6') fam = ctx.family;
     else if (s.addr) fam = net.isIP(s.addr) === 6 ? 'ip6' : 'ip';
@@ -502,6 +504,13 @@ export function encodeStmts(stmts: Stmt[], family: Family, setInfo?: EncCtx['set
     } else if ('verdict' in s) {
       out.push(verdictExpr(s.verdict));
     } else if ('counter' in s) {
+      // Values as read back (ignored here), but of their types.
+      const c = s.counter;
+      if (!c || typeof c !== 'object' || Array.isArray(c)) throw typeError('counter', 'an object ({} or { packets, bytes })', c);
+      for (const k of ['packets', 'bytes'] as const) {
+        const v = (c as Record<string, unknown>)[k];
+        if (v !== undefined && !(typeof v === 'bigint' ? v >= 0n : Number.isSafeInteger(v) && (v as number) >= 0)) throw typeError(`counter.${k}`, 'a count (a non-negative integer or BigInt)', v);
+      }
       out.push({ type: 'counter' });
     } else if ('nat' in s) {
       encodeNat(ctx, s, out);

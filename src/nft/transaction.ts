@@ -2,7 +2,7 @@
 // kernel as one nfnetlink batch and applies all-or-nothing, like one
 // `nft -f` run.
 import { ValidationError, NetlinkError, kernelError, checkBool, checkKeys, checkOptions, typeError } from '../errors';
-import { checkArg } from './common';
+import { checkArg, checkHandle, checkObjName, familyNum } from './common';
 import { NLM_F_APPEND, NLM_F_CREATE, NLM_F_ECHO, NLM_F_EXCL, NLM_F_REPLACE } from '../netlink/constants';
 import { Family, NFT_MSG, SET_FLAGS } from './constants';
 import { Field, fieldKeyType } from './expr';
@@ -66,6 +66,7 @@ export class Transaction {
   deleteTable(t: { family: Family; name?: string; handle?: number }, opts: { ifExists?: boolean } = {}): this {
     checkArg(t, 'table');
     ifExistsOpt(opts);
+    checkKeys(t, ['family', 'name', 'handle'], 'delete table');
     if (t.name === undefined && t.handle === undefined) throw new ValidationError('delete table: name or handle is required (flushRuleset deletes all)');
     const msg = tableMsg(opts.ifExists ? NFT_MSG.DESTROYTABLE : NFT_MSG.DELTABLE, t, 0);
     this.push({ desc: `${opts.ifExists ? 'destroy' : 'delete'} table ${t.family} ${t.name ?? `handle ${t.handle}`}`, build: () => [msg] });
@@ -75,6 +76,8 @@ export class Transaction {
 
   /** Like `nft flush ruleset [FAMILY]`: deletes every table (of one family). */
   flushRuleset(family?: Family): this {
+    // Absent is every family; anything else must be one ('' or null wiping them all would be a typo's cost).
+    if (family !== undefined) familyNum(family);
     const msg = tableMsg(NFT_MSG.DELTABLE, { family: family ?? ('' as Family) }, 0);
     this.push({ desc: `flush ruleset${family ? ` ${family}` : ''}`, build: () => [msg] });
     for (const k of this.declared.keys()) if (!family || k.startsWith(`${family}\0`)) this.declared.set(k, null);
@@ -85,6 +88,8 @@ export class Transaction {
   /** Like `nft flush table`: removes all rules of all chains in it. */
   flushTable(t: { family: Family; name: string }): this {
     checkArg(t, 'table');
+    checkKeys(t, ['family', 'name'], 'flush table');
+    checkObjName(t.name, 'table');
     const msg = ruleMsg(NFT_MSG.DELRULE, { family: t.family, table: t.name }, 0);
     this.push({ desc: `flush table ${t.family} ${t.name}`, build: () => [msg] });
     return this;
@@ -104,6 +109,10 @@ export class Transaction {
   deleteChain(c: { family: Family; table: string; name?: string; handle?: number }, opts: { ifExists?: boolean } = {}): this {
     checkArg(c, 'chain');
     ifExistsOpt(opts);
+    checkKeys(c, ['family', 'table', 'name', 'handle'], 'delete chain');
+    if (c.name === undefined && c.handle === undefined) throw new ValidationError('delete chain: name or handle is required');
+    if (c.name !== undefined) checkObjName(c.name, 'chain');
+    else checkHandle(c.handle, 'chain');
     const msg = chainMsg(opts.ifExists ? NFT_MSG.DESTROYCHAIN : NFT_MSG.DELCHAIN, c, 0);
     this.push({ desc: `${opts.ifExists ? 'destroy' : 'delete'} chain ${c.family} ${c.table} ${c.name ?? `handle ${c.handle}`}`, build: () => [msg] });
     return this;
@@ -112,6 +121,10 @@ export class Transaction {
   /** Like `nft flush chain`. */
   flushChain(c: { family: Family; table: string; name: string }): this {
     checkArg(c, 'chain');
+    // (Without a name the kernel would flush every chain of the table: required.)
+    checkKeys(c, ['family', 'table', 'name'], 'flush chain');
+    checkObjName(c.table, 'table');
+    checkObjName(c.name, 'chain');
     const msg = ruleMsg(NFT_MSG.DELRULE, { family: c.family, table: c.table, chain: c.name }, 0);
     this.push({ desc: `flush chain ${c.family} ${c.table} ${c.name}`, build: () => [msg] });
     return this;
@@ -183,7 +196,9 @@ export class Transaction {
   deleteRule(r: { family: Family; table: string; chain: string; handle: number }, opts: { ifExists?: boolean } = {}): this {
     checkArg(r, 'rule');
     ifExistsOpt(opts);
+    checkKeys(r, ['family', 'table', 'chain', 'handle'], 'delete rule');
     if (r.handle === undefined) throw new ValidationError('delete rule: handle is required');
+    checkObjName(r.chain, 'chain');
     const msg = ruleMsg(opts.ifExists ? NFT_MSG.DESTROYRULE : NFT_MSG.DELRULE, r, 0);
     this.push({ desc: `${opts.ifExists ? 'destroy' : 'delete'} rule ${r.family} ${r.table} ${r.chain} handle ${r.handle}`, build: () => [msg] });
     return this;
@@ -208,6 +223,8 @@ export class Transaction {
   deleteSet(s: { family: Family; table: string; name: string }, opts: { ifExists?: boolean } = {}): this {
     checkArg(s, 'set');
     ifExistsOpt(opts);
+    checkKeys(s, ['family', 'table', 'name'], 'delete set');
+    checkObjName(s.name, 'set');
     const msg = setMsg(opts.ifExists ? NFT_MSG.DESTROYSET : NFT_MSG.DELSET, s, 0);
     this.declared.set(key(s.family, s.table, s.name), null);
     this.push({ desc: `${opts.ifExists ? 'destroy' : 'delete'} set ${s.family} ${s.table} ${s.name}`, build: () => [msg] });
@@ -217,6 +234,8 @@ export class Transaction {
   /** Like `nft flush set`: removes all elements. */
   flushSet(s: SetRef): this {
     checkArg(s, 'set');
+    checkKeys(s, ['family', 'table', 'set'], 'flush set');
+    checkObjName(s.set, 'set');
     const msgs = elementMsgs(NFT_MSG.DELSETELEM, s, [], 0);
     this.push({ desc: `flush set ${s.family} ${s.table} ${s.set}`, build: () => msgs });
     return this;

@@ -273,6 +273,8 @@ export class LinkApi {
    * has) when the kernel does not know the kind.
    */
   async hasKind(kind: string): Promise<boolean> {
+    if (typeof kind !== 'string') throw typeError('kind', 'a string', kind);
+    if (!/^[a-z0-9_]{1,32}$/.test(kind)) throw new ValidationError(`invalid link kind: ${JSON.stringify(kind)}`);
     const known = this.kinds.get(kind);
     if (known !== undefined) return known;
     const res = (await this.conn.request(kindDumpMsg(kind), `link.list kind ${kind}`, { dump: true })) as Link[];
@@ -331,6 +333,9 @@ export class LinkApi {
     common(req, r, '');
     createOnly(req, r, '');
     if (req.netns !== undefined) r.netnsFd = netnsFd(req.netns, 'netns');
+    // The kernel ignores IFLA_IFALIAS at creation; it is set by a second
+    // request here, which cannot reach a link born in another namespace.
+    if (r.alias !== undefined && r.netnsFd !== undefined) throw new ValidationError('alias cannot be given for a link made in another namespace (netns): set it there after');
     const echo = opts.echo === undefined ? true : checkBool(opts.echo, 'echo');
     const anyReq = req as any;
     // Everything is checked before the first lookup: bad input fails as such.
@@ -346,6 +351,7 @@ export class LinkApi {
         common(p, peer, 'peer.');
         createOnly(p, peer, 'peer.');
         if (peer.name === undefined) throw new ValidationError('veth peer name is required');
+        if (peer.alias !== undefined) throw new ValidationError('veth peer alias cannot be given at creation (the kernel ignores it): set it on the peer after');
         if (p.netns !== undefined) peer.netnsFd = netnsFd(p.netns, 'peer.netns');
         r.peer = peer;
         break;
@@ -402,13 +408,20 @@ export class LinkApi {
     } catch (e) {
       throw await this.addError(e, req, r);
     }
-    // The kernel ignores IFLA_IFALIAS when creating a link: set it after.
-    if (r.alias !== undefined && !req.netns) {
-      await this.set(req.name, { alias: r.alias });
-      if (echo) return this.get(req.name);
+    // The kernel ignores IFLA_IFALIAS when creating a link: set it after
+    // (by the name checked and sent: a getter's next value is not another
+    // link); if that fails, the link goes, so nothing is left.
+    if (r.alias !== undefined) {
+      try {
+        await this.set(r.name, { alias: r.alias });
+      } catch (e) {
+        await this.delete(r.name).catch(() => {});
+        throw e;
+      }
+      if (echo) return this.get(r.name);
     }
     // With the link born elsewhere (req.netns) the echo comes from there.
-    return res.find((m) => m && m.name === req.name) as Link | undefined;
+    return res.find((m) => m && m.name === r.name) as Link | undefined;
   }
 
   /**
