@@ -85,6 +85,8 @@ static void PutVethPeerInfo(Napi::Env env, struct nl_msg* msg, const Napi::Objec
   struct nlattr* data = nla_nest_start(msg, IFLA_INFO_DATA);
   struct nlattr* peer = nla_nest_start(msg, 1 /* VETH_INFO_PEER */);
   struct ifinfomsg ifi = {};
+  // The peer's flags live in this header, which replaces libnl's: up is kept.
+  if (Has(p, "up") && Bool(p, "up")) { ifi.ifi_flags = IFF_UP; ifi.ifi_change = IFF_UP; }
   nlmsg_append(msg, &ifi, sizeof ifi, NLMSG_ALIGNTO);
   if (Has(p, "name")) nla_put_string(msg, IFLA_IFNAME, Str(p, "name").c_str());
   if (Has(p, "mtu")) nla_put_u32(msg, IFLA_MTU, U32(p, "mtu"));

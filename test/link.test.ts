@@ -151,6 +151,7 @@ describe('link', () => {
     try {
       await rejects(rt.link.add({ kind: 'bridge', name: 'alias0', alias: 'x', netns: other }), 'EINVAL', /alias cannot be given for a link made in another namespace/);
       await rejects(rt.link.add({ kind: 'veth', name: 'alias1', peer: { name: 'alias2', alias: 'x' } as any }), 'EINVAL', /peer alias cannot be given/);
+      await rejects(rt.link.add({ kind: 'veth', name: 'up1', peer: { name: 'up2', up: true, group: 5 } as any }), 'EINVAL', /peer up cannot be given/);
     } finally {
       await other.delete();
     }

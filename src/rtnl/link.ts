@@ -352,6 +352,8 @@ export class LinkApi {
         createOnly(p, peer, 'peer.');
         if (peer.name === undefined) throw new ValidationError('veth peer name is required');
         if (peer.alias !== undefined) throw new ValidationError('veth peer alias cannot be given at creation (the kernel ignores it): set it on the peer after');
+        // (The kernel opens the peer before the pair is joined: ENOTCONN, and an up that some requests silently lost.)
+        if (peer.up === true) throw new ValidationError('veth peer up cannot be given at creation (the kernel refuses it, ENOTCONN): bring the peer up after');
         if (p.netns !== undefined) peer.netnsFd = netnsFd(p.netns, 'peer.netns');
         r.peer = peer;
         break;
