@@ -137,6 +137,11 @@ function describe(errno: number): string {
 // Shared by every public entry point: a wrong type is ERR_INVALID_ARG_TYPE,
 // a bad value of the right type EINVAL. Nothing is coerced.
 
+/** A value as JSON in a message, or as text where JSON has none (a BigInt, a Symbol): never a throw of its own. */
+export function quote(v: unknown): string {
+  try { return JSON.stringify(v) ?? String(v); } catch { return typeof v === 'bigint' ? `${v}n` : typeof v === 'symbol' ? v.toString() : Object.prototype.toString.call(v); }
+}
+
 /** How a received value reads in a message: `string '0x5dc'`, `null`, `an array`. */
 export function received(v: unknown): string {
   if (v === null) return 'null';
@@ -156,6 +161,9 @@ export function typeError(what: string, expected: string, v: unknown): InvalidAr
 /** A plain object (not null, not an array). */
 export function checkObject<T = Record<string, unknown>>(v: unknown, what: string): T {
   if (v === null || typeof v !== 'object' || Array.isArray(v)) throw typeError(what, 'an object', v);
+  // A plain object: a Date or a Number passed by mistake is not {} with defaults.
+  const proto = Object.getPrototypeOf(v);
+  if (proto !== Object.prototype && proto !== null) throw typeError(what, 'a plain object', v);
   return v as T;
 }
 

@@ -322,6 +322,7 @@ export class Controller {
   /** Names on a network: sandbox names, hostnames, aliases, id prefixes. */
   resolveName(networkRef: string, name: string, type: 'A' | 'AAAA'): string[] | undefined {
     if (typeof name !== 'string') throw invalidType('name', 'a string', name);
+    if (typeof type !== 'string') throw invalidType('type', "'A' or 'AAAA'", type);
     if (type !== 'A' && type !== 'AAAA') throw invalid(`record type ${JSON.stringify(type)}: A or AAAA`);
     return this.ctx.names.resolve(this.ctx.network(networkRef).id, name, type);
   }

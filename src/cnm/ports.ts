@@ -6,6 +6,7 @@
 import * as fs from 'fs';
 import * as net from 'net';
 import { CnmObjectError, exhausted, inUse, invalid, invalidType } from './errors';
+import { quote } from '../errors';
 import { canonicalIp } from '../util/ip';
 import { checkFields } from './validate';
 
@@ -132,7 +133,7 @@ const SPEC_FIELDS = { hostIp: 'string', hostPort: 'any', containerPort: 'any', p
 export function portRequests(spec: PortSpec | string, text?: string): PortRequest[] {
   if (typeof spec === 'string') return portRequests(parsePublish(spec), spec);
   checkFields(spec, 'port mapping', SPEC_FIELDS);
-  const what = text ?? JSON.stringify(spec);
+  const what = text ?? quote(spec);
   const proto = spec.proto ?? 'tcp';
   if (!PROTOS.includes(proto)) throw invalid(`invalid protocol ${JSON.stringify(proto)} in port mapping ${what} (tcp, udp or sctp)`);
   const hostIp = spec.hostIp === undefined ? undefined : canonicalHostIp(spec.hostIp, what);

@@ -3,7 +3,7 @@
 // decoded back. Anything the decoder does not recognise stays a raw
 // `{ expr }` statement that re-encodes to the same bytes.
 import * as net from 'net';
-import { ValidationError, checkArray, checkKeys, received, typeError } from '../errors';
+import { ValidationError, checkArray, checkKeys, quote, received, typeError } from '../errors';
 import {
   CMP, CT_KEYS, CT_STATES, FIB_FLAGS, FIB_RESULT, META_KEYS, NAT_TYPE, NF_ACCEPT, NF_DROP, NF_NAT_RANGE,
   NFT_CONTINUE, NFT_GOTO, NFT_JUMP, NFT_LOOKUP_F_INV, NFT_REG32_00, NFT_REG_1, NFT_REG_VERDICT, NFT_RETURN,
@@ -153,7 +153,7 @@ export function fieldKeyType(fields: Field[]): KeyType {
 
 function fieldDef(f: string): FieldDef {
   const d = (FIELDS as Record<string, FieldDef>)[f];
-  if (!d) throw new ValidationError(`unknown match field ${JSON.stringify(f)} (known: ${Object.keys(FIELDS).join(', ')})`);
+  if (!d) throw new ValidationError(`unknown match field ${quote(f)} (known: ${Object.keys(FIELDS).join(', ')})`);
   return d;
 }
 

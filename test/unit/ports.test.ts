@@ -52,6 +52,8 @@ describe('unit: -p parsing', () => {
     assert.throws(() => parsePublish('8000-8005:80-90'), /8000-8005.*80-90.*different lengths/, 'the message names both ranges');
     assert.throws(() => parsePublish(80 as any), code('ERR_INVALID_ARG_TYPE'));
     assert.throws(() => parsePublish(undefined as any), code('ERR_INVALID_ARG_TYPE'));
+    // A BigInt or Symbol where a number goes: typed, never a TypeError from a message builder.
+    for (const v of [10n, Symbol('p')]) assert.throws(() => portRequests({ hostPort: v as any, containerPort: 80 }), code('ERR_INVALID_ARG_TYPE'));
   });
 });
 
