@@ -29,6 +29,11 @@ describe('cnm: bad input is refused with typed errors and leaves nothing', funct
     await rejects(any.createNetwork({ name: 'n1', options: { 'com.docker.network.bridge.enable_icc': false } }), 'ERR_INVALID_ARG_TYPE', /options/);
     await rejects(any.createNetwork({ name: 'n1', labels: { a: 1 } }), 'ERR_INVALID_ARG_TYPE', /labels/);
     await rejects(any.createNetwork({ name: 'n1', subnets: ['10.1.0.0/24'] }), 'EINVAL', /unknown field "subnets"/);
+    // Each field read once: what was checked is what is kept (a getter's next answer is not).
+    let reads = 0;
+    const tricky = await ctl.createNetwork({ name: 'ngetter', labels: { get a() { return reads++ === 0 ? 'b' : (7 as any); } }, get internal() { return reads++ < 2 ? false : (7 as any); } });
+    assert.deepStrictEqual([tricky.inspect().Labels, tricky.inspect().Internal], [{ a: 'b' }, false]);
+    await tricky.delete();
     await rejects(ctl.createNetwork({ name: 'n1', options: { 'com.docker.network.bridge.enable_icc': 'maybe' } }), 'EINVAL', /^failed to parse com\.docker\.network\.bridge\.enable_icc value: maybe \(strconv\.ParseBool: parsing "maybe": invalid syntax\)$/);
     await rejects(ctl.createNetwork({ name: 'n1', options: { 'com.docker.network.bridge.gateway_mode_ipv4': 'bogus' } }), 'EINVAL', /gateway_mode_ipv4/);
     await rejects(ctl.createNetwork({ name: 'n1', options: { 'com.docker.network.driver.mtu': '0x5dc' } }), 'EINVAL', /mtu/);

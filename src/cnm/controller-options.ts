@@ -7,7 +7,7 @@ import { ClusterService } from './cluster/service';
 import type { ControllerOptions } from './controller';
 import { invalid, invalidType } from './errors';
 import { parsePrefix } from './ipam';
-import { checkFields } from './validate';
+import { checkFields, snapshot } from './validate';
 
 const WHAT = 'controller options';
 const FIREWALL_METHODS = ['addNetwork', 'removeNetwork', 'addPorts', 'removePorts', 'setLinks', 'reconcile', 'describe', 'destroy', 'close'];
@@ -19,6 +19,7 @@ function checkPath(v: string | undefined, field: string): void {
 
 export function checkControllerOptions(opts: unknown): ControllerOptions {
   if (opts === undefined) return {};
+  opts = snapshot(opts);
   checkFields(opts, WHAT, {
     stateDir: 'string', runDir: 'string', pools: 'any', defaultBridge: 'string', icc: 'boolean', etcNetnsDir: 'string',
     firewall: 'any', resolvConf: 'string', upstreamDns: 'string[]', dns: 'boolean', lockTimeoutMs: 'integer', cluster: 'any',

@@ -13,7 +13,7 @@ import { hostAddresses, parseExposed, portRequests, publishAllRequest, published
 import { writeNamespaceFiles } from './sandbox-files';
 import type { EndpointCreateOptions, EndpointRecord, NetworkRecord, SandboxRecord } from './types';
 import { validateMac } from '../util/ip';
-import { checkFields } from './validate';
+import { checkFields, snapshot } from './validate';
 
 const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
 const ALIAS = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
@@ -21,6 +21,7 @@ const CREATE_FIELDS = { name: 'string', ip: 'string', ip6: 'string', mac: 'strin
 
 export async function createEndpoint(ctx: CnmContext, n: NetworkRecord, o: EndpointCreateOptions): Promise<EndpointRecord> {
   if (ctx.deleting.has(n.id)) throw notFound('network', n.name);
+  o = snapshot(o);
   checkFields(o, 'endpoint options', CREATE_FIELDS);
   if (typeof o.name !== 'string') throw invalidType('endpoint options.name', 'a string', o.name);
   if (!NAME.test(o.name)) throw invalid(`invalid endpoint name: ${JSON.stringify(o.name)}`);

@@ -8,7 +8,7 @@ import { busy, exists, invalid, invalidType } from './errors';
 import type { SubnetState } from './ipam';
 import { allocateSubnets, recordSubnets } from './subnets';
 import type { DriverName, EndpointCreateOptions, EndpointRecord, NetworkCreateOptions, NetworkRecord, SandboxRecord } from './types';
-import { checkFields } from './validate';
+import { checkFields, snapshot } from './validate';
 
 // Any text with something besides whitespace, as Docker 28 takes names
 // ("_x", "日本", 64 hex digits). Not NUL: a name must survive every C API.
@@ -58,6 +58,7 @@ function withNetworkOptions(o: NetworkCreateOptions): NetworkCreateOptions {
 
 /** Like `docker network create`: validates everything, then makes the driver's kernel objects. */
 export async function createNetwork(ctx: CnmContext, o: NetworkCreateOptions, builtin = false): Promise<NetworkRecord> {
+  o = snapshot(o);
   checkFields(o, 'network options', CREATE_FIELDS, ['gateway']);
   if (typeof o.name !== 'string') throw invalidType('network options.name', 'a string', o.name);
   // ("." and ".." would be path segments a URL resolves away: no API path could name them.)

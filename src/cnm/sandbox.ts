@@ -13,7 +13,7 @@ import { dropLinksTo, linkEnv, parseLinks } from './links';
 import { publishedPorts, type PublishedPorts } from './ports';
 import { ensureHostGateway, removeOwnEtcNetns, removeSandboxFiles, writeNamespaceFiles, writeNewSandboxFiles } from './sandbox-files';
 import type { EndpointRecord, NetworkRecord, SandboxCreateOptions, SandboxRecord } from './types';
-import { checkFields, isPlainObject } from './validate';
+import { checkFields, isPlainObject, snapshot } from './validate';
 
 const ID = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
 const HOSTNAME = /^[a-zA-Z0-9]([a-zA-Z0-9-.]{0,61}[a-zA-Z0-9])?$/;
@@ -39,6 +39,7 @@ function keyTarget(key: unknown): { path: string } | { pid: number } {
 }
 
 export async function createSandbox(ctx: CnmContext, o: SandboxCreateOptions): Promise<SandboxRecord> {
+  o = snapshot(o);
   checkFields(o, 'sandbox options', CREATE_FIELDS);
   if (typeof o.id !== 'string') throw invalidType('sandbox options.id', 'a string', o.id);
   if (!ID.test(o.id)) throw invalid(`invalid sandbox id: ${JSON.stringify(o.id)}`);

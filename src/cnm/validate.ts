@@ -17,6 +17,20 @@ export const isPlainObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v) && [Object.prototype, null].includes(Object.getPrototypeOf(v));
 
 /**
+ * A copy of an options value, plain objects and arrays deep, each field
+ * read once (a getter's second answer cannot differ from what was checked);
+ * anything else (a Sandbox, a Netns, a firewall) kept as it is.
+ */
+export function snapshot<T>(v: T, depth = 0): T {
+  if (depth > 32) return v;
+  if (Array.isArray(v)) return v.map((x) => snapshot(x, depth + 1)) as T;
+  if (!isPlainObject(v)) return v;
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(v)) Object.defineProperty(out, k, { value: snapshot(v[k], depth + 1), enumerable: true, writable: true, configurable: true });
+  return out as T;
+}
+
+/**
  * `o` must be an object whose fields are all in `spec`, each of its type
  * (undefined is absence; `nullable` fields may also be null).
  */
