@@ -38,7 +38,7 @@ describe('unit: option checks', () => {
     ];
     for (const [o, c, re] of bad) assert.throws(() => checkControllerOptions(o as any), code(c, re), JSON.stringify(o));
     const good = { stateDir: '/var/lib/x', pools: [{ base: '10.10.0.0/16', size: 24 }], upstreamDns: ['192.0.2.1', '2001:db8::1'], etcNetnsDir: null, firewall: null, lockTimeoutMs: 0 };
-    assert.strictEqual(checkControllerOptions(good), good);
+    assert.deepStrictEqual(checkControllerOptions(good), good, 'a copy of what was given, read once');
   });
 
   it('field checks look at own fields only: Object.prototype\'s names and a JSON __proto__ key are unknown', () => {
