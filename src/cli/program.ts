@@ -11,6 +11,7 @@ import { filtersFromPairs } from '../daemon/filters';
 import { endpointOptions, networkCreateOptions } from '../daemon/mapping';
 import type { EndpointSettings, IpamConfig, NetworkCreateRequest } from '../daemon/mapping';
 import { badInput } from '../daemon/errors';
+import { goParseBool } from '../cnm/driver';
 import { Backend, chooseBackend, hasNetAdmin, privilegeError } from './backend';
 import { formatRows, Format, goTime, table } from './format';
 import { runCommand, RunOptions } from './run';
@@ -50,8 +51,8 @@ function boolFlags(argv: string[]): string[] {
   return argv.map((a) => {
     const m = /^--([a-z0-9-]+)=(.*)$/.exec(a);
     if (!m || !BOOL_FLAGS.has(m[1])) return a;
-    if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(m[2])) return `--${m[1]}`;
-    if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(m[2])) return `--no-${m[1]}`;
+    const b = goParseBool(m[2]);
+    if (b !== undefined) return b ? `--${m[1]}` : `--no-${m[1]}`;
     throw new UsageError(`invalid argument "${m[2]}" for "--${m[1]}" flag: strconv.ParseBool: parsing ${JSON.stringify(m[2])}: invalid syntax`, 125, '');
   });
 }

@@ -169,9 +169,16 @@ export const ENABLE_IPV4 = 'com.docker.network.enable_ipv4';
 export const ENABLE_IPV6 = 'com.docker.network.enable_ipv6';
 export const isNetworkOption = (k: string): boolean => k === ENABLE_IPV4 || k === ENABLE_IPV6;
 
-export function parseBoolOption(key: string, v: string): boolean {
+/** Go's strconv.ParseBool, which Docker's options and flags go through: undefined for what it refuses. */
+export function goParseBool(v: string): boolean | undefined {
   if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(v)) return true;
   if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(v)) return false;
+  return undefined;
+}
+
+export function parseBoolOption(key: string, v: string): boolean {
+  const b = goParseBool(v);
+  if (b !== undefined) return b;
   // Docker's words (its parseErr over strconv.ParseBool).
   throw invalid(`failed to parse ${key} value: ${v} (strconv.ParseBool: parsing ${JSON.stringify(v)}: invalid syntax)`);
 }

@@ -10,7 +10,7 @@ import * as crypto from 'crypto';
 import { Nft } from '../nft';
 import type { Transaction } from '../nft/transaction';
 import { STORE_INDEXES } from './context';
-import { DnsServer, embeddedUpstreams, hostNameservers, isDnsName, type Names } from './dns';
+import { DnsServer, embeddedUpstreams, hostNameservers, isDnsName, isLoopback, type Names } from './dns';
 import { driverFor } from './drivers';
 import { StateView, type Store } from './store';
 import type { EndpointRecord, NetworkRecord, SandboxRecord } from './types';
@@ -200,7 +200,7 @@ async function serveIn(ns: Netns, names: Names, upstreams: string[] | null, root
   const override = !!root.dns;
   const server = DnsServer.fromSockets({ udpFd: fds[0], tcpFd: fds[1] }, names, upstreams, {
     ndotsSet: ndotsSet(root),
-    dialInside: (s) => override || !isLoopbackAddress(s),
+    dialInside: (s) => override || !isLoopback(s),
     insideSocket: async (family, type) => {
       const inside = await openNetns();
       try { return inside.socket(family, type); } finally { inside.close(); }
@@ -221,8 +221,6 @@ async function serveIn(ns: Netns, names: Names, upstreams: string[] | null, root
 
 /** NAME.NETWORK for a PTR answer, or NAME where the network's name makes it no DNS name (a label over 63 bytes). */
 export const qualified = (name: string, network: string): string => (isDnsName(`${name}.${network}`) ? `${name}.${network}` : name);
-
-const isLoopbackAddress = (ip: string) => ip.startsWith('127.') || ip === '::1';
 
 /** Whether the sandbox's own options set ndots above 0 (Docker's NdotsSet; the ndots:0 Docker adds is not the user's). */
 export function ndotsSet(root: SandboxRecord): boolean {

@@ -2,7 +2,7 @@
 // type, the byte length, byte order, and value <-> bytes. Concatenations
 // ("inet_proto . inet_service") pack each field into 4-byte words.
 import * as net from 'net';
-import { ValidationError, typeError } from '../errors';
+import { ValidationError, quote, typeError } from '../errors';
 import { BYTEORDER, CT_STATES } from './constants';
 
 export type Value = string | number;
@@ -20,14 +20,12 @@ export interface DataType {
 const PROTOS: Record<string, number> = { icmp: 1, igmp: 2, tcp: 6, udp: 17, gre: 47, esp: 50, ah: 51, icmpv6: 58, 'ipv6-icmp': 58, sctp: 132, udplite: 136 };
 const PROTO_NAMES: Record<number, string> = { 1: 'icmp', 2: 'igmp', 6: 'tcp', 17: 'udp', 47: 'gre', 50: 'esp', 51: 'ah', 58: 'ipv6-icmp', 132: 'sctp', 136: 'udplite' };
 
-/** A value as an error message shows it (a BigInt or Symbol too, which JSON.stringify throws on). */
-const show = (v: unknown): string => { try { return JSON.stringify(v) ?? String(v); } catch { return String(v); } };
 
 /** A number, never a digit string taken for one ('80' is refused, as everywhere). */
 function uint(v: Value, what: string, max: number): number {
-  if (typeof v === 'string') throw new ValidationError(`invalid ${what}: ${show(v)}${/^\d+$/.test(v) ? ' (a number, not a string)' : ''}`);
+  if (typeof v === 'string') throw new ValidationError(`invalid ${what}: ${quote(v)}${/^\d+$/.test(v) ? ' (a number, not a string)' : ''}`);
   if (typeof v !== 'number') throw typeError(what, `an integer in 0..${max}`, v);
-  if (!Number.isInteger(v) || v < 0 || v > max) throw new ValidationError(`invalid ${what}: ${show(v)}`);
+  if (!Number.isInteger(v) || v < 0 || v > max) throw new ValidationError(`invalid ${what}: ${quote(v)}`);
   return v;
 }
 
@@ -38,7 +36,7 @@ export const ipv4Addr: DataType = {
   encode(v, what) {
     // Dotted quad only (what nft accepts); parsed by hand, this is a hot path.
     const b = typeof v === 'string' ? parse4(v) : undefined;
-    if (!b) throw new ValidationError(`invalid ${what} (IPv4 address): ${show(v)}`);
+    if (!b) throw new ValidationError(`invalid ${what} (IPv4 address): ${quote(v)}`);
     return b;
   },
   decode: (b) => [...b.subarray(0, 4)].join('.'),
@@ -47,7 +45,7 @@ export const ipv4Addr: DataType = {
 export const ipv6Addr: DataType = {
   name: 'ipv6_addr', id: 8, len: 16, byteorder: 'big',
   encode(v, what) {
-    if (typeof v !== 'string' || net.isIP(v) !== 6) throw new ValidationError(`invalid ${what} (IPv6 address): ${show(v)}`);
+    if (typeof v !== 'string' || net.isIP(v) !== 6) throw new ValidationError(`invalid ${what} (IPv6 address): ${quote(v)}`);
     return ip6Bytes(v);
   },
   decode: (b) => ip6Text(b.subarray(0, 16)),
@@ -78,7 +76,7 @@ export const ifname: DataType = {
   name: 'ifname', id: 41, len: 16, byteorder: 'host',
   encode(v, what) {
     if (typeof v !== 'string' || v.length === 0 || Buffer.byteLength(v) > 15 || v.includes('\0'))
-      throw new ValidationError(`invalid ${what} (interface name, 1..15 bytes): ${show(v)}`);
+      throw new ValidationError(`invalid ${what} (interface name, 1..15 bytes): ${quote(v)}`);
     const b = Buffer.alloc(16);
     b.write(v, 'utf8');
     return b;
@@ -111,7 +109,7 @@ export const ctState: DataType = {
   name: 'ct_state', id: 26, len: 4, byteorder: 'host',
   encode(v, what) {
     const bits = typeof v === 'string' ? CT_STATES[v] : undefined;
-    if (bits === undefined) throw new ValidationError(`invalid ${what} (ct state): ${show(v)}`);
+    if (bits === undefined) throw new ValidationError(`invalid ${what} (ct state): ${quote(v)}`);
     return hostU32(bits);
   },
   decode(b) {
@@ -124,7 +122,7 @@ export const ctState: DataType = {
 export const etherAddr: DataType = {
   name: 'ether_addr', id: 9, len: 6, byteorder: 'big',
   encode(v, what) {
-    if (typeof v !== 'string' || !/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(v)) throw new ValidationError(`invalid ${what} (MAC): ${show(v)}`);
+    if (typeof v !== 'string' || !/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(v)) throw new ValidationError(`invalid ${what} (MAC): ${quote(v)}`);
     return Buffer.from(v.split(':').map((x) => parseInt(x, 16)));
   },
   decode: (b) => [...b.subarray(0, 6)].map((x) => x.toString(16).padStart(2, '0')).join(':'),
@@ -221,7 +219,7 @@ export function encodeValue(t: KeyType, v: Value | Value[], what: string): Buffe
     return t.fields[0].encode(v, what);
   }
   if (!Array.isArray(v) || v.length !== t.fields.length)
-    throw new ValidationError(`${what}: expected ${t.fields.length} values for ${t.name}, got ${show(v)}`);
+    throw new ValidationError(`${what}: expected ${t.fields.length} values for ${t.name}, got ${quote(v)}`);
   const out = Buffer.alloc(t.len);
   let off = 0;
   t.fields.forEach((f, i) => {

@@ -4,7 +4,7 @@ import { RCODE, decodeQuery, encodeReply } from './codec';
 
 export { DnsServer, DnsBudget, DEFAULT_LIMITS } from './server';
 export type { Lookup, Names, DnsLimits, DnsServerOptions, DnsSockets, DnsStats } from './server';
-export { hostNameservers, hostResolvConf, containerNameservers, embeddedUpstreams } from './upstreams';
+export { hostNameservers, hostResolvConf, containerNameservers, embeddedUpstreams, isLoopback } from './upstreams';
 export { RCODE, EDNS_UDP_SIZE, isDnsName, decodeQuery, encodeReply, headerReply, udpLimit, frame, Deframer, reverseAddress, ptrName } from './codec';
 export type { Query, Decoded, Edns, LocalRecord, ReplyOptions } from './codec';
 

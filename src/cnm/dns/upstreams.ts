@@ -25,7 +25,8 @@ export function hostResolvConf(file = '/etc/resolv.conf', systemd = SYSTEMD_RESO
   return own;
 }
 
-const isLoopback = (ip: string) => ip.startsWith('127.') || ip === '::1';
+/** A loopback address (the host's own lo, as a resolv.conf server means it). */
+export const isLoopback = (ip: string) => ip.startsWith('127.') || ip === '::1';
 
 /**
  * Servers a container's own resolv.conf can use, as Docker picks them for
